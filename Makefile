@@ -1,0 +1,67 @@
+# sanse — PGXS build.  `make test` and `make demo` also install what is
+# missing on a Debian 12 machine and run inside a throw-away cluster.
+
+EXTENSION   = sanse
+MODULE_big  = sanse
+OBJS        = src/sanse.o src/risk_tier.o src/visit_window.o src/cadence.o
+DATA        = sanse--1.0.sql
+PGFILEDESC  = "sanse - three-colour household assistance"
+
+REGRESS      = risk_tier visit_window cadence
+REGRESS_OPTS = --inputdir=. --load-extension=ltree --load-extension=pgcrypto --load-extension=sanse
+ISOLATION      =
+ISOLATION_OPTS = --inputdir=test/isolation --load-extension=ltree --load-extension=pgcrypto --load-extension=sanse
+
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Werror
+
+# Debian's server-dev package ships pg_config here; fall back to PATH.
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+
+DEB_PACKAGES = postgresql-15 postgresql-server-dev-15 postgresql-15-cron \
+               postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl make gcc
+
+# No JIT bitcode: nothing here is worth inlining into JIT-compiled plans.
+override with_llvm = no
+
+# PGXS is only there once postgresql-server-dev-15 is; `make deps` gets it.
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+else
+all install installcheck:
+	@echo "PGXS not found: run 'make deps' (or 'make test') first" >&2; exit 1
+endif
+
+.PHONY: deps test demo bench
+
+# Install missing Debian packages; no network when everything is present.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+# Each step is a sub-make so PGXS is read after deps installed it.
+test: deps
+	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory install
+	@summary=$$(mktemp); \
+	SANSE_SUMMARY=$$summary pg_virtualenv -o 'shared_preload_libraries=pg_cron' \
+	  -o 'cron.database_name=contrib_regression' \
+	  sh test/run_all.sh "$(MAKE)"; rc=$$?; \
+	cat $$summary; rm -f $$summary; exit $$rc
+
+demo: deps
+	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory install
+	sh test/demo/run_demo.sh
+
+bench: deps
+	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory install
+	sh test/bench/run_bench.sh
+
+EXTRA_CLEAN = results regression.diffs regression.out output_iso test/results

@@ -1,0 +1,246 @@
+/*
+ * cadence.c — cadences ("rolling <interval>", "calendar day|week|month") and
+ * sanse.window_after.  All calendar arithmetic is core's: timestamps are
+ * moved into the zone's local time with timezone(), truncated and shifted
+ * there, and moved back, so results never depend on the session TimeZone.
+ */
+#include "postgres.h"
+
+#include "parser/scansup.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/timestamp.h"
+
+#include "cadence.h"
+
+#define CADENCE_HINT \
+	"A cadence is \"rolling <interval>\" (for example rolling 2 days) or \"calendar day\", \"calendar week\" or \"calendar month\"."
+
+static void
+cadence_syntax_error(const char *text, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid cadence: \"%s\"", text),
+			 detail ? errdetail("%s", detail) : 0,
+			 errhint(CADENCE_HINT)));
+}
+
+/* If str starts with keyword (any case) and then a blank, return what follows. */
+static const char *
+cadence_keyword(const char *str, const char *keyword)
+{
+	size_t		len = strlen(keyword);
+
+	if (pg_strncasecmp(str, keyword, len) != 0 || !scanner_isspace(str[len]))
+		return NULL;
+	str += len;
+	while (*str && scanner_isspace(*str))
+		str++;
+	return str;
+}
+
+/* Parse the interval of a rolling cadence with core interval input. */
+static void
+cadence_parse_interval(const char *whole, const char *text, Interval *step)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	Interval   *parsed = NULL;
+
+	PG_TRY();
+	{
+		parsed = DatumGetIntervalP(DirectFunctionCall3(interval_in,
+													   CStringGetDatum(text),
+													   ObjectIdGetDatum(InvalidOid),
+													   Int32GetDatum(-1)));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+		{
+			FreeErrorData(edata);
+			PG_RE_THROW();
+		}
+		FlushErrorState();
+		cadence_syntax_error(whole, edata->message);
+	}
+	PG_END_TRY();
+
+	/* Every part must move forward, so the window is never empty. */
+	if (parsed->month < 0 || parsed->day < 0 || parsed->time < 0 ||
+		(parsed->month == 0 && parsed->day == 0 && parsed->time == 0))
+		cadence_syntax_error(whole, "The interval of a rolling cadence must be positive.");
+	*step = *parsed;
+	pfree(parsed);
+}
+
+/* Parse a cadence; raises 22P02 on anything outside the grammar. */
+void
+sanse_cadence_parse(const char *text, Cadence *cadence)
+{
+	const char *p = text;
+	const char *rest;
+
+	memset(cadence, 0, sizeof(Cadence));
+	while (*p && scanner_isspace(*p))
+		p++;
+
+	if ((rest = cadence_keyword(p, "rolling")) != NULL && *rest)
+	{
+		cadence->unit = CADENCE_ROLLING;
+		cadence_parse_interval(text, rest, &cadence->step);
+		return;
+	}
+	if ((rest = cadence_keyword(p, "calendar")) != NULL)
+	{
+		static const struct
+		{
+			const char *name;
+			CadenceUnit unit;
+		}			units[] = {
+			{"day", CADENCE_DAY}, {"week", CADENCE_WEEK}, {"month", CADENCE_MONTH}
+		};
+		size_t		len = strlen(rest);
+
+		while (len > 0 && scanner_isspace(rest[len - 1]))
+			len--;
+		for (int i = 0; i < lengthof(units); i++)
+		{
+			if (len == strlen(units[i].name) &&
+				pg_strncasecmp(rest, units[i].name, len) == 0)
+			{
+				cadence->unit = units[i].unit;
+				return;
+			}
+		}
+		cadence_syntax_error(text, "A calendar cadence is day, week or month.");
+	}
+	cadence_syntax_error(text, NULL);
+}
+
+static Interval *
+make_interval_parts(int32 month, int32 day, TimeOffset time)
+{
+	Interval   *i = (Interval *) palloc0(sizeof(Interval));
+
+	i->month = month;
+	i->day = day;
+	i->time = time;
+	return i;
+}
+
+/* instant -> wall-clock time in zone */
+static Timestamp
+to_local(TimestampTz t, text *zone)
+{
+	return DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone,
+												 PointerGetDatum(zone),
+												 TimestampTzGetDatum(t)));
+}
+
+/* wall-clock time in zone -> instant (core's rule for gaps and overlaps) */
+static TimestampTz
+from_local(Timestamp t, text *zone)
+{
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone,
+												   PointerGetDatum(zone),
+												   TimestampGetDatum(t)));
+}
+
+static Timestamp
+local_plus(Timestamp t, int32 month, int32 day)
+{
+	return DatumGetTimestamp(DirectFunctionCall2(timestamp_pl_interval,
+												 TimestampGetDatum(t),
+												 PointerGetDatum(make_interval_parts(month, day, 0))));
+}
+
+/*
+ * anchor + step as core's timestamptz + interval computes it with TimeZone
+ * set to zone: months on the local calendar, then days, then elapsed time.
+ */
+static TimestampTz
+rolling_add(TimestampTz anchor, const Interval *step, text *zone)
+{
+	TimestampTz t = anchor;
+
+	if (step->month != 0)
+		t = from_local(local_plus(to_local(t, zone), step->month, 0), zone);
+	if (step->day != 0)
+		t = from_local(local_plus(to_local(t, zone), 0, step->day), zone);
+	if (step->time != 0)
+		t = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+													TimestampTzGetDatum(t),
+													PointerGetDatum(make_interval_parts(0, 0, step->time))));
+	return t;
+}
+
+/* The window in which the next visit after anchor is due. */
+VisitWindow *
+sanse_window_after(TimestampTz anchor, const Cadence *cadence, text *zone)
+{
+	Timestamp	period_start;
+	int32		month = 0;
+	int32		day = 0;
+	const char *field;
+
+	if (TIMESTAMP_NOT_FINITE(anchor))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("visit window anchor must be finite")));
+
+	switch (cadence->unit)
+	{
+		case CADENCE_ROLLING:
+			return sanse_visit_window_make(anchor,
+										   rolling_add(anchor, &cadence->step, zone));
+		case CADENCE_DAY:
+			field = "day";
+			day = 1;
+			break;
+		case CADENCE_WEEK:
+			field = "week";		/* date_trunc weeks start on Monday */
+			day = 7;
+			break;
+		case CADENCE_MONTH:
+			field = "month";
+			month = 1;
+			break;
+		default:
+			elog(ERROR, "unknown cadence unit %d", (int) cadence->unit);
+			return NULL;
+	}
+
+	period_start = DatumGetTimestamp(DirectFunctionCall2(timestamp_trunc,
+														 CStringGetTextDatum(field),
+														 TimestampGetDatum(to_local(anchor, zone))));
+	return sanse_visit_window_make(from_local(local_plus(period_start, month, day), zone),
+								   from_local(local_plus(period_start, 2 * month, 2 * day), zone));
+}
+
+/* window_after — window_after(anchor, cadence, zone) */
+PG_FUNCTION_INFO_V1(window_after);
+Datum
+window_after(PG_FUNCTION_ARGS)
+{
+	TimestampTz anchor = PG_GETARG_TIMESTAMPTZ(0);
+	Cadence		cadence;
+
+	sanse_cadence_parse(text_to_cstring(PG_GETARG_TEXT_PP(1)), &cadence);
+	PG_RETURN_VISIT_WINDOW_P(sanse_window_after(anchor, &cadence, PG_GETARG_TEXT_PP(2)));
+}
+
+/* cadence_is_valid — true for a cadence in the grammar, 22P02 otherwise */
+PG_FUNCTION_INFO_V1(cadence_is_valid);
+Datum
+cadence_is_valid(PG_FUNCTION_ARGS)
+{
+	Cadence		cadence;
+
+	sanse_cadence_parse(text_to_cstring(PG_GETARG_TEXT_PP(0)), &cadence);
+	PG_RETURN_BOOL(true);
+}
