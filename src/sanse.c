@@ -3,11 +3,16 @@
  */
 #include "postgres.h"
 
+#include "commands/trigger.h"
 #include "fmgr.h"
 #include "pgtime.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/rel.h"
 
+#include "policy.h"
+#include "rules.h"
 #include "sanse.h"
 
 PG_MODULE_MAGIC;
@@ -47,6 +52,28 @@ _PG_init(void)
 							   check_sanse_timezone, NULL, NULL);
 
 	MarkGUCPrefixReserved("sanse");
+
+	sanse_rules_init();
+	sanse_policy_init();
+}
+
+/*
+ * cache_invalidate — statement trigger on the rule and policy tables: every
+ * backend drops its cached copy (this one at once, others at commit).
+ */
+PG_FUNCTION_INFO_V1(cache_invalidate);
+Datum
+cache_invalidate(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "cache_invalidate: not called by trigger manager");
+
+	sanse_rules_invalidate();
+	sanse_policy_invalidate();
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	return PointerGetDatum(NULL);
 }
 
 /* sanse.current_zone() — the zone sanse computes due dates in */
