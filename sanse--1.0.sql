@@ -639,21 +639,22 @@ LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	INSERT INTO sanse.tier_history (resident_id, old_computed_tier, new_computed_tier,
 	                                old_override, new_override, old_tier, new_tier, override_reason)
-	SELECT n.id, o.computed_tier, n.computed_tier, o.tier_override, n.tier_override, o.tier, n.tier,
-	       n.override_reason
-	  FROM new_rows n JOIN old_rows o USING (id)
-	 WHERE o.computed_tier IS DISTINCT FROM n.computed_tier
-	    OR o.tier_override IS DISTINCT FROM n.tier_override
-	    OR o.tier IS DISTINCT FROM n.tier;
+	VALUES (NEW.id, OLD.computed_tier, NEW.computed_tier, OLD.tier_override, NEW.tier_override,
+	        OLD.tier, NEW.tier, NEW.override_reason);
 	RETURN NULL;
 END
 $$;
+-- bulk loads log per statement; updates per row, and only when a tier moved
+-- (so a check-in's last_visit_at update costs nothing here)
 CREATE TRIGGER resident_history_insert AFTER INSERT ON resident
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION resident_history_insert();
 CREATE TRIGGER resident_history_update AFTER UPDATE ON resident
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION resident_history_update();
+	FOR EACH ROW
+	WHEN (OLD.computed_tier IS DISTINCT FROM NEW.computed_tier
+	      OR OLD.tier_override IS DISTINCT FROM NEW.tier_override
+	      OR OLD.tier IS DISTINCT FROM NEW.tier)
+	EXECUTE FUNCTION resident_history_update();
 
 -- Rule edits re-classify the residents whose factors satisfy an old or new rule.
 CREATE FUNCTION classification_rule_reclassify() RETURNS trigger
@@ -788,3 +789,366 @@ SELECT pg_catalog.pg_extension_config_dump('resident_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tier_history', '');
 SELECT pg_catalog.pg_extension_config_dump('tier_history_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('carer', '');
+
+-----------------------------------------------------------------------------
+-- Door QR tokens (专属二维码)
+-----------------------------------------------------------------------------
+
+CREATE TABLE door_token (
+	nonce bytea PRIMARY KEY CHECK (length(nonce) = 15),
+	resident_id bigint NOT NULL REFERENCES resident (id) ON DELETE CASCADE,
+	version int NOT NULL,
+	issued_at timestamptz NOT NULL DEFAULT now(),
+	revoked_at timestamptz,
+	UNIQUE (resident_id, version)
+);
+CREATE UNIQUE INDEX door_token_current ON door_token (resident_id) WHERE revoked_at IS NULL;
+REVOKE ALL ON door_token FROM PUBLIC;
+COMMENT ON TABLE door_token IS 'door QR tokens: a random nonce per resident and version; the token text is derived with the installation secret';
+
+CREATE FUNCTION door_token_nonce() RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+CREATE FUNCTION door_token_sign(nonce bytea) RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT;
+CREATE FUNCTION door_token_open(token text) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT;
+REVOKE ALL ON FUNCTION door_token_nonce() FROM PUBLIC;
+REVOKE ALL ON FUNCTION door_token_sign(bytea) FROM PUBLIC;
+REVOKE ALL ON FUNCTION door_token_open(text) FROM PUBLIC;
+
+CREATE FUNCTION door_token(resident_id bigint) RETURNS text
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, sanse AS $$
+#variable_conflict use_column
+DECLARE
+	current_nonce bytea;
+BEGIN
+	PERFORM 1 FROM sanse.resident r WHERE r.id = door_token.resident_id FOR KEY SHARE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'resident % does not exist', door_token.resident_id USING ERRCODE = '22023';
+	END IF;
+	SELECT t.nonce INTO current_nonce FROM sanse.door_token t
+	 WHERE t.resident_id = door_token.resident_id AND t.revoked_at IS NULL;
+	IF NOT FOUND THEN
+		INSERT INTO sanse.door_token (nonce, resident_id, version)
+		SELECT sanse.door_token_nonce(), door_token.resident_id,
+		       coalesce(max(t.version), 0) + 1
+		  FROM sanse.door_token t WHERE t.resident_id = door_token.resident_id
+		ON CONFLICT (resident_id) WHERE revoked_at IS NULL DO NOTHING;
+		SELECT t.nonce INTO STRICT current_nonce FROM sanse.door_token t
+		 WHERE t.resident_id = door_token.resident_id AND t.revoked_at IS NULL;
+	END IF;
+	RETURN sanse.door_token_sign(current_nonce);
+END
+$$;
+REVOKE ALL ON FUNCTION door_token(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION door_token(bigint) IS 'the resident''s current door QR token (made on first call)';
+
+CREATE FUNCTION revoke_door_token(resident_id bigint) RETURNS text
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	PERFORM 1 FROM sanse.resident r WHERE r.id = revoke_door_token.resident_id FOR NO KEY UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'resident % does not exist', revoke_door_token.resident_id USING ERRCODE = '22023';
+	END IF;
+	UPDATE sanse.door_token t SET revoked_at = now()
+	 WHERE t.resident_id = revoke_door_token.resident_id AND t.revoked_at IS NULL;
+	RETURN sanse.door_token(revoke_door_token.resident_id);
+END
+$$;
+REVOKE ALL ON FUNCTION revoke_door_token(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION revoke_door_token(bigint) IS 'kill the resident''s door token and return a new one';
+
+CREATE TRIGGER installation_secret_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON installation_secret
+	FOR EACH STATEMENT EXECUTE FUNCTION cache_invalidate();
+
+-----------------------------------------------------------------------------
+-- Visits (入户走访) and check-in
+-----------------------------------------------------------------------------
+
+CREATE FUNCTION checklist_items() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['ask_health', 'ask_diet', 'ask_family', 'check_water', 'check_power', 'check_gas',
+             'clear_clutter', 'clear_garbage', 'clear_passage'];
+COMMENT ON FUNCTION checklist_items() IS 'knock three things: three asks, three checks, three clears';
+
+CREATE TABLE visit (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	resident_id bigint NOT NULL REFERENCES resident (id),
+	worker_id bigint NOT NULL REFERENCES worker (id),
+	at timestamptz NOT NULL,
+	checklist text[] NOT NULL DEFAULT '{}' CHECK (checklist <@ checklist_items()),
+	flags text[] NOT NULL DEFAULT '{}',
+	note text,
+	area_id bigint NOT NULL,
+	recorded_at timestamptz NOT NULL DEFAULT now(),
+	UNIQUE (resident_id, worker_id, at)
+);
+CREATE INDEX visit_worker_at ON visit (worker_id, at);
+CREATE INDEX visit_at ON visit (at);
+COMMENT ON TABLE visit IS 'door check-ins, written by sanse.check_in';
+COMMENT ON COLUMN visit.flags IS 'quick_succession, impossible_travel, repeat_visit, late';
+COMMENT ON COLUMN visit.area_id IS 'the resident''s micro grid at the visit';
+
+-----------------------------------------------------------------------------
+-- Overdue events and the three-level backup (三级补位)
+-----------------------------------------------------------------------------
+
+CREATE TABLE event (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	resident_id bigint NOT NULL REFERENCES resident (id),
+	area_id bigint NOT NULL REFERENCES area (id),
+	kind text NOT NULL DEFAULT 'overdue' CHECK (kind IN ('overdue')),
+	status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+	tier risk_tier NOT NULL,
+	level smallint NOT NULL DEFAULT 1 CHECK (level BETWEEN 1 AND 4),
+	assignee_id bigint REFERENCES worker (id),
+	due_at timestamptz NOT NULL,
+	level_since timestamptz NOT NULL,
+	next_step_at timestamptz,
+	resolved_at timestamptz,
+	visit_id bigint REFERENCES visit (id),
+	closed_by bigint REFERENCES worker (id),
+	created_at timestamptz NOT NULL DEFAULT now(),
+	CHECK ((status = 'closed') = (resolved_at IS NOT NULL)),
+	CHECK (status = 'closed' OR level = 4 OR next_step_at IS NOT NULL)
+);
+CREATE UNIQUE INDEX event_overdue_once ON event (resident_id, due_at) WHERE kind = 'overdue';
+CREATE INDEX event_open_next_step ON event (next_step_at) WHERE status <> 'closed';
+CREATE INDEX event_open_resident ON event (resident_id) WHERE status <> 'closed';
+CREATE INDEX event_area_due ON event (area_id, due_at);
+COMMENT ON TABLE event IS 'overdue events: one per missed window, escalating micro grid > general grid > total grid > task force';
+COMMENT ON COLUMN event.level_since IS 'logical time the current level was reached (derived from due_at and escalate_after)';
+COMMENT ON COLUMN event.next_step_at IS 'logical time of the next escalation step while open';
+
+CREATE TABLE event_step (
+	event_id bigint NOT NULL REFERENCES event (id) ON DELETE CASCADE,
+	level smallint NOT NULL CHECK (level BETWEEN 1 AND 4),
+	assignee_id bigint REFERENCES worker (id),
+	at timestamptz NOT NULL,
+	PRIMARY KEY (event_id, level)
+);
+COMMENT ON TABLE event_step IS 'every escalation step of an event: level, assignee and logical time';
+
+CREATE FUNCTION zone_add(t timestamptz, i interval) RETURNS timestamptz
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION zone_add(timestamptz, interval) IS 't + i with calendar parts counted in zone sanse.timezone';
+
+-- The leader responsible at an escalation level for a resident in micro grid area_id.
+CREATE FUNCTION leader_for(area_id bigint, level int) RETURNS bigint
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, public, sanse
+BEGIN ATOMIC
+	SELECT w.id
+	  FROM sanse.area m, sanse.area a, sanse.worker w
+	 WHERE m.id = leader_for.area_id
+	   AND a.path = CASE leader_for.level WHEN 4 THEN subpath(m.path, 0, 1)
+	                ELSE subpath(m.path, 0, nlevel(m.path) - leader_for.level + 1) END
+	   AND w.area_id = a.id AND w.active
+	   AND w.role = (ARRAY['micro_grid_leader', 'general_grid_leader', 'total_grid_leader', 'task_force'])[leader_for.level]
+	 ORDER BY w.id
+	 LIMIT 1;
+END;
+COMMENT ON FUNCTION leader_for(bigint, int) IS 'lowest-id active leader of a micro grid''s level: 1 micro grid, 2 general grid, 3 total grid, 4 task force of the district';
+
+-- Apply every escalation step due by p_at (optionally for one resident),
+-- each at its logical time; returns the number of steps.
+CREATE FUNCTION escalate_events(p_at timestamptz, p_resident bigint DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n int;
+	total int := 0;
+BEGIN
+	LOOP
+		IF p_resident IS NULL THEN
+			WITH stepped AS (
+				UPDATE sanse.event e
+				   SET level = e.level + 1,
+				       level_since = e.next_step_at,
+				       assignee_id = sanse.leader_for(e.area_id, e.level + 1),
+				       next_step_at = CASE WHEN e.level + 1 < 4
+				                           THEN sanse.zone_add(e.next_step_at, p.escalate_after) END
+				  FROM sanse.tier_policy p
+				 WHERE p.tier = e.tier AND e.status <> 'closed' AND e.next_step_at <= p_at
+				RETURNING e.id, e.level, e.assignee_id, e.level_since)
+			INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+			SELECT id, level, assignee_id, level_since FROM stepped;
+		ELSE
+			WITH stepped AS (
+				UPDATE sanse.event e
+				   SET level = e.level + 1,
+				       level_since = e.next_step_at,
+				       assignee_id = sanse.leader_for(e.area_id, e.level + 1),
+				       next_step_at = CASE WHEN e.level + 1 < 4
+				                           THEN sanse.zone_add(e.next_step_at, p.escalate_after) END
+				  FROM sanse.tier_policy p
+				 WHERE p.tier = e.tier AND e.resident_id = p_resident
+				   AND e.status <> 'closed' AND e.next_step_at <= p_at
+				RETURNING e.id, e.level, e.assignee_id, e.level_since)
+			INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+			SELECT id, level, assignee_id, level_since FROM stepped;
+		END IF;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		EXIT WHEN n = 0;
+		total := total + n;
+	END LOOP;
+	RETURN total;
+END
+$$;
+
+-- Open the overdue event of (resident, due) at level 1 unless it exists.
+CREATE FUNCTION open_overdue_event(p_resident bigint, p_due timestamptz) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n int;
+BEGIN
+	WITH created AS (
+		INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, next_step_at)
+		SELECT r.id, r.area_id, r.tier, 1, sanse.leader_for(r.area_id, 1), p_due, p_due,
+		       sanse.zone_add(p_due, p.escalate_after)
+		  FROM sanse.resident r JOIN sanse.tier_policy p ON p.tier = r.tier
+		 WHERE r.id = p_resident
+		ON CONFLICT (resident_id, due_at) WHERE kind = 'overdue' DO NOTHING
+		RETURNING id, assignee_id, level_since)
+	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+	SELECT id, 1, assignee_id, level_since FROM created;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+-- Called by check_in for a visit that moves the resident's anchor: make the
+-- event of a window the visit came too late for (if no sweep did), bring
+-- every open event to the level its schedule reached at the visit's time,
+-- and close them with the visit.
+CREATE FUNCTION close_overdue_events(p_resident bigint, p_visit bigint, p_at timestamptz,
+                                     p_worker bigint, p_late_due timestamptz) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n int;
+BEGIN
+	IF p_late_due IS NOT NULL THEN
+		PERFORM sanse.open_overdue_event(p_resident, p_late_due);
+	END IF;
+	PERFORM sanse.escalate_events(p_at, p_resident);
+	UPDATE sanse.event e
+	   SET (level, level_since, assignee_id) =
+	       (SELECT s.level, s.at, s.assignee_id FROM sanse.event_step s
+	         WHERE s.event_id = e.id AND (s.at <= p_at OR s.level = 1)
+	         ORDER BY s.level DESC LIMIT 1),
+	       status = 'closed', resolved_at = p_at, visit_id = p_visit, closed_by = p_worker,
+	       next_step_at = NULL
+	 WHERE e.resident_id = p_resident AND e.status <> 'closed' AND e.kind = 'overdue';
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+CREATE FUNCTION check_in(token text, worker_id bigint, at timestamptz DEFAULT now(),
+                         checklist text[] DEFAULT '{}', note text DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, sanse;
+COMMENT ON FUNCTION check_in(text, bigint, timestamptz, text[], text) IS
+	'record a door check-in; returns the visit id (the same id for a retried scan)';
+
+-- Index for the overdue sweep: residents by due time.
+CREATE INDEX resident_due ON resident (due_at(next_visit)) WHERE active AND next_visit IS NOT NULL;
+
+-----------------------------------------------------------------------------
+-- Sweeps
+-----------------------------------------------------------------------------
+
+CREATE FUNCTION sweep_overdue(at timestamptz DEFAULT now()) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n int;
+BEGIN
+	-- Lock the due residents (a check-in holding one makes us wait and
+	-- re-check its new window) and open the event of each missed window once.
+	WITH due AS (
+		SELECT r.id, r.area_id, r.tier, sanse.due_at(r.next_visit) AS due
+		  FROM sanse.resident r
+		 WHERE r.active AND r.next_visit IS NOT NULL
+		   AND sanse.due_at(r.next_visit) <= sweep_overdue.at
+		   FOR NO KEY UPDATE OF r),
+	created AS (
+		INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, next_step_at)
+		SELECT d.id, d.area_id, d.tier, 1, sanse.leader_for(d.area_id, 1), d.due, d.due,
+		       sanse.zone_add(d.due, p.escalate_after)
+		  FROM due d JOIN sanse.tier_policy p ON p.tier = d.tier
+		 WHERE NOT EXISTS (SELECT 1 FROM sanse.event e
+		                    WHERE e.resident_id = d.id AND e.due_at = d.due AND e.kind = 'overdue')
+		ON CONFLICT (resident_id, due_at) WHERE kind = 'overdue' DO NOTHING
+		RETURNING id, assignee_id, level_since)
+	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+	SELECT id, 1, assignee_id, level_since FROM created;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION sweep_overdue(timestamptz) IS 'open the overdue event of every window due by at that has none; returns how many';
+
+CREATE FUNCTION sweep_escalations(at timestamptz DEFAULT now()) RETURNS integer
+LANGUAGE sql SET search_path = pg_catalog, sanse
+RETURN sanse.escalate_events(at);
+COMMENT ON FUNCTION sweep_escalations(timestamptz) IS 'apply every escalation step due by at, each at its logical time; returns how many';
+
+CREATE FUNCTION sweep(at timestamptz DEFAULT now(),
+                      OUT overdue_opened integer, OUT escalations integer, OUT skipped boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	-- one sweep at a time; an overlapping run skips instead of doubling work
+	IF NOT pg_try_advisory_xact_lock(hashtext('sanse.sweep')) THEN
+		overdue_opened := 0;
+		escalations := 0;
+		skipped := true;
+		RETURN;
+	END IF;
+	overdue_opened := sanse.sweep_overdue(at);
+	escalations := sanse.sweep_escalations(at);
+	skipped := false;
+END
+$$;
+COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue then sweep_escalations under an advisory lock';
+
+CREATE FUNCTION schedule_sweeps(schedule text DEFAULT '* * * * *') RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+		RAISE EXCEPTION 'pg_cron is not installed in this database'
+			USING ERRCODE = '55000',
+			      HINT = format('CREATE EXTENSION pg_cron here if this is the database named by cron.database_name; '
+			                    'otherwise run in that database: SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+			                    'sanse-sweep', schedule, 'SELECT sanse.sweep()', current_database());
+	END IF;
+	RETURN cron.schedule('sanse-sweep', schedule, 'SELECT sanse.sweep()');
+END
+$$;
+COMMENT ON FUNCTION schedule_sweeps(text) IS 'create or update the pg_cron job sanse-sweep that runs sanse.sweep()';
+
+CREATE FUNCTION unschedule_sweeps() RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	job bigint;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+		RAISE EXCEPTION 'pg_cron is not installed in this database'
+			USING ERRCODE = '55000',
+			      HINT = 'In the database named by cron.database_name run: SELECT cron.unschedule(''sanse-sweep'');';
+	END IF;
+	SELECT j.jobid INTO job FROM cron.job j WHERE j.jobname = 'sanse-sweep' AND j.username = current_user;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	RETURN cron.unschedule(job);
+END
+$$;
+COMMENT ON FUNCTION unschedule_sweeps() IS 'drop the pg_cron job sanse-sweep; false if there was none';
+
+SELECT pg_catalog.pg_extension_config_dump('door_token', '');
+SELECT pg_catalog.pg_extension_config_dump('visit', '');
+SELECT pg_catalog.pg_extension_config_dump('visit_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('event', '');
+SELECT pg_catalog.pg_extension_config_dump('event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('event_step', '');

@@ -12,6 +12,7 @@
 #include "utils/timestamp.h"
 
 #include "cadence.h"
+#include "sanse.h"
 
 #define CADENCE_HINT \
 	"A cadence is \"rolling <interval>\" (for example rolling 2 days) or \"calendar day\", \"calendar week\" or \"calendar month\"."
@@ -243,4 +244,17 @@ cadence_is_valid(PG_FUNCTION_ARGS)
 
 	sanse_cadence_parse(text_to_cstring(PG_GETARG_TEXT_PP(0)), &cadence);
 	PG_RETURN_BOOL(true);
+}
+
+/* zone_add — t + i computed in zone sanse.timezone (escalation step times) */
+PG_FUNCTION_INFO_V1(zone_add);
+Datum
+zone_add(PG_FUNCTION_ARGS)
+{
+	TimestampTz t = PG_GETARG_TIMESTAMPTZ(0);
+	Interval   *i = PG_GETARG_INTERVAL_P(1);
+
+	if (TIMESTAMP_NOT_FINITE(t))
+		PG_RETURN_TIMESTAMPTZ(t);
+	PG_RETURN_TIMESTAMPTZ(rolling_add(t, i, cstring_to_text(sanse_timezone)));
 }

@@ -13,11 +13,15 @@
 
 #include "policy.h"
 #include "rules.h"
+#include "secret.h"
 #include "sanse.h"
 
 PG_MODULE_MAGIC;
 
 char	   *sanse_timezone = NULL;
+int			sanse_quick_succession = 300;
+int			sanse_repeat_window = 1800;
+int			sanse_max_travel_speed = 60;
 
 /* Accept only zones the server's tz database knows, so due dates never fail later. */
 static bool
@@ -51,14 +55,38 @@ _PG_init(void)
 							   0,
 							   check_sanse_timezone, NULL, NULL);
 
+	/* Flag thresholds are anti-fraud settings: superuser-only as well. */
+	DefineCustomIntVariable("sanse.quick_succession",
+							"A check-in this soon after the same worker's check-in at another door is flagged quick_succession.",
+							NULL,
+							&sanse_quick_succession,
+							300, 0, 86400,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("sanse.repeat_window",
+							"A check-in this soon after the same worker's check-in at the same door is flagged repeat_visit.",
+							NULL,
+							&sanse_repeat_window,
+							1800, 0, 86400,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("sanse.max_travel_speed",
+							"Travel faster than this (km/h) between two homes is flagged impossible_travel.",
+							NULL,
+							&sanse_max_travel_speed,
+							60, 1, 10000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("sanse");
 
 	sanse_rules_init();
 	sanse_policy_init();
+	sanse_secret_init();
 }
 
 /*
- * cache_invalidate — statement trigger on the rule and policy tables: every
+ * cache_invalidate — statement trigger on the rule, policy and secret tables: every
  * backend drops its cached copy (this one at once, others at commit).
  */
 PG_FUNCTION_INFO_V1(cache_invalidate);
@@ -72,6 +100,7 @@ cache_invalidate(PG_FUNCTION_ARGS)
 
 	sanse_rules_invalidate();
 	sanse_policy_invalidate();
+	sanse_secret_invalidate();
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
 	return PointerGetDatum(NULL);
 }

@@ -7,4 +7,9 @@
 /* sanse.timezone: the zone every due date is computed in. */
 extern char *sanse_timezone;
 
+/* check-in flags: thresholds (seconds, km/h) */
+extern int	sanse_quick_succession;
+extern int	sanse_repeat_window;
+extern int	sanse_max_travel_speed;
+
 #endif							/* SANSE_H */

@@ -1,0 +1,395 @@
+/*
+ * checkin.c — sanse.check_in: a worker scans a resident's door QR code.
+ *
+ * One call, one transaction: verify the token (constant time, no table read
+ * for a forged one), check the worker may visit this resident, flag what
+ * looks like check-in for its own sake, store the visit, move the resident's
+ * anchor forward (never back) and hand overdue events to
+ * sanse.close_overdue_events.  All SQL goes through saved SPI plans.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "door_token.h"
+#include "sanse.h"
+#include "visit_window.h"
+
+/* Visits may be back-dated (offline sync) but not sent from the future. */
+#define CHECK_IN_FUTURE_TOLERANCE_USEC	(5 * USECS_PER_MINUTE)
+
+static const char *const checklist_items[] = {
+	"ask_health", "ask_diet", "ask_family",
+	"check_water", "check_power", "check_gas",
+	"clear_clutter", "clear_garbage", "clear_passage"
+};
+
+typedef enum CheckInPlan
+{
+	PLAN_TOKEN,
+	PLAN_RETRY,
+	PLAN_LOCK,
+	PLAN_FLAGS,
+	PLAN_INSERT,
+	PLAN_ADVANCE,
+	PLAN_OPEN_EVENTS,
+	PLAN_CLOSE,
+	NUM_PLANS
+} CheckInPlan;
+
+static SPIPlanPtr plans[NUM_PLANS];
+
+static const char *const plan_sql[NUM_PLANS] = {
+	[PLAN_TOKEN] =
+	"SELECT resident_id, revoked_at IS NOT NULL FROM sanse.door_token WHERE nonce = $1",
+	[PLAN_RETRY] =
+	"SELECT id FROM sanse.visit WHERE resident_id = $1 AND worker_id = $2 AND at = $3",
+	[PLAN_LOCK] =
+	"SELECT r.next_visit, r.last_visit_at, r.area_id, w.active, "
+	"       w.db_role IS NULL OR pg_catalog.pg_has_role(session_user, w.db_role, 'MEMBER'), "
+	"       EXISTS (SELECT 1 FROM sanse.carer c WHERE c.resident_id = r.id AND c.worker_id = w.id) "
+	"       OR (w.role <> 'member' AND wa.path OPERATOR(public.@>) ra.path) "
+	"  FROM sanse.resident r JOIN sanse.area ra ON ra.id = r.area_id, "
+	"       sanse.worker w JOIN sanse.area wa ON wa.id = w.area_id "
+	" WHERE r.id = $1 AND w.id = $2 "
+	"   FOR NO KEY UPDATE OF r",
+	[PLAN_FLAGS] =
+	"SELECT EXISTS (SELECT 1 FROM sanse.visit v WHERE v.worker_id = $2 AND v.resident_id <> $1 "
+	"                  AND v.at >= $3 - $4 AND v.at <= $3), "
+	"       EXISTS (SELECT 1 FROM sanse.visit v WHERE v.worker_id = $2 AND v.resident_id = $1 "
+	"                  AND v.at >= $3 - $5 AND v.at < $3), "
+	"       p.at, here.lat, here.lon, there.lat, there.lon "
+	"  FROM sanse.resident here "
+	"  LEFT JOIN LATERAL (SELECT v.at, v.resident_id FROM sanse.visit v "
+	"                      WHERE v.worker_id = $2 AND v.at <= $3 AND v.resident_id <> $1 "
+	"                      ORDER BY v.at DESC LIMIT 1) p ON true "
+	"  LEFT JOIN sanse.resident there ON there.id = p.resident_id "
+	" WHERE here.id = $1",
+	[PLAN_INSERT] =
+	"INSERT INTO sanse.visit (resident_id, worker_id, at, checklist, flags, note, area_id) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7) "
+	"ON CONFLICT (resident_id, worker_id, at) DO NOTHING RETURNING id",
+	[PLAN_ADVANCE] =
+	"UPDATE sanse.resident SET last_visit_at = $2 "
+	" WHERE id = $1 AND (last_visit_at IS NULL OR last_visit_at < $2)",
+	[PLAN_OPEN_EVENTS] =
+	"SELECT EXISTS (SELECT 1 FROM sanse.event WHERE resident_id = $1 AND status <> 'closed')",
+	[PLAN_CLOSE] =
+	"SELECT sanse.close_overdue_events($1, $2, $3, $4, $5)",
+};
+
+static const int plan_nargs[NUM_PLANS] = {1, 3, 2, 5, 7, 2, 1, 5};
+static const Oid plan_argtypes[NUM_PLANS][7] = {
+	[PLAN_TOKEN] = {BYTEAOID},
+	[PLAN_RETRY] = {INT8OID, INT8OID, TIMESTAMPTZOID},
+	[PLAN_LOCK] = {INT8OID, INT8OID},
+	[PLAN_FLAGS] = {INT8OID, INT8OID, TIMESTAMPTZOID, INTERVALOID, INTERVALOID},
+	[PLAN_INSERT] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID},
+	[PLAN_ADVANCE] = {INT8OID, TIMESTAMPTZOID},
+	[PLAN_OPEN_EVENTS] = {INT8OID},
+	[PLAN_CLOSE] = {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID},
+};
+
+static SPIPlanPtr
+check_in_plan(CheckInPlan which)
+{
+	if (plans[which] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(plan_sql[which], plan_nargs[which],
+									   (Oid *) plan_argtypes[which]);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for check-in query %d: %s",
+				 (int) which, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		plans[which] = plan;
+	}
+	return plans[which];
+}
+
+static int
+check_in_exec(CheckInPlan which, Datum *values, const char *nulls)
+{
+	/* never read-only: each query must see what this statement wrote before */
+	int			ret = SPI_execute_plan(check_in_plan(which), values, nulls, false, 0);
+
+	if (ret < 0)
+		elog(ERROR, "check-in query %d failed: %s", (int) which, SPI_result_code_string(ret));
+	return ret;
+}
+
+static Datum
+result_datum(int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull);
+}
+
+static void
+refuse_token(int64 worker_id, const char *why)
+{
+	/* the server log names the worker, never the token */
+	ereport(LOG,
+			(errmsg("sanse: check-in by worker " INT64_FORMAT " refused: %s door token",
+					worker_id, why)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("door token is not valid"),
+			 errdetail("The token is %s.", why),
+			 errhint("Scan the QR code on the resident's door again; a revoked code must be replaced.")));
+}
+
+/* Validate the checklist codes; a NULL checklist is an empty one. */
+static ArrayType *
+checklist_validate(ArrayType *checklist)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (ARR_NDIM(checklist) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("checklist must be a one-dimensional array")));
+	deconstruct_array(checklist, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *item;
+		bool		known = false;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("checklist must not contain NULL")));
+		item = TextDatumGetCString(elems[i]);
+		for (int j = 0; j < lengthof(checklist_items) && !known; j++)
+			known = strcmp(item, checklist_items[j]) == 0;
+		if (!known)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown checklist item \"%s\"", item),
+					 errhint("Valid items are ask_health, ask_diet, ask_family, check_water, check_power, "
+							 "check_gas, clear_clutter, clear_garbage and clear_passage.")));
+	}
+	return checklist;
+}
+
+/* Great-circle distance in km between two points in degrees. */
+static double
+distance_km(double lat1, double lon1, double lat2, double lon2)
+{
+	const double r = 6371.0088;
+	double		p1 = lat1 * M_PI / 180.0;
+	double		p2 = lat2 * M_PI / 180.0;
+	double		dp = (lat2 - lat1) * M_PI / 180.0;
+	double		dl = (lon2 - lon1) * M_PI / 180.0;
+	double		a = sin(dp / 2) * sin(dp / 2) + cos(p1) * cos(p2) * sin(dl / 2) * sin(dl / 2);
+
+	return 2 * r * asin(Min(1.0, sqrt(a)));
+}
+
+static Interval *
+seconds_interval(int seconds)
+{
+	Interval   *i = palloc0(sizeof(Interval));
+
+	i->time = (TimeOffset) seconds * USECS_PER_SEC;
+	return i;
+}
+
+/* check_in — record a visit; returns its id (the same id for a retry) */
+PG_FUNCTION_INFO_V1(check_in);
+Datum
+check_in(PG_FUNCTION_ARGS)
+{
+	int64		worker_id;
+	TimestampTz at;
+	ArrayType  *checklist;
+	text	   *token;
+	uint8		nonce[DOOR_TOKEN_NONCE_LEN];
+	bytea	   *nonce_datum;
+	int64		resident_id;
+	int64		area_id;
+	int64		visit_id;
+	bool		isnull;
+	bool		advances;
+	TimestampTz late_due = 0;
+	bool		late = false;
+	Datum		flag_elems[4];
+	int			nflags = 0;
+	Datum		args[7];
+	char		nulls[7];
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("worker_id must not be NULL")));
+	worker_id = PG_GETARG_INT64(1);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("check-in time must not be NULL")));
+	at = PG_GETARG_TIMESTAMPTZ(2);
+	checklist = PG_ARGISNULL(3) ? construct_empty_array(TEXTOID)
+		: checklist_validate(PG_GETARG_ARRAYTYPE_P(3));
+
+	/* 1. the token: format and signature, before any table is read */
+	if (PG_ARGISNULL(0))
+		refuse_token(worker_id, "missing");
+	token = PG_GETARG_TEXT_PP(0);
+	switch (sanse_door_token_open(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), nonce))
+	{
+		case DOOR_TOKEN_OK:
+			break;
+		case DOOR_TOKEN_MALFORMED:
+			refuse_token(worker_id, "malformed");
+			break;
+		case DOOR_TOKEN_FORGED:
+			refuse_token(worker_id, "forged");
+			break;
+	}
+
+	if (TIMESTAMP_NOT_FINITE(at) ||
+		at > GetCurrentTimestamp() + CHECK_IN_FUTURE_TOLERANCE_USEC)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("check-in time is in the future"),
+				 errdetail("A check-in may be at most 5 minutes ahead of the server clock.")));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/* 2. which resident; unknown and revoked tokens are refused alike */
+	nonce_datum = palloc(VARHDRSZ + DOOR_TOKEN_NONCE_LEN);
+	SET_VARSIZE(nonce_datum, VARHDRSZ + DOOR_TOKEN_NONCE_LEN);
+	memcpy(VARDATA(nonce_datum), nonce, DOOR_TOKEN_NONCE_LEN);
+	args[0] = PointerGetDatum(nonce_datum);
+	check_in_exec(PLAN_TOKEN, args, NULL);
+	if (SPI_processed == 0)
+		refuse_token(worker_id, "unknown");
+	resident_id = DatumGetInt64(result_datum(1, &isnull));
+	if (DatumGetBool(result_datum(2, &isnull)))
+		refuse_token(worker_id, "revoked");
+
+	/* 3. a mobile retry of the same scan gets the same visit back */
+	args[0] = Int64GetDatum(resident_id);
+	args[1] = Int64GetDatum(worker_id);
+	args[2] = TimestampTzGetDatum(at);
+	check_in_exec(PLAN_RETRY, args, NULL);
+	if (SPI_processed > 0)
+	{
+		visit_id = DatumGetInt64(result_datum(1, &isnull));
+		SPI_finish();
+		PG_RETURN_INT64(visit_id);
+	}
+
+	/* 4. lock the resident; may this worker visit it? */
+	check_in_exec(PLAN_LOCK, args, NULL);
+	if (SPI_processed == 0 ||
+		!DatumGetBool(result_datum(4, &isnull)) ||
+		!DatumGetBool(result_datum(5, &isnull)) ||
+		!DatumGetBool(result_datum(6, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("worker " INT64_FORMAT " may not check in at this door", worker_id),
+				 errdetail("Only an active carer of the resident, or an active leader or task force "
+						   "whose area contains the resident, may check in.")));
+	area_id = DatumGetInt64(result_datum(3, &isnull));
+	{
+		bool		no_window;
+		Datum		window = result_datum(1, &no_window);
+		bool		no_last;
+		Datum		last = result_datum(2, &no_last);
+
+		advances = no_last || at > DatumGetTimestampTz(last);
+		if (!no_window && at >= DatumGetVisitWindowP(window)->due)
+		{
+			late = true;
+			late_due = DatumGetVisitWindowP(window)->due;
+		}
+	}
+
+	/* 5. flags for supervisors (5.3.3: check-in for its own sake) */
+	args[3] = PointerGetDatum(seconds_interval(sanse_quick_succession));
+	args[4] = PointerGetDatum(seconds_interval(sanse_repeat_window));
+	check_in_exec(PLAN_FLAGS, args, NULL);
+	if (DatumGetBool(result_datum(1, &isnull)))
+		flag_elems[nflags++] = CStringGetTextDatum("quick_succession");
+	{
+		bool		no_prev,
+					n1,
+					n2,
+					n3,
+					n4;
+		TimestampTz prev_at = DatumGetTimestampTz(result_datum(3, &no_prev));
+		double		lat1 = DatumGetFloat8(result_datum(4, &n1));
+		double		lon1 = DatumGetFloat8(result_datum(5, &n2));
+		double		lat2 = DatumGetFloat8(result_datum(6, &n3));
+		double		lon2 = DatumGetFloat8(result_datum(7, &n4));
+
+		if (!no_prev && !n1 && !n2 && !n3 && !n4)
+		{
+			double		km = distance_km(lat1, lon1, lat2, lon2);
+			double		hours = (double) (at - prev_at) / USECS_PER_HOUR;
+
+			if (km > 0.1 && (hours <= 0 || km / hours > sanse_max_travel_speed))
+				flag_elems[nflags++] = CStringGetTextDatum("impossible_travel");
+		}
+	}
+	if (DatumGetBool(result_datum(2, &isnull)))
+		flag_elems[nflags++] = CStringGetTextDatum("repeat_visit");
+	if (late)
+		flag_elems[nflags++] = CStringGetTextDatum("late");
+
+	/* 6. the visit itself; a concurrent retry that won the race wins here too */
+	args[3] = PointerGetDatum(checklist);
+	args[4] = PointerGetDatum(construct_array(flag_elems, nflags, TEXTOID, -1, false, TYPALIGN_INT));
+	args[5] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
+	args[6] = Int64GetDatum(area_id);
+	memset(nulls, ' ', sizeof(nulls));
+	if (PG_ARGISNULL(4))
+		nulls[5] = 'n';
+	check_in_exec(PLAN_INSERT, args, nulls);
+	if (SPI_processed == 0)
+	{
+		check_in_exec(PLAN_RETRY, args, NULL);
+		if (SPI_processed == 0)
+			elog(ERROR, "visit vanished during check-in");
+		visit_id = DatumGetInt64(result_datum(1, &isnull));
+		SPI_finish();
+		PG_RETURN_INT64(visit_id);
+	}
+	visit_id = DatumGetInt64(result_datum(1, &isnull));
+
+	/* 7. a newer visit moves the anchor; the trigger re-derives next_visit */
+	if (advances)
+	{
+		args[1] = TimestampTzGetDatum(at);
+		check_in_exec(PLAN_ADVANCE, args, NULL);
+
+		/* 8. overdue events: create-and-close a missed window, close open ones */
+		args[0] = Int64GetDatum(resident_id);
+		check_in_exec(PLAN_OPEN_EVENTS, args, NULL);
+		if (late || DatumGetBool(result_datum(1, &isnull)))
+		{
+			args[1] = Int64GetDatum(visit_id);
+			args[2] = TimestampTzGetDatum(at);
+			args[3] = Int64GetDatum(worker_id);
+			args[4] = TimestampTzGetDatum(late_due);
+			memset(nulls, ' ', sizeof(nulls));
+			if (!late)
+				nulls[4] = 'n';
+			check_in_exec(PLAN_CLOSE, args, nulls);
+		}
+	}
+
+	SPI_finish();
+	PG_RETURN_INT64(visit_id);
+}
