@@ -9,7 +9,7 @@ PGFILEDESC  = "sanse - three-colour household assistance"
 
 REGRESS      = risk_tier visit_window cadence
 REGRESS_OPTS = --inputdir=. --load-extension=ltree --load-extension=pgcrypto --load-extension=sanse
-ISOLATION      =
+ISOLATION      = checkin_vs_sweep two_sweeps tier_change_vs_sweep
 ISOLATION_OPTS = --inputdir=test/isolation --load-extension=ltree --load-extension=pgcrypto --load-extension=sanse
 
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Werror
@@ -50,7 +50,7 @@ test: deps
 	$(MAKE) --no-print-directory install
 	@summary=$$(mktemp); \
 	SANSE_SUMMARY=$$summary pg_virtualenv -o 'shared_preload_libraries=pg_cron' \
-	  -o 'cron.database_name=contrib_regression' \
+	  -o 'cron.database_name=contrib_regression' -o 'cron.use_background_workers=on' \
 	  sh test/run_all.sh "$(MAKE)"; rc=$$?; \
 	cat $$summary; rm -f $$summary; exit $$rc
 

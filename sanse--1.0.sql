@@ -997,17 +997,18 @@ BEGIN
 END
 $$;
 
--- Open the overdue event of (resident, due) at level 1 unless it exists.
-CREATE FUNCTION open_overdue_event(p_resident bigint, p_due timestamptz) RETURNS integer
+-- Open the overdue event of (resident, due) at level 1 unless it exists;
+-- p_tier is the tier whose window was missed.
+CREATE FUNCTION open_overdue_event(p_resident bigint, p_due timestamptz, p_tier risk_tier) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	n int;
 BEGIN
 	WITH created AS (
 		INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, next_step_at)
-		SELECT r.id, r.area_id, r.tier, 1, sanse.leader_for(r.area_id, 1), p_due, p_due,
+		SELECT r.id, r.area_id, p_tier, 1, sanse.leader_for(r.area_id, 1), p_due, p_due,
 		       sanse.zone_add(p_due, p.escalate_after)
-		  FROM sanse.resident r JOIN sanse.tier_policy p ON p.tier = r.tier
+		  FROM sanse.resident r JOIN sanse.tier_policy p ON p.tier = p_tier
 		 WHERE r.id = p_resident
 		ON CONFLICT (resident_id, due_at) WHERE kind = 'overdue' DO NOTHING
 		RETURNING id, assignee_id, level_since)
@@ -1015,6 +1016,19 @@ BEGIN
 	SELECT id, 1, assignee_id, level_since FROM created;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
+END
+$$;
+
+-- A change that moves or ends the window of a resident whose window had
+-- already passed (a downgrade, a deactivation, a new cadence) must not hide
+-- the missed visit: its event is opened now, as a sweep would have.
+CREATE FUNCTION resident_keep_missed_window() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF sanse.due_at(OLD.next_visit) <= now() THEN
+		PERFORM sanse.open_overdue_event(OLD.id, sanse.due_at(OLD.next_visit), OLD.tier);
+	END IF;
+	RETURN NULL;
 END
 $$;
 
@@ -1029,7 +1043,7 @@ DECLARE
 	n int;
 BEGIN
 	IF p_late_due IS NOT NULL THEN
-		PERFORM sanse.open_overdue_event(p_resident, p_late_due);
+		PERFORM sanse.open_overdue_event(p_resident, p_late_due, (SELECT r.tier FROM sanse.resident r WHERE r.id = p_resident));
 	END IF;
 	PERFORM sanse.escalate_events(p_at, p_resident);
 	UPDATE sanse.event e
@@ -1051,6 +1065,12 @@ CREATE FUNCTION check_in(token text, worker_id bigint, at timestamptz DEFAULT no
 	SET search_path = pg_catalog, sanse;
 COMMENT ON FUNCTION check_in(text, bigint, timestamptz, text[], text) IS
 	'record a door check-in; returns the visit id (the same id for a retried scan)';
+
+CREATE TRIGGER resident_keep_missed_window AFTER UPDATE ON resident
+	FOR EACH ROW
+	WHEN (OLD.next_visit IS NOT NULL AND OLD.next_visit IS DISTINCT FROM NEW.next_visit
+	      AND OLD.last_visit_at IS NOT DISTINCT FROM NEW.last_visit_at)
+	EXECUTE FUNCTION resident_keep_missed_window();
 
 -- Index for the overdue sweep: residents by due time.
 CREATE INDEX resident_due ON resident (due_at(next_visit)) WHERE active AND next_visit IS NOT NULL;

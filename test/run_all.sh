@@ -46,8 +46,26 @@ else
 	fi
 fi
 
-passed=$((reg_ok + tap_ok))
-failed=$((reg_bad + tap_bad))
+# shell-level tests (pg_dump round trip, pg_cron really running): TAP-like lines
+sh_ok=0
+sh_bad=0
+for t in test/*.sh; do
+	[ "$t" = test/run_all.sh ] && continue
+	sh "$t" >"$log/sh" 2>&1
+	rc=$?
+	echo "# $t"
+	cat "$log/sh"
+	ok=$(grep -c '^ok ' "$log/sh")
+	bad=$(grep -c '^not ok ' "$log/sh")
+	if [ $rc -ne 0 ] && [ "$bad" -eq 0 ]; then
+		bad=1
+	fi
+	sh_ok=$((sh_ok + ok))
+	sh_bad=$((sh_bad + bad))
+done
+
+passed=$((reg_ok + tap_ok + sh_ok))
+failed=$((reg_bad + tap_bad + sh_bad))
 # make test prints the summary after pg_virtualenv has dropped the cluster
 if [ -n "$SANSE_SUMMARY" ]; then
 	echo "$passed passed, $failed failed" >"$SANSE_SUMMARY"
