@@ -1072,8 +1072,9 @@ CREATE TRIGGER resident_keep_missed_window AFTER UPDATE ON resident
 	      AND OLD.last_visit_at IS NOT DISTINCT FROM NEW.last_visit_at)
 	EXECUTE FUNCTION resident_keep_missed_window();
 
--- Index for the overdue sweep: residents by due time.
-CREATE INDEX resident_due ON resident (due_at(next_visit)) WHERE active AND next_visit IS NOT NULL;
+-- Index for the overdue sweep: residents by due time.  Not partial, so
+-- ANALYZE keeps statistics on due times and the planner sees how few are due.
+CREATE INDEX resident_due ON resident (due_at(next_visit));
 
 -----------------------------------------------------------------------------
 -- Sweeps
