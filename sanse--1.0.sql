@@ -882,6 +882,7 @@ CREATE TABLE visit (
 	flags text[] NOT NULL DEFAULT '{}',
 	note text,
 	area_id bigint NOT NULL,
+	window_due timestamptz,
 	recorded_at timestamptz NOT NULL DEFAULT now(),
 	UNIQUE (resident_id, worker_id, at)
 );
@@ -890,6 +891,7 @@ CREATE INDEX visit_at ON visit (at);
 COMMENT ON TABLE visit IS 'door check-ins, written by sanse.check_in';
 COMMENT ON COLUMN visit.flags IS 'quick_succession, impossible_travel, repeat_visit, late';
 COMMENT ON COLUMN visit.area_id IS 'the resident''s micro grid at the visit';
+COMMENT ON COLUMN visit.window_due IS 'due time of the window this visit met on time (NULL: late, early or back-dated)';
 
 -----------------------------------------------------------------------------
 -- Overdue events and the three-level backup (三级补位)
@@ -916,7 +918,6 @@ CREATE TABLE event (
 );
 CREATE UNIQUE INDEX event_overdue_once ON event (resident_id, due_at) WHERE kind = 'overdue';
 CREATE INDEX event_open_next_step ON event (next_step_at) WHERE status <> 'closed';
-CREATE INDEX event_open_resident ON event (resident_id) WHERE status <> 'closed';
 CREATE INDEX event_area_due ON event (area_id, due_at);
 COMMENT ON TABLE event IS 'overdue events: one per missed window, escalating micro grid > general grid > total grid > task force';
 COMMENT ON COLUMN event.level_since IS 'logical time the current level was reached (derived from due_at and escalate_after)';
@@ -1173,3 +1174,150 @@ SELECT pg_catalog.pg_extension_config_dump('visit_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('event', '');
 SELECT pg_catalog.pg_extension_config_dump('event_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('event_step', '');
+
+-----------------------------------------------------------------------------
+-- Screen patrol (巡屏): views for supervisors and BI tools
+-----------------------------------------------------------------------------
+
+-- Where a resident stands now: overdue (due passed), met (visited for the
+-- current period: rolling cadences after any visit in time, calendar ones
+-- when the next window has not opened yet) or pending (window open, not yet
+-- visited).  NULL when not in the programme.
+CREATE FUNCTION visit_status(tier risk_tier, next_visit visit_window, last_visit_at timestamptz,
+                             at timestamptz DEFAULT now()) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, sanse
+RETURN CASE
+	WHEN tier IS NULL OR next_visit IS NULL THEN NULL
+	WHEN sanse.due_at(next_visit) <= at THEN 'overdue'
+	WHEN last_visit_at IS NOT NULL
+	     AND (at < sanse.opens_at(next_visit)
+	          OR (SELECT p.cadence ILIKE 'rolling%' FROM sanse.tier_policy p WHERE p.tier = visit_status.tier))
+	     THEN 'met'
+	ELSE 'pending' END;
+COMMENT ON FUNCTION visit_status(risk_tier, visit_window, timestamptz, timestamptz) IS
+	'overdue, met or pending for a resident''s window at a time';
+
+CREATE VIEW coverage AS
+WITH per_grid AS (
+	SELECT r.area_id,
+	       count(*) AS residents,
+	       count(*) FILTER (WHERE r.tier = 'red') AS red,
+	       count(*) FILTER (WHERE r.tier = 'yellow') AS yellow,
+	       count(*) FILTER (WHERE r.tier = 'blue') AS blue,
+	       count(*) FILTER (WHERE s.status = 'overdue') AS overdue_now,
+	       count(*) FILTER (WHERE s.status = 'met') AS window_met
+	  FROM sanse.resident r
+	 CROSS JOIN LATERAL (SELECT sanse.visit_status(r.tier, r.next_visit, r.last_visit_at) AS status) s
+	 WHERE r.active AND r.tier IS NOT NULL
+	 GROUP BY r.area_id),
+rolled AS (
+	SELECT subpath(m.path, 0, k) AS path,
+	       sum(g.residents) AS residents, sum(g.red) AS red, sum(g.yellow) AS yellow, sum(g.blue) AS blue,
+	       sum(g.overdue_now) AS overdue_now, sum(g.window_met) AS window_met
+	  FROM per_grid g
+	  JOIN sanse.area m ON m.id = g.area_id
+	 CROSS JOIN LATERAL generate_series(1, nlevel(m.path)) k
+	 GROUP BY 1)
+SELECT a.id AS area_id, a.path, a.kind, a.name,
+       coalesce(r.residents, 0)::bigint AS residents,
+       coalesce(r.red, 0)::bigint AS red,
+       coalesce(r.yellow, 0)::bigint AS yellow,
+       coalesce(r.blue, 0)::bigint AS blue,
+       coalesce(r.overdue_now, 0)::bigint AS overdue_now,
+       coalesce(r.window_met, 0)::bigint AS window_met,
+       CASE WHEN r.residents > 0 THEN round(1 - r.overdue_now::numeric / r.residents, 4) END AS coverage_rate
+  FROM sanse.area a
+  LEFT JOIN rolled r ON r.path = a.path;
+COMMENT ON VIEW coverage IS 'per area at every level (rolled up the hierarchy): residents in the programme by tier, overdue now, current window met, coverage rate = share not overdue';
+
+CREATE VIEW worker_checkin_rate AS
+WITH care AS (
+	SELECT c.worker_id, c.resident_id FROM sanse.carer c),
+windows AS (
+	-- windows met on time: one per (resident, window due) a visit satisfied
+	SELECT DISTINCT v.resident_id, v.window_due AS due, true AS met
+	  FROM sanse.visit v
+	 WHERE v.window_due IS NOT NULL AND v.window_due <= now()
+	UNION ALL
+	-- windows missed: one overdue event each
+	SELECT e.resident_id, e.due_at, false
+	  FROM sanse.event e
+	 WHERE e.kind = 'overdue'),
+due_by_month AS (
+	SELECT c.worker_id,
+	       date_trunc('month', w.due AT TIME ZONE sanse.current_zone())::date AS month,
+	       count(*) AS windows_due,
+	       count(*) FILTER (WHERE w.met) AS windows_met
+	  FROM care c JOIN windows w ON w.resident_id = c.resident_id
+	 GROUP BY 1, 2),
+visits_by_month AS (
+	SELECT v.worker_id,
+	       date_trunc('month', v.at AT TIME ZONE sanse.current_zone())::date AS month,
+	       count(*) AS visits,
+	       count(*) FILTER (WHERE v.flags <> '{}') AS flagged_visits,
+	       avg(cardinality(v.checklist) / 9.0) AS checklist_completeness
+	  FROM sanse.visit v
+	 GROUP BY 1, 2)
+SELECT wk.id AS worker_id, wk.name AS worker_name, wk.force, wk.area_id,
+       coalesce(d.month, vm.month) AS month,
+       coalesce(d.windows_due, 0) AS windows_due,
+       coalesce(d.windows_met, 0) AS windows_met,
+       CASE WHEN d.windows_due > 0 THEN round(d.windows_met::numeric / d.windows_due, 4) END AS checkin_rate,
+       coalesce(vm.visits, 0) AS visits,
+       coalesce(vm.flagged_visits, 0) AS flagged_visits,
+       round(vm.checklist_completeness, 4) AS checklist_completeness
+  FROM due_by_month d
+  FULL JOIN visits_by_month vm ON vm.worker_id = d.worker_id AND vm.month = d.month
+  JOIN sanse.worker wk ON wk.id = coalesce(d.worker_id, vm.worker_id);
+COMMENT ON VIEW worker_checkin_rate IS 'per worker and month (sanse.timezone): windows due for the residents in their care, met on time, check-in rate (打卡率), their visits, flagged visits, checklist completeness';
+
+CREATE VIEW overdue_events AS
+WITH ev AS (
+	SELECT e.area_id, date_trunc('month', e.due_at AT TIME ZONE sanse.current_zone())::date AS month,
+	       e.status, e.level, e.resolved_at - e.due_at AS time_to_close
+	  FROM sanse.event e
+	 WHERE e.kind = 'overdue')
+SELECT a.id AS area_id, a.path, a.kind, a.name, ev.month,
+       count(*) AS opened,
+       count(*) FILTER (WHERE ev.status = 'closed') AS closed,
+       count(*) FILTER (WHERE ev.status <> 'closed') AS still_open,
+       count(*) FILTER (WHERE ev.level = 1) AS reached_level_1,
+       count(*) FILTER (WHERE ev.level = 2) AS reached_level_2,
+       count(*) FILTER (WHERE ev.level = 3) AS reached_level_3,
+       count(*) FILTER (WHERE ev.level = 4) AS reached_level_4,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY ev.time_to_close)
+           FILTER (WHERE ev.status = 'closed') AS median_time_to_close
+  FROM ev
+  JOIN sanse.area m ON m.id = ev.area_id
+  JOIN sanse.area a ON a.path OPERATOR(public.@>) m.path
+ GROUP BY a.id, a.path, a.kind, a.name, ev.month;
+COMMENT ON VIEW overdue_events IS 'per area (rolled up) and month of the due time: overdue events opened, closed, still open, by highest level reached, median time to close';
+
+CREATE VIEW grid_daily_report AS
+WITH v AS (
+	SELECT v.area_id, (v.at AT TIME ZONE sanse.current_zone())::date AS day,
+	       count(*) AS visits,
+	       count(*) FILTER (WHERE cardinality(v.checklist) = 9) AS complete_checklists,
+	       count(*) FILTER (WHERE v.flags <> '{}') AS flagged_visits
+	  FROM sanse.visit v GROUP BY 1, 2),
+opened AS (
+	SELECT e.area_id, (e.due_at AT TIME ZONE sanse.current_zone())::date AS day, count(*) AS n
+	  FROM sanse.event e GROUP BY 1, 2),
+closed AS (
+	SELECT e.area_id, (e.resolved_at AT TIME ZONE sanse.current_zone())::date AS day, count(*) AS n
+	  FROM sanse.event e WHERE e.status = 'closed' GROUP BY 1, 2),
+days AS (
+	SELECT area_id, day FROM v UNION SELECT area_id, day FROM opened UNION SELECT area_id, day FROM closed)
+SELECT a.id AS area_id, a.path, a.name, d.day,
+       coalesce(v.visits, 0) AS visits,
+       coalesce(v.complete_checklists, 0) AS complete_checklists,
+       coalesce(v.flagged_visits, 0) AS flagged_visits,
+       coalesce(o.n, 0) AS events_opened,
+       coalesce(c.n, 0) AS events_closed
+  FROM days d
+  JOIN sanse.area a ON a.id = d.area_id
+  LEFT JOIN v ON v.area_id = d.area_id AND v.day = d.day
+  LEFT JOIN opened o ON o.area_id = d.area_id AND o.day = d.day
+  LEFT JOIN closed c ON c.area_id = d.area_id AND c.day = d.day;
+COMMENT ON VIEW grid_daily_report IS 'daily grid work report (网格工作报告) per micro grid: visits, complete checklists, flagged visits, events opened (by due day) and closed';

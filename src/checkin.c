@@ -73,8 +73,8 @@ static const char *const plan_sql[NUM_PLANS] = {
 	"  LEFT JOIN sanse.resident there ON there.id = p.resident_id "
 	" WHERE here.id = $1",
 	[PLAN_INSERT] =
-	"INSERT INTO sanse.visit (resident_id, worker_id, at, checklist, flags, note, area_id) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7) "
+	"INSERT INTO sanse.visit (resident_id, worker_id, at, checklist, flags, note, area_id, window_due) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
 	"ON CONFLICT (resident_id, worker_id, at) DO NOTHING RETURNING id",
 	[PLAN_ADVANCE] =
 	"UPDATE sanse.resident SET last_visit_at = $2 "
@@ -85,13 +85,13 @@ static const char *const plan_sql[NUM_PLANS] = {
 	"SELECT sanse.close_overdue_events($1, $2, $3, $4, $5)",
 };
 
-static const int plan_nargs[NUM_PLANS] = {1, 3, 2, 5, 7, 2, 1, 5};
-static const Oid plan_argtypes[NUM_PLANS][7] = {
+static const int plan_nargs[NUM_PLANS] = {1, 3, 2, 5, 8, 2, 1, 5};
+static const Oid plan_argtypes[NUM_PLANS][8] = {
 	[PLAN_TOKEN] = {BYTEAOID},
 	[PLAN_RETRY] = {INT8OID, INT8OID, TIMESTAMPTZOID},
 	[PLAN_LOCK] = {INT8OID, INT8OID},
 	[PLAN_FLAGS] = {INT8OID, INT8OID, TIMESTAMPTZOID, INTERVALOID, INTERVALOID},
-	[PLAN_INSERT] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID},
+	[PLAN_INSERT] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID, TIMESTAMPTZOID},
 	[PLAN_ADVANCE] = {INT8OID, TIMESTAMPTZOID},
 	[PLAN_OPEN_EVENTS] = {INT8OID},
 	[PLAN_CLOSE] = {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID},
@@ -222,10 +222,12 @@ check_in(PG_FUNCTION_ARGS)
 	bool		advances;
 	TimestampTz late_due = 0;
 	bool		late = false;
+	TimestampTz window_due = 0;
+	bool		meets_window = false;
 	Datum		flag_elems[4];
 	int			nflags = 0;
-	Datum		args[7];
-	char		nulls[7];
+	Datum		args[8];
+	char		nulls[8];
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -314,6 +316,13 @@ check_in(PG_FUNCTION_ARGS)
 			late = true;
 			late_due = DatumGetVisitWindowP(window)->due;
 		}
+		/* the window this visit satisfies, for check-in rates */
+		if (!no_window && at >= DatumGetVisitWindowP(window)->opens &&
+			at < DatumGetVisitWindowP(window)->due)
+		{
+			meets_window = true;
+			window_due = DatumGetVisitWindowP(window)->due;
+		}
 	}
 
 	/* 5. flags for supervisors (5.3.3: check-in for its own sake) */
@@ -353,9 +362,12 @@ check_in(PG_FUNCTION_ARGS)
 	args[4] = PointerGetDatum(construct_array(flag_elems, nflags, TEXTOID, -1, false, TYPALIGN_INT));
 	args[5] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
 	args[6] = Int64GetDatum(area_id);
+	args[7] = TimestampTzGetDatum(window_due);
 	memset(nulls, ' ', sizeof(nulls));
 	if (PG_ARGISNULL(4))
 		nulls[5] = 'n';
+	if (!meets_window)
+		nulls[7] = 'n';
 	check_in_exec(PLAN_INSERT, args, nulls);
 	if (SPI_processed == 0)
 	{
