@@ -408,7 +408,7 @@ CREATE TABLE worker (
 	UNIQUE (id, force),
 	CONSTRAINT worker_leads_area_of_its_kind FOREIGN KEY (area_id, led_area_kind) REFERENCES area (id, kind)
 );
-CREATE INDEX worker_area ON worker (area_id) WHERE role <> 'member' AND active;
+CREATE INDEX worker_area ON worker (area_id);
 COMMENT ON TABLE worker IS 'grid workers of the five forces; leaders lead the area of their role''s kind';
 
 -----------------------------------------------------------------------------

@@ -1,0 +1,213 @@
+#!/bin/sh
+# make bench: side-by-side measurements, written to test/bench/RESULTS.md.
+# Uses the cluster named by PG* variables if PGHOST or PGPORT is set,
+# otherwise a throw-away pg_virtualenv cluster.  Ratios, not timings, are
+# the results: this machine is shared and noisy.
+set -e
+cd "$(dirname "$0")/../.."
+if [ -z "$SANSE_BENCH_INSIDE" ] && [ -z "$PGHOST" ] && [ -z "$PGPORT" ]; then
+	SANSE_BENCH_INSIDE=1 exec pg_virtualenv -o shared_buffers=1GB -o max_wal_size=4GB -o synchronous_commit=off sh "$0"
+fi
+PGBENCH=$(ls /usr/lib/postgresql/15/bin/pgbench 2>/dev/null || command -v pgbench)
+SECS=${BENCH_SECONDS:-10}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+q() { psql -X -q -t -A -v ON_ERROR_STOP=1 "$@"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+echo "== setup: Q district at scale 1, reference implementations"
+for db in sanse_bench sanse_bench_sweep sanse_bench_views; do dropdb --if-exists "$db"; createdb "$db"; done
+q -d sanse_bench <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION sanse CASCADE;
+\i test/demo/generate.sql
+\i test/bench/reference.sql
+SELECT count(*) FROM sanse_demo.generate(0.42, 1, now() - interval '2 days');
+CREATE TABLE bench.tokens AS
+SELECT row_number() OVER (ORDER BY r.id) AS id, r.id AS resident_id, sanse.door_token(r.id) AS token,
+       (SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = r.id ORDER BY c.worker_id LIMIT 1) AS worker_id
+  FROM sanse.resident r;
+ALTER TABLE bench.tokens ADD PRIMARY KEY (id);
+CREATE TABLE bench.bare_visit (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, resident_id bigint NOT NULL,
+  worker_id bigint NOT NULL, at timestamptz NOT NULL, checklist text[] NOT NULL, flags text[] NOT NULL, note text);
+CREATE FUNCTION bench.time_ms(query text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz;
+BEGIN
+	t0 := clock_timestamp();
+	EXECUTE query;
+	RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
+END $$;
+ANALYZE;
+SQL
+nres=$(q -d sanse_bench -c "SELECT count(*) FROM bench.tokens")
+list="'{ask_health,ask_diet,ask_family,check_water,check_power,check_gas,clear_clutter,clear_garbage,clear_passage}'"
+printf '\\set r random(1, %s)\nINSERT INTO bench.bare_visit (resident_id, worker_id, at, checklist, flags) VALUES (:r, :r, now(), %s, %s);\n' \
+	"$nres" "$list" "'{}'" >"$out/bare.sql"
+printf '\\set r random(1, %s)\nSELECT sanse.check_in(token, worker_id, now(), %s) FROM bench.tokens WHERE id = :r;\n' \
+	"$nres" "$list" >"$out/c.sql"
+printf '\\set r random(1, %s)\nSELECT bench.check_in_plpgsql(token, worker_id, now(), %s) FROM bench.tokens WHERE id = :r;\n' \
+	"$nres" "$list" >"$out/plpgsql.sql"
+
+tps() { "$PGBENCH" -n -M prepared -T "$SECS" -c "$2" -j "$(( $2 < 2 ? 1 : 2 ))" -f "$out/$1.sql" sanse_bench 2>&1 \
+	| awk '/^tps = / { printf "%.0f", $3 }'; }
+echo "== check-in throughput (pgbench, $SECS s each)"
+for c in 1 8; do
+	eval "bare_$c=$(tps bare $c)"
+	eval "c_$c=$(tps c $c)"
+	eval "pl_$c=$(tps plpgsql $c)"
+	eval "echo \"  $c client(s): bare insert \$bare_$c tps, check_in (C) \$c_$c tps, check_in (PL/pgSQL) \$pl_$c tps\""
+done
+visits=$(q -d sanse_bench -c "SELECT count(*) FROM sanse.visit")
+
+echo "== window_after and classify over 1,000,000 rows"
+q -d sanse_bench <<'SQL'
+CREATE TABLE bench.rows AS
+SELECT timestamptz '2024-01-01 00:00+08' + random() * interval '365 days' AS anchor,
+       (ARRAY['{accident_risk}', '{sudden_illness,no_caregiver}', '{partial_care,unstable_chronic}',
+              '{partial_care,mobility_impaired,lives_alone}', '{self_care_difficulty}', '{lives_alone}',
+              '{disabled,mental_disorder}', '{unstable_chronic,recently_discharged}'])[1 + (i % 8)]::text[] AS factors
+  FROM generate_series(1, 1000000) i;
+VACUUM ANALYZE bench.rows;
+SQL
+best() {	# best of 3 timings of a query, in ms
+	q -d "$1" -c "SELECT round(min(bench.time_ms(\$q\$$2\$q\$))::numeric, 1) FROM generate_series(1, 3)"; }
+scan_ms=$(best sanse_bench "SELECT count(anchor) FROM bench.rows")
+wc_ms=$(best sanse_bench "SELECT count(sanse.window_after(anchor, 'calendar week', 'Asia/Shanghai')) FROM bench.rows")
+wp_ms=$(best sanse_bench "SELECT count(bench.window_after_plpgsql(anchor, 'calendar week', 'Asia/Shanghai')) FROM bench.rows")
+rc_ms=$(best sanse_bench "SELECT count(sanse.window_after(anchor, 'rolling 2 days', 'Asia/Shanghai')) FROM bench.rows")
+rp_ms=$(best sanse_bench "SELECT count(bench.window_after_plpgsql(anchor, 'rolling 2 days', 'Asia/Shanghai')) FROM bench.rows")
+cc_ms=$(best sanse_bench "SELECT count(sanse.classify(factors)) FROM bench.rows")
+cp_ms=$(best sanse_bench "SELECT count(bench.classify_plpgsql(factors)) FROM bench.rows")
+echo "  scan $scan_ms ms; window_after calendar C $wc_ms / PL $wp_ms; rolling C $rc_ms / PL $rp_ms; classify C $cc_ms / PL $cp_ms"
+
+echo "== sweeps on 1,000,000 residents"
+q -d sanse_bench_sweep <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION sanse CASCADE;
+\i test/bench/reference.sql
+CREATE FUNCTION bench.time_ms(query text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz;
+BEGIN
+	t0 := clock_timestamp();
+	EXECUTE query;
+	RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
+END $$;
+\i test/demo/generate.sql
+SELECT count(*) FROM sanse_demo.generate(0.42, 1, now());
+DELETE FROM sanse.carer;
+DELETE FROM sanse.tier_history;
+DELETE FROM sanse.resident;
+-- a million blue residents registered today: nothing due for a month
+INSERT INTO sanse.resident (area_id, name, factors, registered_at)
+SELECT m.id, 'r' || i, '{mobility_impaired}', now()
+  FROM generate_series(0, 999999) i
+  JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM sanse.area WHERE kind = 'micro_grid') m
+    ON m.k = i % 2091;
+VACUUM ANALYZE;
+SQL
+sweep_case() {	# $1: every how many-th resident is due (0: none); prints "sweep_ms overdue_ms escalate_ms due"
+	q -d sanse_bench_sweep <<SQL
+BEGIN;
+UPDATE sanse.resident SET registered_at = now() - interval '70 days' WHERE $1 > 0 AND id % greatest($1, 1) = 0;
+SELECT round(bench.time_ms('SELECT sanse.sweep(now())')::numeric, 2),
+       (SELECT count(*) FROM sanse.event);
+ROLLBACK;
+BEGIN;
+UPDATE sanse.resident SET registered_at = now() - interval '70 days' WHERE $1 > 0 AND id % greatest($1, 1) = 0;
+SELECT round(bench.time_ms('SELECT sanse.sweep_overdue(now())')::numeric, 2),
+       round(bench.time_ms('SELECT sanse.sweep_escalations(now())')::numeric, 2),
+       (SELECT count(*) FROM sanse.event_step);
+ROLLBACK;
+SQL
+}
+nothing=$(q -d sanse_bench_sweep -c "SELECT round(min(bench.time_ms('SELECT sanse.sweep(now())'))::numeric, 2) FROM generate_series(1, 5)")
+seq_ms=$(best sanse_bench_sweep "SELECT count(*) FROM sanse.resident")
+sweep_case 1000 >"$out/s1000"
+sweep_case 100 >"$out/s100"
+s1000=$(head -1 "$out/s1000" | cut -d'|' -f1); e1000=$(head -1 "$out/s1000" | cut -d'|' -f2)
+s100=$(head -1 "$out/s100" | cut -d'|' -f1); e100=$(head -1 "$out/s100" | cut -d'|' -f2)
+open100=$(sed -n 2p "$out/s100" | cut -d'|' -f1); esc100=$(sed -n 2p "$out/s100" | cut -d'|' -f2); steps100=$(sed -n 2p "$out/s100" | cut -d'|' -f3)
+echo "  nothing due $nothing ms (count(*) of resident: $seq_ms ms); 0.1% due $s1000 ms ($e1000 events); 1% due $s100 ms ($e100 events)"
+echo "  10,000 open events: opened in $open100 ms, escalated ($steps100 steps) in $esc100 ms"
+
+echo "== screen-patrol views on a district at 100x the paper (237,000 residents)"
+q -d sanse_bench_views <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION sanse CASCADE;
+\i test/bench/reference.sql
+CREATE FUNCTION bench.time_ms(query text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz;
+BEGIN
+	t0 := clock_timestamp();
+	EXECUTE query;
+	RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
+END $$;
+\i test/demo/generate.sql
+SELECT count(*) FROM sanse_demo.generate(0.42, 100, now() - interval '2 days');
+VACUUM ANALYZE;
+SQL
+vres=$(q -d sanse_bench_views -c "SELECT count(*) FROM sanse.resident")
+vareas=$(q -d sanse_bench_views -c "SELECT count(*) FROM sanse.area")
+cov_all=$(best sanse_bench_views "SELECT count(*) FROM sanse.coverage")
+cov_town=$(best sanse_bench_views "SELECT * FROM sanse.coverage WHERE kind IN ('district', 'town')")
+echo "  coverage: all $vareas areas $cov_all ms, district and towns $cov_town ms ($vres residents)"
+
+machine="$(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+pgv=$(q -d sanse_bench -c "SHOW server_version")
+verdict() { awk -v v="$1" -v t="$2" -v dir="$3" 'BEGIN { ok = (dir == "min" ? v >= t : v <= t); print (ok ? "met" : "NOT met") }'; }
+cat >test/bench/RESULTS.md <<MD
+# sanse benchmark results
+
+Measured by \`make bench\` on $(date -u +%Y-%m-%d) — $machine; PostgreSQL $pgv in a throw-away
+\`pg_virtualenv\` cluster (shared_buffers 1GB, synchronous_commit off for every side alike).
+Everything in one table was measured side by side in the same run; the machine is shared and
+noisy, so read the ratios, not the absolute numbers.
+
+## Check-in path (pgbench, ${SECS} s per side, prepared statements)
+
+The visit row is the same on every side (all nine checklist items); \`check_in\` verifies the door
+token (HMAC), checks the worker, computes the four flags, inserts the visit, moves the resident's
+anchor (the C trigger re-derives \`next_visit\`) and handles overdue events. District: scale-1 Q
+district ($nres residents), a random resident per transaction.
+
+| clients | bare INSERT (tps) | check_in, C (tps) | check_in, PL/pgSQL reference (tps) | C / bare | C / PL/pgSQL |
+|---:|---:|---:|---:|---:|---:|
+| 1 | $bare_1 | $c_1 | $pl_1 | $(ratio "$c_1" "$bare_1") | $(ratio "$c_1" "$pl_1") |
+| 8 | $bare_8 | $c_8 | $pl_8 | $(ratio "$c_8" "$bare_8") | $(ratio "$c_8" "$pl_8") |
+
+Target: check-in at least 0.40 of bare-insert throughput — 1 client: $(verdict "$(ratio "$c_1" "$bare_1")" 0.40 min), 8 clients: $(verdict "$(ratio "$c_8" "$bare_8")" 0.40 min).
+($visits visits were recorded in the run.)
+
+## C against the PL/pgSQL reference, 1,000,000 rows (best of 3, ms)
+
+| function | C | PL/pgSQL | PL/pgSQL / C | target ≥ 5 |
+|---|---:|---:|---:|---|
+| \`window_after(anchor, 'calendar week', tz)\` | $wc_ms | $wp_ms | $(ratio "$wp_ms" "$wc_ms") | $(verdict "$(ratio "$wp_ms" "$wc_ms")" 5 min) |
+| \`window_after(anchor, 'rolling 2 days', tz)\` | $rc_ms | $rp_ms | $(ratio "$rp_ms" "$rc_ms") | $(verdict "$(ratio "$rp_ms" "$rc_ms")" 5 min) |
+| \`classify(factors)\` | $cc_ms | $cp_ms | $(ratio "$cp_ms" "$cc_ms") | $(verdict "$(ratio "$cp_ms" "$cc_ms")" 5 min) |
+
+A bare \`count(anchor)\` over the same rows took $scan_ms ms (included in every figure above).
+
+## Sweeps on 1,000,000 residents
+
+| case | sweep (ms) | events opened | for scale: \`count(*)\` of resident (ms) |
+|---|---:|---:|---:|
+| nothing due (best of 5) | $nothing | 0 | $seq_ms |
+| 0.1 % due | $s1000 | $e1000 | |
+| 1 % due | $s100 | $e100 | |
+
+Escalating 10,000 open events: \`sweep_overdue\` opened them in $open100 ms and \`sweep_escalations\`
+applied $(( steps100 - e100 )) steps (levels 2–4, each at its logical time) in $esc100 ms.
+Target: a sweep with nothing due under 10 ms at a million residents — $(verdict "$nothing" 10 max).
+
+## Screen-patrol views at 100× the paper ($vres residents, $vareas areas)
+
+| query | ms (best of 3) |
+|---|---:|
+| \`SELECT count(*) FROM sanse.coverage\` (every area at every level) | $cov_all |
+| \`SELECT * FROM sanse.coverage WHERE kind IN ('district', 'town')\` | $cov_town |
+
+Target: well under a second — all areas: $(verdict "$cov_all" 1000 max), towns: $(verdict "$cov_town" 1000 max).
+MD
+echo "written test/bench/RESULTS.md"
+cat test/bench/RESULTS.md
