@@ -878,7 +878,7 @@ CREATE TABLE visit (
 	resident_id bigint NOT NULL REFERENCES resident (id),
 	worker_id bigint NOT NULL REFERENCES worker (id),
 	at timestamptz NOT NULL,
-	checklist text[] NOT NULL DEFAULT '{}' CHECK (checklist <@ checklist_items()),
+	checklist text[] NOT NULL DEFAULT '{}',
 	flags text[] NOT NULL DEFAULT '{}',
 	note text,
 	area_id bigint NOT NULL,
@@ -887,8 +887,7 @@ CREATE TABLE visit (
 	UNIQUE (resident_id, worker_id, at)
 );
 CREATE INDEX visit_worker_at ON visit (worker_id, at);
-CREATE INDEX visit_at ON visit (at);
-COMMENT ON TABLE visit IS 'door check-ins, written by sanse.check_in';
+COMMENT ON TABLE visit IS 'door check-ins, written only by sanse.check_in (which validates the checklist)';
 COMMENT ON COLUMN visit.flags IS 'quick_succession, impossible_travel, repeat_visit, late';
 COMMENT ON COLUMN visit.area_id IS 'the resident''s micro grid at the visit';
 COMMENT ON COLUMN visit.window_due IS 'due time of the window this visit met on time (NULL: late, early or back-dated)';

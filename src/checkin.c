@@ -68,7 +68,8 @@ static const char *const plan_sql[NUM_PLANS] = {
 	"       p.at, here.lat, here.lon, there.lat, there.lon "
 	"  FROM sanse.resident here "
 	"  LEFT JOIN LATERAL (SELECT v.at, v.resident_id FROM sanse.visit v "
-	"                      WHERE v.worker_id = $2 AND v.at <= $3 AND v.resident_id <> $1 "
+	"                      WHERE v.worker_id = $2 AND v.at <= $3 AND v.at > $3 - interval '1 day' "
+	"                        AND v.resident_id <> $1 "
 	"                      ORDER BY v.at DESC LIMIT 1) p ON true "
 	"  LEFT JOIN sanse.resident there ON there.id = p.resident_id "
 	" WHERE here.id = $1",
@@ -325,7 +326,11 @@ check_in(PG_FUNCTION_ARGS)
 		}
 	}
 
-	/* 5. flags for supervisors (5.3.3: check-in for its own sake) */
+	/*
+	 * 5. flags for supervisors (5.3.3: check-in for its own sake).  Travel
+	 * speed is checked against the worker's previous check-in of the last
+	 * day only: a day is enough to cross any district.
+	 */
 	args[3] = PointerGetDatum(seconds_interval(sanse_quick_succession));
 	args[4] = PointerGetDatum(seconds_interval(sanse_repeat_window));
 	check_in_exec(PLAN_FLAGS, args, NULL);

@@ -1,0 +1,107 @@
+-- pgTAP: the screen-patrol views on a hand-built district whose numbers are
+-- worked out below from the rules, not read from output.
+BEGIN;
+SET LOCAL search_path = public, sanse;
+SET LOCAL TimeZone = 'Asia/Shanghai';
+SELECT plan(11);
+
+SELECT has_view('sanse', 'coverage', 'coverage view');
+SELECT has_view('sanse', 'worker_checkin_rate', 'worker_checkin_rate view');
+SELECT has_view('sanse', 'overdue_events', 'overdue_events view');
+SELECT has_view('sanse', 'grid_daily_report', 'grid_daily_report view');
+
+INSERT INTO area (path, kind, name) VALUES
+  ('q', 'district', 'Q'),
+  ('q.t1', 'town', 'T1'), ('q.t1.v', 'village', 'V1'), ('q.t1.v.tg', 'total_grid', 'TG1'),
+  ('q.t1.v.tg.g', 'general_grid', 'G1'), ('q.t1.v.tg.g.m1', 'micro_grid', 'M1'),
+  ('q.t2', 'town', 'T2'), ('q.t2.v', 'village', 'V2'), ('q.t2.v.tg', 'total_grid', 'TG2'),
+  ('q.t2.v.tg.g', 'general_grid', 'G2'), ('q.t2.v.tg.g.m2', 'micro_grid', 'M2'),
+  ('q.t2.v.tg.g.m3', 'micro_grid', 'M3 (empty)');
+
+-- M1: A red, registered 3 days ago, never visited: overdue.
+--     B yellow, visited a minute into this week: met (next window is next week).
+-- M2: C blue, registered an hour ago: pending (window is next month).
+--     D inactive: not counted.
+INSERT INTO resident (area_id, name, factors, registered_at, last_visit_at, active)
+SELECT a.id, v.name, v.factors, v.registered_at, v.last_visit_at, v.active
+  FROM (VALUES ('q.t1.v.tg.g.m1', 'A', '{accident_risk}'::text[], now() - interval '3 days', NULL::timestamptz, true),
+               ('q.t1.v.tg.g.m1', 'B', '{partial_care,unstable_chronic}', now() - interval '30 days',
+                (date_trunc('week', now() AT TIME ZONE 'Asia/Shanghai') + interval '1 minute') AT TIME ZONE 'Asia/Shanghai', true),
+               ('q.t2.v.tg.g.m2', 'C', '{mobility_impaired}', now() - interval '1 hour', NULL, true),
+               ('q.t2.v.tg.g.m2', 'D', '{accident_risk}', now() - interval '9 days', NULL, false)) v(path, name, factors, registered_at, last_visit_at, active)
+  JOIN area a ON a.path = v.path::ltree;
+
+-- M1 also has R, red from 2024-03-01 09:00, cared for by volunteer W:
+--   visit 03-02 10:00, all nine items: inside [03-01 09:00, 03-03 09:00) -> met (window due 03-03 09:00)
+--   visit 03-05 12:00, three items: after due 03-04 10:00 -> late; its event closes at level 4
+--     (steps 10:00, 14:00, 18:00, 22:00 on 03-04), 26 hours after the due time
+--   no visit in [03-05 12:00, 03-07 12:00): the sweep at 03-08 00:00 opens that event and
+--     escalates it to level 4 (12:00, 16:00, 20:00, 00:00)
+--   then R leaves the programme (inactive), so it does not count in today's coverage.
+INSERT INTO worker (name, force, role, area_id) SELECT 'W', 'volunteer', 'member', id FROM area WHERE path = 'q.t1.v.tg.g.m1';
+INSERT INTO worker (name, force, role, area_id) SELECT 'L', 'grid_officer', 'micro_grid_leader', id FROM area WHERE path = 'q.t1.v.tg.g.m1';
+INSERT INTO resident (area_id, name, factors, registered_at)
+SELECT id, 'R', '{accident_risk}', '2024-03-01 09:00+08' FROM area WHERE path = 'q.t1.v.tg.g.m1';
+INSERT INTO carer (resident_id, worker_id) SELECT r.id, w.id FROM resident r, worker w WHERE r.name = 'R' AND w.name = 'W';
+DO $$
+BEGIN
+	PERFORM sanse.check_in(sanse.door_token(r.id), w.id, '2024-03-02 10:00+08', sanse.checklist_items())
+	   FROM sanse.resident r, sanse.worker w WHERE r.name = 'R' AND w.name = 'W';
+	PERFORM sanse.check_in(sanse.door_token(r.id), w.id, '2024-03-05 12:00+08', '{ask_health,check_gas,clear_passage}')
+	   FROM sanse.resident r, sanse.worker w WHERE r.name = 'R' AND w.name = 'W';
+	PERFORM sanse.sweep('2024-03-08 00:00+08');
+END
+$$;
+UPDATE resident SET active = false WHERE name = 'R';
+
+SELECT results_eq(
+  $$SELECT path::text, residents, red, yellow, blue, overdue_now, window_met, coverage_rate
+      FROM sanse.coverage ORDER BY path$$,
+  $$VALUES ('q', 3::bigint, 1::bigint, 1::bigint, 1::bigint, 1::bigint, 1::bigint, 0.6667::numeric),
+           ('q.t1', 2, 1, 1, 0, 1, 1, 0.5000),
+           ('q.t1.v', 2, 1, 1, 0, 1, 1, 0.5000),
+           ('q.t1.v.tg', 2, 1, 1, 0, 1, 1, 0.5000),
+           ('q.t1.v.tg.g', 2, 1, 1, 0, 1, 1, 0.5000),
+           ('q.t1.v.tg.g.m1', 2, 1, 1, 0, 1, 1, 0.5000),
+           ('q.t2', 1, 0, 0, 1, 0, 0, 1.0000),
+           ('q.t2.v', 1, 0, 0, 1, 0, 0, 1.0000),
+           ('q.t2.v.tg', 1, 0, 0, 1, 0, 0, 1.0000),
+           ('q.t2.v.tg.g', 1, 0, 0, 1, 0, 0, 1.0000),
+           ('q.t2.v.tg.g.m2', 1, 0, 0, 1, 0, 0, 1.0000),
+           ('q.t2.v.tg.g.m3', 0, 0, 0, 0, 0, 0, NULL)$$,
+  'coverage: every area at every level, rolled up; inactive residents left out');
+
+SELECT results_eq(
+  $$SELECT month, windows_due, windows_met, checkin_rate, visits, flagged_visits, checklist_completeness
+      FROM sanse.worker_checkin_rate WHERE worker_name = 'W'$$,
+  $$VALUES ('2024-03-01'::date, 3::bigint, 1::bigint, 0.3333::numeric, 2::bigint, 1::bigint, 0.6667::numeric)$$,
+  'worker_checkin_rate: 1 window met of 3 due in March 2024, 2 visits, 1 flagged, (9 + 3) / 18 of the checklist');
+SELECT is((SELECT count(*) FROM sanse.worker_checkin_rate WHERE worker_name = 'L'), 0::bigint,
+          'a leader with no residents in care and no visits has no rows');
+
+SELECT results_eq(
+  $$SELECT path::text, month, opened, closed, still_open, reached_level_1, reached_level_2, reached_level_3,
+           reached_level_4, median_time_to_close
+      FROM sanse.overdue_events WHERE path IN ('q', 'q.t1.v.tg.g.m1') ORDER BY path$$,
+  $$VALUES ('q', '2024-03-01'::date, 2::bigint, 1::bigint, 1::bigint, 0::bigint, 0::bigint, 0::bigint, 2::bigint, interval '26 hours'),
+           ('q.t1.v.tg.g.m1', '2024-03-01', 2, 1, 1, 0, 0, 0, 2, interval '26 hours')$$,
+  'overdue_events: per area (rolled up) and month');
+SELECT is((SELECT count(*) FROM sanse.overdue_events WHERE path = 'q.t2'), 0::bigint,
+          'overdue_events: no rows for an area without events');
+
+SELECT results_eq(
+  $$SELECT day, visits, complete_checklists, flagged_visits, events_opened, events_closed
+      FROM sanse.grid_daily_report WHERE name = 'M1' ORDER BY day$$,
+  $$VALUES ('2024-03-02'::date, 1::bigint, 1::bigint, 0::bigint, 0::bigint, 0::bigint),
+           ('2024-03-04', 0, 0, 0, 1, 0),
+           ('2024-03-05', 1, 0, 1, 0, 1),
+           ('2024-03-07', 0, 0, 0, 1, 0)$$,
+  'grid_daily_report: visits, complete checklists, flags, events opened (due day) and closed, per local day');
+
+SELECT results_eq(
+  $$SELECT sanse.visit_status(r.tier, r.next_visit, r.last_visit_at) FROM sanse.resident r WHERE r.name IN ('A', 'B', 'C', 'D') ORDER BY r.name$$,
+  $$VALUES ('overdue'::text), ('met'), ('pending'), (NULL)$$,
+  'visit_status: overdue, met, pending, and NULL out of the programme');
+
+SELECT * FROM finish();
+ROLLBACK;
