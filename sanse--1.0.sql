@@ -1178,24 +1178,21 @@ SELECT pg_catalog.pg_extension_config_dump('event_step', '');
 -- Screen patrol (巡屏): views for supervisors and BI tools
 -----------------------------------------------------------------------------
 
--- Where a resident stands now: overdue (due passed), met (visited for the
--- current period: rolling cadences after any visit in time, calendar ones
--- when the next window has not opened yet) or pending (window open, not yet
--- visited).  NULL when not in the programme.
-CREATE FUNCTION visit_status(tier risk_tier, next_visit visit_window, last_visit_at timestamptz,
+-- Where a resident stands at a time: overdue (due passed), met (visited for
+-- the current period: a rolling cadence after any visit in time, a calendar
+-- one while its next window has not opened yet) or pending (window open, not
+-- yet visited).  NULL when not in the programme.  No SET clause and no
+-- sub-select, so the planner inlines it into the views.
+CREATE FUNCTION visit_status(next_visit visit_window, last_visit_at timestamptz, cadence text,
                              at timestamptz DEFAULT now()) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, sanse
 RETURN CASE
-	WHEN tier IS NULL OR next_visit IS NULL THEN NULL
+	WHEN next_visit IS NULL THEN NULL
 	WHEN sanse.due_at(next_visit) <= at THEN 'overdue'
-	WHEN last_visit_at IS NOT NULL
-	     AND (at < sanse.opens_at(next_visit)
-	          OR (SELECT p.cadence ILIKE 'rolling%' FROM sanse.tier_policy p WHERE p.tier = visit_status.tier))
-	     THEN 'met'
+	WHEN last_visit_at IS NOT NULL AND (at < sanse.opens_at(next_visit) OR cadence ILIKE 'rolling%') THEN 'met'
 	ELSE 'pending' END;
-COMMENT ON FUNCTION visit_status(risk_tier, visit_window, timestamptz, timestamptz) IS
-	'overdue, met or pending for a resident''s window at a time';
+COMMENT ON FUNCTION visit_status(visit_window, timestamptz, text, timestamptz) IS
+	'overdue, met or pending for a resident''s window (and its tier''s cadence) at a time';
 
 CREATE VIEW coverage AS
 WITH per_grid AS (
@@ -1207,8 +1204,9 @@ WITH per_grid AS (
 	       count(*) FILTER (WHERE s.status = 'overdue') AS overdue_now,
 	       count(*) FILTER (WHERE s.status = 'met') AS window_met
 	  FROM sanse.resident r
-	 CROSS JOIN LATERAL (SELECT sanse.visit_status(r.tier, r.next_visit, r.last_visit_at) AS status) s
-	 WHERE r.active AND r.tier IS NOT NULL
+	  JOIN sanse.tier_policy p ON p.tier = r.tier
+	 CROSS JOIN LATERAL (SELECT sanse.visit_status(r.next_visit, r.last_visit_at, p.cadence) AS status) s
+	 WHERE r.active
 	 GROUP BY r.area_id),
 rolled AS (
 	SELECT subpath(m.path, 0, k) AS path,

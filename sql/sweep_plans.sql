@@ -29,14 +29,18 @@ UPDATE sanse.event e SET level = e.level + 1
   FROM sanse.tier_policy p
  WHERE p.tier = e.tier AND e.status <> 'closed' AND e.next_step_at <= now();
 
--- the real functions: no sequential scan of resident or event in the transaction
+-- the real functions: a sweep that finds nothing new reads indexes only
 BEGIN;
 -- the 10 red windows were due a day ago: opened, then 3 steps each (4 h apart)
 SELECT overdue_opened, escalations, skipped FROM sweep(now());
+CREATE TEMP TABLE scans_before AS
+  SELECT relname, seq_scan, idx_scan FROM pg_stat_xact_user_tables
+   WHERE schemaname = 'sanse' AND relname IN ('resident', 'event');
 SELECT overdue_opened, escalations, skipped FROM sweep(now());
-SELECT relname, seq_scan, idx_scan > 0 AS used_index
-  FROM pg_stat_xact_user_tables WHERE schemaname = 'sanse' AND relname IN ('resident', 'event')
- ORDER BY relname;
+SELECT s.relname, s.seq_scan - b.seq_scan AS new_seq_scans, s.idx_scan > b.idx_scan AS used_index
+  FROM pg_stat_xact_user_tables s JOIN scans_before b USING (relname)
+ WHERE s.schemaname = 'sanse'
+ ORDER BY s.relname;
 ROLLBACK;
 
 TRUNCATE event_step, event, tier_history, resident, area RESTART IDENTITY CASCADE;

@@ -7,6 +7,8 @@
 #include "postgres.h"
 
 #include "parser/scansup.h"
+#include "pgtime.h"
+#include "utils/datetime.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
@@ -134,22 +136,81 @@ make_interval_parts(int32 month, int32 day, TimeOffset time)
 	return i;
 }
 
+/*
+ * A zone as core's timezone() reads it.  For a full zone name we keep the
+ * pg_tz and convert with core's timestamp2tm / DetermineTimeZoneOffset /
+ * tm2timestamp exactly as timezone() does, resolving the name once per
+ * call instead of at every conversion; abbreviations and unknown names go
+ * through timezone() itself (which raises 22023 for an unknown one).
+ */
+typedef struct Zone
+{
+	text	   *name;
+	pg_tz	   *tz;				/* NULL: use timezone() */
+} Zone;
+
+static void
+zone_resolve(text *name, Zone *zone)
+{
+	char		tzname[TZ_STRLEN_MAX + 1];
+	char	   *lowzone;
+	int			offset;
+	pg_tz	   *abbrev_tz;
+
+	zone->name = name;
+	zone->tz = NULL;
+	text_to_cstring_buffer(name, tzname, sizeof(tzname));
+	lowzone = downcase_truncate_identifier(tzname, strlen(tzname), false);
+	if (DecodeTimezoneAbbrev(0, lowzone, &offset, &abbrev_tz) == UNKNOWN_FIELD)
+		zone->tz = pg_tzset(tzname);
+}
+
+static void
+zone_out_of_range(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+			 errmsg("timestamp out of range")));
+}
+
 /* instant -> wall-clock time in zone */
 static Timestamp
-to_local(TimestampTz t, text *zone)
+to_local(TimestampTz t, const Zone *zone)
 {
-	return DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone,
-												 PointerGetDatum(zone),
-												 TimestampTzGetDatum(t)));
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tzoff;
+	Timestamp	result;
+
+	if (zone->tz == NULL)
+		return DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone,
+													 PointerGetDatum(zone->name),
+													 TimestampTzGetDatum(t)));
+	if (timestamp2tm(t, &tzoff, &tm, &fsec, NULL, zone->tz) != 0 ||
+		tm2timestamp(&tm, fsec, NULL, &result) != 0)
+		zone_out_of_range();
+	return result;
 }
 
 /* wall-clock time in zone -> instant (core's rule for gaps and overlaps) */
 static TimestampTz
-from_local(Timestamp t, text *zone)
+from_local(Timestamp t, const Zone *zone)
 {
-	return DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone,
-												   PointerGetDatum(zone),
-												   TimestampGetDatum(t)));
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tzoff;
+	TimestampTz result;
+
+	if (zone->tz == NULL)
+		return DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone,
+													   PointerGetDatum(zone->name),
+													   TimestampGetDatum(t)));
+	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+		zone_out_of_range();
+	tzoff = DetermineTimeZoneOffset(&tm, zone->tz);
+	if (tm2timestamp(&tm, fsec, &tzoff, &result) != 0)
+		zone_out_of_range();
+	return result;
 }
 
 static Timestamp
@@ -165,7 +226,7 @@ local_plus(Timestamp t, int32 month, int32 day)
  * set to zone: months on the local calendar, then days, then elapsed time.
  */
 static TimestampTz
-rolling_add(TimestampTz anchor, const Interval *step, text *zone)
+rolling_add(TimestampTz anchor, const Interval *step, const Zone *zone)
 {
 	TimestampTz t = anchor;
 
@@ -182,8 +243,9 @@ rolling_add(TimestampTz anchor, const Interval *step, text *zone)
 
 /* The window in which the next visit after anchor is due. */
 VisitWindow *
-sanse_window_after(TimestampTz anchor, const Cadence *cadence, text *zone)
+sanse_window_after(TimestampTz anchor, const Cadence *cadence, text *zone_name)
 {
+	Zone		zone;
 	Timestamp	period_start;
 	int32		month = 0;
 	int32		day = 0;
@@ -193,12 +255,13 @@ sanse_window_after(TimestampTz anchor, const Cadence *cadence, text *zone)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("visit window anchor must be finite")));
+	zone_resolve(zone_name, &zone);
 
 	switch (cadence->unit)
 	{
 		case CADENCE_ROLLING:
 			return sanse_visit_window_make(anchor,
-										   rolling_add(anchor, &cadence->step, zone));
+										   rolling_add(anchor, &cadence->step, &zone));
 		case CADENCE_DAY:
 			field = "day";
 			day = 1;
@@ -218,9 +281,9 @@ sanse_window_after(TimestampTz anchor, const Cadence *cadence, text *zone)
 
 	period_start = DatumGetTimestamp(DirectFunctionCall2(timestamp_trunc,
 														 CStringGetTextDatum(field),
-														 TimestampGetDatum(to_local(anchor, zone))));
-	return sanse_visit_window_make(from_local(local_plus(period_start, month, day), zone),
-								   from_local(local_plus(period_start, 2 * month, 2 * day), zone));
+														 TimestampGetDatum(to_local(anchor, &zone))));
+	return sanse_visit_window_make(from_local(local_plus(period_start, month, day), &zone),
+								   from_local(local_plus(period_start, 2 * month, 2 * day), &zone));
 }
 
 /* window_after — window_after(anchor, cadence, zone) */
@@ -254,7 +317,10 @@ zone_add(PG_FUNCTION_ARGS)
 	TimestampTz t = PG_GETARG_TIMESTAMPTZ(0);
 	Interval   *i = PG_GETARG_INTERVAL_P(1);
 
+	Zone		zone;
+
 	if (TIMESTAMP_NOT_FINITE(t))
 		PG_RETURN_TIMESTAMPTZ(t);
-	PG_RETURN_TIMESTAMPTZ(rolling_add(t, i, cstring_to_text(sanse_timezone)));
+	zone_resolve(cstring_to_text(sanse_timezone), &zone);
+	PG_RETURN_TIMESTAMPTZ(rolling_add(t, i, &zone));
 }

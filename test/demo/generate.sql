@@ -4,15 +4,18 @@
 -- seed.  Used by `make demo` and `make bench`; not part of the extension.
 CREATE SCHEMA IF NOT EXISTS sanse_demo;
 
-CREATE OR REPLACE FUNCTION sanse_demo.generate(seed float8, scale float8, start timestamptz)
+-- scale multiplies the residents; grid_scale (default: scale) the hierarchy and workers.
+CREATE OR REPLACE FUNCTION sanse_demo.generate(seed float8, scale float8, start timestamptz,
+                                               grid_scale float8 DEFAULT NULL)
 RETURNS TABLE (what text, n bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
 	n_towns int := 7;
-	n_villages int := greatest(1, round(84 * scale));
-	n_total int := greatest(1, round(120 * scale));
-	n_general int := greatest(1, round(358 * scale));
-	n_micro int := greatest(1, round(2091 * scale));
+	gs float8 := coalesce(grid_scale, scale);
+	n_villages int := greatest(1, round(84 * gs));
+	n_total int := greatest(1, round(120 * gs));
+	n_general int := greatest(1, round(358 * gs));
+	n_micro int := greatest(1, round(2091 * gs));
 	n_red int := round(28 * scale);
 	n_yellow int := round(506 * scale);
 	n_blue int := round(1836 * scale);
@@ -62,7 +65,7 @@ BEGIN
 	  FROM area a, generate_series(1, 3) i WHERE a.kind = 'village' ORDER BY a.id, i;
 	INSERT INTO worker (name, force, role, area_id)
 	SELECT 'department staff ' || i || ' in ' || a.name, 'department_staff', 'member', a.id
-	  FROM area a, generate_series(1, greatest(1, round(14 * scale)::int)) i WHERE a.kind = 'town' ORDER BY a.id, i;
+	  FROM area a, generate_series(1, greatest(1, round(14 * gs)::int)) i WHERE a.kind = 'town' ORDER BY a.id, i;
 
 	-- residents: tiers from factors, spread over the micro grids at random
 	INSERT INTO resident (area_id, name, factors, registered_at, lat, lon)
@@ -98,7 +101,7 @@ BEGIN
 	INSERT INTO carer (resident_id, worker_id)
 	SELECT r.id, (SELECT w.id FROM worker w JOIN area t ON t.id = w.area_id
 	               WHERE t.path = subpath(m.path, 0, 2) AND w.force = 'department_staff' AND w.role = 'member'
-	               ORDER BY w.id OFFSET r.id % greatest(1, round(14 * scale)::int) LIMIT 1)
+	               ORDER BY w.id OFFSET r.id % greatest(1, round(14 * gs)::int) LIMIT 1)
 	  FROM resident r JOIN area m ON m.id = r.area_id;
 
 	-- in good standing at the start: a last visit somewhere in the cadence before it

@@ -99,7 +99,9 @@ SELECT results_eq(
   'grid_daily_report: visits, complete checklists, flags, events opened (due day) and closed, per local day');
 
 SELECT results_eq(
-  $$SELECT sanse.visit_status(r.tier, r.next_visit, r.last_visit_at) FROM sanse.resident r WHERE r.name IN ('A', 'B', 'C', 'D') ORDER BY r.name$$,
+  $$SELECT sanse.visit_status(r.next_visit, r.last_visit_at, p.cadence)
+      FROM sanse.resident r JOIN sanse.tier_policy p ON p.tier = r.tier
+     WHERE r.name IN ('A', 'B', 'C', 'D') ORDER BY r.name$$,
   $$VALUES ('overdue'::text), ('met'), ('pending'), (NULL)$$,
   'visit_status: overdue, met, pending, and NULL out of the programme');
 
