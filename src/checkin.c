@@ -33,32 +33,38 @@ static const char *const checklist_items[] = {
 
 typedef enum CheckInPlan
 {
-	PLAN_TOKEN,
-	PLAN_RETRY,
-	PLAN_LOCK,
+	PLAN_ENTRY,
 	PLAN_FLAGS,
 	PLAN_INSERT,
+	PLAN_RETRY,
 	PLAN_ADVANCE,
-	PLAN_OPEN_EVENTS,
 	PLAN_CLOSE,
 	NUM_PLANS
 } CheckInPlan;
 
 static SPIPlanPtr plans[NUM_PLANS];
 
+/*
+ * PLAN_ENTRY does in one query what a scan needs to start: the token's
+ * resident and revocation, an earlier visit of the same (resident, worker,
+ * at), the resident's window (row locked against sweeps and other scans),
+ * and whether the worker may check in here.
+ */
 static const char *const plan_sql[NUM_PLANS] = {
-	[PLAN_TOKEN] =
-	"SELECT resident_id, revoked_at IS NOT NULL FROM sanse.door_token WHERE nonce = $1",
-	[PLAN_RETRY] =
-	"SELECT id FROM sanse.visit WHERE resident_id = $1 AND worker_id = $2 AND at = $3",
-	[PLAN_LOCK] =
-	"SELECT r.next_visit, r.last_visit_at, r.area_id, w.active, "
+	[PLAN_ENTRY] =
+	"SELECT t.resident_id, t.revoked_at IS NOT NULL, "
+	"       (SELECT v.id FROM sanse.visit v "
+	"         WHERE v.resident_id = t.resident_id AND v.worker_id = $2 AND v.at = $3), "
+	"       r.next_visit, r.last_visit_at, r.area_id, "
+	"       coalesce(w.active, false), "
 	"       w.db_role IS NULL OR pg_catalog.pg_has_role(session_user, w.db_role, 'MEMBER'), "
-	"       EXISTS (SELECT 1 FROM sanse.carer c WHERE c.resident_id = r.id AND c.worker_id = w.id) "
-	"       OR (w.role <> 'member' AND wa.path OPERATOR(public.@>) ra.path) "
-	"  FROM sanse.resident r JOIN sanse.area ra ON ra.id = r.area_id, "
-	"       sanse.worker w JOIN sanse.area wa ON wa.id = w.area_id "
-	" WHERE r.id = $1 AND w.id = $2 "
+	"       coalesce(EXISTS (SELECT 1 FROM sanse.carer c WHERE c.resident_id = r.id AND c.worker_id = w.id) "
+	"                OR (w.role <> 'member' AND wa.path OPERATOR(public.@>) ra.path), false) "
+	"  FROM sanse.door_token t "
+	"  JOIN sanse.resident r ON r.id = t.resident_id "
+	"  JOIN sanse.area ra ON ra.id = r.area_id "
+	"  LEFT JOIN (sanse.worker w JOIN sanse.area wa ON wa.id = w.area_id) ON w.id = $2 "
+	" WHERE t.nonce = $1 "
 	"   FOR NO KEY UPDATE OF r",
 	[PLAN_FLAGS] =
 	"SELECT EXISTS (SELECT 1 FROM sanse.visit v WHERE v.worker_id = $2 AND v.resident_id <> $1 "
@@ -77,24 +83,23 @@ static const char *const plan_sql[NUM_PLANS] = {
 	"INSERT INTO sanse.visit (resident_id, worker_id, at, checklist, flags, note, area_id, window_due) "
 	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
 	"ON CONFLICT (resident_id, worker_id, at) DO NOTHING RETURNING id",
+	[PLAN_RETRY] =
+	"SELECT id FROM sanse.visit WHERE resident_id = $1 AND worker_id = $2 AND at = $3",
 	[PLAN_ADVANCE] =
 	"UPDATE sanse.resident SET last_visit_at = $2 "
-	" WHERE id = $1 AND (last_visit_at IS NULL OR last_visit_at < $2)",
-	[PLAN_OPEN_EVENTS] =
-	"SELECT EXISTS (SELECT 1 FROM sanse.event WHERE resident_id = $1 AND status <> 'closed')",
+	" WHERE id = $1 AND (last_visit_at IS NULL OR last_visit_at < $2) "
+	"RETURNING EXISTS (SELECT 1 FROM sanse.event e WHERE e.resident_id = $1 AND e.status <> 'closed')",
 	[PLAN_CLOSE] =
 	"SELECT sanse.close_overdue_events($1, $2, $3, $4, $5)",
 };
 
-static const int plan_nargs[NUM_PLANS] = {1, 3, 2, 5, 8, 2, 1, 5};
+static const int plan_nargs[NUM_PLANS] = {3, 5, 8, 3, 2, 5};
 static const Oid plan_argtypes[NUM_PLANS][8] = {
-	[PLAN_TOKEN] = {BYTEAOID},
-	[PLAN_RETRY] = {INT8OID, INT8OID, TIMESTAMPTZOID},
-	[PLAN_LOCK] = {INT8OID, INT8OID},
+	[PLAN_ENTRY] = {BYTEAOID, INT8OID, TIMESTAMPTZOID},
 	[PLAN_FLAGS] = {INT8OID, INT8OID, TIMESTAMPTZOID, INTERVALOID, INTERVALOID},
 	[PLAN_INSERT] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID, TIMESTAMPTZOID},
+	[PLAN_RETRY] = {INT8OID, INT8OID, TIMESTAMPTZOID},
 	[PLAN_ADVANCE] = {INT8OID, TIMESTAMPTZOID},
-	[PLAN_OPEN_EVENTS] = {INT8OID},
 	[PLAN_CLOSE] = {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID},
 };
 
@@ -269,12 +274,14 @@ check_in(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	/* 2. which resident; unknown and revoked tokens are refused alike */
+	/* 2. which resident, an earlier identical scan, the window, the worker */
 	nonce_datum = palloc(VARHDRSZ + DOOR_TOKEN_NONCE_LEN);
 	SET_VARSIZE(nonce_datum, VARHDRSZ + DOOR_TOKEN_NONCE_LEN);
 	memcpy(VARDATA(nonce_datum), nonce, DOOR_TOKEN_NONCE_LEN);
 	args[0] = PointerGetDatum(nonce_datum);
-	check_in_exec(PLAN_TOKEN, args, NULL);
+	args[1] = Int64GetDatum(worker_id);
+	args[2] = TimestampTzGetDatum(at);
+	check_in_exec(PLAN_ENTRY, args, NULL);
 	if (SPI_processed == 0)
 		refuse_token(worker_id, "unknown");
 	resident_id = DatumGetInt64(result_datum(1, &isnull));
@@ -282,34 +289,28 @@ check_in(PG_FUNCTION_ARGS)
 		refuse_token(worker_id, "revoked");
 
 	/* 3. a mobile retry of the same scan gets the same visit back */
-	args[0] = Int64GetDatum(resident_id);
-	args[1] = Int64GetDatum(worker_id);
-	args[2] = TimestampTzGetDatum(at);
-	check_in_exec(PLAN_RETRY, args, NULL);
-	if (SPI_processed > 0)
+	visit_id = DatumGetInt64(result_datum(3, &isnull));
+	if (!isnull)
 	{
-		visit_id = DatumGetInt64(result_datum(1, &isnull));
 		SPI_finish();
 		PG_RETURN_INT64(visit_id);
 	}
 
-	/* 4. lock the resident; may this worker visit it? */
-	check_in_exec(PLAN_LOCK, args, NULL);
-	if (SPI_processed == 0 ||
-		!DatumGetBool(result_datum(4, &isnull)) ||
-		!DatumGetBool(result_datum(5, &isnull)) ||
-		!DatumGetBool(result_datum(6, &isnull)))
+	/* 4. may this worker visit this resident? */
+	if (!DatumGetBool(result_datum(7, &isnull)) ||
+		!DatumGetBool(result_datum(8, &isnull)) ||
+		!DatumGetBool(result_datum(9, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("worker " INT64_FORMAT " may not check in at this door", worker_id),
 				 errdetail("Only an active carer of the resident, or an active leader or task force "
 						   "whose area contains the resident, may check in.")));
-	area_id = DatumGetInt64(result_datum(3, &isnull));
+	area_id = DatumGetInt64(result_datum(6, &isnull));
 	{
 		bool		no_window;
-		Datum		window = result_datum(1, &no_window);
+		Datum		window = result_datum(4, &no_window);
 		bool		no_last;
-		Datum		last = result_datum(2, &no_last);
+		Datum		last = result_datum(5, &no_last);
 
 		advances = no_last || at > DatumGetTimestampTz(last);
 		if (!no_window && at >= DatumGetVisitWindowP(window)->due)
@@ -325,6 +326,7 @@ check_in(PG_FUNCTION_ARGS)
 			window_due = DatumGetVisitWindowP(window)->due;
 		}
 	}
+	args[0] = Int64GetDatum(resident_id);
 
 	/*
 	 * 5. flags for supervisors (5.3.3: check-in for its own sake).  Travel
@@ -385,16 +387,15 @@ check_in(PG_FUNCTION_ARGS)
 	}
 	visit_id = DatumGetInt64(result_datum(1, &isnull));
 
-	/* 7. a newer visit moves the anchor; the trigger re-derives next_visit */
+	/*
+	 * 7. a newer visit moves the anchor (the trigger re-derives next_visit);
+	 * 8. then overdue events: create-and-close a missed window, close open ones
+	 */
 	if (advances)
 	{
 		args[1] = TimestampTzGetDatum(at);
 		check_in_exec(PLAN_ADVANCE, args, NULL);
-
-		/* 8. overdue events: create-and-close a missed window, close open ones */
-		args[0] = Int64GetDatum(resident_id);
-		check_in_exec(PLAN_OPEN_EVENTS, args, NULL);
-		if (late || DatumGetBool(result_datum(1, &isnull)))
+		if (late || (SPI_processed > 0 && DatumGetBool(result_datum(1, &isnull))))
 		{
 			args[1] = Int64GetDatum(visit_id);
 			args[2] = TimestampTzGetDatum(at);
