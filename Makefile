@@ -7,7 +7,7 @@ OBJS        = src/sanse.o src/risk_tier.o src/visit_window.o src/cadence.o src/p
 DATA        = sanse--1.0.sql
 PGFILEDESC  = "sanse - three-colour household assistance"
 
-REGRESS      = risk_tier visit_window cadence sweep_plans security
+REGRESS      = risk_tier visit_window cadence sweep_plans security checkin_log
 REGRESS_OPTS = --inputdir=. --load-extension=ltree --load-extension=pgcrypto --load-extension=sanse
 ISOLATION      = checkin_vs_sweep two_sweeps tier_change_vs_sweep
 ISOLATION_OPTS = --inputdir=test/isolation --load-extension=ltree --load-extension=pgcrypto --load-extension=sanse
