@@ -340,7 +340,7 @@ COMMENT ON TABLE area IS 'grid hierarchy: district > town > village > total_grid
 -- A child is exactly one level below an existing parent; moves and deletes
 -- must not strand residents, workers or child areas.
 CREATE FUNCTION area_check() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, public, sanse AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	parent sanse.area;
 BEGIN
@@ -384,6 +384,16 @@ END
 $$;
 CREATE TRIGGER area_check BEFORE INSERT OR UPDATE OF path, kind OR DELETE ON area
 	FOR EACH ROW EXECUTE FUNCTION area_check();
+-- SQL bodies below are bound to ltree and pgcrypto when created; this
+-- PL/pgSQL one finds ltree's functions through its search_path.
+DO $$
+BEGIN
+	EXECUTE format('ALTER FUNCTION sanse.area_check() SET search_path = pg_catalog, %I, sanse',
+	               (SELECT n.nspname FROM pg_catalog.pg_extension e
+	                  JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+	                 WHERE e.extname = 'ltree'));
+END
+$$;
 
 -----------------------------------------------------------------------------
 -- Workers of the five forces (五类力量) and leaders
@@ -533,7 +543,7 @@ CREATE FUNCTION id_number_hash(id_number text) RETURNS bytea
 LANGUAGE sql STABLE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, sanse
 BEGIN ATOMIC
-	SELECT public.hmac(convert_to(upper(btrim(id_number)), 'UTF8'), s.secret, 'sha256')
+	SELECT hmac(convert_to(upper(btrim(id_number)), 'UTF8'), s.secret, 'sha256')
 	  FROM sanse.installation_secret s;
 END;
 REVOKE ALL ON FUNCTION id_number_hash(text) FROM PUBLIC;
@@ -938,7 +948,7 @@ COMMENT ON FUNCTION zone_add(timestamptz, interval) IS 't + i with calendar part
 -- The leader responsible at an escalation level for a resident in micro grid area_id.
 CREATE FUNCTION leader_for(area_id bigint, level int) RETURNS bigint
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, public, sanse
+SET search_path = pg_catalog, sanse
 BEGIN ATOMIC
 	SELECT w.id
 	  FROM sanse.area m, sanse.area a, sanse.worker w
@@ -1287,7 +1297,7 @@ SELECT a.id AS area_id, a.path, a.kind, a.name, ev.month,
            FILTER (WHERE ev.status = 'closed') AS median_time_to_close
   FROM ev
   JOIN sanse.area m ON m.id = ev.area_id
-  JOIN sanse.area a ON a.path OPERATOR(public.@>) m.path
+  JOIN sanse.area a ON a.path @> m.path
  GROUP BY a.id, a.path, a.kind, a.name, ev.month;
 COMMENT ON VIEW overdue_events IS 'per area (rolled up) and month of the due time: overdue events opened, closed, still open, by highest level reached, median time to close';
 
@@ -1318,3 +1328,16 @@ SELECT a.id AS area_id, a.path, a.name, d.day,
   LEFT JOIN opened o ON o.area_id = d.area_id AND o.day = d.day
   LEFT JOIN closed c ON c.area_id = d.area_id AND c.day = d.day;
 COMMENT ON VIEW grid_daily_report IS 'daily grid work report (网格工作报告) per micro grid: visits, complete checklists, flagged visits, events opened (by due day) and closed';
+
+-----------------------------------------------------------------------------
+-- Restore: pg_restore with session_replication_role = replica loads rows as
+-- they were, without re-running sanse's triggers over them; only the
+-- triggers that merge restored defaults and drop cached copies still fire.
+-----------------------------------------------------------------------------
+
+ALTER TABLE tier_policy ENABLE ALWAYS TRIGGER tier_policy_upsert;
+ALTER TABLE tier_policy ENABLE ALWAYS TRIGGER tier_policy_cache;
+ALTER TABLE classification_rule ENABLE ALWAYS TRIGGER classification_rule_guard;
+ALTER TABLE classification_rule ENABLE ALWAYS TRIGGER classification_rule_cache;
+ALTER TABLE installation_secret ENABLE ALWAYS TRIGGER installation_secret_replace;
+ALTER TABLE installation_secret ENABLE ALWAYS TRIGGER installation_secret_cache;

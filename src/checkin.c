@@ -16,6 +16,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "door_token.h"
@@ -59,7 +60,7 @@ static const char *const plan_sql[NUM_PLANS] = {
 	"       coalesce(w.active, false), "
 	"       w.db_role IS NULL OR pg_catalog.pg_has_role(session_user, w.db_role, 'MEMBER'), "
 	"       coalesce(EXISTS (SELECT 1 FROM sanse.carer c WHERE c.resident_id = r.id AND c.worker_id = w.id) "
-	"                OR (w.role <> 'member' AND wa.path OPERATOR(public.@>) ra.path), false) "
+	"                OR (w.role <> 'member' AND wa.path OPERATOR(%s.@>) ra.path), false) "
 	"  FROM sanse.door_token t "
 	"  JOIN sanse.resident r ON r.id = t.resident_id "
 	"  JOIN sanse.area ra ON ra.id = r.area_id "
@@ -103,13 +104,37 @@ static const Oid plan_argtypes[NUM_PLANS][8] = {
 	[PLAN_CLOSE] = {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID},
 };
 
+/* The schema ltree lives in, quoted, for its @> operator (once per backend). */
+static const char *
+ltree_schema(void)
+{
+	char	   *schema;
+
+	if (SPI_execute("SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e "
+					"  JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'ltree'",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "extension ltree is not installed");
+	schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return MemoryContextStrdup(TopMemoryContext, schema);
+}
+
 static SPIPlanPtr
 check_in_plan(CheckInPlan which)
 {
 	if (plans[which] == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(plan_sql[which], plan_nargs[which],
-									   (Oid *) plan_argtypes[which]);
+		const char *sql = plan_sql[which];
+		SPIPlanPtr	plan;
+
+		if (which == PLAN_ENTRY)
+		{
+			static const char *schema = NULL;
+
+			if (schema == NULL)
+				schema = ltree_schema();
+			sql = psprintf(sql, schema);
+		}
+		plan = SPI_prepare(sql, plan_nargs[which], (Oid *) plan_argtypes[which]);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for check-in query %d: %s",
