@@ -14,10 +14,13 @@
 #include "utils/timestamp.h"
 
 #include "cadence.h"
+#include "input.h"
 #include "sanse.h"
 
 #define CADENCE_HINT \
 	"A cadence is \"rolling <interval>\" (for example rolling 2 days) or \"calendar day\", \"calendar week\" or \"calendar month\"."
+
+static void cadence_syntax_error(const char *text, const char *detail) pg_attribute_noreturn();
 
 static void
 cadence_syntax_error(const char *text, const char *detail)
@@ -47,31 +50,13 @@ cadence_keyword(const char *str, const char *keyword)
 static void
 cadence_parse_interval(const char *whole, const char *text, Interval *step)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	Interval   *parsed = NULL;
+	Datum		result;
+	char	   *message;
+	Interval   *parsed;
 
-	PG_TRY();
-	{
-		parsed = DatumGetIntervalP(DirectFunctionCall3(interval_in,
-													   CStringGetDatum(text),
-													   ObjectIdGetDatum(InvalidOid),
-													   Int32GetDatum(-1)));
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
-		{
-			FreeErrorData(edata);
-			PG_RE_THROW();
-		}
-		FlushErrorState();
-		cadence_syntax_error(whole, edata->message);
-	}
-	PG_END_TRY();
+	if (!sanse_try_input(interval_in, text, &result, &message))
+		cadence_syntax_error(whole, message);
+	parsed = DatumGetIntervalP(result);
 
 	/* Every part must move forward, so the window is never empty. */
 	if (parsed->month < 0 || parsed->day < 0 || parsed->time < 0 ||

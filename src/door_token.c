@@ -52,6 +52,18 @@ sanse_door_token_open(const char *token, size_t len, uint8 nonce[DOOR_TOKEN_NONC
 		b64[i] = c;
 	}
 	b64[len] = '=';
+
+	/*
+	 * 43 characters carry 258 bits for 256: the last character's two low
+	 * bits are padding and must be zero, so a token has one spelling only.
+	 */
+	{
+		const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+		const char *pos = strchr(alphabet, b64[len - 1]);
+
+		if (pos == NULL || b64[len - 1] == '\0' || ((pos - alphabet) & 3) != 0)
+			return DOOR_TOKEN_MALFORMED;
+	}
 	n = pg_b64_decode(b64, len + 1, (char *) raw, sizeof(raw));
 	if (n != DOOR_TOKEN_RAW_LEN || raw[0] != DOOR_TOKEN_FORMAT)
 		return DOOR_TOKEN_MALFORMED;

@@ -12,6 +12,7 @@
 #include "utils/sortsupport.h"
 #include "utils/timestamp.h"
 
+#include "input.h"
 #include "visit_window.h"
 
 StaticAssertDecl(sizeof(VisitWindow) == 16, "visit_window must be 16 bytes");
@@ -82,41 +83,20 @@ visit_window_read_side(const char *p, char delim, StringInfo out)
 
 /*
  * Parse one side with core timestamptz input.  A side timestamptz rejects as
- * data (bad format, out of range) makes the whole window malformed, 22P02;
- * the re-thrown error carries core's message as its detail.
+ * data makes the whole window malformed, 22P02, with core's message as detail.
  */
 static TimestampTz
 visit_window_side_in(const char *whole, const char *text)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	TimestampTz result = 0;
+	Datum		result;
+	char	   *message;
 
-	PG_TRY();
-	{
-		result = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-														 CStringGetDatum(text),
-														 ObjectIdGetDatum(InvalidOid),
-														 Int32GetDatum(-1)));
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
-		{
-			FreeErrorData(edata);
-			PG_RE_THROW();
-		}
-		FlushErrorState();
+	if (!sanse_try_input(timestamptz_in, text, &result, &message))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid input syntax for type visit_window: \"%s\"", whole),
-				 errdetail("%s", edata->message)));
-	}
-	PG_END_TRY();
-	return result;
+				 errdetail("%s", message)));
+	return DatumGetTimestampTz(result);
 }
 
 /* visit_window_in — '[opens,due)' with each side in any timestamptz form */

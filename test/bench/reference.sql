@@ -2,6 +2,15 @@
 -- measure the C code against (make bench).  Same inputs, same outputs.
 CREATE SCHEMA IF NOT EXISTS bench;
 
+-- how long a query takes, in ms
+CREATE OR REPLACE FUNCTION bench.time_ms(query text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz;
+BEGIN
+	t0 := clock_timestamp();
+	EXECUTE query;
+	RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
+END $$;
+
 -- window_after(anchor, cadence, tz) in PL/pgSQL
 CREATE OR REPLACE FUNCTION bench.window_after_plpgsql(anchor timestamptz, cadence text, tz text)
 RETURNS sanse.visit_window LANGUAGE plpgsql IMMUTABLE STRICT AS $$
