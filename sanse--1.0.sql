@@ -1042,10 +1042,13 @@ BEGIN
 END
 $$;
 
--- Called by check_in for a visit that moves the resident's anchor: make the
--- event of a window the visit came too late for (if no sweep did), bring
--- every open event to the level its schedule reached at the visit's time,
--- and close them with the visit.
+-- Called by check_in for a visit that moves the resident's anchor.  The
+-- outcome must not depend on when sweeps ran, so:
+--  * a window the visit came too late for gets its event if no sweep made it;
+--  * an open event whose due time is after the visit (an on-time visit that
+--    reached the server after a sweep) never should have existed: removed;
+--  * every other open event closes at the level its schedule had reached at
+--    the visit's time, and steps a sweep dated after the visit are removed.
 CREATE FUNCTION close_overdue_events(p_resident bigint, p_visit bigint, p_at timestamptz,
                                      p_worker bigint, p_late_due timestamptz) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
@@ -1055,12 +1058,16 @@ BEGIN
 	IF p_late_due IS NOT NULL THEN
 		PERFORM sanse.open_overdue_event(p_resident, p_late_due, (SELECT r.tier FROM sanse.resident r WHERE r.id = p_resident));
 	END IF;
+	DELETE FROM sanse.event e
+	 WHERE e.resident_id = p_resident AND e.status <> 'closed' AND e.kind = 'overdue' AND e.due_at > p_at;
 	PERFORM sanse.escalate_events(p_at, p_resident);
+	DELETE FROM sanse.event_step s USING sanse.event e
+	 WHERE s.event_id = e.id AND e.resident_id = p_resident AND e.status <> 'closed' AND e.kind = 'overdue'
+	   AND s.level > 1 AND s.at > p_at;
 	UPDATE sanse.event e
 	   SET (level, level_since, assignee_id) =
 	       (SELECT s.level, s.at, s.assignee_id FROM sanse.event_step s
-	         WHERE s.event_id = e.id AND (s.at <= p_at OR s.level = 1)
-	         ORDER BY s.level DESC LIMIT 1),
+	         WHERE s.event_id = e.id ORDER BY s.level DESC LIMIT 1),
 	       status = 'closed', resolved_at = p_at, visit_id = p_visit, closed_by = p_worker,
 	       next_step_at = NULL
 	 WHERE e.resident_id = p_resident AND e.status <> 'closed' AND e.kind = 'overdue';

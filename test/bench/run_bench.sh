@@ -138,7 +138,7 @@ SELECT r.id, (SELECT min(c.worker_id) FROM sanse.carer c WHERE c.resident_id = r
        CASE WHEN t.missed THEN '{late}'::text[] ELSE '{}' END, r.area_id,
        CASE WHEN NOT t.missed THEN t.at + step END
   FROM sanse.resident r
- CROSS JOIN LATERAL (SELECT CASE r.tier WHEN 'red' THEN interval '2 days' WHEN 'yellow' THEN interval '7 days'
+ CROSS JOIN LATERAL (SELECT CASE r.tier::text WHEN 'red' THEN interval '2 days' WHEN 'yellow' THEN interval '7 days'
                                         ELSE interval '30 days' END AS step) s
  CROSS JOIN LATERAL (SELECT now() - interval '90 days' + i * s.step + (r.id % 600) * interval '1 minute' AS at,
                             random() < 0.03 AS missed
