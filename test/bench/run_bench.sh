@@ -142,7 +142,7 @@ SELECT r.id, (SELECT min(c.worker_id) FROM sanse.carer c WHERE c.resident_id = r
                                         ELSE interval '30 days' END AS step) s
  CROSS JOIN LATERAL (SELECT now() - interval '90 days' + i * s.step + (r.id % 600) * interval '1 minute' AS at,
                             random() < 0.03 AS missed
-                       FROM generate_series(0, (interval '89 days' / s.step)::int) i) t;
+                       FROM generate_series(0, (extract(epoch FROM interval '89 days') / extract(epoch FROM s.step))::int) i) t;
 INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, status, resolved_at, visit_id, closed_by)
 SELECT v.resident_id, v.area_id, r.tier, 1 + (v.id % 4)::int, NULL, v.at - interval '5 hours', v.at - interval '5 hours',
        'closed', v.at, v.id, v.worker_id
