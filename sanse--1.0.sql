@@ -897,6 +897,9 @@ CREATE TABLE visit (
 	UNIQUE (resident_id, worker_id, at)
 );
 CREATE INDEX visit_worker_at ON visit (worker_id, at);
+CREATE INDEX visit_area_at ON visit (area_id, at);
+-- A window is met once: the visit that meets it moves the window on.
+CREATE UNIQUE INDEX visit_window_met ON visit (resident_id, window_due) WHERE window_due IS NOT NULL;
 COMMENT ON TABLE visit IS 'door check-ins, written only by sanse.check_in (which validates the checklist)';
 COMMENT ON COLUMN visit.flags IS 'quick_succession, impossible_travel, repeat_visit, late';
 COMMENT ON COLUMN visit.area_id IS 'the resident''s micro grid at the visit';
@@ -1245,45 +1248,35 @@ SELECT a.id AS area_id, a.path, a.kind, a.name,
   LEFT JOIN rolled r ON r.path = a.path;
 COMMENT ON VIEW coverage IS 'per area at every level (rolled up the hierarchy): residents in the programme by tier, overdue now, current window met, coverage rate = share not overdue';
 
+-- One row per contribution, summed per (worker, month): a filter on
+-- worker_id reaches the carer and visit indexes through the UNION ALL.
 CREATE VIEW worker_checkin_rate AS
-WITH care AS (
-	SELECT c.worker_id, c.resident_id FROM sanse.carer c),
-windows AS (
-	-- windows met on time: one per (resident, window due) a visit satisfied
-	SELECT DISTINCT v.resident_id, v.window_due AS due, true AS met
-	  FROM sanse.visit v
-	 WHERE v.window_due IS NOT NULL AND v.window_due <= now()
+SELECT x.worker_id, wk.name AS worker_name, wk.force, wk.area_id, x.month,
+       sum(x.due)::bigint AS windows_due,
+       sum(x.met)::bigint AS windows_met,
+       CASE WHEN sum(x.due) > 0 THEN round(sum(x.met)::numeric / sum(x.due), 4) END AS checkin_rate,
+       sum(x.visits)::bigint AS visits,
+       sum(x.flagged)::bigint AS flagged_visits,
+       round(avg(x.completeness), 4) AS checklist_completeness
+  FROM (
+	-- windows of the residents in the worker's care met on time (visit_window_met: once each)
+	SELECT c.worker_id, date_trunc('month', w.due AT TIME ZONE sanse.current_zone())::date AS month,
+	       1 AS due, 1 AS met, 0 AS visits, 0 AS flagged, NULL::numeric AS completeness
+	  FROM sanse.carer c
+	  JOIN (SELECT v.resident_id, v.window_due AS due FROM sanse.visit v
+	         WHERE v.window_due IS NOT NULL AND v.window_due <= now()) w ON w.resident_id = c.resident_id
 	UNION ALL
-	-- windows missed: one overdue event each
-	SELECT e.resident_id, e.due_at, false
-	  FROM sanse.event e
-	 WHERE e.kind = 'overdue'),
-due_by_month AS (
-	SELECT c.worker_id,
-	       date_trunc('month', w.due AT TIME ZONE sanse.current_zone())::date AS month,
-	       count(*) AS windows_due,
-	       count(*) FILTER (WHERE w.met) AS windows_met
-	  FROM care c JOIN windows w ON w.resident_id = c.resident_id
-	 GROUP BY 1, 2),
-visits_by_month AS (
-	SELECT v.worker_id,
-	       date_trunc('month', v.at AT TIME ZONE sanse.current_zone())::date AS month,
-	       count(*) AS visits,
-	       count(*) FILTER (WHERE v.flags <> '{}') AS flagged_visits,
-	       avg(cardinality(v.checklist) / 9.0) AS checklist_completeness
-	  FROM sanse.visit v
-	 GROUP BY 1, 2)
-SELECT wk.id AS worker_id, wk.name AS worker_name, wk.force, wk.area_id,
-       coalesce(d.month, vm.month) AS month,
-       coalesce(d.windows_due, 0) AS windows_due,
-       coalesce(d.windows_met, 0) AS windows_met,
-       CASE WHEN d.windows_due > 0 THEN round(d.windows_met::numeric / d.windows_due, 4) END AS checkin_rate,
-       coalesce(vm.visits, 0) AS visits,
-       coalesce(vm.flagged_visits, 0) AS flagged_visits,
-       round(vm.checklist_completeness, 4) AS checklist_completeness
-  FROM due_by_month d
-  FULL JOIN visits_by_month vm ON vm.worker_id = d.worker_id AND vm.month = d.month
-  JOIN sanse.worker wk ON wk.id = coalesce(d.worker_id, vm.worker_id);
+	-- and missed: one overdue event each
+	SELECT c.worker_id, date_trunc('month', e.due_at AT TIME ZONE sanse.current_zone())::date,
+	       1, 0, 0, 0, NULL
+	  FROM sanse.carer c JOIN sanse.event e ON e.resident_id = c.resident_id AND e.kind = 'overdue'
+	UNION ALL
+	-- the worker's own check-ins
+	SELECT v.worker_id, date_trunc('month', v.at AT TIME ZONE sanse.current_zone())::date,
+	       0, 0, 1, (v.flags <> '{}')::int, cardinality(v.checklist) / 9.0
+	  FROM sanse.visit v) x
+  JOIN sanse.worker wk ON wk.id = x.worker_id
+ GROUP BY x.worker_id, wk.name, wk.force, wk.area_id, x.month;
 COMMENT ON VIEW worker_checkin_rate IS 'per worker and month (sanse.timezone): windows due for the residents in their care, met on time, check-in rate (打卡率), their visits, flagged visits, checklist completeness';
 
 CREATE VIEW overdue_events AS
@@ -1308,32 +1301,28 @@ SELECT a.id AS area_id, a.path, a.kind, a.name, ev.month,
  GROUP BY a.id, a.path, a.kind, a.name, ev.month;
 COMMENT ON VIEW overdue_events IS 'per area (rolled up) and month of the due time: overdue events opened, closed, still open, by highest level reached, median time to close';
 
+-- Summed per (micro grid, day) from one UNION ALL, so a filter on area_id
+-- reaches the visit and event indexes.
 CREATE VIEW grid_daily_report AS
-WITH v AS (
-	SELECT v.area_id, (v.at AT TIME ZONE sanse.current_zone())::date AS day,
-	       count(*) AS visits,
-	       count(*) FILTER (WHERE cardinality(v.checklist) = 9) AS complete_checklists,
-	       count(*) FILTER (WHERE v.flags <> '{}') AS flagged_visits
-	  FROM sanse.visit v GROUP BY 1, 2),
-opened AS (
-	SELECT e.area_id, (e.due_at AT TIME ZONE sanse.current_zone())::date AS day, count(*) AS n
-	  FROM sanse.event e GROUP BY 1, 2),
-closed AS (
-	SELECT e.area_id, (e.resolved_at AT TIME ZONE sanse.current_zone())::date AS day, count(*) AS n
-	  FROM sanse.event e WHERE e.status = 'closed' GROUP BY 1, 2),
-days AS (
-	SELECT area_id, day FROM v UNION SELECT area_id, day FROM opened UNION SELECT area_id, day FROM closed)
-SELECT a.id AS area_id, a.path, a.name, d.day,
-       coalesce(v.visits, 0) AS visits,
-       coalesce(v.complete_checklists, 0) AS complete_checklists,
-       coalesce(v.flagged_visits, 0) AS flagged_visits,
-       coalesce(o.n, 0) AS events_opened,
-       coalesce(c.n, 0) AS events_closed
-  FROM days d
-  JOIN sanse.area a ON a.id = d.area_id
-  LEFT JOIN v ON v.area_id = d.area_id AND v.day = d.day
-  LEFT JOIN opened o ON o.area_id = d.area_id AND o.day = d.day
-  LEFT JOIN closed c ON c.area_id = d.area_id AND c.day = d.day;
+SELECT x.area_id, a.path, a.name, x.day,
+       sum(x.visits)::bigint AS visits,
+       sum(x.complete)::bigint AS complete_checklists,
+       sum(x.flagged)::bigint AS flagged_visits,
+       sum(x.opened)::bigint AS events_opened,
+       sum(x.closed)::bigint AS events_closed
+  FROM (
+	SELECT v.area_id, (v.at AT TIME ZONE sanse.current_zone())::date AS day, 1 AS visits,
+	       (cardinality(v.checklist) = 9)::int AS complete, (v.flags <> '{}')::int AS flagged,
+	       0 AS opened, 0 AS closed
+	  FROM sanse.visit v
+	UNION ALL
+	SELECT e.area_id, (e.due_at AT TIME ZONE sanse.current_zone())::date, 0, 0, 0, 1, 0
+	  FROM sanse.event e
+	UNION ALL
+	SELECT e.area_id, (e.resolved_at AT TIME ZONE sanse.current_zone())::date, 0, 0, 0, 0, 1
+	  FROM sanse.event e WHERE e.status = 'closed') x
+  JOIN sanse.area a ON a.id = x.area_id
+ GROUP BY x.area_id, a.path, a.name, x.day;
 COMMENT ON VIEW grid_daily_report IS 'daily grid work report (网格工作报告) per micro grid: visits, complete checklists, flagged visits, events opened (by due day) and closed';
 
 -----------------------------------------------------------------------------
