@@ -227,10 +227,9 @@ rolling_add(TimestampTz anchor, const Interval *step, const Zone *zone)
 }
 
 /* The window in which the next visit after anchor is due. */
-VisitWindow *
-sanse_window_after(TimestampTz anchor, const Cadence *cadence, text *zone_name)
+static VisitWindow *
+window_after_in_zone(TimestampTz anchor, const Cadence *cadence, const Zone *zone)
 {
-	Zone		zone;
 	Timestamp	period_start;
 	int32		month = 0;
 	int32		day = 0;
@@ -240,13 +239,12 @@ sanse_window_after(TimestampTz anchor, const Cadence *cadence, text *zone_name)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("visit window anchor must be finite")));
-	zone_resolve(zone_name, &zone);
 
 	switch (cadence->unit)
 	{
 		case CADENCE_ROLLING:
 			return sanse_visit_window_make(anchor,
-										   rolling_add(anchor, &cadence->step, &zone));
+										   rolling_add(anchor, &cadence->step, zone));
 		case CADENCE_DAY:
 			field = "day";
 			day = 1;
@@ -266,9 +264,39 @@ sanse_window_after(TimestampTz anchor, const Cadence *cadence, text *zone_name)
 
 	period_start = DatumGetTimestamp(DirectFunctionCall2(timestamp_trunc,
 														 CStringGetTextDatum(field),
-														 TimestampGetDatum(to_local(anchor, &zone))));
-	return sanse_visit_window_make(from_local(local_plus(period_start, month, day), &zone),
-								   from_local(local_plus(period_start, 2 * month, 2 * day), &zone));
+														 TimestampGetDatum(to_local(anchor, zone))));
+	return sanse_visit_window_make(from_local(local_plus(period_start, month, day), zone),
+								   from_local(local_plus(period_start, 2 * month, 2 * day), zone));
+}
+
+/* The window in which the next visit after anchor is due. */
+VisitWindow *
+sanse_window_after(TimestampTz anchor, const Cadence *cadence, text *zone_name)
+{
+	Zone		zone;
+
+	zone_resolve(zone_name, &zone);
+	return window_after_in_zone(anchor, cadence, &zone);
+}
+
+/*
+ * Per-call-site cache for window_after(anchor, cadence, tz): a query usually
+ * passes the same cadence and zone for every row, so parse and resolve them
+ * once per query rather than once per row.
+ */
+typedef struct WindowAfterCache
+{
+	text	   *cadence_text;
+	Cadence		cadence;
+	text	   *zone_text;
+	Zone		zone;
+} WindowAfterCache;
+
+static bool
+same_text(const text *a, const text *b)
+{
+	return a != NULL && VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
 }
 
 /* window_after — window_after(anchor, cadence, zone) */
@@ -277,10 +305,37 @@ Datum
 window_after(PG_FUNCTION_ARGS)
 {
 	TimestampTz anchor = PG_GETARG_TIMESTAMPTZ(0);
-	Cadence		cadence;
+	text	   *cadence_text = PG_GETARG_TEXT_PP(1);
+	text	   *zone_text = PG_GETARG_TEXT_PP(2);
+	WindowAfterCache *cache = (WindowAfterCache *) fcinfo->flinfo->fn_extra;
+	MemoryContext oldcxt;
 
-	sanse_cadence_parse(text_to_cstring(PG_GETARG_TEXT_PP(1)), &cadence);
-	PG_RETURN_VISIT_WINDOW_P(sanse_window_after(anchor, &cadence, PG_GETARG_TEXT_PP(2)));
+	if (cache == NULL)
+		cache = fcinfo->flinfo->fn_extra =
+			MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(WindowAfterCache));
+
+	if (!same_text(cache->cadence_text, cadence_text))
+	{
+		Cadence		parsed;
+
+		sanse_cadence_parse(text_to_cstring(cadence_text), &parsed);
+		oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		if (cache->cadence_text)
+			pfree(cache->cadence_text);
+		cache->cadence_text = (text *) pg_detoast_datum_copy((struct varlena *) cadence_text);
+		MemoryContextSwitchTo(oldcxt);
+		cache->cadence = parsed;
+	}
+	if (!same_text(cache->zone_text, zone_text))
+	{
+		oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		if (cache->zone_text)
+			pfree(cache->zone_text);
+		cache->zone_text = (text *) pg_detoast_datum_copy((struct varlena *) zone_text);
+		MemoryContextSwitchTo(oldcxt);
+		zone_resolve(cache->zone_text, &cache->zone);
+	}
+	PG_RETURN_VISIT_WINDOW_P(window_after_in_zone(anchor, &cache->cadence, &cache->zone));
 }
 
 /* cadence_is_valid — true for a cadence in the grammar, 22P02 otherwise */
