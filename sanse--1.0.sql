@@ -666,48 +666,34 @@ CREATE TRIGGER resident_history_update AFTER UPDATE ON resident
 	      OR OLD.tier IS DISTINCT FROM NEW.tier)
 	EXECUTE FUNCTION resident_history_update();
 
--- Rule edits re-classify the residents whose factors satisfy an old or new rule.
+-- Rule edits re-classify the residents whose factors satisfy an old or new
+-- rule (the GIN index finds them); the update lets the C trigger re-derive.
+CREATE FUNCTION reclassify_residents_having(rule_factors text[]) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, sanse
+BEGIN ATOMIC
+	UPDATE sanse.resident r SET factors = r.factors
+	 WHERE r.factors @> reclassify_residents_having.rule_factors
+	   AND r.computed_tier IS DISTINCT FROM sanse.classify(r.factors);
+END;
 CREATE FUNCTION classification_rule_reclassify() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
-DECLARE
-	rule_factors text[];
 BEGIN
-	FOR rule_factors IN
-		SELECT DISTINCT c.all_of FROM (
-			SELECT n.all_of FROM new_rows n
-			UNION ALL
-			SELECT o.all_of FROM old_rows o) c
-	LOOP
-		UPDATE sanse.resident r SET factors = r.factors
-		 WHERE r.factors @> rule_factors
-		   AND r.computed_tier IS DISTINCT FROM sanse.classify(r.factors);
-	END LOOP;
+	PERFORM sanse.reclassify_residents_having(f)
+	   FROM (SELECT n.all_of FROM new_rows n UNION SELECT o.all_of FROM old_rows o) s(f);
 	RETURN NULL;
 END
 $$;
 CREATE FUNCTION classification_rule_reclassify_insert() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
-DECLARE
-	rule_factors text[];
 BEGIN
-	FOR rule_factors IN SELECT DISTINCT n.all_of FROM new_rows n LOOP
-		UPDATE sanse.resident r SET factors = r.factors
-		 WHERE r.factors @> rule_factors
-		   AND r.computed_tier IS DISTINCT FROM sanse.classify(r.factors);
-	END LOOP;
+	PERFORM sanse.reclassify_residents_having(f) FROM (SELECT DISTINCT n.all_of FROM new_rows n) s(f);
 	RETURN NULL;
 END
 $$;
 CREATE FUNCTION classification_rule_reclassify_delete() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
-DECLARE
-	rule_factors text[];
 BEGIN
-	FOR rule_factors IN SELECT DISTINCT o.all_of FROM old_rows o LOOP
-		UPDATE sanse.resident r SET factors = r.factors
-		 WHERE r.factors @> rule_factors
-		   AND r.computed_tier IS DISTINCT FROM sanse.classify(r.factors);
-	END LOOP;
+	PERFORM sanse.reclassify_residents_having(f) FROM (SELECT DISTINCT o.all_of FROM old_rows o) s(f);
 	RETURN NULL;
 END
 $$;
