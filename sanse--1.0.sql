@@ -267,6 +267,7 @@ CREATE TABLE tier_policy (
 	escalate_after interval NOT NULL CHECK (escalate_after > interval '0')
 );
 COMMENT ON TABLE tier_policy IS 'visit cadence and escalation delay of each risk tier';
+GRANT SELECT ON tier_policy TO PUBLIC;	-- every writer of residents reads the cadences
 
 INSERT INTO tier_policy (tier, cadence, escalate_after) VALUES
 	('red', 'rolling 2 days', interval '4 hours'),
@@ -441,6 +442,7 @@ CREATE TABLE classification_rule (
 	note text
 );
 COMMENT ON TABLE classification_rule IS 'a resident with all of these factors is at least this tier';
+GRANT SELECT ON classification_rule TO PUBLIC;	-- every writer of residents reads the rules
 
 INSERT INTO classification_rule (tier, all_of, builtin, note) VALUES
 	('red', '{sudden_illness,no_caregiver}', true, 'sudden illness and no caregiver'),
@@ -572,6 +574,7 @@ CREATE TABLE resident (
 	override_at timestamptz,
 	id_number text,
 	id_number_hash bytea,
+	written_by name,
 	area_kind text NOT NULL GENERATED ALWAYS AS ('micro_grid') STORED,
 	CONSTRAINT resident_lives_in_a_micro_grid FOREIGN KEY (area_id, area_kind) REFERENCES area (id, kind),
 	CONSTRAINT resident_clear_id_number_never_stored CHECK (id_number IS NULL)
@@ -580,6 +583,7 @@ CREATE INDEX resident_area ON resident (area_id);
 CREATE INDEX resident_factors ON resident USING gin (factors);
 CREATE INDEX resident_id_number_hash ON resident (id_number_hash) WHERE id_number_hash IS NOT NULL;
 COMMENT ON TABLE resident IS 'residents under special care; tier, computed_tier and next_visit are maintained by sanse';
+COMMENT ON COLUMN resident.written_by IS 'the role that last wrote the row (maintained; the history names it)';
 COMMENT ON COLUMN resident.id_number IS 'write a clear ID card number here; it is replaced by id_number_hash and never stored';
 
 -- 10: the clear ID number becomes its keyed hash (runs as owner to read the secret)
@@ -635,21 +639,21 @@ CREATE INDEX tier_history_resident ON tier_history (resident_id, changed_at);
 COMMENT ON TABLE tier_history IS 'every change of a resident''s computed tier, override or effective tier';
 
 CREATE FUNCTION resident_history_insert() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	INSERT INTO sanse.tier_history (resident_id, new_computed_tier, new_override, new_tier, override_reason)
-	SELECT n.id, n.computed_tier, n.tier_override, n.tier, n.override_reason
+	INSERT INTO sanse.tier_history (resident_id, changed_by, new_computed_tier, new_override, new_tier, override_reason)
+	SELECT n.id, n.written_by, n.computed_tier, n.tier_override, n.tier, n.override_reason
 	  FROM new_rows n
 	 WHERE n.computed_tier IS NOT NULL OR n.tier_override IS NOT NULL;
 	RETURN NULL;
 END
 $$;
 CREATE FUNCTION resident_history_update() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	INSERT INTO sanse.tier_history (resident_id, old_computed_tier, new_computed_tier,
+	INSERT INTO sanse.tier_history (resident_id, changed_by, old_computed_tier, new_computed_tier,
 	                                old_override, new_override, old_tier, new_tier, override_reason)
-	VALUES (NEW.id, OLD.computed_tier, NEW.computed_tier, OLD.tier_override, NEW.tier_override,
+	VALUES (NEW.id, NEW.written_by, OLD.computed_tier, NEW.computed_tier, OLD.tier_override, NEW.tier_override,
 	        OLD.tier, NEW.tier, NEW.override_reason);
 	RETURN NULL;
 END
@@ -675,9 +679,13 @@ BEGIN ATOMIC
 	 WHERE r.factors @> reclassify_residents_having.rule_factors
 	   AND r.computed_tier IS DISTINCT FROM sanse.classify(r.factors);
 END;
+-- A rule or policy edit first waits for resident writes in flight and holds
+-- new ones until it commits (they then reload the rules), so no resident is
+-- classified with rules that are about to change.
 CREATE FUNCTION classification_rule_reclassify() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
+	LOCK TABLE sanse.resident IN SHARE ROW EXCLUSIVE MODE;
 	PERFORM sanse.reclassify_residents_having(f)
 	   FROM (SELECT n.all_of FROM new_rows n UNION SELECT o.all_of FROM old_rows o) s(f);
 	RETURN NULL;
@@ -686,6 +694,7 @@ $$;
 CREATE FUNCTION classification_rule_reclassify_insert() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
+	LOCK TABLE sanse.resident IN SHARE ROW EXCLUSIVE MODE;
 	PERFORM sanse.reclassify_residents_having(f) FROM (SELECT DISTINCT n.all_of FROM new_rows n) s(f);
 	RETURN NULL;
 END
@@ -693,6 +702,7 @@ $$;
 CREATE FUNCTION classification_rule_reclassify_delete() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
+	LOCK TABLE sanse.resident IN SHARE ROW EXCLUSIVE MODE;
 	PERFORM sanse.reclassify_residents_having(f) FROM (SELECT DISTINCT o.all_of FROM old_rows o) s(f);
 	RETURN NULL;
 END
@@ -712,6 +722,7 @@ CREATE TRIGGER classification_rule_reclassify_delete AFTER DELETE ON classificat
 CREATE FUNCTION tier_policy_rederive() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
+	LOCK TABLE sanse.resident IN SHARE ROW EXCLUSIVE MODE;
 	UPDATE sanse.resident r SET next_visit = NULL
 	  FROM new_rows n JOIN old_rows o USING (tier)
 	 WHERE r.tier = n.tier AND r.active AND n.cadence IS DISTINCT FROM o.cadence;
@@ -1022,7 +1033,7 @@ $$;
 -- already passed (a downgrade, a deactivation, a new cadence) must not hide
 -- the missed visit: its event is opened now, as a sweep would have.
 CREATE FUNCTION resident_keep_missed_window() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF sanse.due_at(OLD.next_visit) <= now() THEN
 		PERFORM sanse.open_overdue_event(OLD.id, sanse.due_at(OLD.next_visit), OLD.tier);

@@ -31,13 +31,14 @@ typedef enum ResidentColumn
 	COL_LAST_VISIT_AT,
 	COL_NEXT_VISIT,
 	COL_ACTIVE,
+	COL_WRITTEN_BY,
 	NUM_RESIDENT_COLUMNS
 } ResidentColumn;
 
 static const char *const resident_column_names[NUM_RESIDENT_COLUMNS] = {
 	"factors", "computed_tier", "tier", "tier_override", "override_reason",
 	"override_by", "override_at", "registered_at", "last_visit_at",
-	"next_visit", "active"
+	"next_visit", "active", "written_by"
 };
 
 static bool
@@ -144,6 +145,11 @@ resident_maintain(PG_FUNCTION_ARGS)
 		replace_null[COL_OVERRIDE_AT] = true;
 		effective = computed;
 	}
+	/* who wrote the row, for the history (its trigger runs as the owner) */
+	replace_value[COL_WRITTEN_BY] = DirectFunctionCall1(namein,
+														CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	replace_null[COL_WRITTEN_BY] = false;
+
 	replace_null[COL_TIER] = (effective == RISK_TIER_INVALID);
 	replace_value[COL_TIER] = RiskTierGetDatum(effective);
 
@@ -170,7 +176,7 @@ resident_maintain(PG_FUNCTION_ARGS)
 		bool		nulls[NUM_RESIDENT_COLUMNS];
 		const ResidentColumn derived[] = {
 			COL_COMPUTED_TIER, COL_TIER, COL_OVERRIDE_REASON, COL_OVERRIDE_BY,
-			COL_OVERRIDE_AT, COL_NEXT_VISIT
+			COL_OVERRIDE_AT, COL_NEXT_VISIT, COL_WRITTEN_BY
 		};
 
 		for (int i = 0; i < lengthof(derived); i++)
