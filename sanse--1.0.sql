@@ -686,37 +686,28 @@ CREATE FUNCTION classification_rule_reclassify() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	LOCK TABLE sanse.resident IN SHARE ROW EXCLUSIVE MODE;
-	PERFORM sanse.reclassify_residents_having(f)
-	   FROM (SELECT n.all_of FROM new_rows n UNION SELECT o.all_of FROM old_rows o) s(f);
-	RETURN NULL;
-END
-$$;
-CREATE FUNCTION classification_rule_reclassify_insert() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	LOCK TABLE sanse.resident IN SHARE ROW EXCLUSIVE MODE;
-	PERFORM sanse.reclassify_residents_having(f) FROM (SELECT DISTINCT n.all_of FROM new_rows n) s(f);
-	RETURN NULL;
-END
-$$;
-CREATE FUNCTION classification_rule_reclassify_delete() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	LOCK TABLE sanse.resident IN SHARE ROW EXCLUSIVE MODE;
-	PERFORM sanse.reclassify_residents_having(f) FROM (SELECT DISTINCT o.all_of FROM old_rows o) s(f);
+	-- each branch names only the transition tables its event has
+	IF TG_OP = 'INSERT' THEN
+		PERFORM sanse.reclassify_residents_having(f) FROM (SELECT DISTINCT n.all_of FROM new_rows n) s(f);
+	ELSIF TG_OP = 'DELETE' THEN
+		PERFORM sanse.reclassify_residents_having(f) FROM (SELECT DISTINCT o.all_of FROM old_rows o) s(f);
+	ELSE
+		PERFORM sanse.reclassify_residents_having(f)
+		   FROM (SELECT n.all_of FROM new_rows n UNION SELECT o.all_of FROM old_rows o) s(f);
+	END IF;
 	RETURN NULL;
 END
 $$;
 -- named to run after classification_rule_cache (triggers fire in name order)
 CREATE TRIGGER classification_rule_reclassify_insert AFTER INSERT ON classification_rule
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION classification_rule_reclassify_insert();
+	FOR EACH STATEMENT EXECUTE FUNCTION classification_rule_reclassify();
 CREATE TRIGGER classification_rule_reclassify_update AFTER UPDATE ON classification_rule
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION classification_rule_reclassify();
 CREATE TRIGGER classification_rule_reclassify_delete AFTER DELETE ON classification_rule
 	REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION classification_rule_reclassify_delete();
+	FOR EACH STATEMENT EXECUTE FUNCTION classification_rule_reclassify();
 
 -- A tier's new cadence re-derives next_visit for that tier's residents.
 CREATE FUNCTION tier_policy_rederive() RETURNS trigger
