@@ -35,10 +35,9 @@ static const char *const checklist_items[] = {
 typedef enum CheckInPlan
 {
 	PLAN_ENTRY,
-	PLAN_FLAGS,
-	PLAN_INSERT,
+	PLAN_RECORD,
+	PLAN_RECORD_TALLY,
 	PLAN_RETRY,
-	PLAN_ADVANCE,
 	PLAN_CLOSE,
 	NUM_PLANS
 } CheckInPlan;
@@ -46,63 +45,97 @@ typedef enum CheckInPlan
 static SPIPlanPtr plans[NUM_PLANS];
 
 /*
- * PLAN_ENTRY does in one query what a scan needs to start: the token's
- * resident and revocation, an earlier visit of the same (resident, worker,
- * at), the resident's window (row locked against sweeps and other scans),
- * and whether the worker may check in here.
+ * A check-in is two statements (each one costs an executor start-up, which
+ * is most of the price of a check-in).
+ *
+ * PLAN_ENTRY reads what a scan needs to start: the token's resident and
+ * revocation, an earlier visit of the same (resident, worker, at), the
+ * resident's window (row locked against sweeps and other scans), whether the
+ * worker may check in here, and for the flags the worker's latest check-in
+ * at another door within a day (with that home's position) and whether they
+ * were at this door within the repeat window.
  */
+#define ENTRY_SQL \
+	"SELECT t.resident_id, t.revoked_at IS NOT NULL, " \
+	"       (SELECT v.id FROM sanse.visit v " \
+	"         WHERE v.resident_id = t.resident_id AND v.worker_id = $2 AND v.at = $3), " \
+	"       r.next_visit, r.last_visit_at, r.area_id, " \
+	"       coalesce(w.active, false), " \
+	"       CASE WHEN w.db_role IS NULL THEN true " \
+	"            WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles a WHERE a.rolname = w.db_role) THEN false " \
+	"            ELSE pg_catalog.pg_has_role(session_user, w.db_role, 'MEMBER') END, " \
+	"       coalesce(EXISTS (SELECT 1 FROM sanse.carer c WHERE c.resident_id = r.id AND c.worker_id = w.id) " \
+	"                OR (w.role <> 'member' AND wa.path OPERATOR(%s.@>) ra.path), false), " \
+	"       p.at, r.lat, r.lon, there.lat, there.lon, " \
+	"       EXISTS (SELECT 1 FROM sanse.visit v WHERE v.resident_id = r.id AND v.worker_id = $2 " \
+	"                  AND v.at >= $3 - $4 AND v.at < $3) " \
+	"  FROM sanse.door_token t " \
+	"  JOIN sanse.resident r ON r.id = t.resident_id " \
+	"  JOIN sanse.area ra ON ra.id = r.area_id " \
+	"  LEFT JOIN (sanse.worker w JOIN sanse.area wa ON wa.id = w.area_id) ON w.id = $2 " \
+	"  LEFT JOIN LATERAL (SELECT v.at, v.resident_id FROM sanse.visit v " \
+	"                      WHERE v.worker_id = $2 AND v.at <= $3 AND v.at >= $3 - interval '1 day' " \
+	"                        AND v.resident_id <> r.id " \
+	"                      ORDER BY v.at DESC LIMIT 1) p ON true " \
+	"  LEFT JOIN sanse.resident there ON there.id = p.resident_id " \
+	" WHERE t.nonce = $1 " \
+	"   FOR NO KEY UPDATE OF r"
+
+/*
+ * PLAN_RECORD stores the visit and, if it is new, moves the resident's
+ * anchor when the visit is the latest (the trigger re-derives next_visit);
+ * it returns the visit id, whether the anchor moved and whether the resident
+ * has open events.  A concurrent retry that won the race returns no row.
+ */
+#define RECORD_SQL(TALLY) \
+	"WITH v AS (" \
+	"  INSERT INTO sanse.visit (resident_id, worker_id, at, checklist, flags, note, area_id, window_due) " \
+	"  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) " \
+	"  ON CONFLICT (resident_id, worker_id, at) DO NOTHING RETURNING id), " \
+	"a AS (" \
+	"  UPDATE sanse.resident SET last_visit_at = $3 " \
+	"   WHERE id = $1 AND (last_visit_at IS NULL OR last_visit_at < $3) AND EXISTS (SELECT 1 FROM v) " \
+	"  RETURNING 1) " \
+	TALLY \
+	"SELECT v.id, EXISTS (SELECT 1 FROM a), " \
+	"       EXISTS (SELECT 1 FROM sanse.event e " \
+	"                WHERE e.resident_id = $1 AND e.kind = 'overdue' AND e.status <> 'closed') " \
+	"  FROM v"
+
+/* 1.1: the visit in worker_month, rows sorted by key (one lock order) */
+#define TALLY_SQL \
+	", t AS (" \
+	"  INSERT INTO sanse.worker_month AS m (worker_id, month, windows_met, visits, flagged_visits, checklist_items) " \
+	"  SELECT x.worker_id, x.month, sum(x.met), sum(x.visits), sum(x.flagged), sum(x.items) " \
+	"    FROM (SELECT $2 AS worker_id, sanse.month_of($3) AS month, 0 AS met, 1 AS visits, " \
+	"                 ($5 <> '{}')::int AS flagged, cardinality($4) AS items " \
+	"          UNION ALL " \
+	"          SELECT c.worker_id, sanse.month_of($8), 1, 0, 0, 0 FROM sanse.carer c " \
+	"           WHERE c.resident_id = $1 AND $8 IS NOT NULL) x " \
+	"   WHERE EXISTS (SELECT 1 FROM v) " \
+	"   GROUP BY x.worker_id, x.month " \
+	"   ORDER BY x.worker_id, x.month " \
+	"  ON CONFLICT (worker_id, month) DO UPDATE " \
+	"     SET windows_met = m.windows_met + excluded.windows_met, visits = m.visits + excluded.visits, " \
+	"         flagged_visits = m.flagged_visits + excluded.flagged_visits, " \
+	"         checklist_items = m.checklist_items + excluded.checklist_items) "
+
 static const char *const plan_sql[NUM_PLANS] = {
-	[PLAN_ENTRY] =
-	"SELECT t.resident_id, t.revoked_at IS NOT NULL, "
-	"       (SELECT v.id FROM sanse.visit v "
-	"         WHERE v.resident_id = t.resident_id AND v.worker_id = $2 AND v.at = $3), "
-	"       r.next_visit, r.last_visit_at, r.area_id, "
-	"       coalesce(w.active, false), "
-	"       CASE WHEN w.db_role IS NULL THEN true "
-	"            WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles a WHERE a.rolname = w.db_role) THEN false "
-	"            ELSE pg_catalog.pg_has_role(session_user, w.db_role, 'MEMBER') END, "
-	"       coalesce(EXISTS (SELECT 1 FROM sanse.carer c WHERE c.resident_id = r.id AND c.worker_id = w.id) "
-	"                OR (w.role <> 'member' AND wa.path OPERATOR(%s.@>) ra.path), false) "
-	"  FROM sanse.door_token t "
-	"  JOIN sanse.resident r ON r.id = t.resident_id "
-	"  JOIN sanse.area ra ON ra.id = r.area_id "
-	"  LEFT JOIN (sanse.worker w JOIN sanse.area wa ON wa.id = w.area_id) ON w.id = $2 "
-	" WHERE t.nonce = $1 "
-	"   FOR NO KEY UPDATE OF r",
-	[PLAN_FLAGS] =
-	"SELECT EXISTS (SELECT 1 FROM sanse.visit v WHERE v.worker_id = $2 AND v.resident_id <> $1 "
-	"                  AND v.at >= $3 - $4 AND v.at <= $3), "
-	"       EXISTS (SELECT 1 FROM sanse.visit v WHERE v.worker_id = $2 AND v.resident_id = $1 "
-	"                  AND v.at >= $3 - $5 AND v.at < $3), "
-	"       p.at, here.lat, here.lon, there.lat, there.lon "
-	"  FROM sanse.resident here "
-	"  LEFT JOIN LATERAL (SELECT v.at, v.resident_id FROM sanse.visit v "
-	"                      WHERE v.worker_id = $2 AND v.at <= $3 AND v.at > $3 - interval '1 day' "
-	"                        AND v.resident_id <> $1 "
-	"                      ORDER BY v.at DESC LIMIT 1) p ON true "
-	"  LEFT JOIN sanse.resident there ON there.id = p.resident_id "
-	" WHERE here.id = $1",
-	[PLAN_INSERT] =
-	"INSERT INTO sanse.visit (resident_id, worker_id, at, checklist, flags, note, area_id, window_due) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-	"ON CONFLICT (resident_id, worker_id, at) DO NOTHING RETURNING id",
+	[PLAN_ENTRY] = ENTRY_SQL,
+	[PLAN_RECORD] = RECORD_SQL(""),
+	[PLAN_RECORD_TALLY] = RECORD_SQL(TALLY_SQL),
 	[PLAN_RETRY] =
 	"SELECT id FROM sanse.visit WHERE resident_id = $1 AND worker_id = $2 AND at = $3",
-	[PLAN_ADVANCE] =
-	"UPDATE sanse.resident SET last_visit_at = $2 "
-	" WHERE id = $1 AND (last_visit_at IS NULL OR last_visit_at < $2) "
-	"RETURNING EXISTS (SELECT 1 FROM sanse.event e WHERE e.resident_id = $1 AND e.status <> 'closed')",
 	[PLAN_CLOSE] =
 	"SELECT sanse.close_overdue_events($1, $2, $3, $4, $5)",
 };
 
-static const int plan_nargs[NUM_PLANS] = {3, 5, 8, 3, 2, 5};
+static const int plan_nargs[NUM_PLANS] = {4, 8, 8, 3, 5};
 static const Oid plan_argtypes[NUM_PLANS][8] = {
-	[PLAN_ENTRY] = {BYTEAOID, INT8OID, TIMESTAMPTZOID},
-	[PLAN_FLAGS] = {INT8OID, INT8OID, TIMESTAMPTZOID, INTERVALOID, INTERVALOID},
-	[PLAN_INSERT] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID, TIMESTAMPTZOID},
+	[PLAN_ENTRY] = {BYTEAOID, INT8OID, TIMESTAMPTZOID, INTERVALOID},
+	[PLAN_RECORD] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID, TIMESTAMPTZOID},
+	[PLAN_RECORD_TALLY] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID, TIMESTAMPTZOID},
 	[PLAN_RETRY] = {INT8OID, INT8OID, TIMESTAMPTZOID},
-	[PLAN_ADVANCE] = {INT8OID, TIMESTAMPTZOID},
 	[PLAN_CLOSE] = {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID},
 };
 
@@ -237,10 +270,12 @@ seconds_interval(int seconds)
 	return i;
 }
 
-/* check_in — record a visit; returns its id (the same id for a retry) */
-PG_FUNCTION_INFO_V1(check_in);
-Datum
-check_in(PG_FUNCTION_ARGS)
+/*
+ * Record a visit; returns its id (the same id for a retry).  With tally (the
+ * 1.1 SQL definition) the visit is also counted in sanse.worker_month.
+ */
+static Datum
+check_in_internal(FunctionCallInfo fcinfo, bool tally)
 {
 	int64		worker_id;
 	TimestampTz at;
@@ -252,7 +287,6 @@ check_in(PG_FUNCTION_ARGS)
 	int64		area_id;
 	int64		visit_id;
 	bool		isnull;
-	bool		advances;
 	TimestampTz late_due = 0;
 	bool		late = false;
 	TimestampTz window_due = 0;
@@ -308,6 +342,7 @@ check_in(PG_FUNCTION_ARGS)
 	args[0] = PointerGetDatum(nonce_datum);
 	args[1] = Int64GetDatum(worker_id);
 	args[2] = TimestampTzGetDatum(at);
+	args[3] = PointerGetDatum(seconds_interval(sanse_repeat_window));
 	check_in_exec(PLAN_ENTRY, args, NULL);
 	if (SPI_processed == 0)
 		refuse_token(worker_id, "unknown");
@@ -336,10 +371,7 @@ check_in(PG_FUNCTION_ARGS)
 	{
 		bool		no_window;
 		Datum		window = result_datum(4, &no_window);
-		bool		no_last;
-		Datum		last = result_datum(5, &no_last);
 
-		advances = no_last || at > DatumGetTimestampTz(last);
 		if (!no_window && at >= DatumGetVisitWindowP(window)->due)
 		{
 			late = true;
@@ -353,31 +385,27 @@ check_in(PG_FUNCTION_ARGS)
 			window_due = DatumGetVisitWindowP(window)->due;
 		}
 	}
-	args[0] = Int64GetDatum(resident_id);
 
 	/*
-	 * 5. flags for supervisors (5.3.3: check-in for its own sake).  Travel
-	 * speed is checked against the worker's previous check-in of the last
-	 * day only: a day is enough to cross any district.
+	 * 5. flags for supervisors (5.3.3: check-in for its own sake), from the
+	 * worker's latest check-in at another door of the last day: a day is
+	 * enough to cross any district, and quick_succession is at most a day.
 	 */
-	args[3] = PointerGetDatum(seconds_interval(sanse_quick_succession));
-	args[4] = PointerGetDatum(seconds_interval(sanse_repeat_window));
-	check_in_exec(PLAN_FLAGS, args, NULL);
-	if (DatumGetBool(result_datum(1, &isnull)))
-		flag_elems[nflags++] = CStringGetTextDatum("quick_succession");
 	{
 		bool		no_prev,
 					n1,
 					n2,
 					n3,
 					n4;
-		TimestampTz prev_at = DatumGetTimestampTz(result_datum(3, &no_prev));
-		double		lat1 = DatumGetFloat8(result_datum(4, &n1));
-		double		lon1 = DatumGetFloat8(result_datum(5, &n2));
-		double		lat2 = DatumGetFloat8(result_datum(6, &n3));
-		double		lon2 = DatumGetFloat8(result_datum(7, &n4));
+		TimestampTz prev_at = DatumGetTimestampTz(result_datum(10, &no_prev));
+		double		lat1 = DatumGetFloat8(result_datum(11, &n1));
+		double		lon1 = DatumGetFloat8(result_datum(12, &n2));
+		double		lat2 = DatumGetFloat8(result_datum(13, &n3));
+		double		lon2 = DatumGetFloat8(result_datum(14, &n4));
 
-		if (!no_prev && !n1 && !n2 && !n3 && !n4)
+		if (!no_prev && prev_at >= at - (TimeOffset) sanse_quick_succession * USECS_PER_SEC)
+			flag_elems[nflags++] = CStringGetTextDatum("quick_succession");
+		if (!no_prev && prev_at > at - USECS_PER_DAY && !n1 && !n2 && !n3 && !n4)
 		{
 			double		km = distance_km(lat1, lon1, lat2, lon2);
 			double		hours = (double) (at - prev_at) / USECS_PER_HOUR;
@@ -386,12 +414,16 @@ check_in(PG_FUNCTION_ARGS)
 				flag_elems[nflags++] = CStringGetTextDatum("impossible_travel");
 		}
 	}
-	if (DatumGetBool(result_datum(2, &isnull)))
+	if (DatumGetBool(result_datum(15, &isnull)))
 		flag_elems[nflags++] = CStringGetTextDatum("repeat_visit");
 	if (late)
 		flag_elems[nflags++] = CStringGetTextDatum("late");
 
-	/* 6. the visit itself; a concurrent retry that won the race wins here too */
+	/*
+	 * 6. the visit, the anchor (never moved back) and, with tally, the
+	 * check-in rates of the visitor and of the resident's carers
+	 */
+	args[0] = Int64GetDatum(resident_id);
 	args[3] = PointerGetDatum(checklist);
 	args[4] = PointerGetDatum(construct_array(flag_elems, nflags, TEXTOID, -1, false, TYPALIGN_INT));
 	args[5] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
@@ -402,9 +434,10 @@ check_in(PG_FUNCTION_ARGS)
 		nulls[5] = 'n';
 	if (!meets_window)
 		nulls[7] = 'n';
-	check_in_exec(PLAN_INSERT, args, nulls);
+	check_in_exec(tally ? PLAN_RECORD_TALLY : PLAN_RECORD, args, nulls);
 	if (SPI_processed == 0)
 	{
+		/* a concurrent retry of the same scan won the race */
 		check_in_exec(PLAN_RETRY, args, NULL);
 		if (SPI_processed == 0)
 			elog(ERROR, "visit vanished during check-in");
@@ -414,27 +447,36 @@ check_in(PG_FUNCTION_ARGS)
 	}
 	visit_id = DatumGetInt64(result_datum(1, &isnull));
 
-	/*
-	 * 7. a newer visit moves the anchor (the trigger re-derives next_visit);
-	 * 8. then overdue events: create-and-close a missed window, close open ones
-	 */
-	if (advances)
+	/* 7. overdue events: create-and-close a missed window, close open ones */
+	if (DatumGetBool(result_datum(2, &isnull)) &&
+		(late || DatumGetBool(result_datum(3, &isnull))))
 	{
-		args[1] = TimestampTzGetDatum(at);
-		check_in_exec(PLAN_ADVANCE, args, NULL);
-		if (late || (SPI_processed > 0 && DatumGetBool(result_datum(1, &isnull))))
-		{
-			args[1] = Int64GetDatum(visit_id);
-			args[2] = TimestampTzGetDatum(at);
-			args[3] = Int64GetDatum(worker_id);
-			args[4] = TimestampTzGetDatum(late_due);
-			memset(nulls, ' ', sizeof(nulls));
-			if (!late)
-				nulls[4] = 'n';
-			check_in_exec(PLAN_CLOSE, args, nulls);
-		}
+		args[1] = Int64GetDatum(visit_id);
+		args[2] = TimestampTzGetDatum(at);
+		args[3] = Int64GetDatum(worker_id);
+		args[4] = TimestampTzGetDatum(late_due);
+		memset(nulls, ' ', sizeof(nulls));
+		if (!late)
+			nulls[4] = 'n';
+		check_in_exec(PLAN_CLOSE, args, nulls);
 	}
 
 	SPI_finish();
 	PG_RETURN_INT64(visit_id);
+}
+
+/* the 1.0 SQL definition of check_in */
+PG_FUNCTION_INFO_V1(check_in);
+Datum
+check_in(PG_FUNCTION_ARGS)
+{
+	return check_in_internal(fcinfo, false);
+}
+
+/* 1.1: also keeps sanse.worker_month */
+PG_FUNCTION_INFO_V1(check_in_1_1);
+Datum
+check_in_1_1(PG_FUNCTION_ARGS)
+{
+	return check_in_internal(fcinfo, true);
 }

@@ -1,0 +1,180 @@
+/* sanse 1.0 -> 1.1: the per-(worker, month) tally behind worker_checkin_rate. */
+\echo Use "ALTER EXTENSION sanse UPDATE TO '1.1'" to load this file. \quit
+
+-----------------------------------------------------------------------------
+-- worker_month: check-in rates kept as they happen
+--
+-- A window's outcome counts for the resident's carers at the moment it is
+-- recorded: met when the visit that met it is stored, missed when its overdue
+-- event is opened.  Reassigning a carer later does not rewrite history.  An
+-- event that is removed (an on-time visit that reached the server after a
+-- sweep) is taken back from exactly the workers it was charged to.
+-----------------------------------------------------------------------------
+
+-- Calendar month of a time in sanse.timezone (the zone when the row is tallied).
+CREATE FUNCTION month_of(t timestamptz) RETURNS date
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN date_trunc('month', t AT TIME ZONE sanse.current_zone())::date;
+COMMENT ON FUNCTION month_of(timestamptz) IS 'first day of the month of t in sanse.timezone';
+
+ALTER TABLE event ADD COLUMN charged_to bigint[];
+COMMENT ON COLUMN event.charged_to IS 'the resident''s carers when the window was missed: the workers whose check-in rate it counts against';
+UPDATE event e
+   SET charged_to = (SELECT array_agg(c.worker_id ORDER BY c.worker_id) FROM carer c WHERE c.resident_id = e.resident_id);
+
+CREATE TABLE worker_month (
+	worker_id bigint NOT NULL REFERENCES worker (id) ON DELETE CASCADE,
+	month date NOT NULL,
+	windows_met bigint NOT NULL DEFAULT 0,
+	windows_missed bigint NOT NULL DEFAULT 0,
+	visits bigint NOT NULL DEFAULT 0,
+	flagged_visits bigint NOT NULL DEFAULT 0,
+	checklist_items bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (worker_id, month)
+);
+COMMENT ON TABLE worker_month IS 'per worker and month (sanse.timezone): windows of residents in their care met and missed, their visits, flagged visits and checklist items ticked; kept by triggers on visit and event';
+
+-- check_in tallies each visit in the same transaction (visits are written by
+-- check_in only); its C code sorts the rows it upserts by key, like
+-- tally_missed, so concurrent tallies lock rows in one order.
+CREATE OR REPLACE FUNCTION check_in(token text, worker_id bigint, at timestamptz DEFAULT now(),
+                                    checklist text[] DEFAULT '{}', note text DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'check_in_1_1' LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, sanse;
+
+-- Missed windows: +1 per carer charged when events are opened, -1 when removed.
+CREATE FUNCTION tally_missed(events event[], sign int) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, sanse
+BEGIN ATOMIC
+	INSERT INTO sanse.worker_month AS m (worker_id, month, windows_missed)
+	SELECT w.worker_id, sanse.month_of(e.due_at), tally_missed.sign * count(*)
+	  FROM unnest(tally_missed.events) e
+	 CROSS JOIN LATERAL unnest(coalesce(e.charged_to,
+	            ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = e.resident_id))) AS w(worker_id)
+	 GROUP BY 1, 2
+	 ORDER BY 1, 2
+	ON CONFLICT (worker_id, month) DO UPDATE
+	   SET windows_missed = m.windows_missed + excluded.windows_missed;
+END;
+REVOKE ALL ON FUNCTION tally_missed(event[], int) FROM PUBLIC;
+
+CREATE FUNCTION event_tally() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		PERFORM sanse.tally_missed(ARRAY(SELECT ROW(n.*)::sanse.event FROM new_events n), 1);
+	ELSE
+		PERFORM sanse.tally_missed(ARRAY(SELECT ROW(o.*)::sanse.event FROM old_events o), -1);
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER event_tally_insert AFTER INSERT ON event
+	REFERENCING NEW TABLE AS new_events
+	FOR EACH STATEMENT EXECUTE FUNCTION event_tally();
+CREATE TRIGGER event_tally_delete AFTER DELETE ON event
+	REFERENCING OLD TABLE AS old_events
+	FOR EACH STATEMENT EXECUTE FUNCTION event_tally();
+
+-- Recompute the whole tally from visits and events, e.g. after rows were
+-- loaded with triggers off or sanse.timezone changed.  Met windows are
+-- credited to the current carers (history of carers is not kept).
+CREATE FUNCTION rebuild_worker_month() RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n bigint;
+BEGIN
+	LOCK TABLE sanse.visit, sanse.event IN SHARE MODE;	-- no tallies while we count
+	DELETE FROM sanse.worker_month;
+	INSERT INTO sanse.worker_month (worker_id, month, windows_met, windows_missed, visits, flagged_visits, checklist_items)
+	SELECT x.worker_id, x.month, sum(x.met), sum(x.missed), sum(x.visits), sum(x.flagged), sum(x.items)
+	  FROM (SELECT v.worker_id, sanse.month_of(v.at) AS month, 0 AS met, 0 AS missed, 1 AS visits,
+	               (v.flags <> '{}')::int AS flagged, cardinality(v.checklist) AS items
+	          FROM sanse.visit v
+	        UNION ALL
+	        SELECT c.worker_id, sanse.month_of(v.window_due), 1, 0, 0, 0, 0
+	          FROM sanse.visit v JOIN sanse.carer c ON c.resident_id = v.resident_id
+	         WHERE v.window_due IS NOT NULL
+	        UNION ALL
+	        SELECT w.worker_id, sanse.month_of(e.due_at), 0, 1, 0, 0, 0
+	          FROM sanse.event e
+	         CROSS JOIN LATERAL unnest(coalesce(e.charged_to,
+	                    ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = e.resident_id))) AS w(worker_id)
+	         WHERE e.kind = 'overdue') x
+	 GROUP BY x.worker_id, x.month;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION rebuild_worker_month() IS 'recompute worker_month from visits and events (met windows credited to current carers); returns the number of rows';
+REVOKE ALL ON FUNCTION rebuild_worker_month() FROM PUBLIC;
+SELECT sanse.rebuild_worker_month();
+SELECT pg_catalog.pg_extension_config_dump('worker_month', '');
+
+-- Events are charged to the carers of the moment they are opened.
+CREATE OR REPLACE FUNCTION open_overdue_event(p_resident bigint, p_due timestamptz, p_tier risk_tier) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n int;
+BEGIN
+	WITH created AS (
+		INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, next_step_at, charged_to)
+		SELECT r.id, r.area_id, p_tier, 1, sanse.leader_for(r.area_id, 1), p_due, p_due,
+		       sanse.zone_add(p_due, p.escalate_after),
+		       ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = r.id ORDER BY c.worker_id)
+		  FROM sanse.resident r JOIN sanse.tier_policy p ON p.tier = p_tier
+		 WHERE r.id = p_resident
+		ON CONFLICT (resident_id, due_at) WHERE kind = 'overdue' DO NOTHING
+		RETURNING id, assignee_id, level_since)
+	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+	SELECT id, 1, assignee_id, level_since FROM created;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION sweep_overdue(at timestamptz DEFAULT now()) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n int;
+BEGIN
+	-- Lock the due residents (a check-in holding one makes us wait and
+	-- re-check its new window) and open the event of each missed window once.
+	WITH due AS (
+		SELECT r.id, r.area_id, r.tier, sanse.due_at(r.next_visit) AS due
+		  FROM sanse.resident r
+		 WHERE r.active AND r.next_visit IS NOT NULL
+		   AND sanse.due_at(r.next_visit) <= sweep_overdue.at
+		   FOR NO KEY UPDATE OF r),
+	created AS (
+		INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, next_step_at, charged_to)
+		SELECT d.id, d.area_id, d.tier, 1, sanse.leader_for(d.area_id, 1), d.due, d.due,
+		       sanse.zone_add(d.due, p.escalate_after),
+		       ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = d.id ORDER BY c.worker_id)
+		  FROM due d JOIN sanse.tier_policy p ON p.tier = d.tier
+		 WHERE NOT EXISTS (SELECT 1 FROM sanse.event e
+		                    WHERE e.resident_id = d.id AND e.due_at = d.due AND e.kind = 'overdue')
+		ON CONFLICT (resident_id, due_at) WHERE kind = 'overdue' DO NOTHING
+		RETURNING id, assignee_id, level_since)
+	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+	SELECT id, 1, assignee_id, level_since FROM created;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+-- The view now reads the tally: one row per (worker, month) with activity.
+CREATE OR REPLACE VIEW worker_checkin_rate AS
+SELECT m.worker_id, wk.name AS worker_name, wk.force, wk.area_id, m.month,
+       m.windows_met + m.windows_missed AS windows_due,
+       m.windows_met,
+       CASE WHEN m.windows_met + m.windows_missed > 0
+            THEN round(m.windows_met::numeric / (m.windows_met + m.windows_missed), 4) END AS checkin_rate,
+       m.visits,
+       m.flagged_visits AS flagged_visits,
+       CASE WHEN m.visits > 0 THEN round(m.checklist_items::numeric / (9 * m.visits), 4) END AS checklist_completeness
+  FROM sanse.worker_month m
+  JOIN sanse.worker wk ON wk.id = m.worker_id
+ WHERE m.windows_met + m.windows_missed > 0 OR m.visits > 0;
+COMMENT ON VIEW worker_checkin_rate IS 'per worker and month (sanse.timezone): windows due for the residents in their care when the outcome was recorded, met on time, check-in rate (打卡率), their visits, flagged visits, checklist completeness';
+CREATE INDEX worker_month_month ON worker_month (month);
