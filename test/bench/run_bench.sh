@@ -41,8 +41,12 @@ printf '\\set r random(1, %s)\nSELECT sanse.check_in(token, worker_id, now(), %s
 printf '\\set r random(1, %s)\nSELECT bench.check_in_plpgsql(token, worker_id, now(), %s) FROM bench.tokens WHERE id = :r;\n' \
 	"$nres" "$list" >"$out/plpgsql.sql"
 
-tps() { "$PGBENCH" -n -M prepared -T "$SECS" -c "$2" -j "$(( $2 < 2 ? 1 : 2 ))" -f "$out/$1.sql" sanse_bench 2>&1 \
-	| awk '/^tps = / { printf "%.0f", $3 }'; }
+tps() {	# a run with any failed or aborted client is an error, not a number
+	"$PGBENCH" -n -M prepared -T "$SECS" -c "$2" -j "$(( $2 < 2 ? 1 : 2 ))" -f "$out/$1.sql" sanse_bench >"$out/pgbench.log" 2>&1
+	if grep -q -e 'aborted' -e 'error' "$out/pgbench.log" || ! grep -q '^number of failed transactions: 0 ' "$out/pgbench.log"; then
+		echo "pgbench $1 with $2 client(s) failed:" >&2; cat "$out/pgbench.log" >&2; touch "$out/failed"; exit 1
+	fi
+	awk '/^tps = / { printf "%.0f", $3 }' "$out/pgbench.log"; }
 echo "== check-in throughput (pgbench, $SECS s each, after a warm-up that closes the district's initial overdue events)"
 tps c 1 >/dev/null
 tps plpgsql 1 >/dev/null
@@ -52,6 +56,7 @@ for c in 1 8; do
 	eval "pl_$c=$(tps plpgsql $c)"
 	eval "echo \"  $c client(s): bare insert \$bare_$c tps, check_in (C) \$c_$c tps, check_in (PL/pgSQL) \$pl_$c tps\""
 done
+[ ! -e "$out/failed" ] || { echo "a pgbench run failed: no results written" >&2; exit 1; }
 visits=$(q -d sanse_bench -c "SELECT count(*) FROM sanse.visit")
 
 echo "== window_after and classify over 1,000,000 rows"
@@ -148,6 +153,7 @@ SELECT v.resident_id, v.area_id, r.tier, 1 + (v.id % 4)::int, NULL, v.at - inter
        'closed', v.at, v.id, v.worker_id
   FROM sanse.visit v JOIN sanse.resident r ON r.id = v.resident_id WHERE 'late' = ANY (v.flags);
 RESET session_replication_role;
+SELECT sanse.rebuild_worker_month();
 VACUUM ANALYZE sanse.visit;
 VACUUM ANALYZE sanse.event;
 SQL
@@ -221,14 +227,14 @@ Target: a sweep with nothing due under 10 ms at a million residents — $(verdic
 |---|---:|
 | \`SELECT sum(residents), sum(overdue_now), sum(window_met) FROM sanse.coverage\` (every area at every level) | $cov_all |
 | \`SELECT * FROM sanse.coverage WHERE kind IN ('district', 'town')\` | $cov_town |
-
 | \`worker_checkin_rate\`: every worker, one month | $rate_month |
 | \`worker_checkin_rate\`: one worker, every month | $rate_worker |
 | \`overdue_events\`: district and towns, one month | $ev_towns |
 | \`grid_daily_report\`: one micro grid, every day | $daily_grid |
 | \`grid_daily_report\`: every micro grid, one day | $daily_day |
 
-With 90 days of history written directly ($vvisits visits, $vevents overdue events).
+With 90 days of history written directly ($vvisits visits, $vevents overdue events; \`worker_month\`
+then recounted by \`sanse.rebuild_worker_month()\`, as check-ins and sweeps would have kept it).
 Target: well under a second — coverage (all areas): $(verdict "$cov_all" 1000 max), towns: $(verdict "$cov_town" 1000 max),
 check-in rate for a month: $(verdict "$rate_month" 1000 max), for a worker: $(verdict "$rate_worker" 1000 max),
 overdue events: $(verdict "$ev_towns" 1000 max), daily report for a grid: $(verdict "$daily_grid" 1000 max), for a day: $(verdict "$daily_day" 1000 max).

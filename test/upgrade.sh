@@ -1,0 +1,40 @@
+#!/bin/sh
+# ALTER EXTENSION sanse UPDATE from 1.0 on a district with history: the new
+# tally starts from what 1.0 recorded, and keeps counting afterwards.
+# Prints TAP-like lines.
+cd "$(dirname "$0")/.." || exit 2
+db=sanse_upgrade
+dropdb --if-exists "$db" >/dev/null 2>&1
+createdb "$db" || exit 1
+q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$db" "$@"; }
+fail=0
+check() { if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1 (got '$2', want '$3')"; fail=1; fi; }
+own="SELECT worker_id, month, visits, flagged_visits, checklist_completeness FROM sanse.worker_checkin_rate WHERE visits > 0 ORDER BY 1, 2"
+tally="SELECT worker_id, month, windows_met, windows_missed, visits, flagged_visits, checklist_items FROM sanse.worker_month
+        WHERE (windows_met, windows_missed, visits) <> (0, 0, 0) ORDER BY 1, 2"
+
+q >/dev/null 2>&1 <<'SQL' || { echo "not ok - 1.0 district replayed"; exit 1; }
+SET client_min_messages = warning;
+CREATE EXTENSION sanse VERSION '1.0' CASCADE;
+\i test/demo/generate.sql
+SELECT * FROM sanse_demo.generate(0.42, 0.05, date_trunc('hour', now()) - interval '21 days');
+CALL sanse_demo.replay(date_trunc('hour', now()) - interval '21 days', 10);
+SQL
+echo "ok - 1.0 district replayed"
+before=$(q -c "$own")
+q -c "ALTER EXTENSION sanse UPDATE" || fail=1
+check "the update reaches 1.1" "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'sanse'")" "1.1"
+check "every worker's visits, flags and checklist completeness are what 1.0 showed ($(echo "$before" | wc -l) rows)" "$(q -c "$own")" "$before"
+check "events opened under 1.0 are charged to the resident's carers" \
+	"$(q -c "SELECT count(*) FROM sanse.event e WHERE e.charged_to IS DISTINCT FROM
+	           (SELECT array_agg(c.worker_id ORDER BY c.worker_id) FROM sanse.carer c WHERE c.resident_id = e.resident_id)")" "0"
+# ten more days under 1.1, then the running tally against a recount
+q >/dev/null 2>&1 <<'SQL' || { echo "not ok - 1.1 replay after the update"; fail=1; }
+CALL sanse_demo.replay(date_trunc('hour', now()) - interval '11 days', 10);
+SQL
+running=$(q -c "$tally")
+q -c "SELECT sanse.rebuild_worker_month()" >/dev/null
+check "after ten more days the running tally equals a recount ($(echo "$running" | wc -l) rows)" "$(q -c "$tally")" "$running"
+check "check-ins after the update were tallied" "$(q -c "SELECT sum(visits) = (SELECT count(*) FROM sanse.visit) FROM sanse.worker_month")" "t"
+dropdb "$db"
+exit $fail
