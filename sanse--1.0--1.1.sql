@@ -9,6 +9,11 @@
 -- event is opened.  Reassigning a carer later does not rewrite history.  An
 -- event that is removed (an on-time visit that reached the server after a
 -- sweep) is taken back from exactly the workers it was charged to.
+--
+-- Writers only append to worker_month_pending (check_in, the event
+-- triggers), so a check-in never waits for another check-in or a sweep over a
+-- shared counter, and no lock order can deadlock them; each sweep folds the
+-- pending rows into worker_month.  worker_tally adds both.
 -----------------------------------------------------------------------------
 
 -- Calendar month of a time in sanse.timezone (the zone when the row is tallied).
@@ -32,29 +37,76 @@ CREATE TABLE worker_month (
 	checklist_items bigint NOT NULL DEFAULT 0,
 	PRIMARY KEY (worker_id, month)
 );
-COMMENT ON TABLE worker_month IS 'per worker and month (sanse.timezone): windows of residents in their care met and missed, their visits, flagged visits and checklist items ticked; kept by triggers on visit and event';
+CREATE INDEX worker_month_month ON worker_month (month);
+COMMENT ON TABLE worker_month IS 'per worker and month (sanse.timezone): windows of residents in their care met and missed, their visits, flagged visits and checklist items ticked; folded from worker_month_pending by each sweep';
 
--- check_in tallies each visit in the same transaction (visits are written by
--- check_in only); its C code sorts the rows it upserts by key, like
--- tally_missed, so concurrent tallies lock rows in one order.
+-- Each row counts its numbers once for every worker in workers.
+CREATE TABLE worker_month_pending (
+	workers bigint[] NOT NULL,
+	month date NOT NULL,
+	windows_met int NOT NULL DEFAULT 0,
+	windows_missed int NOT NULL DEFAULT 0,
+	visits int NOT NULL DEFAULT 0,
+	flagged_visits int NOT NULL DEFAULT 0,
+	checklist_items int NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE worker_month_pending IS 'tally rows appended by check_in and the event triggers since the last sweep; each counts for every worker in workers';
+
+CREATE VIEW worker_tally AS
+SELECT t.worker_id, t.month,
+       sum(t.windows_met)::bigint AS windows_met, sum(t.windows_missed)::bigint AS windows_missed,
+       sum(t.visits)::bigint AS visits, sum(t.flagged_visits)::bigint AS flagged_visits,
+       sum(t.checklist_items)::bigint AS checklist_items
+  FROM (SELECT m.worker_id, m.month, m.windows_met, m.windows_missed, m.visits, m.flagged_visits, m.checklist_items
+          FROM sanse.worker_month m
+        UNION ALL
+        SELECT w.worker_id, p.month, p.windows_met, p.windows_missed, p.visits, p.flagged_visits, p.checklist_items
+          FROM sanse.worker_month_pending p CROSS JOIN LATERAL unnest(p.workers) AS w(worker_id)) t
+ GROUP BY t.worker_id, t.month;
+COMMENT ON VIEW worker_tally IS 'worker_month plus the rows not folded into it yet';
+
+-- Move the pending rows into worker_month (sweep does it, under its lock).
+CREATE FUNCTION fold_worker_month() RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n bigint;
+BEGIN
+	WITH moved AS (
+		DELETE FROM sanse.worker_month_pending RETURNING *)
+	INSERT INTO sanse.worker_month AS m (worker_id, month, windows_met, windows_missed, visits, flagged_visits, checklist_items)
+	SELECT w.worker_id, p.month, sum(p.windows_met), sum(p.windows_missed), sum(p.visits),
+	       sum(p.flagged_visits), sum(p.checklist_items)
+	  FROM moved p CROSS JOIN LATERAL unnest(p.workers) AS w(worker_id)
+	 GROUP BY 1, 2
+	 ORDER BY 1, 2
+	ON CONFLICT (worker_id, month) DO UPDATE
+	   SET windows_met = m.windows_met + excluded.windows_met,
+	       windows_missed = m.windows_missed + excluded.windows_missed,
+	       visits = m.visits + excluded.visits,
+	       flagged_visits = m.flagged_visits + excluded.flagged_visits,
+	       checklist_items = m.checklist_items + excluded.checklist_items;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION fold_worker_month() FROM PUBLIC;
+COMMENT ON FUNCTION fold_worker_month() IS 'fold worker_month_pending into worker_month; returns the number of (worker, month) rows written';
+
+-- check_in appends its visit to worker_month_pending in the same statement
+-- that stores it (visits are written by check_in only).
 CREATE OR REPLACE FUNCTION check_in(token text, worker_id bigint, at timestamptz DEFAULT now(),
                                     checklist text[] DEFAULT '{}', note text DEFAULT NULL) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'check_in_1_1' LANGUAGE C VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, sanse;
 
--- Missed windows: +1 per carer charged when events are opened, -1 when removed.
+-- Missed windows: +1 for the carers charged when events are opened, -1 when removed.
 CREATE FUNCTION tally_missed(events event[], sign int) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, sanse
 BEGIN ATOMIC
-	INSERT INTO sanse.worker_month AS m (worker_id, month, windows_missed)
-	SELECT w.worker_id, sanse.month_of(e.due_at), tally_missed.sign * count(*)
-	  FROM unnest(tally_missed.events) e
-	 CROSS JOIN LATERAL unnest(coalesce(e.charged_to,
-	            ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = e.resident_id))) AS w(worker_id)
-	 GROUP BY 1, 2
-	 ORDER BY 1, 2
-	ON CONFLICT (worker_id, month) DO UPDATE
-	   SET windows_missed = m.windows_missed + excluded.windows_missed;
+	INSERT INTO sanse.worker_month_pending (workers, month, windows_missed)
+	SELECT coalesce(e.charged_to, ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = e.resident_id)),
+	       sanse.month_of(e.due_at), tally_missed.sign
+	  FROM unnest(tally_missed.events) e;
 END;
 REVOKE ALL ON FUNCTION tally_missed(event[], int) FROM PUBLIC;
 
@@ -84,7 +136,10 @@ LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	n bigint;
 BEGIN
-	LOCK TABLE sanse.visit, sanse.event IN SHARE MODE;	-- no tallies while we count
+	-- no check-in, event or fold while we count
+	LOCK TABLE sanse.visit, sanse.event IN SHARE MODE;
+	LOCK TABLE sanse.worker_month, sanse.worker_month_pending IN EXCLUSIVE MODE;
+	DELETE FROM sanse.worker_month_pending;
 	DELETE FROM sanse.worker_month;
 	INSERT INTO sanse.worker_month (worker_id, month, windows_met, windows_missed, visits, flagged_visits, checklist_items)
 	SELECT x.worker_id, x.month, sum(x.met), sum(x.missed), sum(x.visits), sum(x.flagged), sum(x.items)
@@ -110,6 +165,27 @@ COMMENT ON FUNCTION rebuild_worker_month() IS 'recompute worker_month from visit
 REVOKE ALL ON FUNCTION rebuild_worker_month() FROM PUBLIC;
 SELECT sanse.rebuild_worker_month();
 SELECT pg_catalog.pg_extension_config_dump('worker_month', '');
+SELECT pg_catalog.pg_extension_config_dump('worker_month_pending', '');
+
+-- The sweep also folds the tally.
+CREATE OR REPLACE FUNCTION sweep(at timestamptz DEFAULT now(),
+                                 OUT overdue_opened integer, OUT escalations integer, OUT skipped boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	-- one sweep at a time; an overlapping run skips instead of doubling work
+	IF NOT pg_try_advisory_xact_lock(hashtext('sanse.sweep')) THEN
+		overdue_opened := 0;
+		escalations := 0;
+		skipped := true;
+		RETURN;
+	END IF;
+	overdue_opened := sanse.sweep_overdue(at);
+	escalations := sanse.sweep_escalations(at);
+	PERFORM sanse.fold_worker_month();
+	skipped := false;
+END
+$$;
+COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_escalations, then fold_worker_month, under an advisory lock';
 
 -- Events are charged to the carers of the moment they are opened.
 CREATE OR REPLACE FUNCTION open_overdue_event(p_resident bigint, p_due timestamptz, p_tier risk_tier) RETURNS integer
@@ -165,16 +241,15 @@ $$;
 
 -- The view now reads the tally: one row per (worker, month) with activity.
 CREATE OR REPLACE VIEW worker_checkin_rate AS
-SELECT m.worker_id, wk.name AS worker_name, wk.force, wk.area_id, m.month,
-       m.windows_met + m.windows_missed AS windows_due,
-       m.windows_met,
-       CASE WHEN m.windows_met + m.windows_missed > 0
-            THEN round(m.windows_met::numeric / (m.windows_met + m.windows_missed), 4) END AS checkin_rate,
-       m.visits,
-       m.flagged_visits AS flagged_visits,
-       CASE WHEN m.visits > 0 THEN round(m.checklist_items::numeric / (9 * m.visits), 4) END AS checklist_completeness
-  FROM sanse.worker_month m
-  JOIN sanse.worker wk ON wk.id = m.worker_id
- WHERE m.windows_met + m.windows_missed > 0 OR m.visits > 0;
+SELECT t.worker_id, wk.name AS worker_name, wk.force, wk.area_id, t.month,
+       t.windows_met + t.windows_missed AS windows_due,
+       t.windows_met,
+       CASE WHEN t.windows_met + t.windows_missed > 0
+            THEN round(t.windows_met::numeric / (t.windows_met + t.windows_missed), 4) END AS checkin_rate,
+       t.visits,
+       t.flagged_visits,
+       CASE WHEN t.visits > 0 THEN round(t.checklist_items::numeric / (9 * t.visits), 4) END AS checklist_completeness
+  FROM sanse.worker_tally t
+  JOIN sanse.worker wk ON wk.id = t.worker_id
+ WHERE t.windows_met + t.windows_missed > 0 OR t.visits > 0;
 COMMENT ON VIEW worker_checkin_rate IS 'per worker and month (sanse.timezone): windows due for the residents in their care when the outcome was recorded, met on time, check-in rate (打卡率), their visits, flagged visits, checklist completeness';
-CREATE INDEX worker_month_month ON worker_month (month);

@@ -102,23 +102,18 @@ static SPIPlanPtr plans[NUM_PLANS];
 	"                WHERE e.resident_id = $1 AND e.kind = 'overdue' AND e.status <> 'closed') " \
 	"  FROM v"
 
-/* 1.1: the visit in worker_month, rows sorted by key (one lock order) */
+/*
+ * 1.1: the visit for the visitor and, if it met a window, the window for each
+ * of the resident's carers, appended to worker_month_pending (appending never
+ * waits for another check-in or a sweep; the sweep folds the rows)
+ */
 #define TALLY_SQL \
 	", t AS (" \
-	"  INSERT INTO sanse.worker_month AS m (worker_id, month, windows_met, visits, flagged_visits, checklist_items) " \
-	"  SELECT x.worker_id, x.month, sum(x.met), sum(x.visits), sum(x.flagged), sum(x.items) " \
-	"    FROM (SELECT $2 AS worker_id, sanse.month_of($3) AS month, 0 AS met, 1 AS visits, " \
-	"                 ($5 <> '{}')::int AS flagged, cardinality($4) AS items " \
-	"          UNION ALL " \
-	"          SELECT c.worker_id, sanse.month_of($8), 1, 0, 0, 0 FROM sanse.carer c " \
-	"           WHERE c.resident_id = $1 AND $8 IS NOT NULL) x " \
-	"   WHERE EXISTS (SELECT 1 FROM v) " \
-	"   GROUP BY x.worker_id, x.month " \
-	"   ORDER BY x.worker_id, x.month " \
-	"  ON CONFLICT (worker_id, month) DO UPDATE " \
-	"     SET windows_met = m.windows_met + excluded.windows_met, visits = m.visits + excluded.visits, " \
-	"         flagged_visits = m.flagged_visits + excluded.flagged_visits, " \
-	"         checklist_items = m.checklist_items + excluded.checklist_items) "
+	"  INSERT INTO sanse.worker_month_pending (workers, month, windows_met, visits, flagged_visits, checklist_items) " \
+	"  SELECT ARRAY[$2::bigint], sanse.month_of($3), 0, 1, ($5 <> '{}')::int, cardinality($4) FROM v " \
+	"  UNION ALL " \
+	"  SELECT ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = $1 ORDER BY c.worker_id), " \
+	"         sanse.month_of($8), 1, 0, 0, 0 FROM v WHERE $8 IS NOT NULL) "
 
 static const char *const plan_sql[NUM_PLANS] = {
 	[PLAN_ENTRY] = ENTRY_SQL,

@@ -30,7 +30,7 @@ check "every late visit's window has its event" \
 	"$(q -c "SELECT count(*) FROM sanse.visit v WHERE 'late' = ANY (v.flags) AND NOT EXISTS (SELECT 1 FROM sanse.event e WHERE e.visit_id = v.id)")" "0"
 check "every event has one step per level reached" \
 	"$(q -c "SELECT count(*) FROM sanse.event e WHERE (SELECT count(*) FROM sanse.event_step s WHERE s.event_id = e.id AND s.level <= e.level) <> e.level")" "0"
-tally="SELECT worker_id, month, windows_met, windows_missed, visits, flagged_visits, checklist_items FROM sanse.worker_month
+tally="SELECT worker_id, month, windows_met, windows_missed, visits, flagged_visits, checklist_items FROM sanse.worker_tally
         WHERE (windows_met, windows_missed, visits) <> (0, 0, 0) ORDER BY 1, 2"
 running=$(q -c "$tally")
 q -c "SELECT sanse.rebuild_worker_month()" >/dev/null

@@ -55,7 +55,7 @@ same "the edited tier policy" "SELECT tier, cadence, escalate_after FROM tier_po
 same "classification rules, built-in switched off and local" "SELECT id, tier, all_of, enabled, builtin, note FROM classification_rule ORDER BY id"
 same "visits" "SELECT id, resident_id, worker_id, at, checklist, flags, window_due FROM visit ORDER BY id"
 same "events" "SELECT id, resident_id, due_at, status, level, level_since, assignee_id, resolved_at, visit_id, charged_to FROM event ORDER BY id"
-same "the check-in tally" "SELECT * FROM worker_month ORDER BY worker_id, month"
+same "the check-in tally, folded and pending" "SELECT * FROM worker_tally ORDER BY worker_id, month"
 same "escalation steps" "SELECT event_id, level, assignee_id, at FROM event_step ORDER BY 1, 2"
 same "door tokens still open the same doors" "SELECT resident_id, door_token(resident_id) FROM door_token WHERE revoked_at IS NULL ORDER BY 1"
 same "the ID-number lookup still finds residents (the secret came along)" "SELECT * FROM find_resident_by_id_number('510101194502021234')"

@@ -10,7 +10,7 @@ q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 fail=0
 check() { if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1 (got '$2', want '$3')"; fail=1; fi; }
 own="SELECT worker_id, month, visits, flagged_visits, checklist_completeness FROM sanse.worker_checkin_rate WHERE visits > 0 ORDER BY 1, 2"
-tally="SELECT worker_id, month, windows_met, windows_missed, visits, flagged_visits, checklist_items FROM sanse.worker_month
+tally="SELECT worker_id, month, windows_met, windows_missed, visits, flagged_visits, checklist_items FROM sanse.worker_tally
         WHERE (windows_met, windows_missed, visits) <> (0, 0, 0) ORDER BY 1, 2"
 
 q >/dev/null 2>&1 <<'SQL' || { echo "not ok - 1.0 district replayed"; exit 1; }
@@ -35,6 +35,6 @@ SQL
 running=$(q -c "$tally")
 q -c "SELECT sanse.rebuild_worker_month()" >/dev/null
 check "after ten more days the running tally equals a recount ($(echo "$running" | wc -l) rows)" "$(q -c "$tally")" "$running"
-check "check-ins after the update were tallied" "$(q -c "SELECT sum(visits) = (SELECT count(*) FROM sanse.visit) FROM sanse.worker_month")" "t"
+check "check-ins after the update were tallied" "$(q -c "SELECT sum(visits) = (SELECT count(*) FROM sanse.visit) FROM sanse.worker_tally")" "t"
 dropdb "$db"
 exit $fail

@@ -165,19 +165,14 @@ BEGIN
 		RETURN vid;
 	END IF;
 	-- the check-in rates of the visitor and of the resident's carers
-	INSERT INTO sanse.worker_month AS m (worker_id, month, windows_met, visits, flagged_visits, checklist_items)
-	SELECT x.worker_id, x.month, sum(x.met), sum(x.visits), sum(x.flagged), sum(x.items)
-	  FROM (SELECT check_in_plpgsql.worker_id AS worker_id, sanse.month_of(at) AS month, 0 AS met, 1 AS visits,
-	               (flags <> '{}')::int AS flagged, cardinality(coalesce(checklist, '{}')) AS items
-	        UNION ALL
-	        SELECT c.worker_id, sanse.month_of(window_due), 1, 0, 0, 0 FROM sanse.carer c
-	         WHERE c.resident_id = tok.resident_id AND window_due IS NOT NULL) x
-	 GROUP BY x.worker_id, x.month
-	 ORDER BY x.worker_id, x.month
-	ON CONFLICT ON CONSTRAINT worker_month_pkey DO UPDATE
-	   SET windows_met = m.windows_met + excluded.windows_met, visits = m.visits + excluded.visits,
-	       flagged_visits = m.flagged_visits + excluded.flagged_visits,
-	       checklist_items = m.checklist_items + excluded.checklist_items;
+	INSERT INTO sanse.worker_month_pending (workers, month, windows_met, visits, flagged_visits, checklist_items)
+	VALUES (ARRAY[check_in_plpgsql.worker_id], sanse.month_of(at), 0, 1, (flags <> '{}')::int,
+	        cardinality(coalesce(checklist, '{}')));
+	IF window_due IS NOT NULL THEN
+		INSERT INTO sanse.worker_month_pending (workers, month, windows_met)
+		VALUES (ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = tok.resident_id ORDER BY c.worker_id),
+		        sanse.month_of(window_due), 1);
+	END IF;
 	IF r.last_visit_at IS NULL OR at > r.last_visit_at THEN
 		UPDATE sanse.resident SET last_visit_at = at WHERE id = tok.resident_id;
 		IF late_due IS NOT NULL OR EXISTS (SELECT 1 FROM sanse.event e WHERE e.resident_id = tok.resident_id AND e.kind = 'overdue' AND e.status <> 'closed') THEN
