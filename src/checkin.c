@@ -45,8 +45,8 @@ typedef enum CheckInPlan
 static SPIPlanPtr plans[NUM_PLANS];
 
 /*
- * A check-in is two statements (each one costs an executor start-up, which
- * is most of the price of a check-in).
+ * A check-in is two statements, a read and a write (a third, PLAN_CLOSE,
+ * only when there are events to close).
  *
  * PLAN_ENTRY reads what a scan needs to start: the token's resident and
  * revocation, an earlier visit of the same (resident, worker, at), the
