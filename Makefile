@@ -49,7 +49,7 @@ test: deps
 	$(MAKE) --no-print-directory all
 	$(MAKE) --no-print-directory install
 	@summary=$$(mktemp); \
-	SANSE_SUMMARY=$$summary pg_virtualenv -o 'shared_preload_libraries=pg_cron' \
+	SANSE_SUMMARY=$$summary pg_virtualenv -t -o 'shared_preload_libraries=pg_cron' \
 	  -o 'cron.database_name=contrib_regression' -o 'cron.use_background_workers=on' \
 	  sh test/run_all.sh "$(MAKE)"; rc=$$?; \
 	cat $$summary; rm -f $$summary; exit $$rc

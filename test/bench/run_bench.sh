@@ -6,7 +6,7 @@
 set -e
 cd "$(dirname "$0")/../.."
 if [ -z "$SANSE_BENCH_INSIDE" ] && [ -z "$PGHOST" ] && [ -z "$PGPORT" ]; then
-	SANSE_BENCH_INSIDE=1 exec pg_virtualenv -o shared_buffers=1GB -o max_wal_size=4GB -o synchronous_commit=off sh "$0"
+	SANSE_BENCH_INSIDE=1 exec pg_virtualenv -t -o shared_buffers=1GB -o max_wal_size=4GB -o synchronous_commit=off sh "$0"
 fi
 PGBENCH=$(ls /usr/lib/postgresql/15/bin/pgbench 2>/dev/null || command -v pgbench)
 SECS=${BENCH_SECONDS:-10}

@@ -10,7 +10,7 @@ SCALE=${SCALE:-1}
 DAYS=${DAYS:-90}
 
 if [ -z "$SANSE_DEMO_INSIDE" ] && [ -z "$PGHOST" ] && [ -z "$PGPORT" ]; then
-	SANSE_DEMO_INSIDE=1 exec pg_virtualenv sh "$0"
+	SANSE_DEMO_INSIDE=1 exec pg_virtualenv -t sh "$0"
 fi
 
 db=${SANSE_DEMO_DB:-sanse_demo}
