@@ -253,3 +253,84 @@ SELECT t.worker_id, wk.name AS worker_name, wk.force, wk.area_id, t.month,
   JOIN sanse.worker wk ON wk.id = t.worker_id
  WHERE t.windows_met + t.windows_missed > 0 OR t.visits > 0;
 COMMENT ON VIEW worker_checkin_rate IS 'per worker and month (sanse.timezone): windows due for the residents in their care when the outcome was recorded, met on time, check-in rate (打卡率), their visits, flagged visits, checklist completeness';
+
+-----------------------------------------------------------------------------
+-- Screen-patrol views the planner can estimate.  coverage rolls a grid up
+-- to its ancestors with the gist index on area.path (an ancestor list from
+-- generate_series is estimated at 1,000 rows a grid, which pushed the plan
+-- over jit_above_cost and cost more in compilation than in execution).
+-- grid_daily_report walks the local days and turns each into a range on
+-- the time columns, so a filter on day reaches an index instead of
+-- computing every row's local day.
+-----------------------------------------------------------------------------
+CREATE INDEX visit_at ON visit (at);
+CREATE INDEX event_due_at ON event (due_at);
+CREATE INDEX event_closed_at ON event (resolved_at) WHERE status = 'closed';
+
+CREATE OR REPLACE VIEW coverage AS
+WITH per_grid AS (
+	SELECT r.area_id,
+	       count(*) AS residents,
+	       count(*) FILTER (WHERE r.tier = 'red') AS red,
+	       count(*) FILTER (WHERE r.tier = 'yellow') AS yellow,
+	       count(*) FILTER (WHERE r.tier = 'blue') AS blue,
+	       count(*) FILTER (WHERE s.status = 'overdue') AS overdue_now,
+	       count(*) FILTER (WHERE s.status = 'met') AS window_met
+	  FROM sanse.resident r
+	  JOIN sanse.tier_policy p ON p.tier = r.tier
+	 CROSS JOIN LATERAL (SELECT sanse.visit_status(r.next_visit, r.last_visit_at, p.cadence) AS status) s
+	 WHERE r.active
+	 GROUP BY r.area_id),
+rolled AS (
+	SELECT up.id,
+	       sum(g.residents) AS residents, sum(g.red) AS red, sum(g.yellow) AS yellow, sum(g.blue) AS blue,
+	       sum(g.overdue_now) AS overdue_now, sum(g.window_met) AS window_met
+	  FROM per_grid g
+	  JOIN sanse.area m ON m.id = g.area_id
+	  JOIN sanse.area up ON up.path @> m.path
+	 GROUP BY up.id)
+SELECT a.id AS area_id, a.path, a.kind, a.name,
+       coalesce(r.residents, 0)::bigint AS residents,
+       coalesce(r.red, 0)::bigint AS red,
+       coalesce(r.yellow, 0)::bigint AS yellow,
+       coalesce(r.blue, 0)::bigint AS blue,
+       coalesce(r.overdue_now, 0)::bigint AS overdue_now,
+       coalesce(r.window_met, 0)::bigint AS window_met,
+       CASE WHEN r.residents > 0 THEN round(1 - r.overdue_now::numeric / r.residents, 4) END AS coverage_rate
+  FROM sanse.area a
+  LEFT JOIN rolled r ON r.id = a.id;
+
+-- Days run from the earliest visit or due time to the latest visit, due or
+-- closing time (each an index end-point); a local day is the range
+-- [midnight, next midnight) in sanse.timezone, as core's AT TIME ZONE
+-- computes it.
+CREATE OR REPLACE VIEW grid_daily_report AS
+SELECT x.area_id, a.path, a.name, d.day,
+       sum(x.visits)::bigint AS visits,
+       sum(x.complete)::bigint AS complete_checklists,
+       sum(x.flagged)::bigint AS flagged_visits,
+       sum(x.opened)::bigint AS events_opened,
+       sum(x.closed)::bigint AS events_closed
+  FROM (SELECT g::date AS day,
+               g::date::timestamp AT TIME ZONE sanse.current_zone() AS starts,
+               (g::date + 1)::timestamp AT TIME ZONE sanse.current_zone() AS ends
+          FROM generate_series(
+                 (least((SELECT min(at) FROM sanse.visit), (SELECT min(due_at) FROM sanse.event))
+                  AT TIME ZONE sanse.current_zone())::date,
+                 (greatest((SELECT max(at) FROM sanse.visit), (SELECT max(due_at) FROM sanse.event),
+                           (SELECT max(resolved_at) FROM sanse.event WHERE status = 'closed'))
+                  AT TIME ZONE sanse.current_zone())::date,
+                 interval '1 day') g) d
+ CROSS JOIN LATERAL (
+	SELECT v.area_id, 1 AS visits, (cardinality(v.checklist) = 9)::int AS complete,
+	       (v.flags <> '{}')::int AS flagged, 0 AS opened, 0 AS closed
+	  FROM sanse.visit v WHERE v.at >= d.starts AND v.at < d.ends
+	UNION ALL
+	SELECT e.area_id, 0, 0, 0, 1, 0
+	  FROM sanse.event e WHERE e.due_at >= d.starts AND e.due_at < d.ends
+	UNION ALL
+	SELECT e.area_id, 0, 0, 0, 0, 1
+	  FROM sanse.event e
+	 WHERE e.status = 'closed' AND e.resolved_at >= d.starts AND e.resolved_at < d.ends) x
+  JOIN sanse.area a ON a.id = x.area_id
+ GROUP BY x.area_id, a.path, a.name, d.day;

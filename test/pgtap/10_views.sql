@@ -3,7 +3,7 @@
 BEGIN;
 SET LOCAL search_path = public, sanse;
 SET LOCAL TimeZone = 'Asia/Shanghai';
-SELECT plan(11);
+SELECT plan(14);
 
 SELECT has_view('sanse', 'coverage', 'coverage view');
 SELECT has_view('sanse', 'worker_checkin_rate', 'worker_checkin_rate view');
@@ -97,6 +97,35 @@ SELECT results_eq(
            ('2024-03-05', 1, 0, 1, 0, 1),
            ('2024-03-07', 0, 0, 0, 1, 0)$$,
   'grid_daily_report: visits, complete checklists, flags, events opened (due day) and closed, per local day');
+
+SELECT results_eq(
+  $$SELECT name, visits, complete_checklists, flagged_visits, events_opened, events_closed
+      FROM sanse.grid_daily_report WHERE day = '2024-03-05'$$,
+  $$VALUES ('M1'::text, 1::bigint, 0::bigint, 1::bigint, 0::bigint, 1::bigint)$$,
+  'grid_daily_report filtered on a day: that local day only');
+SELECT is_empty(
+  $$SELECT * FROM sanse.grid_daily_report WHERE day = '2024-03-03'$$,
+  'grid_daily_report: a day with nothing done has no rows');
+
+-- The day filter must become index ranges on the three time columns, not a
+-- scan that computes every row's local day: with sequential scans priced
+-- out, the plan names the three indexes.
+CREATE FUNCTION pg_temp.plan_of(query text) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE
+	line text;
+	plan text := '';
+BEGIN
+	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+		plan := plan || line || E'\n';
+	END LOOP;
+	RETURN plan;
+END
+$f$;
+SET LOCAL enable_seqscan = off;
+SELECT matches(pg_temp.plan_of($$SELECT * FROM sanse.grid_daily_report WHERE day = '2024-03-05'$$),
+               '(?s)visit_at.*event_due_at.*event_closed_at',
+               'grid_daily_report: a day filter reaches visit_at, event_due_at and event_closed_at');
+RESET enable_seqscan;
 
 SELECT results_eq(
   $$SELECT sanse.visit_status(r.next_visit, r.last_visit_at, p.cadence)
