@@ -3,7 +3,7 @@
 BEGIN;
 SET LOCAL search_path = public, sanse;
 SET LOCAL TimeZone = 'Asia/Shanghai';
-SELECT plan(14);
+SELECT plan(15);
 
 SELECT has_view('sanse', 'coverage', 'coverage view');
 SELECT has_view('sanse', 'worker_checkin_rate', 'worker_checkin_rate view');
@@ -126,6 +126,29 @@ SELECT matches(pg_temp.plan_of($$SELECT * FROM sanse.grid_daily_report WHERE day
                '(?s)visit_at.*event_due_at.*event_closed_at',
                'grid_daily_report: a day filter reaches visit_at, event_due_at and event_closed_at');
 RESET enable_seqscan;
+
+-- Local days as ranges, across both New York DST changes of 2024 (a 23-hour
+-- and a 25-hour day): a visit every 20 minutes from local midnight for three
+-- days around each, so 3 an hour of each local day.
+SET LOCAL sanse.timezone = 'America/New_York';
+INSERT INTO visit (resident_id, worker_id, at, area_id)
+SELECT r.id, w.id, t, r.area_id
+  FROM resident r, worker w,
+       generate_series(timestamptz '2024-03-09 00:00-05', '2024-03-11 23:59-04', interval '20 minutes') t
+ WHERE r.name = 'R' AND w.name = 'W'
+UNION ALL
+SELECT r.id, w.id, t, r.area_id
+  FROM resident r, worker w,
+       generate_series(timestamptz '2024-11-02 00:00-04', '2024-11-04 23:59-05', interval '20 minutes') t
+ WHERE r.name = 'R' AND w.name = 'W';
+SELECT results_eq(
+  $$SELECT day, visits FROM sanse.grid_daily_report
+     WHERE name = 'M1' AND (day BETWEEN '2024-03-09' AND '2024-03-11' OR day BETWEEN '2024-11-02' AND '2024-11-04')
+     ORDER BY day$$,
+  $$VALUES ('2024-03-09'::date, 72::bigint), ('2024-03-10', 69), ('2024-03-11', 72),
+           ('2024-11-02', 72), ('2024-11-03', 75), ('2024-11-04', 72)$$,
+  'grid_daily_report: in a DST zone a 23-hour day holds 69 visits and a 25-hour day 75');
+RESET sanse.timezone;
 
 SELECT results_eq(
   $$SELECT sanse.visit_status(r.next_visit, r.last_visit_at, p.cadence)
