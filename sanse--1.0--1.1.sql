@@ -300,6 +300,35 @@ SELECT a.id AS area_id, a.path, a.kind, a.name,
   FROM sanse.area a
   LEFT JOIN rolled r ON r.id = a.id;
 
+-- Months, like days below, are walked as time ranges so a filter on month
+-- reads that month's events through event_due_at, not every event ever
+-- opened.
+CREATE OR REPLACE VIEW overdue_events AS
+WITH ev AS (
+	SELECT e.area_id, mo.month, e.status, e.level, e.resolved_at - e.due_at AS time_to_close
+	  FROM (SELECT g::date AS month,
+	               g AT TIME ZONE sanse.current_zone() AS starts,
+	               (g + interval '1 month') AT TIME ZONE sanse.current_zone() AS ends
+	          FROM generate_series(date_trunc('month', (SELECT min(due_at) FROM sanse.event) AT TIME ZONE sanse.current_zone()),
+	                               date_trunc('month', (SELECT max(due_at) FROM sanse.event) AT TIME ZONE sanse.current_zone()),
+	                               interval '1 month') g) mo
+	  JOIN sanse.event e ON e.due_at >= mo.starts AND e.due_at < mo.ends
+	 WHERE e.kind = 'overdue')
+SELECT a.id AS area_id, a.path, a.kind, a.name, ev.month,
+       count(*) AS opened,
+       count(*) FILTER (WHERE ev.status = 'closed') AS closed,
+       count(*) FILTER (WHERE ev.status <> 'closed') AS still_open,
+       count(*) FILTER (WHERE ev.level = 1) AS reached_level_1,
+       count(*) FILTER (WHERE ev.level = 2) AS reached_level_2,
+       count(*) FILTER (WHERE ev.level = 3) AS reached_level_3,
+       count(*) FILTER (WHERE ev.level = 4) AS reached_level_4,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY ev.time_to_close)
+           FILTER (WHERE ev.status = 'closed') AS median_time_to_close
+  FROM ev
+  JOIN sanse.area m ON m.id = ev.area_id
+  JOIN sanse.area a ON a.path @> m.path
+ GROUP BY a.id, a.path, a.kind, a.name, ev.month;
+
 -- Days run from the earliest visit or due time to the latest visit, due or
 -- closing time (each an index end-point); a local day is the range
 -- [midnight, next midnight) in sanse.timezone, as core's AT TIME ZONE

@@ -24,17 +24,20 @@ echo "ok - 1.0 district replayed"
 before=$(q -c "$own")
 coverage_before=$(q -c "SELECT * FROM sanse.coverage ORDER BY area_id")
 daily_before=$(q -c "SELECT * FROM sanse.grid_daily_report ORDER BY area_id, day")
+events_before=$(q -c "SELECT * FROM sanse.overdue_events ORDER BY area_id, month")
 q -c "ALTER EXTENSION sanse UPDATE" || fail=1
 check "the update reaches 1.1" "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'sanse'")" "1.1"
 check "every worker's visits, flags and checklist completeness are what 1.0 showed ($(echo "$before" | wc -l) rows)" "$(q -c "$own")" "$before"
 check "events opened under 1.0 are charged to the resident's carers" \
 	"$(q -c "SELECT count(*) FROM sanse.event e WHERE e.charged_to IS DISTINCT FROM
 	           (SELECT array_agg(c.worker_id ORDER BY c.worker_id) FROM sanse.carer c WHERE c.resident_id = e.resident_id)")" "0"
-# 1.1 rewrote both views for their plans; what they show must not change
+# 1.1 rewrote three views for their plans; what they show must not change
 check "coverage shows what 1.0 showed ($(echo "$coverage_before" | wc -l) areas)" \
 	"$(q -c "SELECT * FROM sanse.coverage ORDER BY area_id")" "$coverage_before"
 check "grid_daily_report shows what 1.0 showed ($(echo "$daily_before" | wc -l) grid-days)" \
 	"$(q -c "SELECT * FROM sanse.grid_daily_report ORDER BY area_id, day")" "$daily_before"
+check "overdue_events shows what 1.0 showed ($(echo "$events_before" | wc -l) area-months)" \
+	"$(q -c "SELECT * FROM sanse.overdue_events ORDER BY area_id, month")" "$events_before"
 # ten more days under 1.1, then the running tally against a recount
 q >/dev/null 2>&1 <<'SQL' || { echo "not ok - 1.1 replay after the update"; fail=1; }
 CALL sanse_demo.replay(date_trunc('hour', now()) - interval '11 days', 10);

@@ -3,7 +3,7 @@
 BEGIN;
 SET LOCAL search_path = public, sanse;
 SET LOCAL TimeZone = 'Asia/Shanghai';
-SELECT plan(15);
+SELECT plan(18);
 
 SELECT has_view('sanse', 'coverage', 'coverage view');
 SELECT has_view('sanse', 'worker_checkin_rate', 'worker_checkin_rate view');
@@ -88,6 +88,13 @@ SELECT results_eq(
   'overdue_events: per area (rolled up) and month');
 SELECT is((SELECT count(*) FROM sanse.overdue_events WHERE path = 'q.t2'), 0::bigint,
           'overdue_events: no rows for an area without events');
+SELECT results_eq(
+  $$SELECT path::text, opened, closed, still_open FROM sanse.overdue_events
+     WHERE month = '2024-03-01' AND kind = 'micro_grid'$$,
+  $$VALUES ('q.t1.v.tg.g.m1', 2::bigint, 1::bigint, 1::bigint)$$,
+  'overdue_events filtered on a month: that month''s events');
+SELECT is_empty($$SELECT * FROM sanse.overdue_events WHERE month IN ('2024-02-01', '2024-04-01')$$,
+                'overdue_events: the months around it have none');
 
 SELECT results_eq(
   $$SELECT day, visits, complete_checklists, flagged_visits, events_opened, events_closed
@@ -156,6 +163,19 @@ SELECT results_eq(
      WHERE r.name IN ('A', 'B', 'C', 'D') ORDER BY r.name$$,
   $$VALUES ('overdue'::text), ('met'), ('pending'), (NULL)$$,
   'visit_status: overdue, met, pending, and NULL out of the programme');
+
+-- Last, as it adds a year of history: with events in every month the
+-- planner must read a month's events through the due_at index range.
+INSERT INTO event (resident_id, area_id, tier, level, due_at, level_since, status, resolved_at)
+SELECT r.id, r.area_id, 'red', 1, t, t, 'closed', t + interval '1 hour'
+  FROM resident r, generate_series(timestamptz '2022-01-01 00:00+08', '2022-12-31 23:00+08', interval '2 hours') t
+ WHERE r.name = 'R';
+ANALYZE event;
+SET LOCAL enable_seqscan = off;
+SELECT matches(pg_temp.plan_of($$SELECT * FROM sanse.overdue_events WHERE month = '2022-06-01'$$),
+               'Index Cond: \(\(due_at >=',
+               'overdue_events: a month filter becomes a due_at index range');
+RESET enable_seqscan;
 
 SELECT * FROM finish();
 ROLLBACK;
