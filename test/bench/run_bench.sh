@@ -235,7 +235,7 @@ Where the time goes (1 client, one statement per transaction, same run; µs = 10
 |---|---:|---:|
 | \`SELECT 1\` (protocol and transaction floor) | $empty_1 | $(us "$empty_1") |
 | bare INSERT | $bare_1 | $(us "$bare_1") |
-| \`INSERT INTO sanse.visit\` alone (its 5 indexes, 2 foreign-key checks) | $visit_1 | $(us "$visit_1") |
+| \`INSERT INTO sanse.visit\` alone (its 6 indexes, 2 foreign-key checks) | $visit_1 | $(us "$visit_1") |
 | \`UPDATE sanse.resident SET last_visit_at\` alone (C trigger re-derives the window; non-HOT, 5 indexes) | $resident_1 | $(us "$resident_1") |
 | \`sanse.check_in\` (reads and flags, the two writes above, the tally rows) | $c_1 | $(us "$c_1") |
 
