@@ -1,6 +1,7 @@
 #!/bin/sh
-# ALTER EXTENSION sanse UPDATE from 1.0 on a district with history: the new
-# tally starts from what 1.0 recorded, and keeps counting afterwards.
+# ALTER EXTENSION sanse UPDATE from 1.0 on the paper's district (scale 1) with
+# ten days of history: the new tally starts from what 1.0 recorded and keeps
+# counting afterwards, and the rewritten views show what 1.0's showed.
 # Prints TAP-like lines.
 cd "$(dirname "$0")/.." || exit 2
 db=sanse_upgrade
@@ -17,7 +18,7 @@ q >/dev/null 2>&1 <<'SQL' || { echo "not ok - 1.0 district replayed"; exit 1; }
 SET client_min_messages = warning;
 CREATE EXTENSION sanse VERSION '1.0' CASCADE;
 \i test/demo/generate.sql
-SELECT * FROM sanse_demo.generate(0.42, 0.05, date_trunc('hour', now()) - interval '21 days');
+SELECT * FROM sanse_demo.generate(0.42, 1, date_trunc('hour', now()) - interval '21 days');
 CALL sanse_demo.replay(date_trunc('hour', now()) - interval '21 days', 10);
 SQL
 echo "ok - 1.0 district replayed"
