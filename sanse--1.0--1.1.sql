@@ -302,7 +302,6 @@ SELECT a.id AS area_id, a.path, a.kind, a.name,
   FROM sanse.area a
   LEFT JOIN rolled r ON r.id = a.id;
 
-
 -- A month is computed per event, as in 1.0 (a filter on month cannot use an
 -- index, but events are few).  The ancestor list is materialized so it is
 -- joined by hash whatever the planner guesses about the month filter: a

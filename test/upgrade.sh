@@ -31,15 +31,18 @@ CREATE TEMP TABLE coverage_before AS SELECT * FROM sanse.coverage;
 CREATE TEMP TABLE daily_before AS SELECT * FROM sanse.grid_daily_report;
 CREATE TEMP TABLE events_before AS SELECT * FROM sanse.overdue_events;
 ALTER EXTENSION sanse UPDATE;
-SELECT 'coverage', (SELECT count(*) FROM coverage_before),
-       (SELECT count(*) FROM ((TABLE coverage_before EXCEPT ALL SELECT * FROM sanse.coverage)
-                              UNION ALL (SELECT * FROM sanse.coverage EXCEPT ALL TABLE coverage_before)) d);
-SELECT 'daily', (SELECT count(*) FROM daily_before),
-       (SELECT count(*) FROM ((TABLE daily_before EXCEPT ALL SELECT * FROM sanse.grid_daily_report)
-                              UNION ALL (SELECT * FROM sanse.grid_daily_report EXCEPT ALL TABLE daily_before)) d);
-SELECT 'events', (SELECT count(*) FROM events_before),
-       (SELECT count(*) FROM ((TABLE events_before EXCEPT ALL SELECT * FROM sanse.overdue_events)
-                              UNION ALL (SELECT * FROM sanse.overdue_events EXCEPT ALL TABLE events_before)) d);
+-- rows in the 1.0 copy, and rows in one side only
+CREATE FUNCTION pg_temp.compare(copy text, view text) RETURNS TABLE (copied bigint, differing bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN QUERY EXECUTE format('SELECT (SELECT count(*) FROM %1$I),
+	       (SELECT count(*) FROM ((TABLE %1$I EXCEPT ALL TABLE %2$s) UNION ALL (TABLE %2$s EXCEPT ALL TABLE %1$I)) d)',
+	       copy, view);
+END
+$$;
+SELECT 'coverage', * FROM pg_temp.compare('coverage_before', 'sanse.coverage');
+SELECT 'daily', * FROM pg_temp.compare('daily_before', 'sanse.grid_daily_report');
+SELECT 'events', * FROM pg_temp.compare('events_before', 'sanse.overdue_events');
 COMMIT;
 SQL
 ) || fail=1
