@@ -1,20 +1,28 @@
 #!/bin/sh
 # pg_dump -Fc of a database using sanse, restored into a new database, keeps
 # the district: areas, workers, carers, residents (tiers, overrides, windows,
-# ID hashes), the tier history, edited policies and rules, and the secret
-# (ID lookups still work).  Runs in the cluster named by the PG* variables
-# (pg_virtualenv sets PGHOST, PGPORT, PGUSER, PGPASSWORD) as a superuser.
-# Restores the way the README documents it (session_replication_role =
-# replica).  Prints TAP-like "ok - ..." / "not ok - ..." lines; exits non-zero
-# on any failure.  Both databases are dropped at the end.
+# ID hashes), the tier history, edited policies and rules, the secret (ID
+# lookups still work), door tokens (still opening the same doors, revoked ones
+# still refused), visits, events, escalation steps and the check-in tally
+# (folded and pending), and the restored district goes on the same way
+# (new residents, check-ins, sweeps).  Runs in the cluster named by the PG*
+# variables (pg_virtualenv sets PGHOST, PGPORT, PGUSER, PGPASSWORD) as a
+# superuser.  Restores the way the README documents it
+# (session_replication_role = replica); a plain pg_restore of the same dump
+# into a third database must be refused with a message naming that command,
+# leaving no sanse row behind.  Prints TAP-like "ok - ..." / "not ok - ..."
+# lines; exits non-zero on any failure.  Every comparison fails when either
+# side errors or is empty.  The databases are dropped at the end.
 src=sanse_dump_src
 dst=sanse_dump_dst
+plain=sanse_dump_plain
 tmp=$(mktemp -d) || exit 2
 fail=0
 
 cleanup() {
 	dropdb --if-exists "$src" >/dev/null 2>&1
 	dropdb --if-exists "$dst" >/dev/null 2>&1
+	dropdb --if-exists "$plain" >/dev/null 2>&1
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -43,10 +51,11 @@ same() {
 		printf '%s\n' "$b" | sed 's/^/#   destination: /'
 	fi
 }
-# expect <description> <database> <query> <expected output>
+# expect <description> <database> <query> <expected output>: runs without error and gives exactly that
 expect() {
 	got=$(q "$2" -c "$3" 2>&1)
-	if [ "$got" = "$4" ]; then
+	rc=$?
+	if [ $rc -eq 0 ] && [ -n "$got" ] && [ "$got" = "$4" ]; then
 		ok "$1"
 	else
 		not_ok "$1"
@@ -134,6 +143,43 @@ Mrs Ma|-|-|-"
 # Ma's override set and cleared
 expect "source: tier_history has the eight changes" "$src" "SELECT count(*) FROM tier_history" "8"
 
+# Then a week of work: door tokens, check-ins, a sweep, a late visit.
+if q "$src" >"$tmp/work.out" 2>&1 <<'SQL'
+-- door tokens; Granny Li's first one revoked (the revoked row comes along too)
+SELECT door_token(id) FROM resident WHERE name IN ('Granny Li', 'Uncle Zhang', 'Mr Zhao', 'Ms Sun') ORDER BY id;
+SELECT revoke_door_token(id) FROM resident WHERE name = 'Granny Li';
+-- visits: Granny Li's on time with a checklist; three minutes later another
+-- door (quick_succession), back-dated behind Uncle Zhang's last visit
+SELECT check_in(door_token(r.id), w.id, '2024-03-02 10:00+08', '{ask_health,check_gas,clear_passage}')
+  FROM resident r, worker w WHERE r.name = 'Granny Li' AND w.name = 'Officer Zheng';
+SELECT check_in(door_token(r.id), w.id, '2024-03-02 10:03+08', '{ask_diet}')
+  FROM resident r, worker w WHERE r.name = 'Uncle Zhang' AND w.name = 'Officer Zheng';
+-- the sweep opens Granny Li's and Mr Zhao's missed windows and escalates
+-- them to level 4 (Uncle Zhang's and Mrs Ma's missed windows were opened at
+-- level 1 when their tiers changed), and folds the tally so far
+SELECT sweep('2024-03-05 12:00+08');
+-- Mr Zhao's late visit closes his event at the level it had reached; its
+-- tally row stays pending (no sweep after it)
+SELECT check_in(door_token(r.id), w.id, '2024-03-05 11:00+08', '{ask_family,check_water}', 'stairs again')
+  FROM resident r, worker w WHERE r.name = 'Mr Zhao' AND w.name = 'General leader';
+SQL
+then
+	ok "door tokens, check-ins and a sweep in $src"
+else
+	not_ok "door tokens, check-ins and a sweep in $src"
+	sed 's/^/# /' "$tmp/work.out"
+	exit 1
+fi
+expect "source: visits, events, steps, tally and tokens as the test means them" "$src" \
+	"SELECT (SELECT string_agg(format('%s %s %s', r.name, v.flags, v.window_due IS NOT NULL), ', ' ORDER BY v.id)
+	           FROM visit v JOIN resident r ON r.id = v.resident_id),
+	        (SELECT string_agg(format('%s %s %s', r.name, e.status, e.level), ', ' ORDER BY e.id)
+	           FROM event e JOIN resident r ON r.id = e.resident_id),
+	        (SELECT count(*) FROM event_step),
+	        (SELECT count(*) FROM worker_month), (SELECT count(*) FROM worker_month_pending),
+	        (SELECT count(*) FILTER (WHERE revoked_at IS NOT NULL) || '/' || count(*) FROM door_token)" \
+	"Granny Li {} t, Uncle Zhang {quick_succession} f, Mr Zhao {late} f|Uncle Zhang open 1, Mrs Ma open 1, Granny Li open 4, Mr Zhao closed 4|10|5|1|1/5"
+
 # dump and restore (README: restore with sanse's triggers held back)
 if pg_dump -Fc -f "$tmp/district.dump" "$src" 2>"$tmp/dump.err"; then
 	ok "pg_dump -Fc $src"
@@ -165,18 +211,31 @@ same "residents: every other column" \
 same "tier_policy (the edited yellow row included)" "SELECT tier, cadence, escalate_after FROM tier_policy ORDER BY tier"
 same "classification rules (built-in one switched off, custom one added)" \
 	"SELECT id, tier, all_of, enabled, builtin, note FROM classification_rule ORDER BY id"
-
-hist="SELECT id, resident_id, changed_at, changed_by, old_computed_tier, new_computed_tier, old_override, new_override, old_tier, new_tier, override_reason FROM tier_history ORDER BY id"
-q "$src" -c "$hist" >"$tmp/hist.src" 2>&1
-q "$dst" -c "$hist" >"$tmp/hist.dst" 2>&1
-nsrc=$(wc -l <"$tmp/hist.src" | tr -d ' ')
-missing=$(grep -vxF -f "$tmp/hist.dst" "$tmp/hist.src" | wc -l | tr -d ' ')
-if [ "$nsrc" -gt 0 ] && [ "$missing" -eq 0 ]; then
-	ok "every tier_history row of the source is in the destination ($nsrc rows)"
-else
-	not_ok "every tier_history row of the source is in the destination ($missing of $nsrc missing)"
-	grep -vxF -f "$tmp/hist.dst" "$tmp/hist.src" | sed 's/^/#   missing: /'
-fi
+same "tier_history, row for row (no row re-dated or added by the restore)" \
+	"SELECT id, resident_id, changed_at, changed_by, old_computed_tier, new_computed_tier, old_override, new_override, old_tier, new_tier, override_reason FROM tier_history ORDER BY id"
+same "visits (flags, checklist, note, window met, recorded_at)" \
+	"SELECT id, resident_id, worker_id, at, checklist, flags, note, area_id, window_due, recorded_at FROM visit ORDER BY id"
+same "events (open and closed, levels, assignees, charged carers)" \
+	"SELECT id, resident_id, area_id, kind, status, tier, level, assignee_id, due_at, level_since, next_step_at, resolved_at, visit_id, closed_by, created_at, charged_to FROM event ORDER BY id"
+same "escalation steps" "SELECT event_id, level, assignee_id, at FROM event_step ORDER BY event_id, level"
+same "the check-in tally (sanse.worker_tally: folded plus pending)" \
+	"SELECT worker_id, month, windows_met, windows_missed, visits, flagged_visits, checklist_items FROM worker_tally ORDER BY worker_id, month"
+same "the folded tally (worker_month)" "SELECT * FROM worker_month ORDER BY worker_id, month"
+same "the pending tally (worker_month_pending)" \
+	"SELECT workers, month, windows_met, windows_missed, visits, flagged_visits, checklist_items FROM worker_month_pending ORDER BY 1, 2, 3, 4, 5, 6, 7"
+same "door token rows (current and revoked)" \
+	"SELECT encode(nonce, 'hex'), resident_id, version, issued_at, revoked_at FROM door_token ORDER BY resident_id, version"
+same "door tokens still open the same doors (the same token text for every current token)" \
+	"SELECT resident_id, door_token(resident_id) FROM door_token WHERE revoked_at IS NULL ORDER BY resident_id"
+# catch-all: every table of the schema, row for row (count and digest of the rows' text)
+same "every sanse table holds the same rows" \
+	"SELECT c.relname, (xpath('/row/d/text()', query_to_xml(format(
+	        'SELECT count(*) || '' '' || coalesce(md5(string_agg(t::text, E''\n'' ORDER BY t::text)), ''-'') AS d FROM sanse.%I t',
+	        c.relname), false, true, '')))[1]
+	   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	  WHERE n.nspname = 'sanse' AND c.relkind = 'r' ORDER BY c.relname"
+same "every sanse sequence is where it was" \
+	"SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'sanse' ORDER BY sequencename"
 
 # the secret came along: clear numbers still find their residents
 for pair in "51010119400101123X|Granny Li" " 510101194502021234 |Uncle Zhang" "11010119500303002X|Ms Sun"; do
@@ -188,7 +247,41 @@ for pair in "51010119400101123X|Granny Li" " 510101194502021234 |Uncle Zhang" "1
 done
 same "a new resident's ID number hashes the same in both databases" "SELECT encode(id_number_hash('44030119800101001X'), 'hex')"
 
-# the restored database works like the source: same new ids, tiers and windows
+# Door tokens printed from the source open the same doors in the destination;
+# the one revoked there stays refused.
+tokens=$(q "$src" -c "SELECT r.name || '|' || door_token_sign(t.nonce) FROM door_token t JOIN resident r ON r.id = t.resident_id
+                      WHERE t.revoked_at IS NULL ORDER BY r.id" 2>&1)
+if [ $? -eq 0 ] && [ "$(printf '%s\n' "$tokens" | grep -c '|')" -eq 4 ]; then
+	ok "the source's four current door tokens"
+else
+	not_ok "the source's four current door tokens"
+	printf '%s\n' "$tokens" | sed 's/^/#   /'
+fi
+for pair in $(printf '%s\n' "$tokens" | sed 's/ /_/g'); do
+	name=$(printf '%s' "${pair%%|*}" | tr _ ' ')
+	tok=${pair#*|}
+	expect "$name's door token from the source opens $name's door in the destination" "$dst" \
+		"SELECT r.name FROM door_token t JOIN resident r ON r.id = t.resident_id
+		  WHERE t.nonce = door_token_open('$tok') AND t.revoked_at IS NULL" "$name"
+done
+revoked=$(q "$src" -c "SELECT door_token_sign(nonce) FROM door_token WHERE revoked_at IS NOT NULL" 2>&1)
+if [ $? -eq 0 ] && [ -n "$revoked" ]; then
+	got=$(q "$dst" -v VERBOSITY=verbose \
+		-c "SELECT check_in('$revoked', (SELECT id FROM worker WHERE name = 'Nurse Wang'), '2024-03-05 09:00+08')" 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ] && printf '%s\n' "$got" | grep -q 'ERROR: *28000' && printf '%s\n' "$got" | grep -qi 'revoked'; then
+		ok "Granny Li's revoked door token is refused in the destination"
+	else
+		not_ok "Granny Li's revoked door token is refused in the destination (exit $rc)"
+		printf '%s\n' "$got" | sed 's/^/#   /'
+	fi
+else
+	not_ok "the source's revoked door token"
+	printf '%s\n' "$revoked" | sed 's/^/#   /'
+fi
+
+# The restored database goes on like the source: the same statements give the
+# same ids, tiers, windows, history, visits, events, steps and tally.
 new="INSERT INTO resident (area_id, name, factors, registered_at, id_number)
      SELECT id, 'After restore', '{lives_alone,disabled,mobility_impaired}', '2024-03-06 10:00+08', '44030119800101001X'
        FROM area WHERE path = 'q.s1.c1.z1.g1.m2'
@@ -199,5 +292,55 @@ same "a worker inserted after the restore gets the same id" \
 same "the tier history grows the same way after the restore" \
 	"UPDATE resident SET tier_override = 'red', override_reason = 'storm warning' WHERE name = 'Ms Sun';
 	 SELECT count(*), max(id) FROM tier_history"
+# the token text comes from the source in both databases
+li=$(printf '%s\n' "$tokens" | sed -n 's/^Granny Li|//p')
+same "a check-in after the restore, with the source's door token, stores the same visit" \
+	"SELECT check_in('$li', (SELECT id FROM worker WHERE name = 'Nurse Wang'), '2024-03-06 09:00+08', '{ask_health}');
+	 SELECT id, resident_id, worker_id, at, checklist, flags, window_due FROM visit WHERE id = (SELECT max(id) FROM visit)"
+same "a sweep after the restore opens and escalates the same number of events" \
+	"SELECT overdue_opened, escalations, skipped FROM sweep('2024-03-10 00:00+08')"
+same "events and steps after that sweep" \
+	"SELECT e.id, e.resident_id, e.status, e.level, e.assignee_id, e.due_at, e.next_step_at, e.resolved_at, e.charged_to,
+	        (SELECT string_agg(s.level || '@' || s.at, ' ' ORDER BY s.level) FROM event_step s WHERE s.event_id = e.id)
+	   FROM event e ORDER BY e.id"
+same "the check-in tally after that sweep" \
+	"SELECT worker_id, month, windows_met, windows_missed, visits, flagged_visits, checklist_items FROM worker_tally ORDER BY worker_id, month"
+same "nothing left pending after that sweep" "SELECT count(*) FROM worker_month_pending"
+
+# A plain pg_restore (without replica mode) would re-run sanse's triggers over
+# the restored rows (history re-dated, overrides re-stamped, tally doubled):
+# it must be refused, naming the command that works, with no sanse row left
+# half-restored.
+if ! createdb "$plain"; then
+	not_ok "createdb $plain"
+	exit 1
+fi
+env -u PGOPTIONS pg_restore -d "$plain" "$tmp/district.dump" >"$tmp/plain.err" 2>&1
+rc=$?
+if [ $rc -ne 0 ]; then
+	ok "a plain pg_restore into $plain fails (exit $rc)"
+else
+	not_ok "a plain pg_restore into $plain fails (exit 0)"
+fi
+if grep -q "session_replication_role=replica" "$tmp/plain.err"; then
+	ok "the plain pg_restore's errors name session_replication_role=replica"
+else
+	not_ok "the plain pg_restore's errors name session_replication_role=replica"
+	head -n 20 "$tmp/plain.err" | sed 's/^/#   /'
+fi
+expect "the plain pg_restore left no sanse row behind" "$plain" \
+	"SELECT t, (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM sanse.%I', t), false, true, '')))[1]
+	   FROM unnest('{resident,tier_history,visit,event,event_step,worker_month,worker_month_pending,area,worker,carer,door_token}'::text[]) t" \
+	"resident|0
+tier_history|0
+visit|0
+event|0
+event_step|0
+worker_month|0
+worker_month_pending|0
+area|0
+worker|0
+carer|0
+door_token|0"
 
 exit $fail
