@@ -1,11 +1,16 @@
 -- Sweeps cost in proportion to due work: with many residents and little due,
--- they read indexes, never the whole resident table.
+-- sanse.sweep_overdue, sanse.sweep_escalations and sanse.sweep themselves
+-- (their own statements, as planned inside the functions) read indexes, never
+-- the whole resident or event table.  Checked through this transaction's scan
+-- counters (pg_stat_get_xact_numscans: sequential scans of a table, index
+-- scans of an index) taken before and after each call.
 SET search_path = sanse, public;
 SET TimeZone = 'Asia/Shanghai';
 INSERT INTO area (path, kind, name) VALUES
   ('p', 'district', 'P'), ('p.t', 'town', 'T'), ('p.t.v', 'village', 'V'),
   ('p.t.v.tg', 'total_grid', 'TG'), ('p.t.v.tg.g', 'general_grid', 'G'), ('p.t.v.tg.g.m', 'micro_grid', 'M');
--- 20,000 blue residents registered today (due next month), 10 red ones due
+-- 20,000 residents: 19,990 blue registered today (due at the end of next
+-- month), 10 red ones registered 3 days ago (due a day ago)
 INSERT INTO resident (area_id, name, factors, registered_at)
 SELECT a.id, 'r' || i, CASE WHEN i <= 10 THEN '{accident_risk}'::text[] ELSE '{mobility_impaired}' END,
        CASE WHEN i <= 10 THEN now() - interval '3 days' ELSE now() END
@@ -16,31 +21,64 @@ SELECT r.id, r.area_id, 'blue', 1, now() - interval '40 days', now() - interval 
   FROM resident r;
 ANALYZE resident;
 ANALYZE event;
+SELECT count(*) AS residents, count(*) FILTER (WHERE due_at(next_visit) <= now()) AS due FROM resident;
 
--- the overdue sweep's scan (the query inside sanse.sweep_overdue)
-EXPLAIN (COSTS OFF)
-SELECT r.id FROM sanse.resident r
- WHERE r.active AND r.next_visit IS NOT NULL AND sanse.due_at(r.next_visit) <= now()
-   FOR NO KEY UPDATE OF r;
+-- scan counters of this transaction: resident and event read sequentially,
+-- and the two indexes the sweeps must use
+CREATE FUNCTION pg_temp.scan_counts() RETURNS TABLE (what text, n bigint)
+LANGUAGE sql AS $$
+  SELECT v.what, pg_stat_get_xact_numscans(v.rel)
+    FROM (VALUES ('resident_seq', 'sanse.resident'::regclass), ('event_seq', 'sanse.event'::regclass),
+                 ('resident_due', 'sanse.resident_due'::regclass),
+                 ('event_open_next_step', 'sanse.event_open_next_step'::regclass)) v(what, rel)
+$$;
+CREATE TEMP TABLE scans_before (what text, n bigint);
+-- remember the counters now
+CREATE FUNCTION pg_temp.mark() RETURNS void
+LANGUAGE sql AS $$
+  DELETE FROM scans_before;
+  INSERT INTO scans_before SELECT * FROM pg_temp.scan_counts();
+$$;
+-- what happened since the mark: sequential scans of resident and event (must
+-- stay 0), whether resident_due and event_open_next_step were used
+CREATE FUNCTION pg_temp.scans_since_mark(OUT resident_seq_scans bigint, OUT event_seq_scans bigint,
+                                         OUT used_resident_due boolean, OUT used_event_open_next_step boolean)
+LANGUAGE sql AS $$
+  SELECT max(a.n - b.n) FILTER (WHERE a.what = 'resident_seq'),
+         max(a.n - b.n) FILTER (WHERE a.what = 'event_seq'),
+         bool_or(a.n > b.n) FILTER (WHERE a.what = 'resident_due'),
+         bool_or(a.n > b.n) FILTER (WHERE a.what = 'event_open_next_step')
+    FROM pg_temp.scan_counts() a JOIN scans_before b USING (what)
+$$;
 
--- the escalation sweep's scan (the query inside sanse.escalate_events)
-EXPLAIN (COSTS OFF)
-UPDATE sanse.event e SET level = e.level + 1
-  FROM sanse.tier_policy p
- WHERE p.tier = e.tier AND e.status <> 'closed' AND e.next_step_at <= now();
-
--- the real functions: a sweep that finds nothing new reads indexes only
+-- sweep_overdue opens the 10 missed windows through resident_due
 BEGIN;
--- the 10 red windows were due a day ago: opened, then 3 steps each (4 h apart)
+SELECT pg_temp.mark();
+SELECT sweep_overdue(now());
+SELECT * FROM pg_temp.scans_since_mark();
+-- sweep_escalations takes them to level 4 (3 steps each, 4 h apart) through
+-- event_open_next_step
+SELECT pg_temp.mark();
+SELECT sweep_escalations(now());
+SELECT * FROM pg_temp.scans_since_mark();
+ROLLBACK;
+
+-- sweep does both (and folds the tally) the same way
+BEGIN;
+SELECT pg_temp.mark();
 SELECT overdue_opened, escalations, skipped FROM sweep(now());
-CREATE TEMP TABLE scans_before AS
-  SELECT relname, seq_scan, idx_scan FROM pg_stat_xact_user_tables
-   WHERE schemaname = 'sanse' AND relname IN ('resident', 'event');
+SELECT * FROM pg_temp.scans_since_mark();
+-- a sweep that finds nothing new reads no more
+SELECT pg_temp.mark();
 SELECT overdue_opened, escalations, skipped FROM sweep(now());
-SELECT s.relname, s.seq_scan - b.seq_scan AS new_seq_scans, s.idx_scan > b.idx_scan AS used_index
-  FROM pg_stat_xact_user_tables s JOIN scans_before b USING (relname)
- WHERE s.schemaname = 'sanse'
- ORDER BY s.relname;
+SELECT * FROM pg_temp.scans_since_mark();
+-- nor do the sweeps of a session that has swept many times (PL/pgSQL plans
+-- its statements afresh only for the first five calls, then may reuse a
+-- generic plan that does not know how few are due)
+SELECT pg_temp.mark();
+SELECT count(*) AS sweeps, sum((s).overdue_opened) AS overdue_opened, sum((s).escalations) AS escalations
+  FROM (SELECT sweep(now()) AS s FROM generate_series(1, 10)) ten;
+SELECT * FROM pg_temp.scans_since_mark();
 ROLLBACK;
 
 TRUNCATE event_step, event, tier_history, resident, area RESTART IDENTITY CASCADE;
