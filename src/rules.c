@@ -5,6 +5,16 @@
  * Rules live in sanse.classification_rule; each backend keeps them as bit
  * masks and reloads them after a relcache invalidation of that table, which
  * a statement trigger on the table sends (DML alone sends none).
+ *
+ * The cache is shared by all the backend's transactions, so it must hold
+ * what is committed, not what some transaction's snapshot happens to see:
+ * the table is read the way core reads a catalog, under a fresh catalog
+ * snapshot (the latest committed rows plus this transaction's own changes,
+ * whatever the isolation level; unlike GetLatestSnapshot() it may be taken
+ * in parallel mode, and classify is PARALLEL SAFE).  The cache is marked
+ * "loading" before that snapshot is taken, and an invalidation arriving
+ * meanwhile demotes it, so a load that an edit overtook is redone on next
+ * use instead of being trusted; a load that fails leaves it "loading" too.
  */
 #include "postgres.h"
 
@@ -15,6 +25,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "rules.h"
 
@@ -34,16 +45,24 @@ typedef struct ClassificationRule
 	RiskTier	tier;
 } ClassificationRule;
 
-static ClassificationRule *rules = NULL;
+typedef enum RulesState
+{
+	RULES_INVALID,				/* reload before use */
+	RULES_LOADING,				/* being read, or the read failed */
+	RULES_VALID					/* read, and no invalidation since */
+} RulesState;
+
+static ClassificationRule *rules = NULL;	/* in TopMemoryContext */
 static int	nrules = 0;
-static bool rules_valid = false;
+static RulesState rules_state = RULES_INVALID;
 static Oid	rules_relid = InvalidOid;
 
+/* Only flags the cache: the array stays until the next load replaces it. */
 static void
 rules_relcache_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == rules_relid)
-		rules_valid = false;
+		rules_state = RULES_INVALID;
 }
 
 void
@@ -56,7 +75,7 @@ sanse_rules_init(void)
 void
 sanse_rules_invalidate(void)
 {
-	rules_valid = false;
+	rules_state = RULES_INVALID;
 }
 
 static int
@@ -108,25 +127,31 @@ sanse_factor_mask(ArrayType *factors)
 static void
 rules_load(void)
 {
-	Oid			nsp = get_namespace_oid("sanse", false);
-	MemoryContext oldcxt;
 	ClassificationRule *loaded;
+	ClassificationRule *kept;
 	int			ret;
+	int			n;
 
-	rules_relid = get_relname_relid("classification_rule", nsp);
+	rules_relid = get_relname_relid("classification_rule", get_namespace_oid("sanse", false));
 	if (!OidIsValid(rules_relid))
 		elog(ERROR, "sanse.classification_rule is missing");
 
+	/* before the snapshot: an invalidation from here on must not be lost */
+	rules_state = RULES_LOADING;
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetCatalogSnapshot(rules_relid));
 	ret = SPI_execute("SELECT tier, all_of FROM sanse.classification_rule WHERE enabled",
 					  true, 0);
+	PopActiveSnapshot();
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read sanse.classification_rule: %s", SPI_result_code_string(ret));
 
-	loaded = MemoryContextAllocZero(TopMemoryContext,
-									sizeof(ClassificationRule) * Max(SPI_processed, 1));
-	for (uint64 i = 0; i < SPI_processed; i++)
+	/* build in SPI's memory, so an error midway leaves nothing behind */
+	n = (int) SPI_processed;
+	loaded = palloc(sizeof(ClassificationRule) * Max(n, 1));
+	for (int i = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -138,14 +163,16 @@ rules_load(void)
 		loaded[i].all_of = sanse_factor_mask(DatumGetArrayTypeP(all_of));
 	}
 
-	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	kept = MemoryContextAlloc(TopMemoryContext, sizeof(ClassificationRule) * Max(n, 1));
+	memcpy(kept, loaded, sizeof(ClassificationRule) * n);
 	if (rules)
 		pfree(rules);
-	MemoryContextSwitchTo(oldcxt);
-	rules = loaded;
-	nrules = (int) SPI_processed;
+	rules = kept;
+	nrules = n;
 	SPI_finish();
-	rules_valid = true;
+
+	if (rules_state == RULES_LOADING)
+		rules_state = RULES_VALID;
 }
 
 /* The most severe tier among rules whose factors are all present. */
@@ -154,7 +181,13 @@ sanse_classify_mask(FactorMask mask)
 {
 	RiskTier	best = RISK_TIER_INVALID;
 
-	if (!rules_valid)
+	/*
+	 * Rule edits take no lock that conflicts with ours, so a transaction
+	 * that already holds its locks would otherwise not hear of them until
+	 * its next new lock; reading the queue is cheap when it is empty.
+	 */
+	AcceptInvalidationMessages();
+	if (rules_state != RULES_VALID)
 		rules_load();
 	for (int i = 0; i < nrules; i++)
 		if ((rules[i].all_of & ~mask) == 0 && rules[i].tier > best)

@@ -2,6 +2,11 @@
  * secret.c — the installation secret (sanse.installation_secret, made at
  * install time), cached per backend and dropped on a relcache invalidation
  * of its table, and HMAC-SHA256 with core's pg_hmac.
+ *
+ * As for the rules (see rules.c): the row is read under a fresh catalog
+ * snapshot, never the caller's possibly old one, and the cache is marked
+ * "loading" first so that an invalidation arriving during the read, or a
+ * read that fails, leaves it to be reloaded on next use.
  */
 #include "postgres.h"
 
@@ -12,11 +17,20 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "secret.h"
 
-static uint8 *secret = NULL;
+typedef enum SecretState
+{
+	SECRET_INVALID,				/* reload before use */
+	SECRET_LOADING,				/* being read, or the read failed */
+	SECRET_VALID				/* read, and no invalidation since */
+} SecretState;
+
+static uint8 *secret = NULL;	/* in TopMemoryContext */
 static int	secret_len = 0;
+static SecretState secret_state = SECRET_INVALID;
 static Oid	secret_relid = InvalidOid;
 
 static void
@@ -31,11 +45,15 @@ secret_forget(void)
 	secret_len = 0;
 }
 
+/* A replaced key is wiped at once rather than left in memory until next use. */
 static void
 secret_relcache_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == secret_relid)
+	{
+		secret_state = SECRET_INVALID;
 		secret_forget();
+	}
 }
 
 void
@@ -47,6 +65,7 @@ sanse_secret_init(void)
 void
 sanse_secret_invalidate(void)
 {
+	secret_state = SECRET_INVALID;
 	secret_forget();
 }
 
@@ -56,12 +75,22 @@ secret_load(void)
 {
 	bool		isnull;
 	bytea	   *value;
+	uint8	   *kept;
+	int			len;
 	int			ret;
 
 	secret_relid = get_relname_relid("installation_secret", get_namespace_oid("sanse", false));
+	if (!OidIsValid(secret_relid))
+		elog(ERROR, "sanse.installation_secret is missing");
+
+	/* before the snapshot: an invalidation from here on must not be lost */
+	secret_state = SECRET_LOADING;
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetCatalogSnapshot(secret_relid));
 	ret = SPI_execute("SELECT secret FROM sanse.installation_secret WHERE id = 1", true, 1);
+	PopActiveSnapshot();
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read sanse.installation_secret: %s", SPI_result_code_string(ret));
 	if (SPI_processed != 1)
@@ -70,10 +99,16 @@ secret_load(void)
 				 errmsg("sanse has no installation secret"),
 				 errhint("Reinstall the extension or restore sanse.installation_secret.")));
 	value = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	secret = MemoryContextAlloc(TopMemoryContext, VARSIZE_ANY_EXHDR(value));
-	memcpy(secret, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value));
-	secret_len = VARSIZE_ANY_EXHDR(value);
+	len = VARSIZE_ANY_EXHDR(value);
+	kept = MemoryContextAlloc(TopMemoryContext, Max(len, 1));
+	memcpy(kept, VARDATA_ANY(value), len);
 	SPI_finish();
+
+	secret_forget();
+	secret = kept;
+	secret_len = len;
+	if (secret_state == SECRET_LOADING)
+		secret_state = SECRET_VALID;
 }
 
 /*
@@ -85,8 +120,11 @@ sanse_mac(const char *purpose, const uint8 *data, size_t len, uint8 mac[SANSE_MA
 {
 	pg_hmac_ctx *ctx;
 
-	if (secret == NULL)
+	/* a replaced secret conflicts with no lock we hold: look for it each time */
+	AcceptInvalidationMessages();
+	if (secret_state != SECRET_VALID)
 		secret_load();
+	Assert(secret != NULL);
 	ctx = pg_hmac_create(PG_SHA256);
 	if (ctx == NULL ||
 		pg_hmac_init(ctx, secret, secret_len) < 0 ||
