@@ -90,6 +90,10 @@ COPY (SELECT '\x0102'::bytea) TO '/tmp/sanse_bad_tier.bin' WITH (FORMAT binary);
 \echo SQLSTATE :SQLSTATE
 COPY bad_in FROM '/tmp/sanse_bad_tier.bin' WITH (FORMAT binary);
 \echo SQLSTATE :SQLSTATE
+-- an empty value: 22P03 too, bad data rather than a protocol violation
+COPY (SELECT ''::bytea) TO '/tmp/sanse_bad_tier.bin' WITH (FORMAT binary);
+COPY bad_in FROM '/tmp/sanse_bad_tier.bin' WITH (FORMAT binary);
+\echo SQLSTATE :SQLSTATE
 COPY (SELECT '\x03'::bytea) TO '/tmp/sanse_bad_tier.bin' WITH (FORMAT binary);
 COPY bad_in FROM '/tmp/sanse_bad_tier.bin' WITH (FORMAT binary);
 SELECT t FROM bad_in;

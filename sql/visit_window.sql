@@ -154,7 +154,7 @@ COPY (SELECT int8send(0) || int8send(9223372036854775806)) TO '/tmp/sanse_bad_wi
 \echo SQLSTATE :SQLSTATE
 COPY bad_in FROM '/tmp/sanse_bad_window.bin' WITH (FORMAT binary);
 \echo SQLSTATE :SQLSTATE
--- too short: 08P01
+-- too short: 22P03, bad data rather than a protocol violation
 COPY (SELECT int8send(0)) TO '/tmp/sanse_bad_window.bin' WITH (FORMAT binary);
 \echo SQLSTATE :SQLSTATE
 COPY bad_in FROM '/tmp/sanse_bad_window.bin' WITH (FORMAT binary);

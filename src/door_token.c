@@ -87,7 +87,9 @@ door_token_sign(PG_FUNCTION_ARGS)
 	int			n;
 
 	if (VARSIZE_ANY_EXHDR(nonce) != DOOR_TOKEN_NONCE_LEN)
-		elog(ERROR, "door token nonce must be %d bytes", DOOR_TOKEN_NONCE_LEN);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("door token nonce must be %d bytes", DOOR_TOKEN_NONCE_LEN)));
 	raw[0] = DOOR_TOKEN_FORMAT;
 	memcpy(raw + 1, VARDATA_ANY(nonce), DOOR_TOKEN_NONCE_LEN);
 	door_token_mac(raw, mac);

@@ -119,8 +119,15 @@ Datum
 risk_tier_recv(PG_FUNCTION_ARGS)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
-	int			code = pq_getmsgbyte(buf);
+	int			code;
 
+	/* an empty value is bad data, not a protocol violation (pq_getmsgbyte's 08P01) */
+	if (buf->cursor >= buf->len)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid external risk_tier value: no data"),
+				 errdetail("A risk_tier is sent as one byte: 1 blue, 2 yellow, 3 red.")));
+	code = pq_getmsgbyte(buf);
 	if (code <= RISK_TIER_INVALID || code > RISK_TIER_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),

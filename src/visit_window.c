@@ -183,8 +183,18 @@ Datum
 visit_window_recv(PG_FUNCTION_ARGS)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
-	TimestampTz opens = (TimestampTz) pq_getmsgint64(buf);
-	TimestampTz due = (TimestampTz) pq_getmsgint64(buf);
+	TimestampTz opens;
+	TimestampTz due;
+
+	/* a short value is bad data, not a protocol violation (pq_getmsgint64's 08P01) */
+	if (buf->len - buf->cursor < 2 * (int) sizeof(int64))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid external visit_window value: %d bytes",
+						buf->len - buf->cursor),
+				 errdetail("A visit_window is sent as two 8-byte timestamps.")));
+	opens = (TimestampTz) pq_getmsgint64(buf);
+	due = (TimestampTz) pq_getmsgint64(buf);
 
 	if (!IS_VALID_TIMESTAMP(opens) || !IS_VALID_TIMESTAMP(due))
 		ereport(ERROR,
