@@ -3,8 +3,8 @@
 
 EXTENSION   = sanse
 MODULE_big  = sanse
-OBJS        = src/sanse.o src/risk_tier.o src/visit_window.o src/cadence.o src/policy.o src/rules.o src/resident.o src/secret.o src/door_token.o src/checkin.o src/input.o
-DATA        = sanse--1.0.sql sanse--1.0--1.1.sql
+OBJS        = src/sanse.o src/trigger_guard.o src/risk_tier.o src/visit_window.o src/cadence.o src/policy.o src/rules.o src/resident.o src/secret.o src/door_token.o src/checkin.o src/input.o
+DATA        = sanse--1.0.sql sanse--1.0--1.1.sql sanse--1.1--1.2.sql
 PGFILEDESC  = "sanse - three-colour household assistance"
 
 REGRESS      = risk_tier visit_window cadence sweep_plans security checkin_log

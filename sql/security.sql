@@ -1,6 +1,7 @@
 -- Security: secrets stay the owner's, a hostile search_path changes nothing.
 SET search_path = sanse, public;
 SET TimeZone = 'Asia/Shanghai';
+SET sanse.max_backdate = '100 years';	-- check-ins dated in 2024
 INSERT INTO area (path, kind, name) VALUES
   ('s', 'district', 'S'), ('s.t', 'town', 'T'), ('s.t.v', 'village', 'V'),
   ('s.t.v.tg', 'total_grid', 'TG'), ('s.t.v.tg.g', 'general_grid', 'G'), ('s.t.v.tg.g.m', 'micro_grid', 'M');
@@ -42,6 +43,144 @@ SELECT count(*) AS steps, bool_and(at < 'infinity') AS finite FROM sanse.event_s
 UPDATE resident SET id_number = '51010119400101123X';
 SELECT id_number_hash <> '\x00' AS real_hmac, find_resident_by_id_number('51010119400101123x') AS found FROM resident;
 SET search_path = sanse, public;
+
+
+-----------------------------------------------------------------------------
+-- Issue 9: nothing of sanse runs attacker-chosen code as its owner.
+-----------------------------------------------------------------------------
+-- Every SECURITY DEFINER function and who may execute it.  A new one, or a
+-- new grantee, changes this list: review it before accepting the output.
+SELECT p.oid::regprocedure AS function,
+       coalesce((SELECT string_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END, ', ' ORDER BY 1)
+                   FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                  WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner), '(owner only)') AS executable_by
+  FROM pg_proc p
+ WHERE p.pronamespace = 'sanse'::regnamespace AND p.prosecdef
+ ORDER BY 1::text;
+-- SECURITY DEFINER functions pin their search_path
+SELECT count(*) AS secdef_without_search_path FROM pg_proc p
+ WHERE p.pronamespace = 'sanse'::regnamespace AND p.prosecdef
+   AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%');
+-- No trigger function of sanse is executable by PUBLIC (triggers fire without it)
+SELECT p.oid::regprocedure AS public_trigger_function
+  FROM pg_proc p
+ WHERE p.pronamespace = 'sanse'::regnamespace AND p.prorettype = 'trigger'::regtype
+   AND EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE');
+
+-- A role holding only USAGE on the schema cannot attach sanse's trigger
+-- functions to a table of its own (the superuser-through-a-cast attack).
+CREATE ROLE regress_sanse_bi;
+GRANT USAGE ON SCHEMA sanse TO regress_sanse_bi;
+SET ROLE regress_sanse_bi;
+CREATE TEMP TABLE mine (id bigint, id_number text, id_number_hash bytea);
+CREATE TRIGGER steal BEFORE INSERT ON mine FOR EACH ROW EXECUTE FUNCTION sanse.resident_hash_id_number();
+\echo SQLSTATE :SQLSTATE
+CREATE TRIGGER forge AFTER INSERT ON mine FOR EACH ROW EXECUTE FUNCTION sanse.resident_history_update();
+\echo SQLSTATE :SQLSTATE
+CREATE TRIGGER crash BEFORE INSERT ON mine FOR EACH ROW EXECUTE FUNCTION sanse.resident_maintain();
+\echo SQLSTATE :SQLSTATE
+-- nor lock the sweeps out: an advisory lock is nothing to sanse, its own lock is not the role's to take
+SELECT pg_advisory_lock(hashtext('sanse.sweep'));
+BEGIN;
+LOCK TABLE sanse.sweep_lock IN EXCLUSIVE MODE NOWAIT;
+\echo SQLSTATE :SQLSTATE
+ROLLBACK;
+RESET ROLE;
+SELECT skipped FROM sweep('2024-03-09 00:00+08');
+SELECT sweeps_skipped, running_pid FROM sweep_status;
+SELECT pg_advisory_unlock_all();
+
+-- Fired by the owner on the wrong table, every trigger function refuses
+-- (39P01) before reading a column: the C ones never read a bigint as an array.
+CREATE TEMP TABLE wrong (id bigint, factors bigint, tier bigint, tier_override bigint, override_reason text,
+                         registered_at timestamptz, last_visit_at timestamptz, next_visit bigint, active boolean);
+CREATE FUNCTION pg_temp.fire(fn text, timing text DEFAULT 'BEFORE', level text DEFAULT 'ROW') RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	s text := 'ok';
+BEGIN
+	EXECUTE format('CREATE TRIGGER t %s INSERT ON wrong FOR EACH %s EXECUTE FUNCTION sanse.%I()', timing, level, fn);
+	BEGIN
+		INSERT INTO wrong VALUES (1, 42, 1, NULL, NULL, now(), now(), 7, true);
+	EXCEPTION WHEN OTHERS THEN
+		s := SQLSTATE || ' ' || SQLERRM;
+	END;
+	DROP TRIGGER t ON wrong;
+	RETURN s;
+END
+$$;
+SELECT p.proname, pg_temp.fire(p.proname,
+         CASE WHEN p.proname IN ('resident_history_insert', 'resident_history_update', 'resident_keep_missed_window',
+                                 'event_tally', 'cache_invalidate', 'classification_rule_reclassify', 'tier_policy_rederive')
+              THEN 'AFTER' ELSE 'BEFORE' END,
+         CASE WHEN p.proname IN ('resident_history_insert', 'event_tally', 'cache_invalidate', 'classification_rule_reclassify',
+                                 'tier_policy_rederive', 'restore_guard')
+              THEN 'STATEMENT' ELSE 'ROW' END) AS refused
+  FROM pg_proc p
+ WHERE p.pronamespace = 'sanse'::regnamespace AND p.prorettype = 'trigger'::regtype
+ ORDER BY 1;
+
+-- A NULL factors array is a NOT NULL violation, not a crash
+INSERT INTO resident (area_id, name, factors) SELECT id, 'Null', NULL FROM area WHERE kind = 'micro_grid';
+\echo SQLSTATE :SQLSTATE
+
+-- Integrity: an app with the resident grants cannot write what sanse derives
+GRANT SELECT, INSERT, UPDATE ON resident TO regress_sanse_bi;
+SET ROLE regress_sanse_bi;
+UPDATE resident SET last_visit_at = now() WHERE name = 'Wang';
+\echo SQLSTATE :SQLSTATE
+UPDATE resident SET last_visit_at = NULL WHERE name = 'Wang';
+\echo SQLSTATE :SQLSTATE
+UPDATE resident SET id_number_hash = '\x00' WHERE name = 'Wang';
+\echo SQLSTATE :SQLSTATE
+UPDATE resident SET tier = 'blue' WHERE name = 'Wang';
+\echo SQLSTATE :SQLSTATE
+UPDATE resident SET next_visit = NULL WHERE name = 'Wang';
+\echo SQLSTATE :SQLSTATE
+INSERT INTO resident (area_id, name, factors, last_visit_at) SELECT area_id, 'Forged', '{}', now() FROM resident WHERE name = 'Wang';
+\echo SQLSTATE :SQLSTATE
+-- writing a row back as read, or a column of its own, is fine
+UPDATE resident SET name = 'Wang', tier = tier, last_visit_at = last_visit_at, next_visit = next_visit WHERE name = 'Wang';
+\echo SQLSTATE :SQLSTATE
+UPDATE resident SET id_number = ' 51010119400101123x ' WHERE name = 'Wang';
+SELECT id_number_hash IS NOT NULL AS hashed FROM resident WHERE name = 'Wang';
+RESET ROLE;
+
+-- Bounded texts
+UPDATE resident SET tier_override = 'red', override_reason = repeat('x', 2001) WHERE name = 'Wang';
+\echo SQLSTATE :SQLSTATE
+SELECT check_in(:'token', 1, now(), '{}', repeat('n', 2001));
+\echo SQLSTATE :SQLSTATE
+-- a checklist counts each item once
+SELECT check_in(:'token', 1, now(), '{ask_health,ask_health}');
+\echo SQLSTATE :SQLSTATE
+-- how far back a visit may be dated: registration, and sanse.max_backdate
+RESET sanse.max_backdate;
+SHOW sanse.max_backdate;
+SELECT check_in(:'token', 1, now() - interval '31 days');
+\echo SQLSTATE :SQLSTATE
+SET sanse.max_backdate = '100 years';
+SELECT check_in(:'token', 1, '2024-02-29 09:00+08');
+\echo SQLSTATE :SQLSTATE
+SET ROLE regress_sanse_bi;
+SET sanse.max_backdate = '100 years';
+\echo SQLSTATE :SQLSTATE
+RESET ROLE;
+-- and a sweep may not run ahead of the clock
+SELECT * FROM sweep(now() + interval '3 days');
+\echo SQLSTATE :SQLSTATE
+SELECT * FROM sweep_overdue(now() + interval '1 hour');
+\echo SQLSTATE :SQLSTATE
+SELECT * FROM sweep_escalations('infinity');
+\echo SQLSTATE :SQLSTATE
+SET ROLE regress_sanse_bi;
+SELECT * FROM sweep();
+\echo SQLSTATE :SQLSTATE
+RESET ROLE;
+DROP TABLE wrong;
+DROP OWNED BY regress_sanse_bi;
+DROP ROLE regress_sanse_bi;
 
 DROP SCHEMA evil CASCADE;
 TRUNCATE event_step, event, visit, door_token, carer, tier_history, resident, worker, area RESTART IDENTITY CASCADE;

@@ -21,10 +21,15 @@
 
 #include "door_token.h"
 #include "sanse.h"
+#include "trigger_guard.h"
 #include "visit_window.h"
 
 /* Visits may be back-dated (offline sync) but not sent from the future. */
 #define CHECK_IN_FUTURE_TOLERANCE_USEC	(5 * USECS_PER_MINUTE)
+
+/* Longest note kept (characters); a checklist item longer than any code is cut in messages. */
+#define MAX_NOTE_CHARS		2000
+#define MAX_ITEM_IN_MESSAGE	32
 
 static const char *const checklist_items[] = {
 	"ask_health", "ask_diet", "ask_family",
@@ -39,6 +44,7 @@ typedef enum CheckInPlan
 	PLAN_RECORD_TALLY,
 	PLAN_RETRY,
 	PLAN_CLOSE,
+	PLAN_REDERIVE,
 	NUM_PLANS
 } CheckInPlan;
 
@@ -68,7 +74,8 @@ static SPIPlanPtr plans[NUM_PLANS];
 	"                OR (w.role <> 'member' AND wa.path OPERATOR(%s.@>) ra.path), false), " \
 	"       p.at, r.lat, r.lon, there.lat, there.lon, " \
 	"       EXISTS (SELECT 1 FROM sanse.visit v WHERE v.resident_id = r.id AND v.worker_id = $2 " \
-	"                  AND v.at >= $3 - $4 AND v.at < $3) " \
+	"                  AND v.at >= $3 - $4 AND v.at < $3), " \
+	"       r.registered_at " \
 	"  FROM sanse.door_token t " \
 	"  JOIN sanse.resident r ON r.id = t.resident_id " \
 	"  JOIN sanse.area ra ON ra.id = r.area_id " \
@@ -123,15 +130,18 @@ static const char *const plan_sql[NUM_PLANS] = {
 	"SELECT id FROM sanse.visit WHERE resident_id = $1 AND worker_id = $2 AND at = $3",
 	[PLAN_CLOSE] =
 	"SELECT sanse.close_overdue_events($1, $2, $3, $4, $5)",
+	[PLAN_REDERIVE] =
+	"SELECT sanse.rederive_after_visit($1, $2)",
 };
 
-static const int plan_nargs[NUM_PLANS] = {4, 8, 8, 3, 5};
+static const int plan_nargs[NUM_PLANS] = {4, 8, 8, 3, 5, 2};
 static const Oid plan_argtypes[NUM_PLANS][8] = {
 	[PLAN_ENTRY] = {BYTEAOID, INT8OID, TIMESTAMPTZOID, INTERVALOID},
 	[PLAN_RECORD] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID, TIMESTAMPTZOID},
 	[PLAN_RECORD_TALLY] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID, TIMESTAMPTZOID},
 	[PLAN_RETRY] = {INT8OID, INT8OID, TIMESTAMPTZOID},
 	[PLAN_CLOSE] = {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID},
+	[PLAN_REDERIVE] = {INT8OID, INT8OID},
 };
 
 /* The schema ltree lives in, quoted, for its @> operator (once per backend). */
@@ -214,30 +224,43 @@ checklist_validate(ArrayType *checklist)
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
+	uint32		seen = 0;
 
 	if (ARR_NDIM(checklist) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("checklist must be a one-dimensional array")));
+
 	deconstruct_array(checklist, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	for (int i = 0; i < n; i++)
 	{
-		char	   *item;
-		bool		known = false;
+		text	   *t;
+		int			known = -1;
 
 		if (nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("checklist must not contain NULL")));
-		item = TextDatumGetCString(elems[i]);
-		for (int j = 0; j < lengthof(checklist_items) && !known; j++)
-			known = strcmp(item, checklist_items[j]) == 0;
-		if (!known)
+		t = DatumGetTextPP(elems[i]);
+		for (int j = 0; j < lengthof(checklist_items) && known < 0; j++)
+			if (VARSIZE_ANY_EXHDR(t) == strlen(checklist_items[j]) &&
+				memcmp(VARDATA_ANY(t), checklist_items[j], VARSIZE_ANY_EXHDR(t)) == 0)
+				known = j;
+		if (known < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown checklist item \"%s\"", item),
+					 errmsg("unknown checklist item \"%s\"",
+							text_to_cstring(DatumGetTextPP(DirectFunctionCall3(text_substr, PointerGetDatum(t),
+																			   Int32GetDatum(1),
+																			   Int32GetDatum(MAX_ITEM_IN_MESSAGE))))),
 					 errhint("Valid items are ask_health, ask_diet, ask_family, check_water, check_power, "
 							 "check_gas, clear_clutter, clear_garbage and clear_passage.")));
+		/* a checklist counts each thing done once: nine asks of one kind are not a full visit */
+		if (seen & (1U << known))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("checklist item \"%s\" is listed twice", checklist_items[known])));
+		seen |= 1U << known;
 	}
 	return checklist;
 }
@@ -266,12 +289,18 @@ seconds_interval(int seconds)
 }
 
 /*
- * Record a visit; returns its id (the same id for a retry).  With tally (the
- * 1.1 SQL definition) the visit is also counted in sanse.worker_month.
+ * Record a visit; returns its id (the same id for a retry).  What the
+ * installed SQL has decides what is kept, not which entry point was called:
+ * a check-in that waited out ALTER EXTENSION UPDATE behind the resident lock
+ * finishes under the new version's rules.  With worker_month_pending (1.1)
+ * the visit is tallied; with visit_withdrawn (1.2) a visit dated before the
+ * latest one re-derives the resident's windows and events from its time on.
  */
 static Datum
-check_in_internal(FunctionCallInfo fcinfo, bool tally)
+check_in_internal(FunctionCallInfo fcinfo)
 {
+	bool		tally;
+	bool		rederive;
 	int64		worker_id;
 	TimestampTz at;
 	ArrayType  *checklist;
@@ -286,6 +315,7 @@ check_in_internal(FunctionCallInfo fcinfo, bool tally)
 	bool		late = false;
 	TimestampTz window_due = 0;
 	bool		meets_window = false;
+	bool		backdated = false;
 	Datum		flag_elems[4];
 	int			nflags = 0;
 	Datum		args[8];
@@ -303,6 +333,11 @@ check_in_internal(FunctionCallInfo fcinfo, bool tally)
 	at = PG_GETARG_TIMESTAMPTZ(2);
 	checklist = PG_ARGISNULL(3) ? construct_empty_array(TEXTOID)
 		: checklist_validate(PG_GETARG_ARRAYTYPE_P(3));
+	if (!PG_ARGISNULL(4) &&
+		DatumGetInt32(DirectFunctionCall1(textlen, PG_GETARG_DATUM(4))) > MAX_NOTE_CHARS)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("check-in note is longer than %d characters", MAX_NOTE_CHARS)));
 
 	/* 1. the token: format and signature, before any table is read */
 	if (PG_ARGISNULL(0))
@@ -326,6 +361,12 @@ check_in_internal(FunctionCallInfo fcinfo, bool tally)
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("check-in time is in the future"),
 				 errdetail("A check-in may be at most 5 minutes ahead of the server clock.")));
+	if (at < GetCurrentTimestamp() - sanse_max_backdate)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("check-in time is too far in the past"),
+				 errdetail("A check-in may be dated at most sanse.max_backdate (%s) before the server clock.",
+						   sanse_max_backdate_text)));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -363,10 +404,29 @@ check_in_internal(FunctionCallInfo fcinfo, bool tally)
 				 errdetail("Only an active carer of the resident, or an active leader or task force "
 						   "whose area contains the resident, may check in.")));
 	area_id = DatumGetInt64(result_datum(6, &isnull));
+	if (at < DatumGetTimestampTz(result_datum(16, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("check-in time is before the resident was registered")));
+	tally = OidIsValid(sanse_relid("worker_month_pending"));
+	rederive = OidIsValid(sanse_relid("visit_withdrawn"));
 	{
 		bool		no_window;
 		Datum		window = result_datum(4, &no_window);
+		bool		no_last;
+		TimestampTz last = DatumGetTimestampTz(result_datum(5, &no_last));
 
+		/*
+		 * Only a visit newer than the last one moves the window, so only it
+		 * can meet the window or be late for it; one at the same instant as
+		 * the last (several carers together) is an ordinary visit, and an
+		 * older one re-derives the windows from its time on.
+		 */
+		if (!no_last && at <= last)
+		{
+			backdated = at < last && rederive;
+			no_window = true;
+		}
 		if (!no_window && at >= DatumGetVisitWindowP(window)->due)
 		{
 			late = true;
@@ -443,7 +503,12 @@ check_in_internal(FunctionCallInfo fcinfo, bool tally)
 	visit_id = DatumGetInt64(result_datum(1, &isnull));
 
 	/* 7. overdue events: create-and-close a missed window, close open ones */
-	if (DatumGetBool(result_datum(2, &isnull)) &&
+	if (backdated)
+	{
+		args[1] = Int64GetDatum(visit_id);
+		check_in_exec(PLAN_REDERIVE, args, NULL);
+	}
+	else if (DatumGetBool(result_datum(2, &isnull)) &&
 		(late || DatumGetBool(result_datum(3, &isnull))))
 	{
 		args[1] = Int64GetDatum(visit_id);
@@ -460,18 +525,56 @@ check_in_internal(FunctionCallInfo fcinfo, bool tally)
 	PG_RETURN_INT64(visit_id);
 }
 
+/*
+ * Refusals stay out of the server log but for one short line: the calling
+ * statement may carry the door token as a literal, and a statement that
+ * refuses a thousand check-ins must not write it a thousand times.
+ */
+static Datum
+check_in_quietly(FunctionCallInfo fcinfo)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	Datum		result = (Datum) 0;
+
+	PG_TRY();
+	{
+		result = check_in_internal(fcinfo);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		/* token refusals wrote their LOG line already */
+		if (edata->sqlerrcode != ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION &&
+			ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_TO_CATEGORY(ERRCODE_T_R_SERIALIZATION_FAILURE) &&
+			!PG_ARGISNULL(1))
+			ereport(LOG,
+					(errmsg("sanse: check-in by worker " INT64_FORMAT " refused: SQLSTATE %s",
+							PG_GETARG_INT64(1), unpack_sql_state(edata->sqlerrcode)),
+					 errhidestmt(true), errhidecontext(true)));
+		edata->hide_stmt = true;
+		edata->hide_ctx = true;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return result;
+}
+
 /* the 1.0 SQL definition of check_in */
 PG_FUNCTION_INFO_V1(check_in);
 Datum
 check_in(PG_FUNCTION_ARGS)
 {
-	return check_in_internal(fcinfo, false);
+	return check_in_quietly(fcinfo);
 }
 
-/* 1.1: also keeps sanse.worker_month */
+/* the 1.1 SQL definition: the same function (what is kept follows the installed SQL) */
 PG_FUNCTION_INFO_V1(check_in_1_1);
 Datum
 check_in_1_1(PG_FUNCTION_ARGS)
 {
-	return check_in_internal(fcinfo, true);
+	return check_in_quietly(fcinfo);
 }

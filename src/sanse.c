@@ -10,11 +10,14 @@
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
+#include "input.h"
 #include "policy.h"
 #include "rules.h"
 #include "secret.h"
 #include "sanse.h"
+#include "trigger_guard.h"
 
 PG_MODULE_MAGIC;
 
@@ -22,6 +25,8 @@ char	   *sanse_timezone = NULL;
 int			sanse_quick_succession = 300;
 int			sanse_repeat_window = 1800;
 int			sanse_max_travel_speed = 60;
+char	   *sanse_max_backdate_text = NULL;
+int64		sanse_max_backdate = INT64CONST(30) * USECS_PER_DAY;
 
 /* Accept only zones the server's tz database knows, so due dates never fail later. */
 static bool
@@ -35,6 +40,46 @@ check_sanse_timezone(char **newval, void **extra, GucSource source)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * sanse.max_backdate is an interval ('30 days', '10 years'); months count as
+ * 30 days and years as 365.25, as interval comparison counts them.
+ */
+static bool
+check_sanse_max_backdate(char **newval, void **extra, GucSource source)
+{
+	Datum		value;
+	char	   *message = NULL;
+	Interval   *span;
+	int64	   *usec;
+
+	if (*newval == NULL || !sanse_try_input(interval_in, *newval, &value, &message))
+	{
+		GUC_check_errdetail("\"%s\" is not an interval%s%s.", *newval ? *newval : "",
+							message ? ": " : "", message ? message : "");
+		return false;
+	}
+	span = DatumGetIntervalP(value);
+	if (span->month < 0 || span->day < 0 || span->time < 0 ||
+		span->month > 12 * 1000 || span->day > 366 * 1000)
+	{
+		GUC_check_errdetail("sanse.max_backdate must be between 0 and 1000 years.");
+		return false;
+	}
+	usec = malloc(sizeof(int64));	/* GUC frees extra with free() */
+	if (usec == NULL)
+		return false;
+	*usec = span->time + (int64) span->day * USECS_PER_DAY +
+		(int64) span->month * (USECS_PER_DAY * DAYS_PER_MONTH);
+	*extra = usec;
+	return true;
+}
+
+static void
+assign_sanse_max_backdate(const char *newval, void *extra)
+{
+	sanse_max_backdate = *(int64 *) extra;
 }
 
 void		_PG_init(void);
@@ -78,6 +123,19 @@ _PG_init(void)
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 
+	/*
+	 * How far back a check-in may be dated (offline phones sync late).  A
+	 * month covers a field team out of coverage for weeks; replays of older
+	 * history raise it.  Superuser-only: an app must not widen it.
+	 */
+	DefineCustomStringVariable("sanse.max_backdate",
+							   "A check-in may be dated at most this far before the server clock.",
+							   "An interval; check-ins dated earlier are refused with SQLSTATE 22008.",
+							   &sanse_max_backdate_text,
+							   "30 days",
+							   PGC_SUSET, 0,
+							   check_sanse_max_backdate, assign_sanse_max_backdate, NULL);
+
 	MarkGUCPrefixReserved("sanse");
 
 	sanse_rules_init();
@@ -93,10 +151,11 @@ PG_FUNCTION_INFO_V1(cache_invalidate);
 Datum
 cache_invalidate(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "cache_invalidate: not called by trigger manager");
+	static const char *const cached_tables[] = {
+		"classification_rule", "tier_policy", "installation_secret"
+	};
+	TriggerData *trigdata = sanse_trigger_guard(fcinfo, "cache_invalidate",
+												cached_tables, lengthof(cached_tables));
 
 	sanse_rules_invalidate();
 	sanse_policy_invalidate();

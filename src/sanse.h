@@ -12,4 +12,8 @@ extern int	sanse_quick_succession;
 extern int	sanse_repeat_window;
 extern int	sanse_max_travel_speed;
 
+/* sanse.max_backdate: how far back a check-in may be dated (microseconds) */
+extern int64 sanse_max_backdate;
+extern char *sanse_max_backdate_text;
+
 #endif							/* SANSE_H */

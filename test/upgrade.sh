@@ -48,7 +48,7 @@ SQL
 ) || fail=1
 view_rows() { echo "$views" | awk -F'|' -v v="$1" '$1 == v { print $2 }'; }
 view_diff() { echo "$views" | awk -F'|' -v v="$1" '$1 == v { print $3 }'; }
-check "the update reaches 1.1" "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'sanse'")" "1.1"
+check "the update reaches 1.2" "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'sanse'")" "1.2"
 check "every worker's visits, flags and checklist completeness are what 1.0 showed ($(echo "$before" | wc -l) rows)" "$(q -c "$own")" "$before"
 check "events opened under 1.0 are charged to the resident's carers" \
 	"$(q -c "SELECT count(*) FROM sanse.event e WHERE e.charged_to IS DISTINCT FROM

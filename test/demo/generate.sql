@@ -146,6 +146,8 @@ DECLARE
 	n_visits bigint := 0;
 	n_day bigint := 0;
 BEGIN
+	-- the replay checks in visits dated up to `days` back (superuser-only setting)
+	PERFORM set_config('sanse.max_backdate', '100 years', false);
 	CREATE TEMP TABLE IF NOT EXISTS plan (resident_id bigint PRIMARY KEY, at timestamptz NOT NULL);
 	TRUNCATE plan;
 	CREATE INDEX IF NOT EXISTS plan_at ON plan (at);

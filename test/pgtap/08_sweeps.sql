@@ -4,6 +4,7 @@
 -- events, levels and step times whether sweeps run hourly, every 6 hours,
 -- daily or once at the end.
 BEGIN;
+SET LOCAL sanse.max_backdate = '100 years';	-- check-ins dated in 2024
 SET LOCAL search_path = public, sanse;
 SET LOCAL TimeZone = 'America/Los_Angeles';	-- the client's zone must not matter
 SELECT plan(59);

@@ -1,6 +1,7 @@
 -- pgTAP: overdue events and escalation; the same history whether sweeps run
 -- every hour, every six hours or once at the end.
 BEGIN;
+SET LOCAL sanse.max_backdate = '100 years';	-- check-ins dated in 2024
 SET LOCAL search_path = public, sanse;
 SET LOCAL TimeZone = 'Asia/Shanghai';
 SELECT plan(15);

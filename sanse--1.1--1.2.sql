@@ -1,0 +1,783 @@
+/* sanse 1.1 -> 1.2: closing the holes of issue 9. */
+\echo Use "ALTER EXTENSION sanse UPDATE TO '1.2'" to load this file. \quit
+
+-- Check-ins lock resident first, then write visit, worker_month_pending and
+-- event; this update takes the same tables in the same order before it
+-- touches any, so it waits for check-ins in flight instead of deadlocking
+-- with them, and check-ins that arrive meanwhile wait for it.
+LOCK TABLE resident, door_token, visit, worker_month_pending, event, event_step, worker_month
+	IN ACCESS EXCLUSIVE MODE;
+
+-----------------------------------------------------------------------------
+-- Trigger functions: nobody but the owner may attach them to a table (a
+-- SECURITY DEFINER one fired on a table of an attacker's would run the
+-- attacker's casts as the owner), and each refuses to run on any table but
+-- its own (39P01).  Triggers fire without EXECUTE privilege.
+-----------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION tier_policy_upsert() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.tier_policy'::regclass THEN
+		RAISE EXCEPTION 'trigger function tier_policy_upsert() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.tier_policy.';
+	END IF;
+	UPDATE sanse.tier_policy
+	   SET cadence = NEW.cadence, escalate_after = NEW.escalate_after
+	 WHERE tier = NEW.tier;
+	IF FOUND THEN
+		RETURN NULL;
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION tier_policy_keep() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.tier_policy'::regclass THEN
+		RAISE EXCEPTION 'trigger function tier_policy_keep() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.tier_policy.';
+	END IF;
+	IF TG_OP = 'DELETE' OR OLD.tier <> NEW.tier THEN
+		RAISE EXCEPTION 'every risk tier must keep its policy'
+			USING ERRCODE = '23001',
+				  DETAIL = format('The policy of tier %s cannot be removed; update its cadence instead.', OLD.tier);
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION area_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	parent sanse.area;
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.area'::regclass THEN
+		RAISE EXCEPTION 'trigger function area_check() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.area.';
+	END IF;
+	IF TG_OP IN ('UPDATE', 'DELETE') AND (TG_OP = 'DELETE' OR OLD.path <> NEW.path) THEN
+		IF EXISTS (SELECT 1 FROM sanse.area a WHERE a.path <@ OLD.path AND a.id <> OLD.id) THEN
+			RAISE EXCEPTION 'area % still has child areas', OLD.path
+				USING ERRCODE = '2BP01', HINT = 'Move or delete the child areas first.';
+		END IF;
+		IF EXISTS (SELECT 1 FROM sanse.resident r WHERE r.area_id = OLD.id) THEN
+			RAISE EXCEPTION 'area % still has residents', OLD.path
+				USING ERRCODE = '2BP01', HINT = 'Move the residents to another micro grid first.';
+		END IF;
+		IF EXISTS (SELECT 1 FROM sanse.worker w WHERE w.area_id = OLD.id) THEN
+			RAISE EXCEPTION 'area % still has workers', OLD.path
+				USING ERRCODE = '2BP01', HINT = 'Move the workers to another area first.';
+		END IF;
+	END IF;
+	IF TG_OP = 'DELETE' THEN
+		RETURN OLD;
+	END IF;
+
+	IF nlevel(NEW.path) = 1 THEN
+		IF NEW.kind <> 'district' THEN
+			RAISE EXCEPTION 'a top-level area must be a district, not a %', NEW.kind
+				USING ERRCODE = '23514';
+		END IF;
+		RETURN NEW;
+	END IF;
+	SELECT * INTO parent FROM sanse.area a WHERE a.path = subpath(NEW.path, 0, -1) FOR KEY SHARE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'parent area % does not exist', subpath(NEW.path, 0, -1)
+			USING ERRCODE = '23503';
+	END IF;
+	IF sanse.area_kind_level(NEW.kind) <> sanse.area_kind_level(parent.kind) + 1 THEN
+		RAISE EXCEPTION 'a % cannot be a child of a %', NEW.kind, parent.kind
+			USING ERRCODE = '23514',
+				  HINT = 'The levels are district, town, village, total_grid, general_grid, micro_grid; a child is one level below its parent.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION classification_rule_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.classification_rule'::regclass THEN
+		RAISE EXCEPTION 'trigger function classification_rule_guard() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.classification_rule.';
+	END IF;
+	IF TG_OP = 'INSERT' THEN
+		IF NEW.builtin THEN
+			UPDATE sanse.classification_rule r SET enabled = NEW.enabled, note = NEW.note
+			 WHERE r.builtin AND r.tier = NEW.tier
+			   AND r.all_of @> NEW.all_of AND r.all_of <@ NEW.all_of;
+			IF NOT FOUND THEN
+				RAISE EXCEPTION 'only the extension creates built-in rules'
+					USING ERRCODE = '42501', HINT = 'Insert the rule with builtin = false.';
+			END IF;
+			RETURN NULL;
+		END IF;
+		RETURN NEW;
+	END IF;
+	IF OLD.builtin THEN
+		IF TG_OP = 'DELETE' THEN
+			RAISE EXCEPTION 'built-in rule % cannot be deleted', OLD.id
+				USING ERRCODE = '23001', HINT = 'Set enabled = false to switch it off.';
+		END IF;
+		IF NEW.tier <> OLD.tier OR NOT (NEW.all_of @> OLD.all_of AND NEW.all_of <@ OLD.all_of)
+		   OR NOT NEW.builtin THEN
+			RAISE EXCEPTION 'built-in rule % cannot be edited', OLD.id
+				USING ERRCODE = '23001', HINT = 'Switch it off (enabled = false) and add a rule of your own.';
+		END IF;
+	ELSIF TG_OP = 'UPDATE' AND NEW.builtin THEN
+		RAISE EXCEPTION 'a rule cannot become built-in' USING ERRCODE = '42501';
+	END IF;
+	IF TG_OP = 'DELETE' THEN
+		RETURN OLD;
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION installation_secret_replace() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.installation_secret'::regclass THEN
+		RAISE EXCEPTION 'trigger function installation_secret_replace() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.installation_secret.';
+	END IF;
+	UPDATE sanse.installation_secret SET secret = NEW.secret WHERE id = NEW.id;
+	IF FOUND THEN
+		RETURN NULL;
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION resident_hash_id_number() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
+		RAISE EXCEPTION 'trigger function resident_hash_id_number() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
+	END IF;
+	IF NEW.id_number IS NOT NULL THEN
+		IF btrim(NEW.id_number) = '' THEN
+			NEW.id_number_hash := NULL;
+		ELSE
+			NEW.id_number_hash := sanse.id_number_hash(NEW.id_number);
+		END IF;
+		NEW.id_number := NULL;
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION resident_history_insert() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
+		RAISE EXCEPTION 'trigger function resident_history_insert() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
+	END IF;
+	INSERT INTO sanse.tier_history (resident_id, changed_by, new_computed_tier, new_override, new_tier, override_reason)
+	SELECT n.id, n.written_by, n.computed_tier, n.tier_override, n.tier, n.override_reason
+	  FROM new_rows n
+	 WHERE n.computed_tier IS NOT NULL OR n.tier_override IS NOT NULL;
+	RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION resident_history_update() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
+		RAISE EXCEPTION 'trigger function resident_history_update() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
+	END IF;
+	INSERT INTO sanse.tier_history (resident_id, changed_by, old_computed_tier, new_computed_tier,
+	                                old_override, new_override, old_tier, new_tier, override_reason)
+	VALUES (NEW.id, NEW.written_by, OLD.computed_tier, NEW.computed_tier, OLD.tier_override, NEW.tier_override,
+	        OLD.tier, NEW.tier, NEW.override_reason);
+	RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION classification_rule_reclassify() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.classification_rule'::regclass THEN
+		RAISE EXCEPTION 'trigger function classification_rule_reclassify() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.classification_rule.';
+	END IF;
+	LOCK TABLE sanse.resident IN SHARE ROW EXCLUSIVE MODE;
+	-- each branch names only the transition tables its event has
+	IF TG_OP = 'INSERT' THEN
+		PERFORM sanse.reclassify_residents_having(f) FROM (SELECT DISTINCT n.all_of FROM new_rows n) s(f);
+	ELSIF TG_OP = 'DELETE' THEN
+		PERFORM sanse.reclassify_residents_having(f) FROM (SELECT DISTINCT o.all_of FROM old_rows o) s(f);
+	ELSE
+		PERFORM sanse.reclassify_residents_having(f)
+		   FROM (SELECT n.all_of FROM new_rows n UNION SELECT o.all_of FROM old_rows o) s(f);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION tier_policy_rederive() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.tier_policy'::regclass THEN
+		RAISE EXCEPTION 'trigger function tier_policy_rederive() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.tier_policy.';
+	END IF;
+	LOCK TABLE sanse.resident IN SHARE ROW EXCLUSIVE MODE;
+	UPDATE sanse.resident r SET active = r.active	-- any update re-derives next_visit
+	  FROM new_rows n JOIN old_rows o USING (tier)
+	 WHERE r.tier = n.tier AND r.active AND n.cadence IS DISTINCT FROM o.cadence;
+	RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION carer_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	w sanse.worker;
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.carer'::regclass THEN
+		RAISE EXCEPTION 'trigger function carer_check() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.carer.';
+	END IF;
+	SELECT * INTO w FROM sanse.worker WHERE id = NEW.worker_id FOR KEY SHARE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'worker % does not exist', NEW.worker_id USING ERRCODE = '23503';
+	END IF;
+	IF NOT w.active THEN
+		RAISE EXCEPTION 'worker % is not active', NEW.worker_id
+			USING ERRCODE = '55000', HINT = 'Only active workers can be carers.';
+	END IF;
+	NEW.force := w.force;
+	RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION resident_keep_missed_window() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
+		RAISE EXCEPTION 'trigger function resident_keep_missed_window() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
+	END IF;
+	IF sanse.due_at(OLD.next_visit) <= now() THEN
+		PERFORM sanse.open_overdue_event(OLD.id, sanse.due_at(OLD.next_visit), OLD.tier);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION event_tally() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.event'::regclass THEN
+		RAISE EXCEPTION 'trigger function event_tally() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.event.';
+	END IF;
+	IF TG_OP = 'INSERT' THEN
+		PERFORM sanse.tally_missed(ARRAY(SELECT ROW(n.*)::sanse.event FROM new_events n), 1);
+	ELSE
+		PERFORM sanse.tally_missed(ARRAY(SELECT ROW(o.*)::sanse.event FROM old_events o), -1);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+-- area_check finds ltree's functions through its search_path (see 1.0)
+DO $$
+BEGIN
+	EXECUTE format('ALTER FUNCTION sanse.area_check() SET search_path = pg_catalog, %I, sanse',
+	               (SELECT n.nspname FROM pg_catalog.pg_extension e
+	                  JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+	                 WHERE e.extname = 'ltree'));
+END
+$$;
+
+-- Columns only sanse writes (last_visit_at, id_number_hash and everything the
+-- resident trigger derives): a client that is not a superuser gets 42501.
+-- Fired first (triggers fire in name order), on what the client wrote.
+CREATE FUNCTION resident_guard() RETURNS trigger
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+CREATE TRIGGER resident_05_guard BEFORE INSERT OR UPDATE ON resident
+	FOR EACH ROW EXECUTE FUNCTION resident_guard();
+
+REVOKE ALL ON FUNCTION tier_policy_upsert(), tier_policy_keep(), cache_invalidate(), area_check(),
+	classification_rule_guard(), installation_secret_replace(), resident_hash_id_number(),
+	resident_maintain(), resident_guard(), resident_history_insert(), resident_history_update(),
+	classification_rule_reclassify(), tier_policy_rederive(), carer_check(),
+	resident_keep_missed_window(), event_tally() FROM PUBLIC;
+
+
+-----------------------------------------------------------------------------
+-- Bounded texts: a note or a reason is for people to read (22001 beyond).
+-----------------------------------------------------------------------------
+UPDATE resident SET override_reason = left(override_reason, 2000) WHERE length(override_reason) > 2000;
+ALTER TABLE classification_rule ADD CONSTRAINT classification_rule_note_length CHECK (length(note) <= 2000);
+
+-----------------------------------------------------------------------------
+-- Sweeps: a lock only sanse can take, visible skips, no future times
+-----------------------------------------------------------------------------
+
+-- Nobody holds a privilege on this table, so only the owner (sweep runs as
+-- the owner) can lock it: an advisory lock could be taken by any login and
+-- would switch every sweep off.
+CREATE TABLE sweep_lock ();
+REVOKE ALL ON sweep_lock FROM PUBLIC;
+COMMENT ON TABLE sweep_lock IS 'locked by sanse.sweep for its run; no rows, no grants';
+
+-- Skipped sweeps, counted even when the skipping transaction rolls back.
+CREATE SEQUENCE sweep_skipped;
+REVOKE ALL ON sweep_skipped FROM PUBLIC;
+
+CREATE VIEW sweep_status AS
+SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END AS sweeps_skipped,
+       (SELECT l.pid FROM pg_catalog.pg_locks l
+         WHERE l.locktype = 'relation' AND l.relation = 'sanse.sweep_lock'::regclass
+           AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+           AND l.granted
+         LIMIT 1) AS running_pid
+  FROM sanse.sweep_skipped s;
+COMMENT ON VIEW sweep_status IS 'sweeps skipped since install because another was running, and the pid of the sweep running now';
+
+-- Sweep times: at most 5 minutes ahead, as check_in (a sweep dated ahead
+-- would open events for windows still open and charge their carers).
+CREATE FUNCTION check_sweep_time(at timestamptz) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF at IS NULL OR at > pg_catalog.clock_timestamp() + interval '5 minutes' OR at = '-infinity' THEN
+		RAISE EXCEPTION 'a sweep cannot be dated %', CASE WHEN at IS NULL THEN 'NULL' WHEN at = '-infinity' THEN '-infinity' ELSE 'ahead of the server clock' END
+			USING ERRCODE = '22008', DETAIL = 'A sweep may be dated at most 5 minutes ahead of the server clock.';
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION sweep_overdue(at timestamptz DEFAULT now()) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n int;
+BEGIN
+	PERFORM sanse.check_sweep_time(at);
+	-- Lock the due residents (a check-in holding one makes us wait and
+	-- re-check its new window) and open the event of each missed window once.
+	WITH due AS (
+		SELECT r.id, r.area_id, r.tier, sanse.due_at(r.next_visit) AS due
+		  FROM sanse.resident r
+		 WHERE r.active AND r.next_visit IS NOT NULL
+		   AND sanse.due_at(r.next_visit) <= sweep_overdue.at
+		   FOR NO KEY UPDATE OF r),
+	created AS (
+		INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, next_step_at, charged_to)
+		SELECT d.id, d.area_id, d.tier, 1, sanse.leader_for(d.area_id, 1), d.due, d.due,
+		       sanse.zone_add(d.due, p.escalate_after),
+		       ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = d.id ORDER BY c.worker_id)
+		  FROM due d JOIN sanse.tier_policy p ON p.tier = d.tier
+		 WHERE NOT EXISTS (SELECT 1 FROM sanse.event e
+		                    WHERE e.resident_id = d.id AND e.due_at = d.due AND e.kind = 'overdue')
+		ON CONFLICT (resident_id, due_at) WHERE kind = 'overdue' DO NOTHING
+		RETURNING id, assignee_id, level_since)
+	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+	SELECT id, 1, assignee_id, level_since FROM created;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION sweep_escalations(at timestamptz DEFAULT now()) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	PERFORM sanse.check_sweep_time(at);
+	RETURN sanse.escalate_events(at);
+END
+$$;
+
+-- Runs as the owner (only the owner can lock sweep_lock); revoked from
+-- PUBLIC: grant EXECUTE to the role that schedules sweeps.
+-- Under REPEATABLE READ or SERIALIZABLE (a DBA's session default) a phase
+-- whose rows changed after the transaction's snapshot fails with 40001; it
+-- is rolled back alone and left to the next sweep, which reaches the same
+-- state because every step time is derived from the data.
+CREATE OR REPLACE FUNCTION sweep(at timestamptz DEFAULT now(),
+                                 OUT overdue_opened integer, OUT escalations integer, OUT skipped boolean)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	holder int;
+BEGIN
+	PERFORM sanse.check_sweep_time(at);
+	overdue_opened := 0;
+	escalations := 0;
+	BEGIN
+		LOCK TABLE sanse.sweep_lock IN EXCLUSIVE MODE NOWAIT;
+	EXCEPTION WHEN lock_not_available THEN
+		SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
+		 WHERE l.locktype = 'relation' AND l.relation = 'sanse.sweep_lock'::regclass AND l.granted
+		   AND l.pid <> pg_catalog.pg_backend_pid()
+		 LIMIT 1;
+		PERFORM pg_catalog.nextval('sanse.sweep_skipped');
+		RAISE WARNING 'sanse.sweep skipped: another sweep is running (pid %)', coalesce(holder::text, 'unknown')
+			USING HINT = 'Skips are counted in sanse.sweep_status.';
+		skipped := true;
+		RETURN;
+	END;
+	BEGIN
+		overdue_opened := sanse.sweep_overdue(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: overdue residents changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	END;
+	BEGIN
+		escalations := sanse.sweep_escalations(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: open events changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	END;
+	BEGIN
+		PERFORM sanse.fold_worker_month();
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: the check-in tally changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	END;
+	skipped := false;
+END
+$$;
+REVOKE ALL ON FUNCTION sweep(timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_escalations, then fold_worker_month, one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';
+
+-----------------------------------------------------------------------------
+-- Sync order (spec 5): the record follows the visits' own times.
+--
+-- The window in force at any time is window_after(tier, anchor), the anchor
+-- being the latest visit (or registered_at) and the tier the one the history
+-- gives.  So the visits of a resident cut its timeline into spans between
+-- consecutive visit times, and what happens in a span — which windows were
+-- missed (events), when each missed window's event closed and at which level,
+-- which visit met which window — depends only on the span's two ends and the
+-- tier changes inside it.  A visit that arrives older than the latest one
+-- splits a span in two; a withdrawn visit joins two; either way only that
+-- span is re-derived, as if the visits had arrived in time order.
+-----------------------------------------------------------------------------
+
+-- The tier a resident had at a time, from its history (the registration
+-- tier before the first change, the current tier without history).
+CREATE FUNCTION tier_at(p_resident bigint, p_at timestamptz) RETURNS risk_tier
+LANGUAGE sql STABLE SET search_path = pg_catalog, sanse
+BEGIN ATOMIC
+	SELECT coalesce(
+	         (SELECT h.new_tier FROM sanse.tier_history h
+	           WHERE h.resident_id = tier_at.p_resident AND h.changed_at <= tier_at.p_at
+	           ORDER BY h.changed_at DESC, h.id DESC LIMIT 1),
+	         (SELECT h.new_tier FROM sanse.tier_history h
+	           WHERE h.resident_id = tier_at.p_resident
+	           ORDER BY h.changed_at, h.id LIMIT 1),
+	         (SELECT r.tier FROM sanse.resident r WHERE r.id = tier_at.p_resident));
+END;
+
+-- Replay one overdue event's escalation from its due time up to p_until and,
+-- with a visit, close it there (the level its schedule had reached then).
+CREATE FUNCTION replay_event(p_event bigint, p_until timestamptz, p_visit bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	e sanse.event;
+	esc interval;
+	visitor bigint;
+BEGIN
+	SELECT * INTO STRICT e FROM sanse.event WHERE id = p_event FOR UPDATE;
+	SELECT p.escalate_after INTO STRICT esc FROM sanse.tier_policy p WHERE p.tier = e.tier;
+	DELETE FROM sanse.event_step s WHERE s.event_id = p_event AND s.level > 1;
+	e.level := 1;
+	e.level_since := e.due_at;
+	e.assignee_id := (SELECT s.assignee_id FROM sanse.event_step s WHERE s.event_id = p_event AND s.level = 1);
+	e.next_step_at := sanse.zone_add(e.due_at, esc);
+	WHILE e.level < 4 AND e.next_step_at <= p_until LOOP
+		e.level := e.level + 1;
+		e.level_since := e.next_step_at;
+		e.assignee_id := sanse.leader_for(e.area_id, e.level);
+		INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+		VALUES (p_event, e.level, e.assignee_id, e.level_since);
+		e.next_step_at := CASE WHEN e.level < 4 THEN sanse.zone_add(e.level_since, esc) END;
+	END LOOP;
+	IF p_visit IS NULL THEN
+		UPDATE sanse.event
+		   SET level = e.level, level_since = e.level_since, assignee_id = e.assignee_id,
+		       next_step_at = CASE WHEN e.level < 4 THEN e.next_step_at END,
+		       status = 'open', resolved_at = NULL, visit_id = NULL, closed_by = NULL
+		 WHERE id = p_event;
+	ELSE
+		SELECT v.worker_id INTO visitor FROM sanse.visit v WHERE v.id = p_visit;
+		UPDATE sanse.event
+		   SET level = e.level, level_since = e.level_since, assignee_id = e.assignee_id,
+		       next_step_at = NULL, status = 'closed', resolved_at = p_until, visit_id = p_visit,
+		       closed_by = visitor
+		 WHERE id = p_event;
+	END IF;
+END
+$$;
+
+-- Re-derive the span of a resident's timeline that starts at anchor p_from
+-- (a visit time, or registered_at) and ends at the visit time p_to (NULL:
+-- the span is still open, up to now): the visits strictly inside are its
+-- anchors.  Events due inside the span are made to be exactly the windows
+-- missed in it, each closed by the first visit at or after its due time; the
+-- visits' window_due and late flag follow; the tally takes the differences.
+CREATE FUNCTION rederive_span(p_resident bigint, p_from timestamptz, p_to timestamptz) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	until timestamptz := coalesce(p_to, now());
+	anchor timestamptz := p_from;
+	cur_tier sanse.risk_tier := sanse.tier_at(p_resident, p_from);
+	w sanse.visit_window;
+	m record;
+	ev record;
+	closer record;
+	carers bigint[] := ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = p_resident ORDER BY 1);
+BEGIN
+	CREATE TEMP TABLE IF NOT EXISTS sanse_span_missed (due timestamptz PRIMARY KEY, tier sanse.risk_tier) ON COMMIT DROP;
+	CREATE TEMP TABLE IF NOT EXISTS sanse_span_visit (id bigint PRIMARY KEY, window_due timestamptz, late boolean) ON COMMIT DROP;
+	TRUNCATE sanse_span_missed, sanse_span_visit;
+
+	-- walk the moments of the span: its visits (the first of each instant
+	-- is the anchor), its tier changes, and its end
+	FOR m IN
+		SELECT x.at, x.visit_id, x.new_tier, x.is_visit
+		  FROM (SELECT DISTINCT ON (v.at) v.at, v.id AS visit_id, NULL::sanse.risk_tier AS new_tier, true AS is_visit
+		          FROM sanse.visit v
+		         WHERE v.resident_id = p_resident AND v.at > p_from AND (p_to IS NULL OR v.at <= p_to)
+		         ORDER BY v.at, v.id) x
+		UNION ALL
+		SELECT h.changed_at, NULL, h.new_tier, false
+		  FROM sanse.tier_history h
+		 WHERE h.resident_id = p_resident AND h.changed_at > p_from AND h.changed_at < until
+		UNION ALL
+		SELECT until, NULL, NULL, false WHERE p_to IS NULL
+		ORDER BY 1, 4
+	LOOP
+		IF cur_tier IS NOT NULL THEN
+			w := sanse.window_after(cur_tier, anchor);
+			IF sanse.due_at(w) <= m.at THEN
+				INSERT INTO sanse_span_missed VALUES (sanse.due_at(w), cur_tier) ON CONFLICT DO NOTHING;
+			END IF;
+		END IF;
+		IF m.is_visit THEN
+			INSERT INTO sanse_span_visit VALUES (m.visit_id,
+				CASE WHEN cur_tier IS NOT NULL AND w @> m.at THEN sanse.due_at(w) END,
+				cur_tier IS NOT NULL AND m.at >= sanse.due_at(w));
+			anchor := m.at;
+		ELSIF m.new_tier IS NOT NULL OR m.at < until THEN
+			cur_tier := m.new_tier;
+		END IF;
+	END LOOP;
+
+	-- events of the span that should not exist (a window met after all)
+	DELETE FROM sanse.event e
+	 WHERE e.resident_id = p_resident AND e.kind = 'overdue'
+	   AND e.due_at > p_from AND (p_to IS NULL OR e.due_at <= p_to)
+	   AND NOT EXISTS (SELECT 1 FROM sanse_span_missed s WHERE s.due = e.due_at);
+	-- and those that should
+	FOR ev IN SELECT s.due, s.tier FROM sanse_span_missed s ORDER BY s.due LOOP
+		PERFORM sanse.open_overdue_event(p_resident, ev.due, ev.tier);
+		SELECT v.id, v.at INTO closer FROM sanse.visit v
+		 WHERE v.resident_id = p_resident AND v.at >= ev.due AND (p_to IS NULL OR v.at <= p_to)
+		 ORDER BY v.at, v.id LIMIT 1;
+		IF closer.id IS NOT NULL THEN
+			IF NOT EXISTS (SELECT 1 FROM sanse.event e
+			                WHERE e.resident_id = p_resident AND e.kind = 'overdue' AND e.due_at = ev.due
+			                  AND e.status = 'closed' AND e.visit_id = closer.id AND e.resolved_at = closer.at) THEN
+				PERFORM sanse.replay_event(e.id, closer.at, closer.id)
+				   FROM sanse.event e WHERE e.resident_id = p_resident AND e.kind = 'overdue' AND e.due_at = ev.due;
+			END IF;
+		ELSE
+			-- still open: reopened ones climb again up to now; the sweep goes on
+			PERFORM sanse.replay_event(e.id, until, NULL)
+			   FROM sanse.event e
+			  WHERE e.resident_id = p_resident AND e.kind = 'overdue' AND e.due_at = ev.due AND e.status = 'closed';
+		END IF;
+	END LOOP;
+
+	-- visits: which window each met, which came late; windows met are
+	-- credited to (and taken back from) the current carers
+	INSERT INTO sanse.worker_month_pending (workers, month, windows_met)
+	SELECT carers, sanse.month_of(d.due), d.sign
+	  FROM (SELECT v.window_due AS due, -1 AS sign FROM sanse.visit v JOIN sanse_span_visit s ON s.id = v.id
+	         WHERE v.window_due IS DISTINCT FROM s.window_due AND v.window_due IS NOT NULL
+	        UNION ALL
+	        SELECT s.window_due, 1 FROM sanse.visit v JOIN sanse_span_visit s ON s.id = v.id
+	         WHERE v.window_due IS DISTINCT FROM s.window_due AND s.window_due IS NOT NULL
+	        UNION ALL
+	        SELECT v.window_due, -1 FROM sanse.visit v
+	         WHERE v.resident_id = p_resident AND v.window_due IS NOT NULL AND v.at > p_from
+	           AND (p_to IS NULL OR v.at <= p_to)
+	           AND NOT EXISTS (SELECT 1 FROM sanse_span_visit s WHERE s.id = v.id)) d;
+	UPDATE sanse.visit v SET window_due = NULL
+	 WHERE v.resident_id = p_resident AND v.window_due IS NOT NULL AND v.at > p_from
+	   AND (p_to IS NULL OR v.at <= p_to)
+	   AND v.window_due IS DISTINCT FROM (SELECT s.window_due FROM sanse_span_visit s WHERE s.id = v.id);
+	UPDATE sanse.visit v SET window_due = s.window_due
+	  FROM sanse_span_visit s
+	 WHERE s.id = v.id AND s.window_due IS NOT NULL AND v.window_due IS DISTINCT FROM s.window_due;
+
+	-- the late flag, and the flagged count of the visitor
+	WITH changed AS (
+		UPDATE sanse.visit v
+		   SET flags = CASE WHEN s.late THEN array_append(v.flags, 'late') ELSE array_remove(v.flags, 'late') END
+		  FROM sanse_span_visit s
+		 WHERE s.id = v.id AND s.late <> ('late' = ANY (v.flags))
+		RETURNING v.worker_id, v.at, v.flags, s.late)
+	INSERT INTO sanse.worker_month_pending (workers, month, flagged_visits)
+	SELECT ARRAY[c.worker_id], sanse.month_of(c.at), CASE WHEN c.late THEN 1 ELSE -1 END
+	  FROM changed c
+	 WHERE cardinality(c.flags) = CASE WHEN c.late THEN 1 ELSE 0 END;
+END
+$$;
+
+-- check_in, for a visit dated before the resident's latest one.
+CREATE FUNCTION rederive_after_visit(p_resident bigint, p_visit bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	t timestamptz := (SELECT v.at FROM sanse.visit v WHERE v.id = p_visit);
+BEGIN
+	-- another visit at the same instant is the anchor already: nothing moves
+	IF EXISTS (SELECT 1 FROM sanse.visit v WHERE v.resident_id = p_resident AND v.at = t AND v.id <> p_visit) THEN
+		RETURN;
+	END IF;
+	PERFORM sanse.rederive_span(p_resident,
+		coalesce((SELECT max(v.at) FROM sanse.visit v WHERE v.resident_id = p_resident AND v.at < t),
+		         (SELECT r.registered_at FROM sanse.resident r WHERE r.id = p_resident)),
+		(SELECT min(v.at) FROM sanse.visit v WHERE v.resident_id = p_resident AND v.at > t));
+END
+$$;
+
+-- Visits withdrawn by a supervisor: kept with who, when and why.
+CREATE TABLE visit_withdrawn (
+	visit_id bigint PRIMARY KEY,
+	resident_id bigint NOT NULL,
+	worker_id bigint NOT NULL,
+	at timestamptz NOT NULL,
+	checklist text[] NOT NULL,
+	flags text[] NOT NULL,
+	note text,
+	recorded_at timestamptz NOT NULL,
+	reason text NOT NULL CHECK (btrim(reason) <> '' AND length(reason) <= 2000),
+	withdrawn_by name NOT NULL DEFAULT session_user,
+	withdrawn_as name NOT NULL DEFAULT current_user,
+	withdrawn_at timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON visit_withdrawn FROM PUBLIC;
+COMMENT ON TABLE visit_withdrawn IS 'visits withdrawn with sanse.withdraw_visit: the visit as it was, who withdrew it, when and why';
+SELECT pg_catalog.pg_extension_config_dump('visit_withdrawn', '');
+
+CREATE FUNCTION withdraw_visit(visit_id bigint, reason text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	v sanse.visit;
+	twin bigint;
+	prev timestamptz;
+BEGIN
+	IF reason IS NULL OR btrim(reason) = '' THEN
+		RAISE EXCEPTION 'withdrawing a visit needs a reason' USING ERRCODE = '22023';
+	ELSIF length(reason) > 2000 THEN
+		RAISE EXCEPTION 'the reason is longer than 2000 characters' USING ERRCODE = '22001';
+	END IF;
+	SELECT * INTO v FROM sanse.visit WHERE id = withdraw_visit.visit_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'visit % does not exist', withdraw_visit.visit_id USING ERRCODE = '22023';
+	END IF;
+	-- the resident's check-ins wait while its timeline is re-derived
+	PERFORM 1 FROM sanse.resident r WHERE r.id = v.resident_id FOR NO KEY UPDATE;
+	INSERT INTO sanse.visit_withdrawn (visit_id, resident_id, worker_id, at, checklist, flags, note, recorded_at, reason)
+	VALUES (v.id, v.resident_id, v.worker_id, v.at, v.checklist, v.flags, v.note, v.recorded_at, withdraw_visit.reason);
+	-- the visitor's own counts
+	INSERT INTO sanse.worker_month_pending (workers, month, visits, flagged_visits, checklist_items)
+	VALUES (ARRAY[v.worker_id], sanse.month_of(v.at), -1, -(v.flags <> '{}')::int, -cardinality(v.checklist));
+
+	SELECT t.id INTO twin FROM sanse.visit t
+	 WHERE t.resident_id = v.resident_id AND t.at = v.at AND t.id <> v.id ORDER BY t.id LIMIT 1;
+	IF twin IS NOT NULL THEN
+		-- another visit at the same instant takes its place
+		UPDATE sanse.event SET visit_id = twin, closed_by = (SELECT t.worker_id FROM sanse.visit t WHERE t.id = twin)
+		 WHERE event.visit_id = v.id;
+		UPDATE sanse.visit SET window_due = NULL WHERE id = v.id;
+		UPDATE sanse.visit SET window_due = v.window_due, flags = v.flags WHERE id = twin AND v.window_due IS NOT NULL;
+		DELETE FROM sanse.visit WHERE id = v.id;
+		RETURN;
+	END IF;
+
+	IF v.window_due IS NOT NULL THEN
+		INSERT INTO sanse.worker_month_pending (workers, month, windows_met)
+		SELECT ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = v.resident_id ORDER BY 1),
+		       sanse.month_of(v.window_due), -1;
+	END IF;
+	UPDATE sanse.event SET visit_id = NULL WHERE event.visit_id = v.id;
+	DELETE FROM sanse.visit WHERE id = v.id;
+	prev := (SELECT max(x.at) FROM sanse.visit x WHERE x.resident_id = v.resident_id AND x.at < v.at);
+	-- the anchor goes back when the latest visit is withdrawn (the owner may write it)
+	UPDATE sanse.resident r SET last_visit_at = (SELECT max(x.at) FROM sanse.visit x WHERE x.resident_id = r.id)
+	 WHERE r.id = v.resident_id AND r.last_visit_at IS DISTINCT FROM (SELECT max(x.at) FROM sanse.visit x WHERE x.resident_id = r.id);
+	PERFORM sanse.rederive_span(v.resident_id,
+		coalesce(prev, (SELECT r.registered_at FROM sanse.resident r WHERE r.id = v.resident_id)),
+		(SELECT min(x.at) FROM sanse.visit x WHERE x.resident_id = v.resident_id AND x.at > v.at));
+END
+$$;
+REVOKE ALL ON FUNCTION withdraw_visit(bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION withdraw_visit(bigint, text) IS 'withdraw a wrongly recorded visit (kept in visit_withdrawn with the reason): the resident''s windows, events and tally are re-derived without it';
+
+REVOKE ALL ON FUNCTION tier_at(bigint, timestamptz), replay_event(bigint, timestamptz, bigint),
+	rederive_span(bigint, timestamptz, timestamptz), rederive_after_visit(bigint, bigint) FROM PUBLIC;
+
+-----------------------------------------------------------------------------
+-- A plain pg_restore would re-run sanse's triggers over restored rows
+-- (history dated at the restore, override times overwritten, every missed
+-- window tallied twice).  It is refused up front instead: sanse's rows come
+-- back only with its triggers held back (replica mode, where this trigger
+-- does not fire).  A dump's rows are recognised by what clients never send:
+-- a COPY of a table that only sanse writes, a COPY naming the identity
+-- column, or an INSERT ... OVERRIDING SYSTEM VALUE (pg_dump --inserts).
+-----------------------------------------------------------------------------
+CREATE FUNCTION restore_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	q text := left(current_query(), 4000);
+	cols text;
+BEGIN
+	IF TG_RELID NOT IN ('sanse.area'::regclass, 'sanse.worker'::regclass, 'sanse.classification_rule'::regclass,
+	                    'sanse.installation_secret'::regclass, 'sanse.tier_policy'::regclass,
+	                    'sanse.resident'::regclass, 'sanse.tier_history'::regclass, 'sanse.carer'::regclass,
+	                    'sanse.door_token'::regclass, 'sanse.visit'::regclass, 'sanse.event'::regclass,
+	                    'sanse.event_step'::regclass, 'sanse.worker_month'::regclass,
+	                    'sanse.worker_month_pending'::regclass, 'sanse.visit_withdrawn'::regclass) THEN
+		RAISE EXCEPTION 'trigger function restore_guard() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s tables.';
+	END IF;
+	IF q ~* '^\s*copy\s' THEN
+		cols := substring(q FROM '^\s*[Cc][Oo][Pp][Yy]\s+[^(\s]+\s*\(([^)]*)\)');
+		-- clients bulk-load areas, workers, residents (without ids) and carers
+		IF TG_TABLE_NAME = 'carer'
+		   OR (TG_TABLE_NAME IN ('area', 'worker', 'resident') AND cols IS NOT NULL
+		       AND cols !~* '(^|,)\s*"?id"?\s*(,|$)') THEN
+			RETURN NULL;
+		END IF;
+	ELSIF q !~* '\soverriding\s+system\s+value\s' THEN
+		RETURN NULL;
+	END IF;
+	RAISE EXCEPTION 'rows of sanse.% look like a restore; sanse''s data must be restored with its triggers held back', TG_TABLE_NAME
+		USING ERRCODE = '55000',
+		      DETAIL = 'A plain restore would re-run sanse''s triggers over restored rows: tier history dated at the restore, override times overwritten, missed windows counted twice.',
+		      HINT = 'Restore into a fresh database as a superuser with: PGOPTIONS=''-c session_replication_role=replica'' pg_restore -d <database> <dump>';
+END
+$$;
+REVOKE ALL ON FUNCTION restore_guard() FROM PUBLIC;
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['area', 'worker', 'classification_rule', 'installation_secret', 'tier_policy',
+	                         'resident', 'tier_history', 'carer', 'door_token', 'visit', 'event', 'event_step',
+	                         'worker_month', 'worker_month_pending', 'visit_withdrawn'] LOOP
+		EXECUTE format('CREATE TRIGGER a_restore_guard BEFORE INSERT ON sanse.%I FOR EACH STATEMENT '
+		               'WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* ''^\s*(copy|insert)\s'') '
+		               'EXECUTE FUNCTION sanse.restore_guard()', t);
+	END LOOP;
+END
+$$;
