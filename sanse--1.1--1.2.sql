@@ -38,10 +38,11 @@ BEGIN
 		RAISE EXCEPTION 'trigger function tier_policy_keep() fired on table %', TG_RELID::regclass
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.tier_policy.';
 	END IF;
-	IF TG_OP = 'DELETE' OR OLD.tier <> NEW.tier THEN
+	IF TG_OP = 'TRUNCATE' OR TG_OP = 'DELETE' OR OLD.tier <> NEW.tier THEN
 		RAISE EXCEPTION 'every risk tier must keep its policy'
 			USING ERRCODE = '23001',
-				  DETAIL = format('The policy of tier %s cannot be removed; update its cadence instead.', OLD.tier);
+				  DETAIL = CASE WHEN TG_OP = 'TRUNCATE' THEN 'The policies cannot be truncated; update their cadences instead.'
+				                ELSE format('The policy of tier %s cannot be removed; update its cadence instead.', OLD.tier) END;
 	END IF;
 	RETURN NEW;
 END
@@ -287,6 +288,9 @@ BEGIN
 END
 $$;
 
+CREATE TRIGGER tier_policy_keep_truncate BEFORE TRUNCATE ON tier_policy
+	FOR EACH STATEMENT EXECUTE FUNCTION tier_policy_keep();
+
 -- area_check finds ltree's functions through its search_path (see 1.0)
 DO $$
 BEGIN
@@ -484,8 +488,11 @@ DECLARE
 	esc interval;
 	visitor bigint;
 BEGIN
-	SELECT * INTO STRICT e FROM sanse.event WHERE id = p_event FOR UPDATE;
-	SELECT p.escalate_after INTO STRICT esc FROM sanse.tier_policy p WHERE p.tier = e.tier;
+	SELECT * INTO e FROM sanse.event WHERE id = p_event FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'event % does not exist', p_event USING ERRCODE = '22023';
+	END IF;
+	SELECT p.escalate_after INTO esc FROM sanse.tier_policy p WHERE p.tier = e.tier;
 	DELETE FROM sanse.event_step s WHERE s.event_id = p_event AND s.level > 1;
 	e.level := 1;
 	e.level_since := e.due_at;
@@ -534,8 +541,10 @@ DECLARE
 	closer record;
 	carers bigint[] := ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = p_resident ORDER BY 1);
 BEGIN
-	CREATE TEMP TABLE IF NOT EXISTS sanse_span_missed (due timestamptz PRIMARY KEY, tier sanse.risk_tier) ON COMMIT DROP;
-	CREATE TEMP TABLE IF NOT EXISTS sanse_span_visit (id bigint PRIMARY KEY, window_due timestamptz, late boolean) ON COMMIT DROP;
+	IF pg_catalog.to_regclass('pg_temp.sanse_span_missed') IS NULL THEN
+		CREATE TEMP TABLE sanse_span_missed (due timestamptz PRIMARY KEY, tier sanse.risk_tier) ON COMMIT DROP;
+		CREATE TEMP TABLE sanse_span_visit (id bigint PRIMARY KEY, window_due timestamptz, late boolean) ON COMMIT DROP;
+	END IF;
 	TRUNCATE sanse_span_missed, sanse_span_visit;
 
 	-- walk the moments of the span: its visits (the first of each instant
@@ -732,8 +741,8 @@ REVOKE ALL ON FUNCTION tier_at(bigint, timestamptz), replay_event(bigint, timest
 -- window tallied twice).  It is refused up front instead: sanse's rows come
 -- back only with its triggers held back (replica mode, where this trigger
 -- does not fire).  A dump's rows are recognised by what clients never send:
--- a COPY of a table that only sanse writes, a COPY naming the identity
--- column, or an INSERT ... OVERRIDING SYSTEM VALUE (pg_dump --inserts).
+-- a COPY of a table that only sanse writes, or a COPY naming the identity
+-- column.  (A plain-SQL dump made with --inserts is not recognised.)
 -----------------------------------------------------------------------------
 CREATE FUNCTION restore_guard() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
@@ -758,7 +767,7 @@ BEGIN
 		       AND cols !~* '(^|,)\s*"?id"?\s*(,|$)') THEN
 			RETURN NULL;
 		END IF;
-	ELSIF q !~* '\soverriding\s+system\s+value\s' THEN
+	ELSE
 		RETURN NULL;
 	END IF;
 	RAISE EXCEPTION 'rows of sanse.% look like a restore; sanse''s data must be restored with its triggers held back', TG_TABLE_NAME
@@ -776,7 +785,7 @@ BEGIN
 	                         'resident', 'tier_history', 'carer', 'door_token', 'visit', 'event', 'event_step',
 	                         'worker_month', 'worker_month_pending', 'visit_withdrawn'] LOOP
 		EXECUTE format('CREATE TRIGGER a_restore_guard BEFORE INSERT ON sanse.%I FOR EACH STATEMENT '
-		               'WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* ''^\s*(copy|insert)\s'') '
+		               'WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* ''^\s*copy\s'') '
 		               'EXECUTE FUNCTION sanse.restore_guard()', t);
 	END LOOP;
 END

@@ -56,7 +56,7 @@ SELECT p.oid::regprocedure AS function,
                   WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner), '(owner only)') AS executable_by
   FROM pg_proc p
  WHERE p.pronamespace = 'sanse'::regnamespace AND p.prosecdef
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 -- SECURITY DEFINER functions pin their search_path
 SELECT count(*) AS secdef_without_search_path FROM pg_proc p
  WHERE p.pronamespace = 'sanse'::regnamespace AND p.prosecdef

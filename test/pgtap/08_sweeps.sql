@@ -258,7 +258,9 @@ SELECT v.at, v.id AS resident_id,
             ELSE (SELECT w.id FROM sanse.worker w WHERE w.area_id = v.area_id AND w.role = 'member'
                    AND w.force = CASE WHEN v.i % 2 = 1 THEN 'volunteer' ELSE 'grid_officer' END) END AS worker_id
   FROM (SELECT * FROM red UNION ALL SELECT * FROM other) v
- WHERE v.at < '2024-03-24 00:00+08';
+ WHERE v.at < '2024-03-24 00:00+08'
+   -- a visit before the resident's registration is refused (22008)
+   AND v.at >= (SELECT r.registered_at FROM sanse.resident r WHERE r.id = v.id);
 
 CREATE TEMP TABLE ev_cap (run text, resident_id bigint, due_at timestamptz, status text, level smallint, level_since timestamptz,
                           assignee_id bigint, resolved_at timestamptz, visit_id bigint, closed_by bigint, visit_at timestamptz);
