@@ -42,6 +42,7 @@ typedef enum CheckInPlan
 	PLAN_ENTRY,
 	PLAN_RECORD,
 	PLAN_RECORD_TALLY,
+	PLAN_RECORD_TALLY_PER_WORKER,
 	PLAN_RETRY,
 	PLAN_CLOSE,
 	PLAN_REDERIVE,
@@ -122,10 +123,20 @@ static SPIPlanPtr plans[NUM_PLANS];
 	"  SELECT ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = $1 ORDER BY c.worker_id), " \
 	"         sanse.month_of($8), 1, 0, 0, 0 FROM v WHERE $8 IS NOT NULL) "
 
+/* 1.2: one pending row per worker, so a worker's tally is read through an index */
+#define TALLY_SQL_PER_WORKER \
+	", t AS (" \
+	"  INSERT INTO sanse.worker_month_pending (worker_id, month, windows_met, visits, flagged_visits, checklist_items) " \
+	"  SELECT $2, sanse.month_of($3), 0, 1, ($5 <> '{}')::int, cardinality($4) FROM v " \
+	"  UNION ALL " \
+	"  SELECT c.worker_id, sanse.month_of($8), 1, 0, 0, 0 FROM v, sanse.carer c " \
+	"   WHERE c.resident_id = $1 AND $8 IS NOT NULL) "
+
 static const char *const plan_sql[NUM_PLANS] = {
 	[PLAN_ENTRY] = ENTRY_SQL,
 	[PLAN_RECORD] = RECORD_SQL(""),
 	[PLAN_RECORD_TALLY] = RECORD_SQL(TALLY_SQL),
+	[PLAN_RECORD_TALLY_PER_WORKER] = RECORD_SQL(TALLY_SQL_PER_WORKER),
 	[PLAN_RETRY] =
 	"SELECT id FROM sanse.visit WHERE resident_id = $1 AND worker_id = $2 AND at = $3",
 	[PLAN_CLOSE] =
@@ -134,11 +145,12 @@ static const char *const plan_sql[NUM_PLANS] = {
 	"SELECT sanse.rederive_after_visit($1, $2)",
 };
 
-static const int plan_nargs[NUM_PLANS] = {4, 8, 8, 3, 5, 2};
+static const int plan_nargs[NUM_PLANS] = {4, 8, 8, 8, 3, 5, 2};
 static const Oid plan_argtypes[NUM_PLANS][8] = {
 	[PLAN_ENTRY] = {BYTEAOID, INT8OID, TIMESTAMPTZOID, INTERVALOID},
 	[PLAN_RECORD] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID, TIMESTAMPTZOID},
 	[PLAN_RECORD_TALLY] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID, TIMESTAMPTZOID},
+	[PLAN_RECORD_TALLY_PER_WORKER] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID, TIMESTAMPTZOID},
 	[PLAN_RETRY] = {INT8OID, INT8OID, TIMESTAMPTZOID},
 	[PLAN_CLOSE] = {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID},
 	[PLAN_REDERIVE] = {INT8OID, INT8OID},
@@ -293,8 +305,9 @@ seconds_interval(int seconds)
  * installed SQL has decides what is kept, not which entry point was called:
  * a check-in that waited out ALTER EXTENSION UPDATE behind the resident lock
  * finishes under the new version's rules.  With worker_month_pending (1.1)
- * the visit is tallied; with visit_withdrawn (1.2) a visit dated before the
- * latest one re-derives the resident's windows and events from its time on.
+ * the visit is tallied; with visit_withdrawn (1.2) the tally has a row per
+ * worker and a visit dated before the latest one re-derives the resident's
+ * windows and events from its time on.
  */
 static Datum
 check_in_internal(FunctionCallInfo fcinfo)
@@ -489,7 +502,8 @@ check_in_internal(FunctionCallInfo fcinfo)
 		nulls[5] = 'n';
 	if (!meets_window)
 		nulls[7] = 'n';
-	check_in_exec(tally ? PLAN_RECORD_TALLY : PLAN_RECORD, args, nulls);
+	check_in_exec(rederive ? PLAN_RECORD_TALLY_PER_WORKER : tally ? PLAN_RECORD_TALLY : PLAN_RECORD,
+				  args, nulls);
 	if (SPI_processed == 0)
 	{
 		/* a concurrent retry of the same scan won the race */
