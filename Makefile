@@ -7,7 +7,7 @@ OBJS        = src/sanse.o src/trigger_guard.o src/risk_tier.o src/visit_window.o
 DATA        = sanse--1.0.sql sanse--1.0--1.1.sql sanse--1.1--1.2.sql
 PGFILEDESC  = "sanse - three-colour household assistance"
 
-REGRESS      = risk_tier visit_window cadence sweep_plans security checkin_log
+REGRESS      = risk_tier visit_window cadence sweep_plans tally_plans security checkin_log
 REGRESS_OPTS = --inputdir=. --load-extension=ltree --load-extension=pgcrypto --load-extension=sanse
 ISOLATION      = checkin_vs_sweep two_sweeps tier_change_vs_sweep rule_edit_vs_resident tally_concurrent cache_fresh
 ISOLATION_OPTS = --inputdir=test/isolation --load-extension=ltree --load-extension=pgcrypto --load-extension=sanse
