@@ -6,13 +6,16 @@
 -- The most severe matching rule wins; no match gives NULL.
 BEGIN;
 SET LOCAL search_path = public, sanse;
-SELECT plan(123);
+\ir include/helpers.psql
+\ir include/district.psql
+SELECT plan(135);
 
 SELECT has_function('sanse', 'classify', ARRAY['text[]'], 'sanse.classify(text[]) exists');
 SELECT function_returns('sanse', 'classify', ARRAY['text[]'], 'risk_tier', 'classify returns risk_tier');
 SELECT has_function('sanse', 'classify_explain', ARRAY['text[]'], 'sanse.classify_explain(text[]) exists');
 SELECT has_function('sanse', 'factor_names', 'sanse.factor_names() exists');
 SELECT has_table('sanse', 'classification_rule', 'table sanse.classification_rule exists');
+SELECT volatility_is('sanse', 'classify', ARRAY['text[]'], 'stable', 'classify reads the rule table: STABLE');
 
 SELECT is(sanse.factor_names(),
           ARRAY['sudden_illness', 'no_caregiver', 'accident_risk', 'partial_care', 'unstable_chronic',
@@ -92,7 +95,14 @@ SELECT is(sanse.classify(f), t::sanse.risk_tier, format('classify(%s) = %s', f, 
 	('{sudden_illness,sudden_illness}', NULL),
 	('{partial_care,partial_care}', NULL),
 	('{partial_care,partial_care,unstable_chronic,unstable_chronic}', 'yellow'),
-	('{mobility_impaired,mobility_impaired,lives_alone}', 'blue')
+	('{mobility_impaired,mobility_impaired,lives_alone}', 'blue'),
+	-- more supersets, orders and duplicates
+	('{accident_risk,unstable_chronic}', 'red'),
+	('{partial_care,unstable_chronic,sudden_illness}', 'yellow'),
+	('{partial_care,unstable_chronic,accident_risk}', 'red'),
+	('{self_care_difficulty,partial_care,mobility_impaired,disabled}', 'yellow'),
+	('{unstable_chronic,unstable_chronic}', 'blue'),
+	('{mobility_impaired,partial_care,partial_care}', 'yellow')
   ) v(f, t);
 
 SELECT is(sanse.classify(NULL), NULL, 'classify(NULL) is NULL');
@@ -165,6 +175,10 @@ SELECT results_eq(
 	$$SELECT tier::text, all_of, decisive FROM sanse.classify_explain('{accident_risk,lives_alone}')$$,
 	$$VALUES ('red', ARRAY['accident_risk'], true)$$,
 	'classify_explain of accident risk is the one red rule, decisive');
+SELECT results_eq($$SELECT tier::text, all_of, decisive FROM sanse.classify_explain('{accident_risk,partial_care,unstable_chronic}')$$,
+                  $$VALUES ('red', '{accident_risk}'::text[], true), ('yellow', '{partial_care,unstable_chronic}', false),
+                           ('blue', '{unstable_chronic}', false)$$,
+                  'classify_explain lists the matching rules, the most severe first and decisive');
 SELECT is_empty($$SELECT * FROM sanse.classify_explain('{lives_alone,sudden_illness}')$$,
 	'classify_explain of a near miss is empty');
 SELECT ok((SELECT bool_and(e.rule_id = r.id AND e.note IS NOT DISTINCT FROM r.note)
@@ -174,9 +188,6 @@ SELECT ok((SELECT bool_and(e.rule_id = r.id AND e.note IS NOT DISTINCT FROM r.no
 ---------------------------------------------------------------------------
 -- Rules are data: new, disabled and edited rules re-classify residents
 ---------------------------------------------------------------------------
-INSERT INTO sanse.area (path, kind, name) VALUES
-	('cq', 'district', 'D'), ('cq.t', 'town', 'T'), ('cq.t.v', 'village', 'V'),
-	('cq.t.v.z', 'total_grid', 'Z'), ('cq.t.v.z.g', 'general_grid', 'G'), ('cq.t.v.z.g.m', 'micro_grid', 'M');
 INSERT INTO sanse.resident (area_id, name, factors, registered_at)
 SELECT a.id, v.name, v.factors, '2024-03-01 09:00+08'
   FROM sanse.area a,
@@ -186,7 +197,7 @@ SELECT a.id, v.name, v.factors, '2024-03-01 09:00+08'
                ('c_mobility', '{mobility_impaired}'),
                ('c_partial_mobility', '{partial_care,mobility_impaired}'),
                ('c_overridden', '{lives_alone,disabled,mental_disorder}')) v(name, factors)
- WHERE a.path = 'cq.t.v.z.g.m';
+ WHERE a.path = 'd.t.v.tg.g.m1';
 UPDATE sanse.resident SET tier_override = 'blue', override_reason = 'family nearby' WHERE name = 'c_overridden';
 CREATE FUNCTION pg_temp.tiers(n text) RETURNS text LANGUAGE sql
 RETURN (SELECT concat_ws('/', coalesce(computed_tier::text, '-'), coalesce(tier::text, '-'),
@@ -215,6 +226,9 @@ SELECT is(pg_temp.tiers('c_alone_disabled'), 'yellow/yellow/2024-03-11 00:00:00+
 SELECT is(pg_temp.tiers('c_overridden'), 'yellow/blue/2024-05-01 00:00:00+08',
 	'an overridden resident gets the new computed tier and keeps its override');
 SELECT is(pg_temp.tiers('c_alone'), '-/-/-', 'a resident with half the rule is not touched');
+SELECT results_eq($$SELECT name, tier::text FROM sanse.resident WHERE name IN ('c_alone', 'c_alone_disabled', 'c_mobility') ORDER BY name$$,
+                  $$VALUES ('c_alone', NULL), ('c_alone_disabled', 'yellow'), ('c_mobility', 'blue')$$,
+                  'a new rule re-classifies exactly the residents it matches');
 SELECT results_eq(
 	$$SELECT old_computed_tier::text, new_computed_tier::text, old_tier::text, new_tier::text, changed_by::text
 	    FROM sanse.tier_history h JOIN sanse.resident r ON r.id = h.resident_id
@@ -246,6 +260,11 @@ SELECT is(pg_temp.tiers('c_mobility'), 'blue/blue/2024-05-01 00:00:00+08', 'othe
 SELECT lives_ok($$UPDATE sanse.classification_rule SET enabled = true WHERE builtin AND all_of = '{unstable_chronic}'$$,
 	'the built-in rule can be switched on again');
 SELECT is(pg_temp.tiers('c_chronic'), 'blue/blue/2024-05-01 00:00:00+08', 'and the resident is blue again');
+UPDATE sanse.classification_rule SET enabled = false WHERE builtin AND all_of = '{mobility_impaired}';
+SELECT is((SELECT tier FROM sanse.resident WHERE name = 'c_mobility'), NULL, 'switching the mobility rule off re-classifies');
+SELECT is((SELECT next_visit FROM sanse.resident WHERE name = 'c_mobility'), NULL, 'and a resident left without a tier has no window');
+UPDATE sanse.classification_rule SET enabled = true WHERE builtin AND all_of = '{mobility_impaired}';
+SELECT is((SELECT tier::text FROM sanse.resident WHERE name = 'c_mobility'), 'blue', 'switching it back on re-classifies again');
 
 -- editing and deleting a custom rule
 SELECT lives_ok($$UPDATE sanse.classification_rule SET tier = 'red' WHERE note = 'local rule'$$, 'a custom rule''s tier can be edited');
@@ -297,33 +316,30 @@ SELECT is((SELECT count(*)::int FROM sanse.resident WHERE computed_tier IS DISTI
 ---------------------------------------------------------------------------
 -- Built-in rules are protected; bad rules are refused
 ---------------------------------------------------------------------------
-SELECT throws_ok($$DELETE FROM sanse.classification_rule WHERE builtin AND all_of = '{mobility_impaired}'$$,
-	'23001', NULL, 'deleting a built-in rule is refused (23001)');
-SELECT throws_ok($$UPDATE sanse.classification_rule SET all_of = '{mobility_impaired,lives_alone}' WHERE builtin AND all_of = '{mobility_impaired}'$$,
-	'23001', NULL, 'editing a built-in rule''s factors is refused (23001)');
-SELECT throws_ok($$UPDATE sanse.classification_rule SET tier = 'yellow' WHERE builtin AND all_of = '{mobility_impaired}'$$,
-	'23001', NULL, 'editing a built-in rule''s tier is refused (23001)');
-SELECT throws_ok($$UPDATE sanse.classification_rule SET builtin = false WHERE builtin AND all_of = '{mobility_impaired}'$$,
-	'23001', NULL, 'un-building-in a built-in rule is refused (23001)');
-SELECT throws_ok($$INSERT INTO sanse.classification_rule (tier, all_of, builtin) VALUES ('red', '{lives_alone}', true)$$,
-	'42501', NULL, 'inserting a built-in rule that does not exist is refused (42501)');
-SELECT throws_ok($$UPDATE sanse.classification_rule SET builtin = true WHERE all_of = '{mental_disorder,recently_discharged}'$$,
-	'42501', NULL, 'a custom rule cannot become built-in (42501)');
+SELECT is(pg_temp.sqlstate_of(stmt), expected, description)
+  FROM (VALUES
+    ('deleting a built-in rule is refused (23001)', $$DELETE FROM sanse.classification_rule WHERE builtin AND all_of = '{mobility_impaired}'$$, '23001'),
+    ('editing a built-in rule''s factors is refused (23001)', $$UPDATE sanse.classification_rule SET all_of = '{mobility_impaired,lives_alone}' WHERE builtin AND all_of = '{mobility_impaired}'$$, '23001'),
+    ('editing a built-in rule''s tier is refused (23001)', $$UPDATE sanse.classification_rule SET tier = 'yellow' WHERE builtin AND all_of = '{mobility_impaired}'$$, '23001'),
+    ('un-building-in a built-in rule is refused (23001)', $$UPDATE sanse.classification_rule SET builtin = false WHERE builtin AND all_of = '{mobility_impaired}'$$, '23001'),
+    ('inserting a built-in rule that does not exist is refused (42501)', $$INSERT INTO sanse.classification_rule (tier, all_of, builtin) VALUES ('red', '{lives_alone}', true)$$, '42501'),
+    ('a custom rule cannot become built-in (42501)', $$UPDATE sanse.classification_rule SET builtin = true WHERE all_of = '{mental_disorder,recently_discharged}'$$, '42501')
+  ) t(description, stmt, expected);
 SELECT throws_ok($$INSERT INTO sanse.classification_rule (tier, all_of) VALUES ('red', '{lives_alone,xyz}')$$,
 	'22023', 'unknown risk factor "xyz"', 'a rule with an unknown factor is refused (22023, naming it)');
-SELECT throws_ok($$INSERT INTO sanse.classification_rule (tier, all_of) VALUES ('red', '{}')$$,
-	'23514', NULL, 'a rule with no factors is refused (23514)');
-SELECT throws_ok($$INSERT INTO sanse.classification_rule (tier, all_of) VALUES ('red', ARRAY['lives_alone', NULL])$$,
-	'22004', NULL, 'a rule with a NULL factor is refused (22004)');
-SELECT throws_ok($$INSERT INTO sanse.classification_rule (tier, all_of) VALUES (NULL, '{lives_alone}')$$,
-	'23502', NULL, 'a rule without a tier is refused (23502)');
+SELECT is(pg_temp.sqlstate_of(stmt), expected, description)
+  FROM (VALUES
+    ('a rule with no factors is refused (23514)', $$INSERT INTO sanse.classification_rule (tier, all_of) VALUES ('red', '{}')$$, '23514'),
+    ('a rule with a NULL factor is refused (22004)', $$INSERT INTO sanse.classification_rule (tier, all_of) VALUES ('red', ARRAY['lives_alone', NULL])$$, '22004'),
+    ('a rule without a tier is refused (23502)', $$INSERT INTO sanse.classification_rule (tier, all_of) VALUES (NULL, '{lives_alone}')$$, '23502')
+  ) t(description, stmt, expected);
 SELECT throws_ok($$UPDATE sanse.classification_rule SET all_of = '{xyz}' WHERE all_of = '{mental_disorder,recently_discharged}'$$,
 	'22023', 'unknown risk factor "xyz"', 'editing a custom rule to an unknown factor is refused (22023)');
 SELECT is((SELECT count(*)::int FROM sanse.classification_rule WHERE builtin), 7, 'still seven built-in rules');
 SELECT is(sanse.classify('{mobility_impaired}'), 'blue', 'the protected rule still classifies');
 
 -- a resident's unknown factor is refused by the trigger too
-SELECT throws_ok($$INSERT INTO sanse.resident (area_id, name, factors) SELECT id, 'bad', '{xyz}' FROM sanse.area WHERE path = 'cq.t.v.z.g.m'$$,
+SELECT throws_ok($$INSERT INTO sanse.resident (area_id, name, factors) SELECT id, 'bad', '{xyz}' FROM sanse.area WHERE path = 'd.t.v.tg.g.m1'$$,
 	'22023', 'unknown risk factor "xyz"', 'a resident with an unknown factor is refused (22023, naming it)');
 SELECT throws_ok($$UPDATE sanse.resident SET factors = ARRAY['lives_alone', NULL] WHERE name = 'c_alone'$$,
 	'22004', NULL, 'a resident with a NULL factor is refused (22004)');
