@@ -4,6 +4,12 @@
 EXTENSION   = sanse
 MODULE_big  = sanse
 OBJS        = src/sanse.o src/trigger_guard.o src/risk_tier.o src/visit_window.o src/cadence.o src/policy.o src/rules.o src/resident.o src/secret.o src/door_token.o src/checkin.o src/input.o
+# The current version's install script is built from the SQL sources in
+# src/sql, one file per concept beside its C; released scripts and the deltas
+# between versions are kept as they shipped.
+EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" sanse.control)
+SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
+DATA_built  = sanse--$(EXTVERSION).sql
 DATA        = sanse--1.0.sql sanse--1.0--1.1.sql sanse--1.1--1.2.sql
 PGFILEDESC  = "sanse - three-colour household assistance"
 
@@ -63,5 +69,11 @@ bench: deps
 	$(MAKE) --no-print-directory all
 	$(MAKE) --no-print-directory install
 	sh test/bench/run_bench.sh
+
+sanse--$(EXTVERSION).sql: $(SQL_SOURCES) sanse.control
+	{ echo '-- sanse $(EXTVERSION): three-colour household assistance (三色入户帮)'; \
+	  echo '-- Generated from src/sql/*.sql by make; edit those files, not this one.'; \
+	  printf '%s\n' '\echo Use "CREATE EXTENSION sanse" to load this file. \quit'; \
+	  for f in $(SQL_SOURCES); do echo; echo "-- $$f"; cat $$f; done; } >$@
 
 EXTRA_CLEAN = results regression.diffs regression.out output_iso test/results

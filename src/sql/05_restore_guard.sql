@@ -1,0 +1,47 @@
+-- Restore: sanse's rows come back only through pg_restore in replica mode
+-- (PGOPTIONS='-c session_replication_role=replica'), which loads them as
+-- they were without re-running sanse's triggers; only the triggers that
+-- merge restored rows over the defaults CREATE EXTENSION made and drop
+-- cached copies fire there (ENABLE ALWAYS, next to each table).
+-----------------------------------------------------------------------------
+-- A plain pg_restore would re-run sanse's triggers over restored rows
+-- (history dated at the restore, override times overwritten, every missed
+-- window tallied twice).  It is refused up front instead: sanse's rows come
+-- back only with its triggers held back (replica mode, where this trigger
+-- does not fire).  A dump's rows are recognised by what clients never send:
+-- a COPY of a table that only sanse writes, or a COPY naming the identity
+-- column.  (A plain-SQL dump made with --inserts is not recognised.)
+-----------------------------------------------------------------------------
+CREATE FUNCTION restore_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	q text := left(current_query(), 4000);
+	cols text;
+BEGIN
+	IF TG_RELID NOT IN ('sanse.area'::regclass, 'sanse.worker'::regclass, 'sanse.classification_rule'::regclass,
+	                    'sanse.installation_secret'::regclass, 'sanse.tier_policy'::regclass,
+	                    'sanse.resident'::regclass, 'sanse.tier_history'::regclass, 'sanse.carer'::regclass,
+	                    'sanse.door_token'::regclass, 'sanse.visit'::regclass, 'sanse.event'::regclass,
+	                    'sanse.event_step'::regclass, 'sanse.worker_month'::regclass,
+	                    'sanse.worker_month_pending'::regclass, 'sanse.visit_withdrawn'::regclass) THEN
+		RAISE EXCEPTION 'trigger function restore_guard() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s tables.';
+	END IF;
+	IF q ~* '^\s*copy\s' THEN
+		cols := substring(q FROM '^\s*[Cc][Oo][Pp][Yy]\s+[^(\s]+\s*\(([^)]*)\)');
+		-- clients bulk-load areas, workers, residents (without ids) and carers
+		IF TG_TABLE_NAME = 'carer'
+		   OR (TG_TABLE_NAME IN ('area', 'worker', 'resident') AND cols IS NOT NULL
+		       AND cols !~* '(^|,)\s*"?id"?\s*(,|$)') THEN
+			RETURN NULL;
+		END IF;
+	ELSE
+		RETURN NULL;
+	END IF;
+	RAISE EXCEPTION 'rows of sanse.% look like a restore; sanse''s data must be restored with its triggers held back', TG_TABLE_NAME
+		USING ERRCODE = '55000',
+		      DETAIL = 'A plain restore would re-run sanse''s triggers over restored rows: tier history dated at the restore, override times overwritten, missed windows counted twice.',
+		      HINT = 'Restore into a fresh database as a superuser with: PGOPTIONS=''-c session_replication_role=replica'' pg_restore -d <database> <dump>';
+END
+$$;
+REVOKE ALL ON FUNCTION restore_guard() FROM PUBLIC;

@@ -1,0 +1,115 @@
+-----------------------------------------------------------------------------
+-- Grid hierarchy (微网实格) on ltree paths
+-----------------------------------------------------------------------------
+
+CREATE FUNCTION area_kind_level(kind text) RETURNS int
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN array_position(ARRAY['district', 'town', 'village', 'total_grid', 'general_grid', 'micro_grid'], kind);
+COMMENT ON FUNCTION area_kind_level(text) IS 'depth of an area kind: district 1 ... micro_grid 6';
+
+CREATE TABLE area (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	path ltree NOT NULL UNIQUE,
+	kind text NOT NULL CHECK (area_kind_level(kind) IS NOT NULL),
+	name text NOT NULL,
+	UNIQUE (id, kind)
+);
+CREATE INDEX area_path_gist ON area USING gist (path);
+COMMENT ON TABLE area IS 'grid hierarchy: district > town > village > total_grid > general_grid > micro_grid';
+
+CREATE FUNCTION area_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	parent sanse.area;
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.area'::regclass THEN
+		RAISE EXCEPTION 'trigger function area_check() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.area.';
+	END IF;
+	IF TG_OP IN ('UPDATE', 'DELETE') AND (TG_OP = 'DELETE' OR OLD.path <> NEW.path) THEN
+		IF EXISTS (SELECT 1 FROM sanse.area a WHERE a.path <@ OLD.path AND a.id <> OLD.id) THEN
+			RAISE EXCEPTION 'area % still has child areas', OLD.path
+				USING ERRCODE = '2BP01', HINT = 'Move or delete the child areas first.';
+		END IF;
+		IF EXISTS (SELECT 1 FROM sanse.resident r WHERE r.area_id = OLD.id) THEN
+			RAISE EXCEPTION 'area % still has residents', OLD.path
+				USING ERRCODE = '2BP01', HINT = 'Move the residents to another micro grid first.';
+		END IF;
+		IF EXISTS (SELECT 1 FROM sanse.worker w WHERE w.area_id = OLD.id) THEN
+			RAISE EXCEPTION 'area % still has workers', OLD.path
+				USING ERRCODE = '2BP01', HINT = 'Move the workers to another area first.';
+		END IF;
+	END IF;
+	IF TG_OP = 'DELETE' THEN
+		RETURN OLD;
+	END IF;
+
+	IF nlevel(NEW.path) = 1 THEN
+		IF NEW.kind <> 'district' THEN
+			RAISE EXCEPTION 'a top-level area must be a district, not a %', NEW.kind
+				USING ERRCODE = '23514';
+		END IF;
+		RETURN NEW;
+	END IF;
+	SELECT * INTO parent FROM sanse.area a WHERE a.path = subpath(NEW.path, 0, -1) FOR KEY SHARE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'parent area % does not exist', subpath(NEW.path, 0, -1)
+			USING ERRCODE = '23503';
+	END IF;
+	IF sanse.area_kind_level(NEW.kind) <> sanse.area_kind_level(parent.kind) + 1 THEN
+		RAISE EXCEPTION 'a % cannot be a child of a %', NEW.kind, parent.kind
+			USING ERRCODE = '23514',
+				  HINT = 'The levels are district, town, village, total_grid, general_grid, micro_grid; a child is one level below its parent.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER area_check BEFORE INSERT OR UPDATE OF path, kind OR DELETE ON area
+	FOR EACH ROW EXECUTE FUNCTION area_check();
+-- SQL bodies below are bound to ltree and pgcrypto when created; this
+-- PL/pgSQL one finds ltree's functions through its search_path.
+DO $$
+BEGIN
+	EXECUTE format('ALTER FUNCTION sanse.area_check() SET search_path = pg_catalog, %I, sanse',
+	               (SELECT n.nspname FROM pg_catalog.pg_extension e
+	                  JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+	                 WHERE e.extname = 'ltree'));
+END
+$$;
+
+-----------------------------------------------------------------------------
+-- Workers of the five forces (五类力量) and leaders
+-----------------------------------------------------------------------------
+
+CREATE TABLE worker (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	name text NOT NULL,
+	force text NOT NULL CHECK (force IN ('department_staff', 'community_cadre', 'grid_officer',
+	                                     'service_professional', 'volunteer')),
+	role text NOT NULL DEFAULT 'member'
+		CHECK (role IN ('member', 'micro_grid_leader', 'general_grid_leader', 'total_grid_leader', 'task_force')),
+	area_id bigint NOT NULL REFERENCES area (id),
+	db_role name,
+	active boolean NOT NULL DEFAULT true,
+	-- the kind of area a leader's role requires; NULL for members (not checked)
+	led_area_kind text GENERATED ALWAYS AS (
+		CASE role WHEN 'micro_grid_leader' THEN 'micro_grid'
+		          WHEN 'general_grid_leader' THEN 'general_grid'
+		          WHEN 'total_grid_leader' THEN 'total_grid'
+		          WHEN 'task_force' THEN 'district' END) STORED,
+	UNIQUE (id, force),
+	CONSTRAINT worker_leads_area_of_its_kind FOREIGN KEY (area_id, led_area_kind) REFERENCES area (id, kind)
+);
+CREATE INDEX worker_area ON worker (area_id);
+COMMENT ON TABLE worker IS 'grid workers of the five forces; leaders lead the area of their role''s kind';
+SELECT pg_catalog.pg_extension_config_dump('area', '');
+SELECT pg_catalog.pg_extension_config_dump('area_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('worker', '');
+SELECT pg_catalog.pg_extension_config_dump('worker_id_seq', '');
+CREATE TRIGGER a_restore_guard BEFORE INSERT ON area FOR EACH STATEMENT
+	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
+	EXECUTE FUNCTION restore_guard();
+CREATE TRIGGER a_restore_guard BEFORE INSERT ON worker FOR EACH STATEMENT
+	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
+	EXECUTE FUNCTION restore_guard();
+REVOKE ALL ON FUNCTION area_check() FROM PUBLIC;

@@ -1,0 +1,56 @@
+-----------------------------------------------------------------------------
+-- Five-for-one (五包一): one carer of each force per resident
+-----------------------------------------------------------------------------
+
+CREATE TABLE carer (
+	resident_id bigint NOT NULL REFERENCES resident (id) ON DELETE CASCADE,
+	worker_id bigint NOT NULL,
+	force text NOT NULL,
+	PRIMARY KEY (resident_id, worker_id),
+	CONSTRAINT carer_one_per_force UNIQUE (resident_id, force),
+	FOREIGN KEY (worker_id, force) REFERENCES worker (id, force) ON UPDATE CASCADE
+);
+CREATE INDEX carer_worker ON carer (worker_id);
+COMMENT ON TABLE carer IS 'five-for-one: the responsible worker of each force for a resident';
+
+CREATE FUNCTION carer_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	w sanse.worker;
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.carer'::regclass THEN
+		RAISE EXCEPTION 'trigger function carer_check() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.carer.';
+	END IF;
+	SELECT * INTO w FROM sanse.worker WHERE id = NEW.worker_id FOR KEY SHARE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'worker % does not exist', NEW.worker_id USING ERRCODE = '23503';
+	END IF;
+	IF NOT w.active THEN
+		RAISE EXCEPTION 'worker % is not active', NEW.worker_id
+			USING ERRCODE = '55000', HINT = 'Only active workers can be carers.';
+	END IF;
+	NEW.force := w.force;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER carer_check BEFORE INSERT OR UPDATE OF worker_id, force ON carer
+	FOR EACH ROW EXECUTE FUNCTION carer_check();
+
+CREATE VIEW carer_gaps AS
+SELECT r.id AS resident_id, r.area_id, r.tier,
+       array_agg(f.force ORDER BY f.ord) AS missing_forces
+  FROM resident r
+ CROSS JOIN unnest(ARRAY['department_staff', 'community_cadre', 'grid_officer',
+                         'service_professional', 'volunteer']) WITH ORDINALITY AS f(force, ord)
+ WHERE r.active
+   AND NOT EXISTS (SELECT 1 FROM carer c JOIN worker w ON w.id = c.worker_id
+                    WHERE c.resident_id = r.id AND c.force = f.force AND w.active)
+ GROUP BY r.id, r.area_id, r.tier;
+COMMENT ON VIEW carer_gaps IS 'active residents whose five-for-one is incomplete, with the forces missing (inactive carers count as missing)';
+
+SELECT pg_catalog.pg_extension_config_dump('carer', '');
+CREATE TRIGGER a_restore_guard BEFORE INSERT ON carer FOR EACH STATEMENT
+	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
+	EXECUTE FUNCTION restore_guard();
+REVOKE ALL ON FUNCTION carer_check() FROM PUBLIC;

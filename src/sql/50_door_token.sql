@@ -1,0 +1,74 @@
+-----------------------------------------------------------------------------
+-- Door QR tokens (专属二维码)
+-----------------------------------------------------------------------------
+
+CREATE TABLE door_token (
+	nonce bytea PRIMARY KEY CHECK (length(nonce) = 15),
+	resident_id bigint NOT NULL REFERENCES resident (id) ON DELETE CASCADE,
+	version int NOT NULL,
+	issued_at timestamptz NOT NULL DEFAULT now(),
+	revoked_at timestamptz,
+	UNIQUE (resident_id, version)
+);
+CREATE UNIQUE INDEX door_token_current ON door_token (resident_id) WHERE revoked_at IS NULL;
+REVOKE ALL ON door_token FROM PUBLIC;
+COMMENT ON TABLE door_token IS 'door QR tokens: a random nonce per resident and version; the token text is derived with the installation secret';
+
+CREATE FUNCTION door_token_nonce() RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+CREATE FUNCTION door_token_sign(nonce bytea) RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT;
+CREATE FUNCTION door_token_open(token text) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT;
+REVOKE ALL ON FUNCTION door_token_nonce() FROM PUBLIC;
+REVOKE ALL ON FUNCTION door_token_sign(bytea) FROM PUBLIC;
+REVOKE ALL ON FUNCTION door_token_open(text) FROM PUBLIC;
+
+CREATE FUNCTION door_token(resident_id bigint) RETURNS text
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, sanse AS $$
+#variable_conflict use_column
+DECLARE
+	current_nonce bytea;
+BEGIN
+	PERFORM 1 FROM sanse.resident r WHERE r.id = door_token.resident_id FOR KEY SHARE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'resident % does not exist', door_token.resident_id USING ERRCODE = '22023';
+	END IF;
+	SELECT t.nonce INTO current_nonce FROM sanse.door_token t
+	 WHERE t.resident_id = door_token.resident_id AND t.revoked_at IS NULL;
+	IF NOT FOUND THEN
+		INSERT INTO sanse.door_token (nonce, resident_id, version)
+		SELECT sanse.door_token_nonce(), door_token.resident_id,
+		       coalesce(max(t.version), 0) + 1
+		  FROM sanse.door_token t WHERE t.resident_id = door_token.resident_id
+		ON CONFLICT (resident_id) WHERE revoked_at IS NULL DO NOTHING;
+		SELECT t.nonce INTO STRICT current_nonce FROM sanse.door_token t
+		 WHERE t.resident_id = door_token.resident_id AND t.revoked_at IS NULL;
+	END IF;
+	RETURN sanse.door_token_sign(current_nonce);
+END
+$$;
+REVOKE ALL ON FUNCTION door_token(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION door_token(bigint) IS 'the resident''s current door QR token (made on first call)';
+
+CREATE FUNCTION revoke_door_token(resident_id bigint) RETURNS text
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	PERFORM 1 FROM sanse.resident r WHERE r.id = revoke_door_token.resident_id FOR NO KEY UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'resident % does not exist', revoke_door_token.resident_id USING ERRCODE = '22023';
+	END IF;
+	UPDATE sanse.door_token t SET revoked_at = now()
+	 WHERE t.resident_id = revoke_door_token.resident_id AND t.revoked_at IS NULL;
+	RETURN sanse.door_token(revoke_door_token.resident_id);
+END
+$$;
+REVOKE ALL ON FUNCTION revoke_door_token(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION revoke_door_token(bigint) IS 'kill the resident''s door token and return a new one';
+
+SELECT pg_catalog.pg_extension_config_dump('door_token', '');
+CREATE TRIGGER a_restore_guard BEFORE INSERT ON door_token FOR EACH STATEMENT
+	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
+	EXECUTE FUNCTION restore_guard();

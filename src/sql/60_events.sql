@@ -1,0 +1,205 @@
+-----------------------------------------------------------------------------
+-- Overdue events and the three-level backup (三级补位)
+-----------------------------------------------------------------------------
+
+CREATE TABLE event (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	resident_id bigint NOT NULL REFERENCES resident (id),
+	area_id bigint NOT NULL REFERENCES area (id),
+	kind text NOT NULL DEFAULT 'overdue' CHECK (kind IN ('overdue')),
+	status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+	tier risk_tier NOT NULL,
+	level smallint NOT NULL DEFAULT 1 CHECK (level BETWEEN 1 AND 4),
+	assignee_id bigint REFERENCES worker (id),
+	due_at timestamptz NOT NULL,
+	level_since timestamptz NOT NULL,
+	next_step_at timestamptz,
+	resolved_at timestamptz,
+	visit_id bigint REFERENCES visit (id),
+	closed_by bigint REFERENCES worker (id),
+	created_at timestamptz NOT NULL DEFAULT now(),
+	charged_to bigint[],
+	CHECK ((status = 'closed') = (resolved_at IS NOT NULL)),
+	CHECK (status = 'closed' OR level = 4 OR next_step_at IS NOT NULL)
+);
+CREATE UNIQUE INDEX event_overdue_once ON event (resident_id, due_at) WHERE kind = 'overdue';
+CREATE INDEX event_open_next_step ON event (next_step_at) WHERE status <> 'closed';
+CREATE INDEX event_area_due ON event (area_id, due_at);
+COMMENT ON TABLE event IS 'overdue events: one per missed window, escalating micro grid > general grid > total grid > task force';
+COMMENT ON COLUMN event.level_since IS 'logical time the current level was reached (derived from due_at and escalate_after)';
+COMMENT ON COLUMN event.next_step_at IS 'logical time of the next escalation step while open';
+
+CREATE TABLE event_step (
+	event_id bigint NOT NULL REFERENCES event (id) ON DELETE CASCADE,
+	level smallint NOT NULL CHECK (level BETWEEN 1 AND 4),
+	assignee_id bigint REFERENCES worker (id),
+	at timestamptz NOT NULL,
+	PRIMARY KEY (event_id, level)
+);
+COMMENT ON TABLE event_step IS 'every escalation step of an event: level, assignee and logical time';
+
+CREATE FUNCTION zone_add(t timestamptz, i interval) RETURNS timestamptz
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION zone_add(timestamptz, interval) IS 't + i with calendar parts counted in zone sanse.timezone';
+
+-- The leader responsible at an escalation level for a resident in micro grid area_id.
+CREATE FUNCTION leader_for(area_id bigint, level int) RETURNS bigint
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, sanse
+BEGIN ATOMIC
+	SELECT w.id
+	  FROM sanse.area m, sanse.area a, sanse.worker w
+	 WHERE m.id = leader_for.area_id
+	   AND a.path = CASE leader_for.level WHEN 4 THEN subpath(m.path, 0, 1)
+	                ELSE subpath(m.path, 0, nlevel(m.path) - leader_for.level + 1) END
+	   AND w.area_id = a.id AND w.active
+	   AND w.role = (ARRAY['micro_grid_leader', 'general_grid_leader', 'total_grid_leader', 'task_force'])[leader_for.level]
+	 ORDER BY w.id
+	 LIMIT 1;
+END;
+COMMENT ON FUNCTION leader_for(bigint, int) IS 'lowest-id active leader of a micro grid''s level: 1 micro grid, 2 general grid, 3 total grid, 4 task force of the district';
+
+-- Apply every escalation step due by p_at (optionally for one resident),
+-- each at its logical time; returns the number of steps.
+CREATE FUNCTION escalate_events(p_at timestamptz, p_resident bigint DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n int;
+	total int := 0;
+BEGIN
+	LOOP
+		IF p_resident IS NULL THEN
+			WITH stepped AS (
+				UPDATE sanse.event e
+				   SET level = e.level + 1,
+				       level_since = e.next_step_at,
+				       assignee_id = sanse.leader_for(e.area_id, e.level + 1),
+				       next_step_at = CASE WHEN e.level + 1 < 4
+				                           THEN sanse.zone_add(e.next_step_at, p.escalate_after) END
+				  FROM sanse.tier_policy p
+				 WHERE p.tier = e.tier AND e.status <> 'closed' AND e.next_step_at <= p_at
+				RETURNING e.id, e.level, e.assignee_id, e.level_since)
+			INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+			SELECT id, level, assignee_id, level_since FROM stepped;
+		ELSE
+			WITH stepped AS (
+				UPDATE sanse.event e
+				   SET level = e.level + 1,
+				       level_since = e.next_step_at,
+				       assignee_id = sanse.leader_for(e.area_id, e.level + 1),
+				       next_step_at = CASE WHEN e.level + 1 < 4
+				                           THEN sanse.zone_add(e.next_step_at, p.escalate_after) END
+				  FROM sanse.tier_policy p
+				 WHERE p.tier = e.tier AND e.resident_id = p_resident
+				   AND e.status <> 'closed' AND e.next_step_at <= p_at
+				RETURNING e.id, e.level, e.assignee_id, e.level_since)
+			INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+			SELECT id, level, assignee_id, level_since FROM stepped;
+		END IF;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		EXIT WHEN n = 0;
+		total := total + n;
+	END LOOP;
+	RETURN total;
+END
+$$;
+
+-- Events are charged to the carers of the moment they are opened.
+CREATE FUNCTION open_overdue_event(p_resident bigint, p_due timestamptz, p_tier risk_tier) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n int;
+BEGIN
+	WITH created AS (
+		INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, next_step_at, charged_to)
+		SELECT r.id, r.area_id, p_tier, 1, sanse.leader_for(r.area_id, 1), p_due, p_due,
+		       sanse.zone_add(p_due, p.escalate_after),
+		       ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = r.id ORDER BY c.worker_id)
+		  FROM sanse.resident r JOIN sanse.tier_policy p ON p.tier = p_tier
+		 WHERE r.id = p_resident
+		ON CONFLICT (resident_id, due_at) WHERE kind = 'overdue' DO NOTHING
+		RETURNING id, assignee_id, level_since)
+	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+	SELECT id, 1, assignee_id, level_since FROM created;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+CREATE FUNCTION resident_keep_missed_window() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
+		RAISE EXCEPTION 'trigger function resident_keep_missed_window() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
+	END IF;
+	IF sanse.due_at(OLD.next_visit) <= now() THEN
+		PERFORM sanse.open_overdue_event(OLD.id, sanse.due_at(OLD.next_visit), OLD.tier);
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER resident_keep_missed_window AFTER UPDATE ON resident
+	FOR EACH ROW
+	WHEN (OLD.next_visit IS NOT NULL AND OLD.next_visit IS DISTINCT FROM NEW.next_visit
+	      AND OLD.last_visit_at IS NOT DISTINCT FROM NEW.last_visit_at)
+	EXECUTE FUNCTION resident_keep_missed_window();
+
+CREATE INDEX event_due_at ON event (due_at);
+CREATE INDEX event_closed_at ON event (resolved_at) WHERE status = 'closed';
+CREATE INDEX event_area_closed_at ON event (area_id, resolved_at) WHERE status = 'closed';
+-- Replay one overdue event's escalation from its due time up to p_until and,
+-- with a visit, close it there (the level its schedule had reached then).
+CREATE FUNCTION replay_event(p_event bigint, p_until timestamptz, p_visit bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	e sanse.event;
+	esc interval;
+	visitor bigint;
+BEGIN
+	SELECT * INTO e FROM sanse.event WHERE id = p_event FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'event % does not exist', p_event USING ERRCODE = '22023';
+	END IF;
+	SELECT p.escalate_after INTO esc FROM sanse.tier_policy p WHERE p.tier = e.tier;
+	DELETE FROM sanse.event_step s WHERE s.event_id = p_event AND s.level > 1;
+	e.level := 1;
+	e.level_since := e.due_at;
+	e.assignee_id := (SELECT s.assignee_id FROM sanse.event_step s WHERE s.event_id = p_event AND s.level = 1);
+	e.next_step_at := sanse.zone_add(e.due_at, esc);
+	WHILE e.level < 4 AND e.next_step_at <= p_until LOOP
+		e.level := e.level + 1;
+		e.level_since := e.next_step_at;
+		e.assignee_id := sanse.leader_for(e.area_id, e.level);
+		INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+		VALUES (p_event, e.level, e.assignee_id, e.level_since);
+		e.next_step_at := CASE WHEN e.level < 4 THEN sanse.zone_add(e.level_since, esc) END;
+	END LOOP;
+	IF p_visit IS NULL THEN
+		UPDATE sanse.event
+		   SET level = e.level, level_since = e.level_since, assignee_id = e.assignee_id,
+		       next_step_at = CASE WHEN e.level < 4 THEN e.next_step_at END,
+		       status = 'open', resolved_at = NULL, visit_id = NULL, closed_by = NULL
+		 WHERE id = p_event;
+	ELSE
+		SELECT v.worker_id INTO visitor FROM sanse.visit v WHERE v.id = p_visit;
+		UPDATE sanse.event
+		   SET level = e.level, level_since = e.level_since, assignee_id = e.assignee_id,
+		       next_step_at = NULL, status = 'closed', resolved_at = p_until, visit_id = p_visit,
+		       closed_by = visitor
+		 WHERE id = p_event;
+	END IF;
+END
+$$;
+
+SELECT pg_catalog.pg_extension_config_dump('event', '');
+SELECT pg_catalog.pg_extension_config_dump('event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('event_step', '');
+CREATE TRIGGER a_restore_guard BEFORE INSERT ON event FOR EACH STATEMENT
+	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
+	EXECUTE FUNCTION restore_guard();
+CREATE TRIGGER a_restore_guard BEFORE INSERT ON event_step FOR EACH STATEMENT
+	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
+	EXECUTE FUNCTION restore_guard();
+REVOKE ALL ON FUNCTION resident_keep_missed_window() FROM PUBLIC;
+REVOKE ALL ON FUNCTION replay_event(bigint, timestamptz, bigint) FROM PUBLIC;

@@ -1,0 +1,164 @@
+-----------------------------------------------------------------------------
+-- Sweeps: a lock only sanse can take, visible skips, no future times
+-----------------------------------------------------------------------------
+
+-- Nobody holds a privilege on this table, so only the owner (sweep runs as
+-- the owner) can lock it: an advisory lock could be taken by any login and
+-- would switch every sweep off.
+CREATE TABLE sweep_lock ();
+REVOKE ALL ON sweep_lock FROM PUBLIC;
+COMMENT ON TABLE sweep_lock IS 'locked by sanse.sweep for its run; no rows, no grants';
+
+-- Skipped sweeps, counted even when the skipping transaction rolls back.
+CREATE SEQUENCE sweep_skipped;
+REVOKE ALL ON sweep_skipped FROM PUBLIC;
+
+CREATE VIEW sweep_status AS
+SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END AS sweeps_skipped,
+       (SELECT l.pid FROM pg_catalog.pg_locks l
+         WHERE l.locktype = 'relation' AND l.relation = 'sanse.sweep_lock'::regclass
+           AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+           AND l.granted
+         LIMIT 1) AS running_pid
+  FROM sanse.sweep_skipped s;
+COMMENT ON VIEW sweep_status IS 'sweeps skipped since install because another was running, and the pid of the sweep running now';
+
+-- Sweep times: at most 5 minutes ahead, as check_in (a sweep dated ahead
+-- would open events for windows still open and charge their carers).
+CREATE FUNCTION check_sweep_time(at timestamptz) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF at IS NULL OR at > pg_catalog.clock_timestamp() + interval '5 minutes' OR at = '-infinity' THEN
+		RAISE EXCEPTION 'a sweep cannot be dated %', CASE WHEN at IS NULL THEN 'NULL' WHEN at = '-infinity' THEN '-infinity' ELSE 'ahead of the server clock' END
+			USING ERRCODE = '22008', DETAIL = 'A sweep may be dated at most 5 minutes ahead of the server clock.';
+	END IF;
+END
+$$;
+
+CREATE FUNCTION sweep_overdue(at timestamptz DEFAULT now()) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n int;
+BEGIN
+	PERFORM sanse.check_sweep_time(at);
+	-- Lock the due residents (a check-in holding one makes us wait and
+	-- re-check its new window) and open the event of each missed window once.
+	WITH due AS (
+		SELECT r.id, r.area_id, r.tier, sanse.due_at(r.next_visit) AS due
+		  FROM sanse.resident r
+		 WHERE r.active AND r.next_visit IS NOT NULL
+		   AND sanse.due_at(r.next_visit) <= sweep_overdue.at
+		   FOR NO KEY UPDATE OF r),
+	created AS (
+		INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, next_step_at, charged_to)
+		SELECT d.id, d.area_id, d.tier, 1, sanse.leader_for(d.area_id, 1), d.due, d.due,
+		       sanse.zone_add(d.due, p.escalate_after),
+		       ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = d.id ORDER BY c.worker_id)
+		  FROM due d JOIN sanse.tier_policy p ON p.tier = d.tier
+		 WHERE NOT EXISTS (SELECT 1 FROM sanse.event e
+		                    WHERE e.resident_id = d.id AND e.due_at = d.due AND e.kind = 'overdue')
+		ON CONFLICT (resident_id, due_at) WHERE kind = 'overdue' DO NOTHING
+		RETURNING id, assignee_id, level_since)
+	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+	SELECT id, 1, assignee_id, level_since FROM created;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION sweep_overdue(timestamptz) IS 'open the overdue event of every window due by at that has none; returns how many';
+
+CREATE FUNCTION sweep_escalations(at timestamptz DEFAULT now()) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	PERFORM sanse.check_sweep_time(at);
+	RETURN sanse.escalate_events(at);
+END
+$$;
+COMMENT ON FUNCTION sweep_escalations(timestamptz) IS 'apply every escalation step due by at, each at its logical time; returns how many';
+
+-- Runs as the owner (only the owner can lock sweep_lock); revoked from
+-- PUBLIC: grant EXECUTE to the role that schedules sweeps.
+-- Under REPEATABLE READ or SERIALIZABLE (a DBA's session default) a phase
+-- whose rows changed after the transaction's snapshot fails with 40001; it
+-- is rolled back alone and left to the next sweep, which reaches the same
+-- state because every step time is derived from the data.
+CREATE FUNCTION sweep(at timestamptz DEFAULT now(),
+                                 OUT overdue_opened integer, OUT escalations integer, OUT skipped boolean)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	holder int;
+BEGIN
+	PERFORM sanse.check_sweep_time(at);
+	overdue_opened := 0;
+	escalations := 0;
+	BEGIN
+		LOCK TABLE sanse.sweep_lock IN EXCLUSIVE MODE NOWAIT;
+	EXCEPTION WHEN lock_not_available THEN
+		SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
+		 WHERE l.locktype = 'relation' AND l.relation = 'sanse.sweep_lock'::regclass AND l.granted
+		   AND l.pid <> pg_catalog.pg_backend_pid()
+		 LIMIT 1;
+		PERFORM pg_catalog.nextval('sanse.sweep_skipped');
+		RAISE WARNING 'sanse.sweep skipped: another sweep is running (pid %)', coalesce(holder::text, 'unknown')
+			USING HINT = 'Skips are counted in sanse.sweep_status.';
+		skipped := true;
+		RETURN;
+	END;
+	BEGIN
+		overdue_opened := sanse.sweep_overdue(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: overdue residents changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	END;
+	BEGIN
+		escalations := sanse.sweep_escalations(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: open events changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	END;
+	BEGIN
+		PERFORM sanse.fold_worker_month();
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: the check-in tally changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	END;
+	skipped := false;
+END
+$$;
+
+CREATE FUNCTION schedule_sweeps(schedule text DEFAULT '* * * * *') RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+		RAISE EXCEPTION 'pg_cron is not installed in this database'
+			USING ERRCODE = '55000',
+			      HINT = format('CREATE EXTENSION pg_cron here if this is the database named by cron.database_name; '
+			                    'otherwise run in that database: SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+			                    'sanse-sweep', schedule, 'SELECT sanse.sweep()', current_database());
+	END IF;
+	RETURN cron.schedule('sanse-sweep', schedule, 'SELECT sanse.sweep()');
+END
+$$;
+COMMENT ON FUNCTION schedule_sweeps(text) IS 'create or update the pg_cron job sanse-sweep that runs sanse.sweep()';
+
+CREATE FUNCTION unschedule_sweeps() RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	job bigint;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+		RAISE EXCEPTION 'pg_cron is not installed in this database'
+			USING ERRCODE = '55000',
+			      HINT = 'In the database named by cron.database_name run: SELECT cron.unschedule(''sanse-sweep'');';
+	END IF;
+	SELECT j.jobid INTO job FROM cron.job j WHERE j.jobname = 'sanse-sweep' AND j.username = current_user;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	RETURN cron.unschedule(job);
+END
+$$;
+COMMENT ON FUNCTION unschedule_sweeps() IS 'drop the pg_cron job sanse-sweep; false if there was none';
+
+REVOKE ALL ON FUNCTION sweep(timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_escalations, then fold_worker_month, one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';
