@@ -12,8 +12,10 @@
 -- Everything is rolled back.
 BEGIN;
 SET LOCAL search_path = public, sanse;
+\ir include/helpers.psql
+\ir include/district.psql
 SET LOCAL sanse.timezone = 'Asia/Shanghai';
-SELECT plan(16);
+SELECT plan(22);
 
 CREATE TEMP TABLE seed ON COMMIT DROP AS
 SELECT coalesce(nullif(current_setting('sanse_test.seed', true), '')::float8,
@@ -41,15 +43,10 @@ RETURN (SELECT count(*) FROM sanse.resident r
            AND (r.computed_tier IS DISTINCT FROM sanse.classify(r.factors)
                 OR r.tier IS DISTINCT FROM coalesce(r.tier_override, r.computed_tier)));
 
-INSERT INTO sanse.area (path, kind, name) VALUES
-	('iq', 'district', 'D'), ('iq.t', 'town', 'T'), ('iq.t.v', 'village', 'V'),
-	('iq.t.v.z', 'total_grid', 'Z'), ('iq.t.v.z.g', 'general_grid', 'G'),
-	('iq.t.v.z.g.m1', 'micro_grid', 'M1'), ('iq.t.v.z.g.m2', 'micro_grid', 'M2'),
-	('iq.t.v.z.g.m3', 'micro_grid', 'M3');
-
+-- the shared district's micro grids M1, M2, M3
 SELECT lives_ok($$
 	INSERT INTO sanse.resident (area_id, name, factors, registered_at, last_visit_at, active, tier_override, override_reason)
-	SELECT (SELECT id FROM sanse.area WHERE path = ('iq.t.v.z.g.m' || (1 + n % 3))::ltree),
+	SELECT (SELECT id FROM sanse.area WHERE name = 'M' || (1 + n % 3)),
 	       'inv' || n, pg_temp.rand_factors(0.25), reg,
 	       CASE WHEN random() < 0.4 THEN NULL ELSE reg + random() * interval '60 days' END,
 	       random() < 0.9,
@@ -119,7 +116,7 @@ BEGIN
 			n_new := n_new + 1;
 			INSERT INTO sanse.resident (area_id, name, factors, registered_at)
 			SELECT id, 'inv' || n_new, pg_temp.rand_factors(0.3), pg_temp.rand_time()
-			  FROM sanse.area WHERE path = 'iq.t.v.z.g.m2';
+			  FROM sanse.area WHERE name = 'M2';
 		WHEN 'registered' THEN
 			UPDATE sanse.resident SET registered_at = pg_temp.rand_time() WHERE id = rid;
 		WHEN 'bulk_factors' THEN
@@ -131,7 +128,7 @@ BEGIN
 			       override_reason = 'bulk at step ' || step
 			 WHERE name LIKE 'inv%' AND id % 13 = step % 13;
 		WHEN 'area_move' THEN
-			UPDATE sanse.resident SET area_id = (SELECT id FROM sanse.area WHERE path = 'iq.t.v.z.g.m3')
+			UPDATE sanse.resident SET area_id = (SELECT id FROM sanse.area WHERE name = 'M3')
 			 WHERE id = rid;
 		END CASE;
 		INSERT INTO action_log VALUES (step, k, pg_temp.window_violations(), pg_temp.tier_violations());
@@ -201,6 +198,82 @@ SELECT is((SELECT count(*)::int FROM sanse.resident r
                        AND NOT EXISTS (SELECT 1 FROM hist h WHERE h.resident_id = r.id))),
           0, 'each resident''s last history row is its current state (no history only for one never tiered)');
 SELECT ok((SELECT count(*) FROM hist) > 300, 'the random mix left a substantial history');
+
+-----------------------------------------------------------------------------
+-- A second mix with a fixed seed over 300 more residents (names r<n>,
+-- 'late <k>'), with other odds and rule deletes; afterwards every resident
+-- of the file keeps the invariants.
+-----------------------------------------------------------------------------
+CREATE FUNCTION pg_temp.random_factors() RETURNS text[] LANGUAGE sql VOLATILE AS $$
+	SELECT coalesce(array_agg(f), '{}') FROM unnest(sanse.factor_names()) f WHERE random() < 0.25
+$$;
+
+SELECT setseed(0.31);
+INSERT INTO resident (area_id, name, factors, registered_at, last_visit_at)
+SELECT (SELECT id FROM area WHERE kind = 'micro_grid' ORDER BY random() LIMIT 1), 'r' || i, pg_temp.random_factors(),
+       t, CASE WHEN random() < 0.6 THEN t + random() * interval '40 days' END
+  FROM generate_series(1, 300) i, LATERAL (SELECT timestamptz '2024-01-01 00:00+08' + random() * interval '300 days' AS t) x;
+
+DO $$
+DECLARE
+	k int;
+	pick bigint;
+	roll float8;
+BEGIN
+	FOR k IN 1 .. 400 LOOP
+		pick := (SELECT id FROM sanse.resident ORDER BY random() LIMIT 1);
+		roll := random();
+		IF roll < 0.25 THEN
+			UPDATE sanse.resident SET factors = pg_temp.random_factors() WHERE id = pick;
+		ELSIF roll < 0.40 THEN
+			UPDATE sanse.resident SET tier_override = (ARRAY['red', 'yellow', 'blue'])[1 + floor(random() * 3)::int]::sanse.risk_tier,
+			                          override_reason = 'case review ' || k WHERE id = pick;
+		ELSIF roll < 0.50 THEN
+			UPDATE sanse.resident SET tier_override = NULL WHERE id = pick;
+		ELSIF roll < 0.58 THEN
+			UPDATE sanse.resident SET active = NOT active WHERE id = pick;
+		ELSIF roll < 0.75 THEN
+			UPDATE sanse.resident SET last_visit_at = greatest(coalesce(last_visit_at, registered_at), registered_at)
+			                                          + random() * interval '20 days' WHERE id = pick;
+		ELSIF roll < 0.80 THEN
+			INSERT INTO sanse.resident (area_id, name, factors, registered_at)
+			SELECT id, 'late ' || k, pg_temp.random_factors(), timestamptz '2024-06-01' + random() * interval '90 days'
+			  FROM sanse.area WHERE kind = 'micro_grid' LIMIT 1;
+		ELSIF roll < 0.85 THEN
+			INSERT INTO sanse.classification_rule (tier, all_of, note)
+			SELECT (ARRAY['red', 'yellow', 'blue'])[1 + floor(random() * 3)::int]::sanse.risk_tier,
+			       (SELECT array_agg(f) FROM (SELECT f FROM unnest(sanse.factor_names()) f ORDER BY random() LIMIT 2) s),
+			       'random rule ' || k;
+		ELSIF roll < 0.90 THEN
+			UPDATE sanse.classification_rule SET enabled = NOT enabled
+			 WHERE id = (SELECT id FROM sanse.classification_rule ORDER BY random() LIMIT 1);
+		ELSIF roll < 0.95 THEN
+			UPDATE sanse.tier_policy
+			   SET cadence = (ARRAY['rolling 2 days', 'rolling 36 hours', 'calendar day', 'calendar week',
+			                        'calendar month', 'rolling 10 days'])[1 + floor(random() * 6)::int]
+			 WHERE tier = (ARRAY['red', 'yellow', 'blue'])[1 + floor(random() * 3)::int]::sanse.risk_tier;
+		ELSE
+			DELETE FROM sanse.classification_rule
+			 WHERE id = (SELECT id FROM sanse.classification_rule WHERE NOT builtin ORDER BY random() LIMIT 1);
+		END IF;
+	END LOOP;
+END
+$$;
+
+SELECT ok((SELECT count(*) FROM resident WHERE name ~ '^r\d+$' OR name LIKE 'late %') >= 300, 'the second mix ran over at least 300 residents');
+SELECT is((SELECT count(*) FROM resident
+            WHERE active AND tier IS NOT NULL
+              AND next_visit IS DISTINCT FROM window_after(tier, coalesce(last_visit_at, registered_at))),
+          0::bigint, 'window invariant: next_visit = window_after(tier, coalesce(last_visit_at, registered_at))');
+SELECT is((SELECT count(*) FROM resident WHERE computed_tier IS DISTINCT FROM classify(factors)),
+          0::bigint, 'computed_tier = classify(factors) under the current rules');
+SELECT is((SELECT count(*) FROM resident WHERE tier IS DISTINCT FROM coalesce(tier_override, computed_tier)),
+          0::bigint, 'tier = coalesce(tier_override, computed_tier)');
+SELECT is((SELECT count(*) FROM resident WHERE (NOT active OR tier IS NULL) AND next_visit IS NOT NULL),
+          0::bigint, 'inactive or untiered residents have no window');
+SELECT is((SELECT count(*) FROM resident WHERE tier_override IS NOT NULL
+             AND (coalesce(btrim(override_reason), '') = '' OR override_by IS NULL OR override_at IS NULL)),
+          0::bigint, 'every override has a reason, who and when');
 
 SELECT * FROM finish();
 ROLLBACK;
