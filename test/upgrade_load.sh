@@ -94,6 +94,12 @@ under_load() {
 	other=$(cat "$tmp"/load.*.err | grep 'ERROR:' | grep -v 'ERROR: *40001' | grep -vc 'ERROR: *40P01')
 	deadlocks=$(cat "$tmp"/load.*.err | grep -c 'ERROR: *40P01')
 	echo "# $2: $ok_n check-ins recorded by $clients clients ($before visits when the update started, $after at the end); errors by SQLSTATE: $(cat "$tmp/codes")"
+	cat "$tmp"/load.*.out | grep '^[0-9][0-9]*$' | sort -n >"$tmp/ids"
+	# two clients whose transactions start in the same microsecond send the
+	# same (token, worker, now()): the second gets the first visit's id back
+	echo "# $2: $(uniq -d "$tmp/ids" | wc -l | tr -d ' ') visit ids returned twice (same token, worker and now())"
+	check "$2: every visit id a check-in returned is stored" \
+		"$(psql -X -q -t -A -d "$1" -c "CREATE TEMP TABLE got (id bigint)" -c "\\copy got FROM '$tmp/ids'" -c "SELECT count(*) FROM got WHERE id NOT IN (SELECT id FROM sanse.visit)")" "0"
 	check "$2: the load kept checking in after the update" "$([ "$after" -gt "$before" ] && [ "$ok_n" -gt 50 ] && echo yes)" "yes"
 	check "$2: check-ins failed only with a retryable error (class 40)" "$other" "0"
 	[ "$other" != 0 ] && cat "$tmp"/load.*.err | grep 'ERROR:' | grep -v 'ERROR: *40001' | grep -v 'ERROR: *40P01' | sort | uniq -c | sort -rn | head -n 5 | sed 's/^/#   /'
