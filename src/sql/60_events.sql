@@ -28,6 +28,7 @@ CREATE INDEX event_area_due ON event (area_id, due_at);
 COMMENT ON TABLE event IS 'overdue events: one per missed window, escalating micro grid > general grid > total grid > task force';
 COMMENT ON COLUMN event.level_since IS 'logical time the current level was reached (derived from due_at and escalate_after)';
 COMMENT ON COLUMN event.next_step_at IS 'logical time of the next escalation step while open';
+COMMENT ON COLUMN event.charged_to IS 'the resident''s carers when the window was missed: the workers whose check-in rate it counts against';
 
 CREATE TABLE event_step (
 	event_id bigint NOT NULL REFERENCES event (id) ON DELETE CASCADE,

@@ -18,7 +18,6 @@ CREATE FUNCTION month_of(t timestamptz) RETURNS date
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN date_trunc('month', t AT TIME ZONE sanse.current_zone())::date;
 COMMENT ON FUNCTION month_of(timestamptz) IS 'first day of the month of t in sanse.timezone';
-COMMENT ON COLUMN event.charged_to IS 'the resident''s carers when the window was missed: the workers whose check-in rate it counts against';
 
 CREATE TABLE worker_month (
 	worker_id bigint NOT NULL REFERENCES worker (id) ON DELETE CASCADE,

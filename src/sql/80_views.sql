@@ -52,7 +52,8 @@ SELECT a.id AS area_id, a.path, a.kind, a.name,
   LEFT JOIN rolled r ON r.id = a.id;
 COMMENT ON VIEW coverage IS 'per area at every level (rolled up the hierarchy): residents in the programme by tier, overdue now, current window met, coverage rate = share not overdue';
 
--- The view now reads the tally: one row per (worker, month) with activity.
+-- Reads the tally kept as things happen (worker_tally): one row per (worker,
+-- month) with activity, so a month of every worker costs milliseconds.
 CREATE VIEW worker_checkin_rate AS
 SELECT t.worker_id, wk.name AS worker_name, wk.force, wk.area_id, t.month,
        t.windows_met + t.windows_missed AS windows_due,
@@ -67,7 +68,7 @@ SELECT t.worker_id, wk.name AS worker_name, wk.force, wk.area_id, t.month,
  WHERE t.windows_met + t.windows_missed > 0 OR t.visits > 0;
 COMMENT ON VIEW worker_checkin_rate IS 'per worker and month (sanse.timezone): windows due for the residents in their care when the outcome was recorded, met on time, check-in rate (打卡率), their visits, flagged visits, checklist completeness';
 
--- A month is computed per event, as in 1.0 (a filter on month cannot use an
+-- A month is computed per event (a filter on month cannot use an
 -- index, but events are few).  The ancestor list is materialized so it is
 -- joined by hash whatever the planner guesses about the month filter: a
 -- gist probe per event cost 0.6 s for one month at 100x the paper.
@@ -98,8 +99,8 @@ COMMENT ON VIEW overdue_events IS 'per area (rolled up) and month of the due tim
 
 -- The days walked run from the earliest to the latest finite visit, due or
 -- closing time (each an index end-point), stepped as local dates (not in the
--- session's TimeZone).  A row belongs to the day of its own local date, as
--- in 1.0; the index range only narrows the search, and is three hours wider
+-- session's TimeZone).  A row belongs to the day of its own local date;
+-- the index range only narrows the search, and is three hours wider
 -- than [local midnight, next local midnight) on both sides, because where
 -- clocks go back over midnight the day starts at the first midnight while
 -- AT TIME ZONE reads the second.  No zone has gone back more than three
