@@ -203,8 +203,6 @@ CREATE FUNCTION pg_temp.tiers(n text) RETURNS text LANGUAGE sql
 RETURN (SELECT concat_ws('/', coalesce(computed_tier::text, '-'), coalesce(tier::text, '-'),
                          coalesce(sanse.due_at(next_visit)::text, '-'))
           FROM sanse.resident WHERE name = n);
-CREATE FUNCTION pg_temp.hist(n text) RETURNS int LANGUAGE sql
-RETURN (SELECT count(*)::int FROM sanse.tier_history h JOIN sanse.resident r ON r.id = h.resident_id WHERE r.name = n);
 SET LOCAL TimeZone = 'Asia/Shanghai';
 SET LOCAL sanse.timezone = 'Asia/Shanghai';
 
@@ -213,7 +211,7 @@ SELECT is(pg_temp.tiers('c_alone_disabled'), '-/-/-', 'lives alone and disabled:
 SELECT is(pg_temp.tiers('c_chronic'), 'blue/blue/2024-05-01 00:00:00+08', 'unstable chronic: blue, due at the end of April');
 
 -- a custom rule
-CREATE TEMP TABLE h0 ON COMMIT DROP AS SELECT name, pg_temp.hist(name) AS n FROM sanse.resident r WHERE r.name LIKE 'c\_%';
+CREATE TEMP TABLE h0 ON COMMIT DROP AS SELECT name, pg_temp.history_rows(name) AS n FROM sanse.resident r WHERE r.name LIKE 'c\_%';
 SELECT lives_ok($$INSERT INTO sanse.classification_rule (tier, all_of, note) VALUES ('yellow', '{lives_alone,disabled}', 'local rule')$$,
 	'a custom rule (builtin defaults to false) is inserted');
 SELECT is((SELECT builtin FROM sanse.classification_rule WHERE note = 'local rule'), false, 'the custom rule is not built in');
@@ -241,7 +239,7 @@ SELECT results_eq(
 	   WHERE r.name = 'c_overridden' ORDER BY h.id DESC LIMIT 1$$,
 	$$VALUES (NULL::text, 'yellow'::text, 'blue'::text, 'blue'::text, 'blue'::text, 'blue'::text)$$,
 	'the overridden resident''s new computed tier is in tier_history');
-SELECT is((SELECT count(*)::int FROM h0 WHERE pg_temp.hist(name) <> n), 2,
+SELECT is((SELECT count(*)::int FROM h0 WHERE pg_temp.history_rows(name) <> n), 2,
 	'only the two residents the rule affects got a history row');
 
 -- disabling a built-in rule

@@ -204,13 +204,9 @@ SELECT ok((SELECT count(*) FROM hist) > 300, 'the random mix left a substantial 
 -- 'late <k>'), with other odds and rule deletes; afterwards every resident
 -- of the file keeps the invariants.
 -----------------------------------------------------------------------------
-CREATE FUNCTION pg_temp.random_factors() RETURNS text[] LANGUAGE sql VOLATILE AS $$
-	SELECT coalesce(array_agg(f), '{}') FROM unnest(sanse.factor_names()) f WHERE random() < 0.25
-$$;
-
 SELECT setseed(0.31);
 INSERT INTO resident (area_id, name, factors, registered_at, last_visit_at)
-SELECT (SELECT id FROM area WHERE kind = 'micro_grid' ORDER BY random() LIMIT 1), 'r' || i, pg_temp.random_factors(),
+SELECT (SELECT id FROM area WHERE kind = 'micro_grid' ORDER BY random() LIMIT 1), 'r' || i, pg_temp.rand_factors(0.25),
        t, CASE WHEN random() < 0.6 THEN t + random() * interval '40 days' END
   FROM generate_series(1, 300) i, LATERAL (SELECT timestamptz '2024-01-01 00:00+08' + random() * interval '300 days' AS t) x;
 
@@ -224,7 +220,7 @@ BEGIN
 		pick := (SELECT id FROM sanse.resident ORDER BY random() LIMIT 1);
 		roll := random();
 		IF roll < 0.25 THEN
-			UPDATE sanse.resident SET factors = pg_temp.random_factors() WHERE id = pick;
+			UPDATE sanse.resident SET factors = pg_temp.rand_factors(0.25) WHERE id = pick;
 		ELSIF roll < 0.40 THEN
 			UPDATE sanse.resident SET tier_override = (ARRAY['red', 'yellow', 'blue'])[1 + floor(random() * 3)::int]::sanse.risk_tier,
 			                          override_reason = 'case review ' || k WHERE id = pick;
@@ -237,7 +233,7 @@ BEGIN
 			                                          + random() * interval '20 days' WHERE id = pick;
 		ELSIF roll < 0.80 THEN
 			INSERT INTO sanse.resident (area_id, name, factors, registered_at)
-			SELECT id, 'late ' || k, pg_temp.random_factors(), timestamptz '2024-06-01' + random() * interval '90 days'
+			SELECT id, 'late ' || k, pg_temp.rand_factors(0.25), timestamptz '2024-06-01' + random() * interval '90 days'
 			  FROM sanse.area WHERE kind = 'micro_grid' LIMIT 1;
 		ELSIF roll < 0.85 THEN
 			INSERT INTO sanse.classification_rule (tier, all_of, note)
