@@ -1,11 +1,12 @@
 /* sanse 1.1 -> 1.2: closing the holes of issue 9. */
 \echo Use "ALTER EXTENSION sanse UPDATE TO '1.2'" to load this file. \quit
 
--- Check-ins lock resident first, then write visit, worker_month_pending and
--- event; this update takes the same tables in the same order before it
--- touches any, so it waits for check-ins in flight instead of deadlocking
--- with them, and check-ins that arrive meanwhile wait for it.
-LOCK TABLE resident, door_token, visit, worker_month_pending, event, event_step, worker_month
+-- A check-in's first statement locks door_token, then resident; it then
+-- writes visit, worker_month_pending and event.  This update takes the same
+-- tables in the same order before it touches any, so it waits for check-ins
+-- in flight instead of deadlocking with them, and check-ins that arrive
+-- meanwhile wait for it.
+LOCK TABLE door_token, resident, visit, worker_month_pending, event, event_step, worker_month
 	IN ACCESS EXCLUSIVE MODE;
 
 -----------------------------------------------------------------------------

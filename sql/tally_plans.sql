@@ -16,6 +16,4 @@ SELECT visits FROM worker_tally WHERE worker_id = :first_worker;
 SELECT pg_stat_get_xact_numscans('sanse.worker_month_pending_worker'::regclass) > 0 AS used_worker_index,
        pg_stat_get_xact_numscans('sanse.worker_month_pending'::regclass) AS sequential_scans;
 ROLLBACK;
-TRUNCATE worker_month_pending, worker_month;
-DELETE FROM worker;
-DELETE FROM area;
+TRUNCATE worker_month_pending, worker_month, worker, area RESTART IDENTITY CASCADE;

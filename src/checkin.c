@@ -221,7 +221,8 @@ refuse_token(int64 worker_id, const char *why)
 	/* the server log names the worker, never the token */
 	ereport(LOG,
 			(errmsg("sanse: check-in by worker " INT64_FORMAT " refused: %s door token",
-					worker_id, why)));
+					worker_id, why),
+			 errhidestmt(true), errhidecontext(true)));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 			 errmsg("door token is not valid"),

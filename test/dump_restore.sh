@@ -231,7 +231,7 @@ same "the check-in tally (sanse.worker_tally: folded plus pending)" \
 	"SELECT worker_id, month, windows_met, windows_missed, visits, flagged_visits, checklist_items FROM worker_tally ORDER BY worker_id, month"
 same "the folded tally (worker_month)" "SELECT * FROM worker_month ORDER BY worker_id, month"
 same "the pending tally (worker_month_pending)" \
-	"SELECT workers, month, windows_met, windows_missed, visits, flagged_visits, checklist_items FROM worker_month_pending ORDER BY 1, 2, 3, 4, 5, 6, 7"
+	"SELECT worker_id, month, windows_met, windows_missed, visits, flagged_visits, checklist_items FROM worker_month_pending ORDER BY 1, 2, 3, 4, 5, 6, 7"
 same "door token rows (current and revoked)" \
 	"SELECT encode(nonce, 'hex'), resident_id, version, issued_at, revoked_at FROM door_token ORDER BY resident_id, version"
 same "door tokens still open the same doors (the same token text for every current token)" \

@@ -133,7 +133,7 @@ relnames() {
 }
 
 recipe="BEGIN;
-LOCK TABLE sanse.resident, sanse.door_token, sanse.visit, sanse.event, sanse.event_step IN ACCESS EXCLUSIVE MODE;
+LOCK TABLE sanse.door_token, sanse.resident, sanse.visit, sanse.event, sanse.event_step IN ACCESS EXCLUSIVE MODE;
 ALTER EXTENSION sanse UPDATE;
 COMMIT;"
 
@@ -210,6 +210,6 @@ SQL
 blocked "(c) 1.1 -> 1.2 held open" 1.1 "BEGIN;
 ALTER EXTENSION sanse UPDATE TO '1.2';"
 blocked "(c) 1.0 -> 1.2 recipe held open" 1.0 "BEGIN;
-LOCK TABLE sanse.resident, sanse.door_token, sanse.visit, sanse.event, sanse.event_step IN ACCESS EXCLUSIVE MODE;
+LOCK TABLE sanse.door_token, sanse.resident, sanse.visit, sanse.event, sanse.event_step IN ACCESS EXCLUSIVE MODE;
 ALTER EXTENSION sanse UPDATE;"
 exit $fail
