@@ -849,3 +849,14 @@ BEGIN
 	END LOOP;
 END
 $$;
+
+-----------------------------------------------------------------------------
+-- Issue 10: one place per concept
+-----------------------------------------------------------------------------
+
+-- ltree's @> bound when the extension is created (ltree may live in any
+-- schema), for C code that must not build SQL text around a schema name.
+CREATE FUNCTION path_contains(ancestor ltree, descendant ltree) RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN ancestor @> descendant;
+COMMENT ON FUNCTION path_contains(ltree, ltree) IS 'true when ancestor is descendant or one of its ancestors (ltree @>)';

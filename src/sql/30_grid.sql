@@ -15,6 +15,13 @@ CREATE TABLE area (
 	UNIQUE (id, kind)
 );
 CREATE INDEX area_path_gist ON area USING gist (path);
+
+-- ltree's @> bound when the extension is created (ltree may live in any
+-- schema), for C code that must not build SQL text around a schema name.
+CREATE FUNCTION path_contains(ancestor ltree, descendant ltree) RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN ancestor @> descendant;
+COMMENT ON FUNCTION path_contains(ltree, ltree) IS 'true when ancestor is descendant or one of its ancestors (ltree @>)';
 COMMENT ON TABLE area IS 'grid hierarchy: district > town > village > total_grid > general_grid > micro_grid';
 
 CREATE FUNCTION area_check() RETURNS trigger
