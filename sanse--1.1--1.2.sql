@@ -318,6 +318,222 @@ REVOKE ALL ON FUNCTION tier_policy_upsert(), tier_policy_keep(), cache_invalidat
 
 
 -----------------------------------------------------------------------------
+-- One source per vocabulary (forces, roles, checklist items) and one writer
+-- per piece of SQL: events are opened by open_overdue_events only, a
+-- resident's carers come from carers_of only, escalation is one statement.
+-----------------------------------------------------------------------------
+-----------------------------------------------------------------------------
+-- Workers of the five forces (五类力量) and leaders
+-----------------------------------------------------------------------------
+
+-- The five forces (五类力量), and the worker roles: member, then the leader
+-- of escalation level 1 to 4 (worker_roles()[level + 1]).
+CREATE OR REPLACE FUNCTION forces() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['department_staff', 'community_cadre', 'grid_officer', 'service_professional', 'volunteer'];
+COMMENT ON FUNCTION forces() IS 'the five forces of the five-for-one, in order';
+CREATE OR REPLACE FUNCTION worker_roles() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['member', 'micro_grid_leader', 'general_grid_leader', 'total_grid_leader', 'task_force'];
+COMMENT ON FUNCTION worker_roles() IS 'member, then the leader of escalation level 1 to 4';
+ALTER TABLE worker
+	DROP CONSTRAINT worker_force_check,
+	DROP CONSTRAINT worker_role_check,
+	ADD CONSTRAINT worker_force_check CHECK (force = ANY (forces())),
+	ADD CONSTRAINT worker_role_check CHECK (role = ANY (worker_roles()));
+-- The resident's carers, in worker order: whom a missed window is charged to
+-- and a met one credited to.
+CREATE OR REPLACE FUNCTION carers_of(resident_id bigint) RETURNS bigint[]
+LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+	SELECT ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = carers_of.resident_id ORDER BY c.worker_id);
+END;
+COMMENT ON FUNCTION carers_of(bigint) IS 'the resident''s carers (five-for-one), in worker id order';
+CREATE OR REPLACE VIEW carer_gaps AS
+SELECT r.id AS resident_id, r.area_id, r.tier,
+       array_agg(f.force ORDER BY f.ord) AS missing_forces
+  FROM resident r
+ CROSS JOIN unnest(forces()) WITH ORDINALITY AS f(force, ord)
+ WHERE r.active
+   AND NOT EXISTS (SELECT 1 FROM carer c JOIN worker w ON w.id = c.worker_id
+                    WHERE c.resident_id = r.id AND c.force = f.force AND w.active)
+ GROUP BY r.id, r.area_id, r.tier;
+-- The leader responsible at an escalation level for a resident in micro grid area_id.
+CREATE OR REPLACE FUNCTION leader_for(area_id bigint, level int) RETURNS bigint
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, sanse
+BEGIN ATOMIC
+	SELECT w.id
+	  FROM sanse.area m, sanse.area a, sanse.worker w
+	 WHERE m.id = leader_for.area_id
+	   AND a.path = CASE leader_for.level WHEN 4 THEN subpath(m.path, 0, 1)
+	                ELSE subpath(m.path, 0, nlevel(m.path) - leader_for.level + 1) END
+	   AND w.area_id = a.id AND w.active
+	   AND w.role = (sanse.worker_roles())[leader_for.level + 1]
+	 ORDER BY w.id
+	 LIMIT 1;
+END;
+-- Apply every escalation step due by p_at (optionally for one resident),
+-- each at its logical time; returns the number of steps.  Planned for each
+-- call's values (force_custom_plan), so the one statement serves the sweep
+-- (every open event) and a check-in (one resident's) alike: a generic plan
+-- cannot drop the "p_resident IS NULL OR" branch.
+CREATE OR REPLACE FUNCTION escalate_events(p_at timestamptz, p_resident bigint DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+	n int;
+	total int := 0;
+BEGIN
+	LOOP
+		WITH stepped AS (
+			UPDATE sanse.event e
+			   SET level = e.level + 1,
+			       level_since = e.next_step_at,
+			       assignee_id = sanse.leader_for(e.area_id, e.level + 1),
+			       next_step_at = CASE WHEN e.level + 1 < 4
+			                           THEN sanse.zone_add(e.next_step_at, p.escalate_after) END
+			  FROM sanse.tier_policy p
+			 WHERE p.tier = e.tier AND e.status <> 'closed' AND e.next_step_at <= p_at
+			   AND (p_resident IS NULL OR e.resident_id = p_resident)
+			RETURNING e.id, e.level, e.assignee_id, e.level_since)
+		INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+		SELECT id, level, assignee_id, level_since FROM stepped;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		EXIT WHEN n = 0;
+		total := total + n;
+	END LOOP;
+	RETURN total;
+END
+$$;
+-- Open the overdue event of each (resident, due, tier whose window was
+-- missed) at level 1 unless it exists; the one place events are created.
+-- Events are charged to the carers of the moment they are opened.
+CREATE OR REPLACE FUNCTION open_overdue_events(p_residents bigint[], p_dues timestamptz[], p_tiers risk_tier[]) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n int;
+BEGIN
+	WITH created AS (
+		INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, next_step_at, charged_to)
+		SELECT r.id, r.area_id, m.tier, 1, sanse.leader_for(r.area_id, 1), m.due, m.due,
+		       sanse.zone_add(m.due, p.escalate_after), sanse.carers_of(r.id)
+		  FROM unnest(p_residents, p_dues, p_tiers) m(resident_id, due, tier)
+		  JOIN sanse.resident r ON r.id = m.resident_id
+		  JOIN sanse.tier_policy p ON p.tier = m.tier
+		ON CONFLICT (resident_id, due_at) WHERE kind = 'overdue' DO NOTHING
+		RETURNING id, assignee_id, level_since)
+	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+	SELECT id, 1, assignee_id, level_since FROM created;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+CREATE OR REPLACE FUNCTION open_overdue_event(p_resident bigint, p_due timestamptz, p_tier risk_tier) RETURNS integer
+LANGUAGE sql SET search_path = pg_catalog, sanse
+RETURN sanse.open_overdue_events(ARRAY[p_resident], ARRAY[p_due], ARRAY[p_tier]);
+-----------------------------------------------------------------------------
+-- Visits (入户走访) and check-in
+-----------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION checklist_items() RETURNS text[]
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- Recompute the whole tally from visits and events, e.g. after rows were
+-- loaded with triggers off or sanse.timezone changed.  Met windows are
+-- credited to the current carers (history of carers is not kept).
+CREATE OR REPLACE FUNCTION rebuild_worker_month() RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n bigint;
+BEGIN
+	-- no check-in, event or fold while we count
+	LOCK TABLE sanse.visit, sanse.event IN SHARE MODE;
+	LOCK TABLE sanse.worker_month, sanse.worker_month_pending IN EXCLUSIVE MODE;
+	DELETE FROM sanse.worker_month_pending;
+	DELETE FROM sanse.worker_month;
+	INSERT INTO sanse.worker_month (worker_id, month, windows_met, windows_missed, visits, flagged_visits, checklist_items)
+	SELECT x.worker_id, x.month, sum(x.met), sum(x.missed), sum(x.visits), sum(x.flagged), sum(x.items)
+	  FROM (SELECT v.worker_id, sanse.month_of(v.at) AS month, 0 AS met, 0 AS missed, 1 AS visits,
+	               (v.flags <> '{}')::int AS flagged, cardinality(v.checklist) AS items
+	          FROM sanse.visit v
+	        UNION ALL
+	        SELECT c.worker_id, sanse.month_of(v.window_due), 1, 0, 0, 0, 0
+	          FROM sanse.visit v CROSS JOIN LATERAL unnest(sanse.carers_of(v.resident_id)) c(worker_id)
+	         WHERE v.window_due IS NOT NULL
+	        UNION ALL
+	        SELECT w.worker_id, sanse.month_of(e.due_at), 0, 1, 0, 0, 0
+	          FROM sanse.event e
+	         CROSS JOIN LATERAL unnest(coalesce(e.charged_to, sanse.carers_of(e.resident_id))) AS w(worker_id)
+	         WHERE e.kind = 'overdue') x
+	 GROUP BY x.worker_id, x.month;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+-- Reads the tally kept as things happen (worker_tally): one row per (worker,
+-- month) with activity, so a month of every worker costs milliseconds.
+CREATE OR REPLACE VIEW worker_checkin_rate AS
+SELECT t.worker_id, wk.name AS worker_name, wk.force, wk.area_id, t.month,
+       t.windows_met + t.windows_missed AS windows_due,
+       t.windows_met,
+       CASE WHEN t.windows_met + t.windows_missed > 0
+            THEN round(t.windows_met::numeric / (t.windows_met + t.windows_missed), 4) END AS checkin_rate,
+       t.visits,
+       t.flagged_visits,
+       CASE WHEN t.visits > 0 THEN round(t.checklist_items::numeric / (cardinality(checklist_items()) * t.visits), 4) END AS checklist_completeness
+  FROM sanse.worker_tally t
+  JOIN sanse.worker wk ON wk.id = t.worker_id
+ WHERE t.windows_met + t.windows_missed > 0 OR t.visits > 0;
+-- The days walked run from the earliest to the latest finite visit, due or
+-- closing time (each an index end-point), stepped as local dates (not in the
+-- session's TimeZone).  A row belongs to the day of its own local date;
+-- the index range only narrows the search, and is three hours wider
+-- than [local midnight, next local midnight) on both sides, because where
+-- clocks go back over midnight the day starts at the first midnight while
+-- AT TIME ZONE reads the second.  No zone has gone back more than three
+-- hours since 1970 (Antarctica/Vostok in 1994 aside).
+-- Summed per (grid, day) before the area's names are joined, so the sums
+-- never sort or spill wide rows.
+CREATE OR REPLACE VIEW grid_daily_report AS
+SELECT s.area_id, a.path, a.name, s.day, s.visits, s.complete_checklists, s.flagged_visits,
+       s.events_opened, s.events_closed
+  FROM (
+SELECT x.area_id, d.day,
+       sum(x.visits)::bigint AS visits,
+       sum(x.complete)::bigint AS complete_checklists,
+       sum(x.flagged)::bigint AS flagged_visits,
+       sum(x.opened)::bigint AS events_opened,
+       sum(x.closed)::bigint AS events_closed
+  FROM (SELECT g::date AS day,
+               (g AT TIME ZONE sanse.current_zone()) - interval '3 hours' AS starts,
+               ((g + interval '1 day') AT TIME ZONE sanse.current_zone()) + interval '3 hours' AS ends
+          FROM generate_series(
+                 (least((SELECT min(at) FROM sanse.visit WHERE at > '-infinity'),
+                        (SELECT min(due_at) FROM sanse.event WHERE due_at > '-infinity'),
+                        (SELECT min(resolved_at) FROM sanse.event WHERE status = 'closed' AND resolved_at > '-infinity'))
+                  AT TIME ZONE sanse.current_zone())::date::timestamp,
+                 (greatest((SELECT max(at) FROM sanse.visit WHERE at < 'infinity'),
+                           (SELECT max(due_at) FROM sanse.event WHERE due_at < 'infinity'),
+                           (SELECT max(resolved_at) FROM sanse.event WHERE status = 'closed' AND resolved_at < 'infinity'))
+                  AT TIME ZONE sanse.current_zone())::date::timestamp,
+                 interval '1 day') g) d
+ CROSS JOIN LATERAL (
+	SELECT v.area_id, 1 AS visits, (cardinality(v.checklist) = cardinality(checklist_items()))::int AS complete,
+	       (v.flags <> '{}')::int AS flagged, 0 AS opened, 0 AS closed
+	  FROM sanse.visit v
+	 WHERE v.at >= d.starts AND v.at < d.ends AND (v.at AT TIME ZONE sanse.current_zone())::date = d.day
+	UNION ALL
+	SELECT e.area_id, 0, 0, 0, 1, 0
+	  FROM sanse.event e
+	 WHERE e.due_at >= d.starts AND e.due_at < d.ends AND (e.due_at AT TIME ZONE sanse.current_zone())::date = d.day
+	UNION ALL
+	SELECT e.area_id, 0, 0, 0, 0, 1
+	  FROM sanse.event e
+	 WHERE e.status = 'closed' AND e.resolved_at >= d.starts AND e.resolved_at < d.ends
+	   AND (e.resolved_at AT TIME ZONE sanse.current_zone())::date = d.day) x
+ GROUP BY x.area_id, d.day) s
+  JOIN sanse.area a ON a.id = s.area_id;
+
+-----------------------------------------------------------------------------
 -- Bounded texts: a note or a reason is for people to read (22001 beyond).
 -----------------------------------------------------------------------------
 UPDATE resident SET override_reason = left(override_reason, 2000) WHERE length(override_reason) > 2000;
@@ -363,31 +579,25 @@ $$;
 CREATE OR REPLACE FUNCTION sweep_overdue(at timestamptz DEFAULT now()) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
-	n int;
+	ids bigint[];
+	dues timestamptz[];
+	tiers sanse.risk_tier[];
 BEGIN
 	PERFORM sanse.check_sweep_time(at);
 	-- Lock the due residents (a check-in holding one makes us wait and
 	-- re-check its new window) and open the event of each missed window once.
-	WITH due AS (
-		SELECT r.id, r.area_id, r.tier, sanse.due_at(r.next_visit) AS due
-		  FROM sanse.resident r
-		 WHERE r.active AND r.next_visit IS NOT NULL
-		   AND sanse.due_at(r.next_visit) <= sweep_overdue.at
-		   FOR NO KEY UPDATE OF r),
-	created AS (
-		INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, next_step_at, charged_to)
-		SELECT d.id, d.area_id, d.tier, 1, sanse.leader_for(d.area_id, 1), d.due, d.due,
-		       sanse.zone_add(d.due, p.escalate_after),
-		       ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = d.id ORDER BY c.worker_id)
-		  FROM due d JOIN sanse.tier_policy p ON p.tier = d.tier
-		 WHERE NOT EXISTS (SELECT 1 FROM sanse.event e
-		                    WHERE e.resident_id = d.id AND e.due_at = d.due AND e.kind = 'overdue')
-		ON CONFLICT (resident_id, due_at) WHERE kind = 'overdue' DO NOTHING
-		RETURNING id, assignee_id, level_since)
-	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
-	SELECT id, 1, assignee_id, level_since FROM created;
-	GET DIAGNOSTICS n = ROW_COUNT;
-	RETURN n;
+	SELECT array_agg(d.id), array_agg(d.due), array_agg(d.tier) INTO ids, dues, tiers
+	  FROM (SELECT r.id, r.tier, sanse.due_at(r.next_visit) AS due
+	          FROM sanse.resident r
+	         WHERE r.active AND r.next_visit IS NOT NULL
+	           AND sanse.due_at(r.next_visit) <= sweep_overdue.at
+	           FOR NO KEY UPDATE OF r) d
+	 WHERE NOT EXISTS (SELECT 1 FROM sanse.event e
+	                    WHERE e.resident_id = d.id AND e.due_at = d.due AND e.kind = 'overdue');
+	IF ids IS NULL THEN
+		RETURN 0;
+	END IF;
+	RETURN sanse.open_overdue_events(ids, dues, tiers);
 END
 $$;
 
@@ -478,8 +688,7 @@ BEGIN ATOMIC
 	INSERT INTO sanse.worker_month_pending (worker_id, month, windows_missed)
 	SELECT w.worker_id, sanse.month_of(e.due_at), tally_missed.sign
 	  FROM unnest(tally_missed.events) e
-	 CROSS JOIN LATERAL unnest(coalesce(e.charged_to,
-	            ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = e.resident_id))) w(worker_id);
+	 CROSS JOIN LATERAL unnest(coalesce(e.charged_to, sanse.carers_of(e.resident_id))) w(worker_id);
 END;
 
 CREATE OR REPLACE FUNCTION fold_worker_month() RETURNS bigint
@@ -589,7 +798,7 @@ $$;
 -- anchors.  Events due inside the span are made to be exactly the windows
 -- missed in it, each closed by the first visit at or after its due time; the
 -- visits' window_due and late flag follow; the tally takes the differences.
-CREATE FUNCTION rederive_span(p_resident bigint, p_from timestamptz, p_to timestamptz) RETURNS void
+CREATE OR REPLACE FUNCTION rederive_span(p_resident bigint, p_from timestamptz, p_to timestamptz) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	until timestamptz := coalesce(p_to, now());
@@ -599,7 +808,7 @@ DECLARE
 	m record;
 	ev record;
 	closer record;
-	carers bigint[] := ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = p_resident ORDER BY 1);
+	carers bigint[] := sanse.carers_of(p_resident);
 BEGIN
 	IF pg_catalog.to_regclass('pg_temp.sanse_span_missed') IS NULL THEN
 		CREATE TEMP TABLE sanse_span_missed (due timestamptz PRIMARY KEY, tier sanse.risk_tier) ON COMMIT DROP;
@@ -737,7 +946,7 @@ REVOKE ALL ON visit_withdrawn FROM PUBLIC;
 COMMENT ON TABLE visit_withdrawn IS 'visits withdrawn with sanse.withdraw_visit: the visit as it was, who withdrew it, when and why';
 SELECT pg_catalog.pg_extension_config_dump('visit_withdrawn', '');
 
-CREATE FUNCTION withdraw_visit(visit_id bigint, reason text) RETURNS void
+CREATE OR REPLACE FUNCTION withdraw_visit(visit_id bigint, reason text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	v sanse.visit;
@@ -775,7 +984,7 @@ BEGIN
 
 	IF v.window_due IS NOT NULL THEN
 		INSERT INTO sanse.worker_month_pending (worker_id, month, windows_met)
-		SELECT c.worker_id, sanse.month_of(v.window_due), -1 FROM sanse.carer c WHERE c.resident_id = v.resident_id;
+		SELECT c.worker_id, sanse.month_of(v.window_due), -1 FROM unnest(sanse.carers_of(v.resident_id)) c(worker_id);
 	END IF;
 	UPDATE sanse.event SET visit_id = NULL WHERE event.visit_id = v.id;
 	DELETE FROM sanse.visit WHERE id = v.id;

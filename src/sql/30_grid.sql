@@ -88,13 +88,22 @@ $$;
 -- Workers of the five forces (五类力量) and leaders
 -----------------------------------------------------------------------------
 
+-- The five forces (五类力量), and the worker roles: member, then the leader
+-- of escalation level 1 to 4 (worker_roles()[level + 1]).
+CREATE FUNCTION forces() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['department_staff', 'community_cadre', 'grid_officer', 'service_professional', 'volunteer'];
+COMMENT ON FUNCTION forces() IS 'the five forces of the five-for-one, in order';
+CREATE FUNCTION worker_roles() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['member', 'micro_grid_leader', 'general_grid_leader', 'total_grid_leader', 'task_force'];
+COMMENT ON FUNCTION worker_roles() IS 'member, then the leader of escalation level 1 to 4';
+
 CREATE TABLE worker (
 	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	name text NOT NULL,
-	force text NOT NULL CHECK (force IN ('department_staff', 'community_cadre', 'grid_officer',
-	                                     'service_professional', 'volunteer')),
-	role text NOT NULL DEFAULT 'member'
-		CHECK (role IN ('member', 'micro_grid_leader', 'general_grid_leader', 'total_grid_leader', 'task_force')),
+	force text NOT NULL CONSTRAINT worker_force_check CHECK (force = ANY (forces())),
+	role text NOT NULL DEFAULT 'member' CONSTRAINT worker_role_check CHECK (role = ANY (worker_roles())),
 	area_id bigint NOT NULL REFERENCES area (id),
 	db_role name,
 	active boolean NOT NULL DEFAULT true,

@@ -37,12 +37,20 @@ $$;
 CREATE TRIGGER carer_check BEFORE INSERT OR UPDATE OF worker_id, force ON carer
 	FOR EACH ROW EXECUTE FUNCTION carer_check();
 
+-- The resident's carers, in worker order: whom a missed window is charged to
+-- and a met one credited to.
+CREATE FUNCTION carers_of(resident_id bigint) RETURNS bigint[]
+LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+	SELECT ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = carers_of.resident_id ORDER BY c.worker_id);
+END;
+COMMENT ON FUNCTION carers_of(bigint) IS 'the resident''s carers (five-for-one), in worker id order';
+
 CREATE VIEW carer_gaps AS
 SELECT r.id AS resident_id, r.area_id, r.tier,
        array_agg(f.force ORDER BY f.ord) AS missing_forces
   FROM resident r
- CROSS JOIN unnest(ARRAY['department_staff', 'community_cadre', 'grid_officer',
-                         'service_professional', 'volunteer']) WITH ORDINALITY AS f(force, ord)
+ CROSS JOIN unnest(forces()) WITH ORDINALITY AS f(force, ord)
  WHERE r.active
    AND NOT EXISTS (SELECT 1 FROM carer c JOIN worker w ON w.id = c.worker_id
                     WHERE c.resident_id = r.id AND c.force = f.force AND w.active)

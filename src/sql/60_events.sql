@@ -54,49 +54,37 @@ BEGIN ATOMIC
 	   AND a.path = CASE leader_for.level WHEN 4 THEN subpath(m.path, 0, 1)
 	                ELSE subpath(m.path, 0, nlevel(m.path) - leader_for.level + 1) END
 	   AND w.area_id = a.id AND w.active
-	   AND w.role = (ARRAY['micro_grid_leader', 'general_grid_leader', 'total_grid_leader', 'task_force'])[leader_for.level]
+	   AND w.role = (sanse.worker_roles())[leader_for.level + 1]
 	 ORDER BY w.id
 	 LIMIT 1;
 END;
 COMMENT ON FUNCTION leader_for(bigint, int) IS 'lowest-id active leader of a micro grid''s level: 1 micro grid, 2 general grid, 3 total grid, 4 task force of the district';
 
 -- Apply every escalation step due by p_at (optionally for one resident),
--- each at its logical time; returns the number of steps.
+-- each at its logical time; returns the number of steps.  Planned for each
+-- call's values (force_custom_plan), so the one statement serves the sweep
+-- (every open event) and a check-in (one resident's) alike: a generic plan
+-- cannot drop the "p_resident IS NULL OR" branch.
 CREATE FUNCTION escalate_events(p_at timestamptz, p_resident bigint DEFAULT NULL) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
 	n int;
 	total int := 0;
 BEGIN
 	LOOP
-		IF p_resident IS NULL THEN
-			WITH stepped AS (
-				UPDATE sanse.event e
-				   SET level = e.level + 1,
-				       level_since = e.next_step_at,
-				       assignee_id = sanse.leader_for(e.area_id, e.level + 1),
-				       next_step_at = CASE WHEN e.level + 1 < 4
-				                           THEN sanse.zone_add(e.next_step_at, p.escalate_after) END
-				  FROM sanse.tier_policy p
-				 WHERE p.tier = e.tier AND e.status <> 'closed' AND e.next_step_at <= p_at
-				RETURNING e.id, e.level, e.assignee_id, e.level_since)
-			INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
-			SELECT id, level, assignee_id, level_since FROM stepped;
-		ELSE
-			WITH stepped AS (
-				UPDATE sanse.event e
-				   SET level = e.level + 1,
-				       level_since = e.next_step_at,
-				       assignee_id = sanse.leader_for(e.area_id, e.level + 1),
-				       next_step_at = CASE WHEN e.level + 1 < 4
-				                           THEN sanse.zone_add(e.next_step_at, p.escalate_after) END
-				  FROM sanse.tier_policy p
-				 WHERE p.tier = e.tier AND e.resident_id = p_resident
-				   AND e.status <> 'closed' AND e.next_step_at <= p_at
-				RETURNING e.id, e.level, e.assignee_id, e.level_since)
-			INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
-			SELECT id, level, assignee_id, level_since FROM stepped;
-		END IF;
+		WITH stepped AS (
+			UPDATE sanse.event e
+			   SET level = e.level + 1,
+			       level_since = e.next_step_at,
+			       assignee_id = sanse.leader_for(e.area_id, e.level + 1),
+			       next_step_at = CASE WHEN e.level + 1 < 4
+			                           THEN sanse.zone_add(e.next_step_at, p.escalate_after) END
+			  FROM sanse.tier_policy p
+			 WHERE p.tier = e.tier AND e.status <> 'closed' AND e.next_step_at <= p_at
+			   AND (p_resident IS NULL OR e.resident_id = p_resident)
+			RETURNING e.id, e.level, e.assignee_id, e.level_since)
+		INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+		SELECT id, level, assignee_id, level_since FROM stepped;
 		GET DIAGNOSTICS n = ROW_COUNT;
 		EXIT WHEN n = 0;
 		total := total + n;
@@ -105,19 +93,21 @@ BEGIN
 END
 $$;
 
+-- Open the overdue event of each (resident, due, tier whose window was
+-- missed) at level 1 unless it exists; the one place events are created.
 -- Events are charged to the carers of the moment they are opened.
-CREATE FUNCTION open_overdue_event(p_resident bigint, p_due timestamptz, p_tier risk_tier) RETURNS integer
+CREATE FUNCTION open_overdue_events(p_residents bigint[], p_dues timestamptz[], p_tiers risk_tier[]) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	n int;
 BEGIN
 	WITH created AS (
 		INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, next_step_at, charged_to)
-		SELECT r.id, r.area_id, p_tier, 1, sanse.leader_for(r.area_id, 1), p_due, p_due,
-		       sanse.zone_add(p_due, p.escalate_after),
-		       ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = r.id ORDER BY c.worker_id)
-		  FROM sanse.resident r JOIN sanse.tier_policy p ON p.tier = p_tier
-		 WHERE r.id = p_resident
+		SELECT r.id, r.area_id, m.tier, 1, sanse.leader_for(r.area_id, 1), m.due, m.due,
+		       sanse.zone_add(m.due, p.escalate_after), sanse.carers_of(r.id)
+		  FROM unnest(p_residents, p_dues, p_tiers) m(resident_id, due, tier)
+		  JOIN sanse.resident r ON r.id = m.resident_id
+		  JOIN sanse.tier_policy p ON p.tier = m.tier
 		ON CONFLICT (resident_id, due_at) WHERE kind = 'overdue' DO NOTHING
 		RETURNING id, assignee_id, level_since)
 	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
@@ -126,6 +116,10 @@ BEGIN
 	RETURN n;
 END
 $$;
+
+CREATE FUNCTION open_overdue_event(p_resident bigint, p_due timestamptz, p_tier risk_tier) RETURNS integer
+LANGUAGE sql SET search_path = pg_catalog, sanse
+RETURN sanse.open_overdue_events(ARRAY[p_resident], ARRAY[p_due], ARRAY[p_tier]);
 
 CREATE FUNCTION resident_keep_missed_window() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$

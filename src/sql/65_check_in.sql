@@ -57,7 +57,7 @@ DECLARE
 	m record;
 	ev record;
 	closer record;
-	carers bigint[] := ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = p_resident ORDER BY 1);
+	carers bigint[] := sanse.carers_of(p_resident);
 BEGIN
 	IF pg_catalog.to_regclass('pg_temp.sanse_span_missed') IS NULL THEN
 		CREATE TEMP TABLE sanse_span_missed (due timestamptz PRIMARY KEY, tier sanse.risk_tier) ON COMMIT DROP;
@@ -214,7 +214,7 @@ BEGIN
 
 	IF v.window_due IS NOT NULL THEN
 		INSERT INTO sanse.worker_month_pending (worker_id, month, windows_met)
-		SELECT c.worker_id, sanse.month_of(v.window_due), -1 FROM sanse.carer c WHERE c.resident_id = v.resident_id;
+		SELECT c.worker_id, sanse.month_of(v.window_due), -1 FROM unnest(sanse.carers_of(v.resident_id)) c(worker_id);
 	END IF;
 	UPDATE sanse.event SET visit_id = NULL WHERE event.visit_id = v.id;
 	DELETE FROM sanse.visit WHERE id = v.id;

@@ -88,8 +88,7 @@ BEGIN ATOMIC
 	INSERT INTO sanse.worker_month_pending (worker_id, month, windows_missed)
 	SELECT w.worker_id, sanse.month_of(e.due_at), tally_missed.sign
 	  FROM unnest(tally_missed.events) e
-	 CROSS JOIN LATERAL unnest(coalesce(e.charged_to,
-	            ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = e.resident_id))) w(worker_id);
+	 CROSS JOIN LATERAL unnest(coalesce(e.charged_to, sanse.carers_of(e.resident_id))) w(worker_id);
 END;
 REVOKE ALL ON FUNCTION tally_missed(event[], int) FROM PUBLIC;
 
@@ -135,13 +134,12 @@ BEGIN
 	          FROM sanse.visit v
 	        UNION ALL
 	        SELECT c.worker_id, sanse.month_of(v.window_due), 1, 0, 0, 0, 0
-	          FROM sanse.visit v JOIN sanse.carer c ON c.resident_id = v.resident_id
+	          FROM sanse.visit v CROSS JOIN LATERAL unnest(sanse.carers_of(v.resident_id)) c(worker_id)
 	         WHERE v.window_due IS NOT NULL
 	        UNION ALL
 	        SELECT w.worker_id, sanse.month_of(e.due_at), 0, 1, 0, 0, 0
 	          FROM sanse.event e
-	         CROSS JOIN LATERAL unnest(coalesce(e.charged_to,
-	                    ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = e.resident_id))) AS w(worker_id)
+	         CROSS JOIN LATERAL unnest(coalesce(e.charged_to, sanse.carers_of(e.resident_id))) AS w(worker_id)
 	         WHERE e.kind = 'overdue') x
 	 GROUP BY x.worker_id, x.month;
 	GET DIAGNOSTICS n = ROW_COUNT;

@@ -38,31 +38,25 @@ $$;
 CREATE FUNCTION sweep_overdue(at timestamptz DEFAULT now()) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
-	n int;
+	ids bigint[];
+	dues timestamptz[];
+	tiers sanse.risk_tier[];
 BEGIN
 	PERFORM sanse.check_sweep_time(at);
 	-- Lock the due residents (a check-in holding one makes us wait and
 	-- re-check its new window) and open the event of each missed window once.
-	WITH due AS (
-		SELECT r.id, r.area_id, r.tier, sanse.due_at(r.next_visit) AS due
-		  FROM sanse.resident r
-		 WHERE r.active AND r.next_visit IS NOT NULL
-		   AND sanse.due_at(r.next_visit) <= sweep_overdue.at
-		   FOR NO KEY UPDATE OF r),
-	created AS (
-		INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, next_step_at, charged_to)
-		SELECT d.id, d.area_id, d.tier, 1, sanse.leader_for(d.area_id, 1), d.due, d.due,
-		       sanse.zone_add(d.due, p.escalate_after),
-		       ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = d.id ORDER BY c.worker_id)
-		  FROM due d JOIN sanse.tier_policy p ON p.tier = d.tier
-		 WHERE NOT EXISTS (SELECT 1 FROM sanse.event e
-		                    WHERE e.resident_id = d.id AND e.due_at = d.due AND e.kind = 'overdue')
-		ON CONFLICT (resident_id, due_at) WHERE kind = 'overdue' DO NOTHING
-		RETURNING id, assignee_id, level_since)
-	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
-	SELECT id, 1, assignee_id, level_since FROM created;
-	GET DIAGNOSTICS n = ROW_COUNT;
-	RETURN n;
+	SELECT array_agg(d.id), array_agg(d.due), array_agg(d.tier) INTO ids, dues, tiers
+	  FROM (SELECT r.id, r.tier, sanse.due_at(r.next_visit) AS due
+	          FROM sanse.resident r
+	         WHERE r.active AND r.next_visit IS NOT NULL
+	           AND sanse.due_at(r.next_visit) <= sweep_overdue.at
+	           FOR NO KEY UPDATE OF r) d
+	 WHERE NOT EXISTS (SELECT 1 FROM sanse.event e
+	                    WHERE e.resident_id = d.id AND e.due_at = d.due AND e.kind = 'overdue');
+	IF ids IS NULL THEN
+		RETURN 0;
+	END IF;
+	RETURN sanse.open_overdue_events(ids, dues, tiers);
 END
 $$;
 COMMENT ON FUNCTION sweep_overdue(timestamptz) IS 'open the overdue event of every window due by at that has none; returns how many';

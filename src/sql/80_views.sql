@@ -62,7 +62,7 @@ SELECT t.worker_id, wk.name AS worker_name, wk.force, wk.area_id, t.month,
             THEN round(t.windows_met::numeric / (t.windows_met + t.windows_missed), 4) END AS checkin_rate,
        t.visits,
        t.flagged_visits,
-       CASE WHEN t.visits > 0 THEN round(t.checklist_items::numeric / (9 * t.visits), 4) END AS checklist_completeness
+       CASE WHEN t.visits > 0 THEN round(t.checklist_items::numeric / (cardinality(checklist_items()) * t.visits), 4) END AS checklist_completeness
   FROM sanse.worker_tally t
   JOIN sanse.worker wk ON wk.id = t.worker_id
  WHERE t.windows_met + t.windows_missed > 0 OR t.visits > 0;
@@ -131,7 +131,7 @@ SELECT x.area_id, d.day,
                   AT TIME ZONE sanse.current_zone())::date::timestamp,
                  interval '1 day') g) d
  CROSS JOIN LATERAL (
-	SELECT v.area_id, 1 AS visits, (cardinality(v.checklist) = 9)::int AS complete,
+	SELECT v.area_id, 1 AS visits, (cardinality(v.checklist) = cardinality(checklist_items()))::int AS complete,
 	       (v.flags <> '{}')::int AS flagged, 0 AS opened, 0 AS closed
 	  FROM sanse.visit v
 	 WHERE v.at >= d.starts AND v.at < d.ends AND (v.at AT TIME ZONE sanse.current_zone())::date = d.day
