@@ -9,7 +9,5 @@
 
 extern const Cadence *sanse_policy_cadence(RiskTier tier);
 extern VisitWindow *sanse_window_after_tier(RiskTier tier, TimestampTz anchor);
-extern void sanse_policy_init(void);
-extern void sanse_policy_invalidate(void);
 
 #endif							/* SANSE_POLICY_H */

@@ -1,32 +1,15 @@
 /*
  * rules.c — the pinned risk factors, the classification rules cached in
- * memory, and sanse.classify.
- *
- * Rules live in sanse.classification_rule; each backend keeps them as bit
- * masks and reloads them after a relcache invalidation of that table, which
- * a statement trigger on the table sends (DML alone sends none).
- *
- * The cache is shared by all the backend's transactions, so it must hold
- * what is committed, not what some transaction's snapshot happens to see:
- * the table is read the way core reads a catalog, under a fresh catalog
- * snapshot (the latest committed rows plus this transaction's own changes,
- * whatever the isolation level; unlike GetLatestSnapshot() it may be taken
- * in parallel mode, and classify is PARALLEL SAFE).  The cache is marked
- * "loading" before that snapshot is taken, and an invalidation arriving
- * meanwhile demotes it, so a load that an edit overtook is redone on next
- * use instead of being trusted; a load that fails leaves it "loading" too.
+ * memory as bit masks (see cache.c for how the cache stays current), and
+ * sanse.classify.
  */
 #include "postgres.h"
 
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "utils/builtins.h"
-#include "utils/inval.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
 
+#include "cache.h"
 #include "rules.h"
 
 static const char *const risk_factor_names[] = {
@@ -45,38 +28,8 @@ typedef struct ClassificationRule
 	RiskTier	tier;
 } ClassificationRule;
 
-typedef enum RulesState
-{
-	RULES_INVALID,				/* reload before use */
-	RULES_LOADING,				/* being read, or the read failed */
-	RULES_VALID					/* read, and no invalidation since */
-} RulesState;
-
 static ClassificationRule *rules = NULL;	/* in TopMemoryContext */
 static int	nrules = 0;
-static RulesState rules_state = RULES_INVALID;
-static Oid	rules_relid = InvalidOid;
-
-/* Only flags the cache: the array stays until the next load replaces it. */
-static void
-rules_relcache_callback(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == rules_relid)
-		rules_state = RULES_INVALID;
-}
-
-void
-sanse_rules_init(void)
-{
-	CacheRegisterRelcacheCallback(rules_relcache_callback, (Datum) 0);
-}
-
-/* Forget the cached rules now (the relcache message reaches others at commit). */
-void
-sanse_rules_invalidate(void)
-{
-	rules_state = RULES_INVALID;
-}
 
 static int
 factor_index(const char *name, int len)
@@ -124,40 +77,19 @@ sanse_factor_mask(ArrayType *factors)
 	return mask;
 }
 
+/* Build in SPI's memory, so an error midway leaves the old rules whole. */
 static void
-rules_load(void)
+rules_load(SPITupleTable *rows, uint64 nrows)
 {
-	ClassificationRule *loaded;
+	int			n = (int) nrows;
+	ClassificationRule *loaded = palloc(sizeof(ClassificationRule) * Max(n, 1));
 	ClassificationRule *kept;
-	int			ret;
-	int			n;
 
-	rules_relid = get_relname_relid("classification_rule", get_namespace_oid("sanse", false));
-	if (!OidIsValid(rules_relid))
-		elog(ERROR, "sanse.classification_rule is missing");
-
-	/* before the snapshot: an invalidation from here on must not be lost */
-	rules_state = RULES_LOADING;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetCatalogSnapshot(rules_relid));
-	ret = SPI_execute("SELECT tier, all_of FROM sanse.classification_rule WHERE enabled",
-					  true, 0);
-	PopActiveSnapshot();
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read sanse.classification_rule: %s", SPI_result_code_string(ret));
-
-	/* build in SPI's memory, so an error midway leaves nothing behind */
-	n = (int) SPI_processed;
-	loaded = palloc(sizeof(ClassificationRule) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		Datum		tier = SPI_getbinval(tup, desc, 1, &isnull);
-		Datum		all_of = SPI_getbinval(tup, desc, 2, &isnull);
+		Datum		tier = SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull);
+		Datum		all_of = SPI_getbinval(rows->vals[i], rows->tupdesc, 2, &isnull);
 
 		loaded[i].tier = DatumGetRiskTier(tier);
 		loaded[i].all_of = sanse_factor_mask(DatumGetArrayTypeP(all_of));
@@ -169,11 +101,11 @@ rules_load(void)
 		pfree(rules);
 	rules = kept;
 	nrules = n;
-	SPI_finish();
-
-	if (rules_state == RULES_LOADING)
-		rules_state = RULES_VALID;
 }
+
+static SanseCache rules_cache = {.relname = "classification_rule",
+	.query = "SELECT tier, all_of FROM sanse.classification_rule WHERE enabled",
+	.load = rules_load};
 
 /* The most severe tier among rules whose factors are all present. */
 RiskTier
@@ -181,14 +113,7 @@ sanse_classify_mask(FactorMask mask)
 {
 	RiskTier	best = RISK_TIER_INVALID;
 
-	/*
-	 * Rule edits take no lock that conflicts with ours, so a transaction
-	 * that already holds its locks would otherwise not hear of them until
-	 * its next new lock; reading the queue is cheap when it is empty.
-	 */
-	AcceptInvalidationMessages();
-	if (rules_state != RULES_VALID)
-		rules_load();
+	sanse_cache_ensure(&rules_cache);
 	for (int i = 0; i < nrules; i++)
 		if ((rules[i].all_of & ~mask) == 0 && rules[i].tier > best)
 			best = rules[i].tier;

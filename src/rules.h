@@ -12,7 +12,5 @@ typedef uint32 FactorMask;
 
 extern FactorMask sanse_factor_mask(ArrayType *factors);
 extern RiskTier sanse_classify_mask(FactorMask mask);
-extern void sanse_rules_init(void);
-extern void sanse_rules_invalidate(void);
 
 #endif							/* SANSE_RULES_H */

@@ -12,10 +12,8 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "cache.h"
 #include "input.h"
-#include "policy.h"
-#include "rules.h"
-#include "secret.h"
 #include "sanse.h"
 #include "trigger_guard.h"
 
@@ -138,14 +136,12 @@ _PG_init(void)
 
 	MarkGUCPrefixReserved("sanse");
 
-	sanse_rules_init();
-	sanse_policy_init();
-	sanse_secret_init();
+	sanse_cache_init();
 }
 
 /*
  * cache_invalidate — statement trigger on the rule, policy and secret tables: every
- * backend drops its cached copy (this one at once, others at commit).
+ * backend drops its cached copy of the table (this one at once, others at commit).
  */
 PG_FUNCTION_INFO_V1(cache_invalidate);
 Datum
@@ -156,11 +152,10 @@ cache_invalidate(PG_FUNCTION_ARGS)
 	};
 	TriggerData *trigdata = sanse_trigger_guard(fcinfo, "cache_invalidate",
 												cached_tables, lengthof(cached_tables));
+	Oid			relid = RelationGetRelid(trigdata->tg_relation);
 
-	sanse_rules_invalidate();
-	sanse_policy_invalidate();
-	sanse_secret_invalidate();
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	sanse_cache_invalidate(relid);
+	CacheInvalidateRelcacheByRelid(relid);
 	return PointerGetDatum(NULL);
 }
 

@@ -8,7 +8,5 @@
 
 extern void sanse_mac(const char *purpose, const uint8 *data, size_t len,
 					  uint8 mac[SANSE_MAC_LEN]);
-extern void sanse_secret_init(void);
-extern void sanse_secret_invalidate(void);
 
 #endif							/* SANSE_SECRET_H */
