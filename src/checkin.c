@@ -4,19 +4,27 @@
  * One call, one transaction: verify the token (constant time, no table read
  * for a forged one), check the worker may visit this resident, flag what
  * looks like check-in for its own sake, store the visit, move the resident's
- * anchor forward (never back) and hand overdue events to
- * sanse.close_overdue_events.  All SQL goes through saved SPI plans.
+ * anchor forward (never back), and either hand overdue events to
+ * sanse.close_overdue_events or, for a back-dated visit, re-derive the
+ * resident's timeline.
+ *
+ * All SQL is constant text in saved SPI plans.  One library serves every
+ * installed version of the extension's SQL, so which plan runs is decided at
+ * each call from the objects the database has, never from the entry point.
  */
 #include "postgres.h"
 
 #include <math.h>
 
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/memutils.h"
+#include "utils/catcache.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "door_token.h"
@@ -40,6 +48,7 @@ static const char *const checklist_items[] = {
 typedef enum CheckInPlan
 {
 	PLAN_ENTRY,
+	PLAN_ENTRY_TEXT_PATHS,
 	PLAN_RECORD,
 	PLAN_RECORD_TALLY,
 	PLAN_RECORD_TALLY_PER_WORKER,
@@ -52,8 +61,10 @@ typedef enum CheckInPlan
 static SPIPlanPtr plans[NUM_PLANS];
 
 /*
- * A check-in is two statements, a read and a write (a third, PLAN_CLOSE,
- * only when there are events to close).
+ * A check-in reads once (PLAN_ENTRY) and writes once (PLAN_RECORD); a lost
+ * race with a retry of the same scan reads the winner's visit (PLAN_RETRY),
+ * and overdue events are handed on (PLAN_CLOSE, or PLAN_REDERIVE for a
+ * back-dated visit) only when there is something to do.
  *
  * PLAN_ENTRY reads what a scan needs to start: the token's resident and
  * revocation, an earlier visit of the same (resident, worker, at), the
@@ -61,22 +72,56 @@ static SPIPlanPtr plans[NUM_PLANS];
  * worker may check in here, and for the flags the worker's latest check-in
  * at another door within a day (with that home's position) and whether they
  * were at this door within the repeat window.
+ *
+ * Its columns, in the order of the SELECT list below (each line of which
+ * names its column):
  */
-#define ENTRY_SQL \
-	"SELECT t.resident_id, t.revoked_at IS NOT NULL, " \
-	"       (SELECT v.id FROM sanse.visit v " \
+typedef enum EntryColumn
+{
+	ENTRY_RESIDENT_ID = 1,
+	ENTRY_REVOKED,
+	ENTRY_EARLIER_VISIT_ID,		/* NULL unless this scan was recorded before */
+	ENTRY_NEXT_VISIT,
+	ENTRY_LAST_VISIT_AT,
+	ENTRY_AREA_ID,
+	ENTRY_WORKER_ACTIVE,
+	ENTRY_WORKER_ROLE_OK,		/* the session may act for the worker */
+	ENTRY_WORKER_MAY_VISIT,		/* a carer, or a leader whose area contains the home */
+	ENTRY_PREV_AT,				/* the worker's latest check-in at another door */
+	ENTRY_LAT,
+	ENTRY_LON,
+	ENTRY_PREV_LAT,
+	ENTRY_PREV_LON,
+	ENTRY_REPEAT,
+	ENTRY_REGISTERED_AT
+} EntryColumn;
+
+#define ENTRY_NCOLUMNS	ENTRY_REGISTERED_AT
+
+/* CONTAINS: whether the worker's area wa contains the resident's area ra */
+#define ENTRY_SQL(CONTAINS) \
+	"SELECT t.resident_id, "						/* ENTRY_RESIDENT_ID */ \
+	"       t.revoked_at IS NOT NULL, "				/* ENTRY_REVOKED */ \
+	"       (SELECT v.id FROM sanse.visit v "		/* ENTRY_EARLIER_VISIT_ID */ \
 	"         WHERE v.resident_id = t.resident_id AND v.worker_id = $2 AND v.at = $3), " \
-	"       r.next_visit, r.last_visit_at, r.area_id, " \
-	"       coalesce(w.active, false), " \
-	"       CASE WHEN w.db_role IS NULL THEN true " \
+	"       r.next_visit, "							/* ENTRY_NEXT_VISIT */ \
+	"       r.last_visit_at, "						/* ENTRY_LAST_VISIT_AT */ \
+	"       r.area_id, "							/* ENTRY_AREA_ID */ \
+	"       coalesce(w.active, false), "			/* ENTRY_WORKER_ACTIVE */ \
+	"       CASE WHEN w.db_role IS NULL THEN true "	/* ENTRY_WORKER_ROLE_OK */ \
 	"            WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles a WHERE a.rolname = w.db_role) THEN false " \
 	"            ELSE pg_catalog.pg_has_role(session_user, w.db_role, 'MEMBER') END, " \
 	"       coalesce(EXISTS (SELECT 1 FROM sanse.carer c WHERE c.resident_id = r.id AND c.worker_id = w.id) " \
-	"                OR (w.role <> 'member' AND wa.path OPERATOR(%s.@>) ra.path), false), " \
-	"       p.at, r.lat, r.lon, there.lat, there.lon, " \
-	"       EXISTS (SELECT 1 FROM sanse.visit v WHERE v.resident_id = r.id AND v.worker_id = $2 " \
+	"                OR (w.role <> 'member' AND " CONTAINS "), false), "	/* ENTRY_WORKER_MAY_VISIT */ \
+	"       p.at, "									/* ENTRY_PREV_AT */ \
+	"       r.lat, "								/* ENTRY_LAT */ \
+	"       r.lon, "								/* ENTRY_LON */ \
+	"       there.lat, "							/* ENTRY_PREV_LAT */ \
+	"       there.lon, "							/* ENTRY_PREV_LON */ \
+	"       EXISTS (SELECT 1 FROM sanse.visit v "	/* ENTRY_REPEAT */ \
+	"                WHERE v.resident_id = r.id AND v.worker_id = $2 " \
 	"                  AND v.at >= $3 - $4 AND v.at < $3), " \
-	"       r.registered_at " \
+	"       r.registered_at "						/* ENTRY_REGISTERED_AT */ \
 	"  FROM sanse.door_token t " \
 	"  JOIN sanse.resident r ON r.id = t.resident_id " \
 	"  JOIN sanse.area ra ON ra.id = r.area_id " \
@@ -89,12 +134,34 @@ static SPIPlanPtr plans[NUM_PLANS];
 	" WHERE t.nonce = $1 " \
 	"   FOR NO KEY UPDATE OF r"
 
+/* ltree's @>, bound to ltree when the extension's SQL was installed */
+#define CONTAINS_PATH_CONTAINS	"sanse.path_contains(wa.path, ra.path)"
+
+/*
+ * For a database whose SQL predates sanse.path_contains (1.0 and 1.1, until
+ * updated), the same test on the paths' text without naming ltree: a label
+ * never holds a dot, so an ltree contains another exactly when it is empty,
+ * equal to it, or its text followed by a dot begins the other's text.
+ */
+#define CONTAINS_TEXT_PATHS \
+	"(wa.path::text = '' OR ra.path::text = wa.path::text " \
+	" OR pg_catalog.starts_with(ra.path::text, wa.path::text || '.'))"
+
 /*
  * PLAN_RECORD stores the visit and, if it is new, moves the resident's
- * anchor when the visit is the latest (the trigger re-derives next_visit);
- * it returns the visit id, whether the anchor moved and whether the resident
- * has open events.  A concurrent retry that won the race returns no row.
+ * anchor when the visit is the latest (the trigger re-derives next_visit).
+ * A concurrent retry that won the race leaves it no row.  Its columns, and
+ * PLAN_RETRY's single one:
  */
+typedef enum RecordColumn
+{
+	RECORD_VISIT_ID = 1,
+	RECORD_ANCHOR_MOVED,
+	RECORD_HAS_OPEN_EVENTS
+} RecordColumn;
+
+#define RECORD_NCOLUMNS	RECORD_HAS_OPEN_EVENTS
+
 #define RECORD_SQL(TALLY) \
 	"WITH v AS (" \
 	"  INSERT INTO sanse.visit (resident_id, worker_id, at, checklist, flags, note, area_id, window_due) " \
@@ -105,15 +172,19 @@ static SPIPlanPtr plans[NUM_PLANS];
 	"   WHERE id = $1 AND (last_visit_at IS NULL OR last_visit_at < $3) AND EXISTS (SELECT 1 FROM v) " \
 	"  RETURNING 1) " \
 	TALLY \
-	"SELECT v.id, EXISTS (SELECT 1 FROM a), " \
-	"       EXISTS (SELECT 1 FROM sanse.event e " \
+	"SELECT v.id, "									/* RECORD_VISIT_ID */ \
+	"       EXISTS (SELECT 1 FROM a), "				/* RECORD_ANCHOR_MOVED */ \
+	"       EXISTS (SELECT 1 FROM sanse.event e "	/* RECORD_HAS_OPEN_EVENTS */ \
 	"                WHERE e.resident_id = $1 AND e.kind = 'overdue' AND e.status <> 'closed') " \
 	"  FROM v"
 
 /*
- * 1.1: the visit for the visitor and, if it met a window, the window for each
- * of the resident's carers, appended to worker_month_pending (appending never
- * waits for another check-in or a sweep; the sweep folds the rows)
+ * The tally, in the same statement as the visit so that no check-in is
+ * counted twice or lost: the visit for the visitor and, if it met a window,
+ * that window for each of the resident's carers, appended to
+ * worker_month_pending (appending never waits for another check-in or a
+ * sweep; the sweep folds the rows).  While worker_month_pending has a row
+ * per group of carers (1.1):
  */
 #define TALLY_SQL \
 	", t AS (" \
@@ -123,7 +194,7 @@ static SPIPlanPtr plans[NUM_PLANS];
 	"  SELECT ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = $1 ORDER BY c.worker_id), " \
 	"         sanse.month_of($8), 1, 0, 0, 0 FROM v WHERE $8 IS NOT NULL) "
 
-/* 1.2: one pending row per worker, so a worker's tally is read through an index */
+/* and once it has a row per worker (1.2), so a worker's tally is read through an index: */
 #define TALLY_SQL_PER_WORKER \
 	", t AS (" \
 	"  INSERT INTO sanse.worker_month_pending (worker_id, month, windows_met, visits, flagged_visits, checklist_items) " \
@@ -132,42 +203,67 @@ static SPIPlanPtr plans[NUM_PLANS];
 	"  SELECT c.worker_id, sanse.month_of($8), 1, 0, 0, 0 FROM v, sanse.carer c " \
 	"   WHERE c.resident_id = $1 AND $8 IS NOT NULL) "
 
-static const char *const plan_sql[NUM_PLANS] = {
-	[PLAN_ENTRY] = ENTRY_SQL,
-	[PLAN_RECORD] = RECORD_SQL(""),
-	[PLAN_RECORD_TALLY] = RECORD_SQL(TALLY_SQL),
-	[PLAN_RECORD_TALLY_PER_WORKER] = RECORD_SQL(TALLY_SQL_PER_WORKER),
-	[PLAN_RETRY] =
-	"SELECT id FROM sanse.visit WHERE resident_id = $1 AND worker_id = $2 AND at = $3",
-	[PLAN_CLOSE] =
-	"SELECT sanse.close_overdue_events($1, $2, $3, $4, $5)",
-	[PLAN_REDERIVE] =
-	"SELECT sanse.rederive_after_visit($1, $2)",
-};
+#define ENTRY_ARGTYPES	{BYTEAOID, INT8OID, TIMESTAMPTZOID, INTERVALOID}
+#define RECORD_ARGTYPES \
+	{INT8OID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID, TIMESTAMPTZOID}
 
-static const int plan_nargs[NUM_PLANS] = {4, 8, 8, 8, 3, 5, 2};
-static const Oid plan_argtypes[NUM_PLANS][8] = {
-	[PLAN_ENTRY] = {BYTEAOID, INT8OID, TIMESTAMPTZOID, INTERVALOID},
-	[PLAN_RECORD] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID, TIMESTAMPTZOID},
-	[PLAN_RECORD_TALLY] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID, TIMESTAMPTZOID},
-	[PLAN_RECORD_TALLY_PER_WORKER] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID, TIMESTAMPTZOID},
-	[PLAN_RETRY] = {INT8OID, INT8OID, TIMESTAMPTZOID},
-	[PLAN_CLOSE] = {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID},
-	[PLAN_REDERIVE] = {INT8OID, INT8OID},
-};
-
-/* The schema ltree lives in, quoted, for its @> operator (once per backend). */
-static const char *
-ltree_schema(void)
+typedef struct CheckInQuery
 {
-	char	   *schema;
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[8];
+	int			ncolumns;
+} CheckInQuery;
 
-	if (SPI_execute("SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e "
-					"  JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'ltree'",
-					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "extension ltree is not installed");
-	schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	return MemoryContextStrdup(TopMemoryContext, schema);
+static const CheckInQuery queries[NUM_PLANS] = {
+	[PLAN_ENTRY] = {ENTRY_SQL(CONTAINS_PATH_CONTAINS), 4, ENTRY_ARGTYPES, ENTRY_NCOLUMNS},
+	[PLAN_ENTRY_TEXT_PATHS] = {ENTRY_SQL(CONTAINS_TEXT_PATHS), 4, ENTRY_ARGTYPES, ENTRY_NCOLUMNS},
+	[PLAN_RECORD] = {RECORD_SQL(""), 8, RECORD_ARGTYPES, RECORD_NCOLUMNS},
+	[PLAN_RECORD_TALLY] = {RECORD_SQL(TALLY_SQL), 8, RECORD_ARGTYPES, RECORD_NCOLUMNS},
+	[PLAN_RECORD_TALLY_PER_WORKER] = {RECORD_SQL(TALLY_SQL_PER_WORKER), 8, RECORD_ARGTYPES, RECORD_NCOLUMNS},
+	[PLAN_RETRY] = {
+		"SELECT id FROM sanse.visit WHERE resident_id = $1 AND worker_id = $2 AND at = $3",
+		3, {INT8OID, INT8OID, TIMESTAMPTZOID}, 1
+	},
+	[PLAN_CLOSE] = {
+		"SELECT sanse.close_overdue_events($1, $2, $3, $4, $5)",
+		5, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID}, 1
+	},
+	[PLAN_REDERIVE] = {
+		"SELECT sanse.rederive_after_visit($1, $2)",
+		2, {INT8OID, INT8OID}, 1
+	},
+};
+
+/* What one call checks in, once its arguments have passed validation. */
+typedef struct CheckInRequest
+{
+	uint8		nonce[DOOR_TOKEN_NONCE_LEN];	/* of a token whose signature holds */
+	int64		worker_id;
+	TimestampTz at;
+	ArrayType  *checklist;		/* validated; empty for a NULL one */
+	Datum		note;
+	bool		note_isnull;
+} CheckInRequest;
+
+/*
+ * Whether schema sanse has a function of this name: a catalog lookup rather
+ * than a query, so it costs no more than sanse_relid.
+ */
+static bool
+sanse_has_function(const char *proname)
+{
+	Oid			nsp = get_namespace_oid("sanse", true);
+	CatCList   *candidates;
+	bool		found = false;
+
+	if (!OidIsValid(nsp))
+		return false;
+	candidates = SearchSysCacheList1(PROCNAMEARGSNSP, CStringGetDatum(proname));
+	for (int i = 0; i < candidates->n_members && !found; i++)
+		found = ((Form_pg_proc) GETSTRUCT(&candidates->members[i]->tuple))->pronamespace == nsp;
+	ReleaseSysCacheList(candidates);
+	return found;
 }
 
 static SPIPlanPtr
@@ -175,18 +271,8 @@ check_in_plan(CheckInPlan which)
 {
 	if (plans[which] == NULL)
 	{
-		const char *sql = plan_sql[which];
-		SPIPlanPtr	plan;
-
-		if (which == PLAN_ENTRY)
-		{
-			static const char *schema = NULL;
-
-			if (schema == NULL)
-				schema = ltree_schema();
-			sql = psprintf(sql, schema);
-		}
-		plan = SPI_prepare(sql, plan_nargs[which], (Oid *) plan_argtypes[which]);
+		const CheckInQuery *q = &queries[which];
+		SPIPlanPtr	plan = SPI_prepare(q->sql, q->nargs, (Oid *) q->argtypes);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for check-in query %d: %s",
@@ -198,7 +284,7 @@ check_in_plan(CheckInPlan which)
 	return plans[which];
 }
 
-static int
+static void
 check_in_exec(CheckInPlan which, Datum *values, const char *nulls)
 {
 	/* never read-only: each query must see what this statement wrote before */
@@ -206,13 +292,27 @@ check_in_exec(CheckInPlan which, Datum *values, const char *nulls)
 
 	if (ret < 0)
 		elog(ERROR, "check-in query %d failed: %s", (int) which, SPI_result_code_string(ret));
-	return ret;
+	/* the column constants are only as good as their SELECT lists */
+	if (SPI_tuptable == NULL || SPI_tuptable->tupdesc->natts != queries[which].ncolumns)
+		elog(ERROR, "check-in query %d returned %d columns, expected %d", (int) which,
+			 SPI_tuptable ? SPI_tuptable->tupdesc->natts : 0, queries[which].ncolumns);
 }
 
+/* A column of the first row of the last result. */
 static Datum
 result_datum(int col, bool *isnull)
 {
 	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull);
+}
+
+/* A boolean column of the first row of the last result; NULL is false. */
+static bool
+result_bool(int col)
+{
+	bool		isnull;
+	Datum		value = result_datum(col, &isnull);
+
+	return !isnull && DatumGetBool(value);
 }
 
 static void
@@ -302,29 +402,23 @@ seconds_interval(int seconds)
 }
 
 /*
- * Record a visit; returns its id (the same id for a retry).  What the
- * installed SQL has decides what is kept, not which entry point was called:
- * a check-in that waited out ALTER EXTENSION UPDATE behind the resident lock
- * finishes under the new version's rules.  With worker_month_pending (1.1)
- * the visit is tallied; with visit_withdrawn (1.2) the tally has a row per
- * worker and a visit dated before the latest one re-derives the resident's
- * windows and events from its time on.
+ * The work of one check-in, between SPI_connect and SPI_finish; returns the
+ * visit's id (the same id for a retry).  What the installed SQL has decides
+ * what is kept, not which entry point was called: a check-in that waited out
+ * ALTER EXTENSION UPDATE behind the resident lock finishes under the new
+ * version's rules, which is why the tally and re-derivation are looked up
+ * only once PLAN_ENTRY holds that lock.
  */
-static Datum
-check_in_internal(FunctionCallInfo fcinfo)
+static int64
+record_visit(const CheckInRequest *req)
 {
-	bool		tally;
-	bool		rederive;
-	int64		worker_id;
-	TimestampTz at;
-	ArrayType  *checklist;
-	text	   *token;
-	uint8		nonce[DOOR_TOKEN_NONCE_LEN];
-	bytea	   *nonce_datum;
+	bytea	   *nonce;
 	int64		resident_id;
 	int64		area_id;
 	int64		visit_id;
 	bool		isnull;
+	bool		tally;
+	bool		rederive;
 	TimestampTz late_due = 0;
 	bool		late = false;
 	TimestampTz window_due = 0;
@@ -335,90 +429,39 @@ check_in_internal(FunctionCallInfo fcinfo)
 	Datum		args[8];
 	char		nulls[8];
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("worker_id must not be NULL")));
-	worker_id = PG_GETARG_INT64(1);
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("check-in time must not be NULL")));
-	at = PG_GETARG_TIMESTAMPTZ(2);
-	checklist = PG_ARGISNULL(3) ? construct_empty_array(TEXTOID)
-		: checklist_validate(PG_GETARG_ARRAYTYPE_P(3));
-	if (!PG_ARGISNULL(4) &&
-		DatumGetInt32(DirectFunctionCall1(textlen, PG_GETARG_DATUM(4))) > MAX_NOTE_CHARS)
-		ereport(ERROR,
-				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-				 errmsg("check-in note is longer than %d characters", MAX_NOTE_CHARS)));
-
-	/* 1. the token: format and signature, before any table is read */
-	if (PG_ARGISNULL(0))
-		refuse_token(worker_id, "missing");
-	token = PG_GETARG_TEXT_PP(0);
-	switch (sanse_door_token_open(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), nonce))
-	{
-		case DOOR_TOKEN_OK:
-			break;
-		case DOOR_TOKEN_MALFORMED:
-			refuse_token(worker_id, "malformed");
-			break;
-		case DOOR_TOKEN_FORGED:
-			refuse_token(worker_id, "forged");
-			break;
-	}
-
-	if (TIMESTAMP_NOT_FINITE(at) ||
-		at > GetCurrentTimestamp() + CHECK_IN_FUTURE_TOLERANCE_USEC)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("check-in time is in the future"),
-				 errdetail("A check-in may be at most 5 minutes ahead of the server clock.")));
-	if (at < GetCurrentTimestamp() - sanse_max_backdate)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("check-in time is too far in the past"),
-				 errdetail("A check-in may be dated at most sanse.max_backdate (%s) before the server clock.",
-						   sanse_max_backdate_text)));
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
 	/* 2. which resident, an earlier identical scan, the window, the worker */
-	nonce_datum = palloc(VARHDRSZ + DOOR_TOKEN_NONCE_LEN);
-	SET_VARSIZE(nonce_datum, VARHDRSZ + DOOR_TOKEN_NONCE_LEN);
-	memcpy(VARDATA(nonce_datum), nonce, DOOR_TOKEN_NONCE_LEN);
-	args[0] = PointerGetDatum(nonce_datum);
-	args[1] = Int64GetDatum(worker_id);
-	args[2] = TimestampTzGetDatum(at);
+	nonce = palloc(VARHDRSZ + DOOR_TOKEN_NONCE_LEN);
+	SET_VARSIZE(nonce, VARHDRSZ + DOOR_TOKEN_NONCE_LEN);
+	memcpy(VARDATA(nonce), req->nonce, DOOR_TOKEN_NONCE_LEN);
+	args[0] = PointerGetDatum(nonce);
+	args[1] = Int64GetDatum(req->worker_id);
+	args[2] = TimestampTzGetDatum(req->at);
 	args[3] = PointerGetDatum(seconds_interval(sanse_repeat_window));
-	check_in_exec(PLAN_ENTRY, args, NULL);
+	/* either plan is right on a database that has path_contains */
+	check_in_exec(sanse_has_function("path_contains") ? PLAN_ENTRY : PLAN_ENTRY_TEXT_PATHS,
+				  args, NULL);
 	if (SPI_processed == 0)
-		refuse_token(worker_id, "unknown");
-	resident_id = DatumGetInt64(result_datum(1, &isnull));
-	if (DatumGetBool(result_datum(2, &isnull)))
-		refuse_token(worker_id, "revoked");
+		refuse_token(req->worker_id, "unknown");
+	resident_id = DatumGetInt64(result_datum(ENTRY_RESIDENT_ID, &isnull));
+	if (result_bool(ENTRY_REVOKED))
+		refuse_token(req->worker_id, "revoked");
 
 	/* 3. a mobile retry of the same scan gets the same visit back */
-	visit_id = DatumGetInt64(result_datum(3, &isnull));
+	visit_id = DatumGetInt64(result_datum(ENTRY_EARLIER_VISIT_ID, &isnull));
 	if (!isnull)
-	{
-		SPI_finish();
-		PG_RETURN_INT64(visit_id);
-	}
+		return visit_id;
 
 	/* 4. may this worker visit this resident? */
-	if (!DatumGetBool(result_datum(7, &isnull)) ||
-		!DatumGetBool(result_datum(8, &isnull)) ||
-		!DatumGetBool(result_datum(9, &isnull)))
+	if (!result_bool(ENTRY_WORKER_ACTIVE) ||
+		!result_bool(ENTRY_WORKER_ROLE_OK) ||
+		!result_bool(ENTRY_WORKER_MAY_VISIT))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("worker " INT64_FORMAT " may not check in at this door", worker_id),
+				 errmsg("worker " INT64_FORMAT " may not check in at this door", req->worker_id),
 				 errdetail("Only an active carer of the resident, or an active leader or task force "
 						   "whose area contains the resident, may check in.")));
-	area_id = DatumGetInt64(result_datum(6, &isnull));
-	if (at < DatumGetTimestampTz(result_datum(16, &isnull)))
+	area_id = DatumGetInt64(result_datum(ENTRY_AREA_ID, &isnull));
+	if (req->at < DatumGetTimestampTz(result_datum(ENTRY_REGISTERED_AT, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("check-in time is before the resident was registered")));
@@ -426,9 +469,9 @@ check_in_internal(FunctionCallInfo fcinfo)
 	rederive = OidIsValid(sanse_relid("visit_withdrawn"));
 	{
 		bool		no_window;
-		Datum		window = result_datum(4, &no_window);
+		Datum		window = result_datum(ENTRY_NEXT_VISIT, &no_window);
 		bool		no_last;
-		TimestampTz last = DatumGetTimestampTz(result_datum(5, &no_last));
+		TimestampTz last = DatumGetTimestampTz(result_datum(ENTRY_LAST_VISIT_AT, &no_last));
 
 		/*
 		 * Only a visit newer than the last one moves the window, so only it
@@ -436,19 +479,19 @@ check_in_internal(FunctionCallInfo fcinfo)
 		 * the last (several carers together) is an ordinary visit, and an
 		 * older one re-derives the windows from its time on.
 		 */
-		if (!no_last && at <= last)
+		if (!no_last && req->at <= last)
 		{
-			backdated = at < last && rederive;
+			backdated = req->at < last && rederive;
 			no_window = true;
 		}
-		if (!no_window && at >= DatumGetVisitWindowP(window)->due)
+		if (!no_window && req->at >= DatumGetVisitWindowP(window)->due)
 		{
 			late = true;
 			late_due = DatumGetVisitWindowP(window)->due;
 		}
 		/* the window this visit satisfies, for check-in rates */
-		if (!no_window && at >= DatumGetVisitWindowP(window)->opens &&
-			at < DatumGetVisitWindowP(window)->due)
+		if (!no_window && req->at >= DatumGetVisitWindowP(window)->opens &&
+			req->at < DatumGetVisitWindowP(window)->due)
 		{
 			meets_window = true;
 			window_due = DatumGetVisitWindowP(window)->due;
@@ -466,24 +509,24 @@ check_in_internal(FunctionCallInfo fcinfo)
 					n2,
 					n3,
 					n4;
-		TimestampTz prev_at = DatumGetTimestampTz(result_datum(10, &no_prev));
-		double		lat1 = DatumGetFloat8(result_datum(11, &n1));
-		double		lon1 = DatumGetFloat8(result_datum(12, &n2));
-		double		lat2 = DatumGetFloat8(result_datum(13, &n3));
-		double		lon2 = DatumGetFloat8(result_datum(14, &n4));
+		TimestampTz prev_at = DatumGetTimestampTz(result_datum(ENTRY_PREV_AT, &no_prev));
+		double		lat1 = DatumGetFloat8(result_datum(ENTRY_LAT, &n1));
+		double		lon1 = DatumGetFloat8(result_datum(ENTRY_LON, &n2));
+		double		lat2 = DatumGetFloat8(result_datum(ENTRY_PREV_LAT, &n3));
+		double		lon2 = DatumGetFloat8(result_datum(ENTRY_PREV_LON, &n4));
 
-		if (!no_prev && prev_at >= at - (TimeOffset) sanse_quick_succession * USECS_PER_SEC)
+		if (!no_prev && prev_at >= req->at - (TimeOffset) sanse_quick_succession * USECS_PER_SEC)
 			flag_elems[nflags++] = CStringGetTextDatum("quick_succession");
-		if (!no_prev && prev_at > at - USECS_PER_DAY && !n1 && !n2 && !n3 && !n4)
+		if (!no_prev && prev_at > req->at - USECS_PER_DAY && !n1 && !n2 && !n3 && !n4)
 		{
 			double		km = distance_km(lat1, lon1, lat2, lon2);
-			double		hours = (double) (at - prev_at) / USECS_PER_HOUR;
+			double		hours = (double) (req->at - prev_at) / USECS_PER_HOUR;
 
 			if (km > 0.1 && (hours <= 0 || km / hours > sanse_max_travel_speed))
 				flag_elems[nflags++] = CStringGetTextDatum("impossible_travel");
 		}
 	}
-	if (DatumGetBool(result_datum(15, &isnull)))
+	if (result_bool(ENTRY_REPEAT))
 		flag_elems[nflags++] = CStringGetTextDatum("repeat_visit");
 	if (late)
 		flag_elems[nflags++] = CStringGetTextDatum("late");
@@ -493,13 +536,13 @@ check_in_internal(FunctionCallInfo fcinfo)
 	 * check-in rates of the visitor and of the resident's carers
 	 */
 	args[0] = Int64GetDatum(resident_id);
-	args[3] = PointerGetDatum(checklist);
+	args[3] = PointerGetDatum(req->checklist);
 	args[4] = PointerGetDatum(construct_array(flag_elems, nflags, TEXTOID, -1, false, TYPALIGN_INT));
-	args[5] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
+	args[5] = req->note;
 	args[6] = Int64GetDatum(area_id);
 	args[7] = TimestampTzGetDatum(window_due);
 	memset(nulls, ' ', sizeof(nulls));
-	if (PG_ARGISNULL(4))
+	if (req->note_isnull)
 		nulls[5] = 'n';
 	if (!meets_window)
 		nulls[7] = 'n';
@@ -511,11 +554,9 @@ check_in_internal(FunctionCallInfo fcinfo)
 		check_in_exec(PLAN_RETRY, args, NULL);
 		if (SPI_processed == 0)
 			elog(ERROR, "visit vanished during check-in");
-		visit_id = DatumGetInt64(result_datum(1, &isnull));
-		SPI_finish();
-		PG_RETURN_INT64(visit_id);
+		return DatumGetInt64(result_datum(RECORD_VISIT_ID, &isnull));
 	}
-	visit_id = DatumGetInt64(result_datum(1, &isnull));
+	visit_id = DatumGetInt64(result_datum(RECORD_VISIT_ID, &isnull));
 
 	/* 7. overdue events: create-and-close a missed window, close open ones */
 	if (backdated)
@@ -523,20 +564,86 @@ check_in_internal(FunctionCallInfo fcinfo)
 		args[1] = Int64GetDatum(visit_id);
 		check_in_exec(PLAN_REDERIVE, args, NULL);
 	}
-	else if (DatumGetBool(result_datum(2, &isnull)) &&
-		(late || DatumGetBool(result_datum(3, &isnull))))
+	else if (result_bool(RECORD_ANCHOR_MOVED) &&
+			 (late || result_bool(RECORD_HAS_OPEN_EVENTS)))
 	{
 		args[1] = Int64GetDatum(visit_id);
-		args[2] = TimestampTzGetDatum(at);
-		args[3] = Int64GetDatum(worker_id);
+		args[2] = TimestampTzGetDatum(req->at);
+		args[3] = Int64GetDatum(req->worker_id);
 		args[4] = TimestampTzGetDatum(late_due);
 		memset(nulls, ' ', sizeof(nulls));
 		if (!late)
 			nulls[4] = 'n';
 		check_in_exec(PLAN_CLOSE, args, nulls);
 	}
+	return visit_id;
+}
 
+/*
+ * Validate the arguments and the token's signature without reading a table,
+ * then record the visit inside one SPI connection.
+ */
+static Datum
+check_in_internal(FunctionCallInfo fcinfo)
+{
+	CheckInRequest req;
+	text	   *token;
+	int64		visit_id;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("worker_id must not be NULL")));
+	req.worker_id = PG_GETARG_INT64(1);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("check-in time must not be NULL")));
+	req.at = PG_GETARG_TIMESTAMPTZ(2);
+	req.checklist = PG_ARGISNULL(3) ? construct_empty_array(TEXTOID)
+		: checklist_validate(PG_GETARG_ARRAYTYPE_P(3));
+	req.note_isnull = PG_ARGISNULL(4);
+	req.note = req.note_isnull ? (Datum) 0 : PG_GETARG_DATUM(4);
+	if (!req.note_isnull &&
+		DatumGetInt32(DirectFunctionCall1(textlen, req.note)) > MAX_NOTE_CHARS)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("check-in note is longer than %d characters", MAX_NOTE_CHARS)));
+
+	/* 1. the token: format and signature, before any table is read */
+	if (PG_ARGISNULL(0))
+		refuse_token(req.worker_id, "missing");
+	token = PG_GETARG_TEXT_PP(0);
+	switch (sanse_door_token_open(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), req.nonce))
+	{
+		case DOOR_TOKEN_OK:
+			break;
+		case DOOR_TOKEN_MALFORMED:
+			refuse_token(req.worker_id, "malformed");
+			break;
+		case DOOR_TOKEN_FORGED:
+			refuse_token(req.worker_id, "forged");
+			break;
+	}
+
+	if (TIMESTAMP_NOT_FINITE(req.at) ||
+		req.at > GetCurrentTimestamp() + CHECK_IN_FUTURE_TOLERANCE_USEC)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("check-in time is in the future"),
+				 errdetail("A check-in may be at most 5 minutes ahead of the server clock.")));
+	if (req.at < GetCurrentTimestamp() - sanse_max_backdate)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("check-in time is too far in the past"),
+				 errdetail("A check-in may be dated at most sanse.max_backdate (%s) before the server clock.",
+						   sanse_max_backdate_text)));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	visit_id = record_visit(&req);
 	SPI_finish();
+
 	PG_RETURN_INT64(visit_id);
 }
 
@@ -578,7 +685,6 @@ check_in_quietly(FunctionCallInfo fcinfo)
 	return result;
 }
 
-/* the 1.0 SQL definition of check_in */
 PG_FUNCTION_INFO_V1(check_in);
 Datum
 check_in(PG_FUNCTION_ARGS)
@@ -586,7 +692,12 @@ check_in(PG_FUNCTION_ARGS)
 	return check_in_quietly(fcinfo);
 }
 
-/* the 1.1 SQL definition: the same function (what is kept follows the installed SQL) */
+/*
+ * An alias of check_in, for the released (so frozen) script
+ * sanse--1.0--1.1.sql, which binds sanse.check_in to this symbol; later
+ * update scripts keep that binding, so databases updated through it call
+ * check_in_1_1 for as long as they are not re-created.
+ */
 PG_FUNCTION_INFO_V1(check_in_1_1);
 Datum
 check_in_1_1(PG_FUNCTION_ARGS)
