@@ -1069,3 +1069,9 @@ CREATE FUNCTION path_contains(ancestor ltree, descendant ltree) RETURNS boolean
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN ancestor @> descendant;
 COMMENT ON FUNCTION path_contains(ltree, ltree) IS 'true when ancestor is descendant or one of its ancestors (ltree @>)';
+
+-- check_in under its own C symbol (check_in_1_1 stays in the library for the 1.0 -> 1.1 script)
+CREATE OR REPLACE FUNCTION check_in(token text, worker_id bigint, at timestamptz DEFAULT now(),
+                                    checklist text[] DEFAULT '{}', note text DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'check_in' LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, sanse;

@@ -27,6 +27,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "checklist.h"
 #include "door_token.h"
 #include "sanse.h"
 #include "trigger_guard.h"
@@ -38,12 +39,6 @@
 /* Longest note kept (characters); a checklist item longer than any code is cut in messages. */
 #define MAX_NOTE_CHARS		2000
 #define MAX_ITEM_IN_MESSAGE	32
-
-static const char *const checklist_items[] = {
-	"ask_health", "ask_diet", "ask_family",
-	"check_water", "check_power", "check_gas",
-	"clear_clutter", "clear_garbage", "clear_passage"
-};
 
 typedef enum CheckInPlan
 {
@@ -200,8 +195,8 @@ typedef enum RecordColumn
 	"  INSERT INTO sanse.worker_month_pending (worker_id, month, windows_met, visits, flagged_visits, checklist_items) " \
 	"  SELECT $2, sanse.month_of($3), 0, 1, ($5 <> '{}')::int, cardinality($4) FROM v " \
 	"  UNION ALL " \
-	"  SELECT c.worker_id, sanse.month_of($8), 1, 0, 0, 0 FROM v, sanse.carer c " \
-	"   WHERE c.resident_id = $1 AND $8 IS NOT NULL) "
+	"  SELECT c.worker_id, sanse.month_of($8), 1, 0, 0, 0 FROM v, unnest(sanse.carers_of($1)) c(worker_id) " \
+	"   WHERE $8 IS NOT NULL) "
 
 #define ENTRY_ARGTYPES	{BYTEAOID, INT8OID, TIMESTAMPTZOID, INTERVALOID}
 #define RECORD_ARGTYPES \
@@ -355,10 +350,7 @@ checklist_validate(ArrayType *checklist)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("checklist must not contain NULL")));
 		t = DatumGetTextPP(elems[i]);
-		for (int j = 0; j < lengthof(checklist_items) && known < 0; j++)
-			if (VARSIZE_ANY_EXHDR(t) == strlen(checklist_items[j]) &&
-				memcmp(VARDATA_ANY(t), checklist_items[j], VARSIZE_ANY_EXHDR(t)) == 0)
-				known = j;
+		known = sanse_checklist_item(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 		if (known < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -366,13 +358,12 @@ checklist_validate(ArrayType *checklist)
 							text_to_cstring(DatumGetTextPP(DirectFunctionCall3(text_substr, PointerGetDatum(t),
 																			   Int32GetDatum(1),
 																			   Int32GetDatum(MAX_ITEM_IN_MESSAGE))))),
-					 errhint("Valid items are ask_health, ask_diet, ask_family, check_water, check_power, "
-							 "check_gas, clear_clutter, clear_garbage and clear_passage.")));
+					 errhint("%s", sanse_checklist_hint())));
 		/* a checklist counts each thing done once: nine asks of one kind are not a full visit */
 		if (seen & (1U << known))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("checklist item \"%s\" is listed twice", checklist_items[known])));
+					 errmsg("checklist item \"%s\" is listed twice", sanse_checklist_items[known])));
 		seen |= 1U << known;
 	}
 	return checklist;
