@@ -1075,3 +1075,210 @@ CREATE OR REPLACE FUNCTION check_in(token text, worker_id bigint, at timestamptz
                                     checklist text[] DEFAULT '{}', note text DEFAULT NULL) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'check_in' LANGUAGE C VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, sanse;
+
+-----------------------------------------------------------------------------
+-- Issue 11: usable from every client.  Every role may use the schema (tables
+-- keep their own grants); tiers bind from text and varchar; the BI views
+-- show paths and tiers as text; one pg_cron job per database.
+-----------------------------------------------------------------------------
+GRANT USAGE ON SCHEMA sanse TO PUBLIC;
+CREATE CAST (text AS risk_tier) WITH INOUT AS ASSIGNMENT;
+CREATE CAST (varchar AS risk_tier) WITH INOUT AS ASSIGNMENT;
+DROP VIEW coverage, overdue_events, grid_daily_report, carer_gaps;
+
+CREATE VIEW carer_gaps AS
+SELECT r.id AS resident_id, r.area_id, r.tier::text AS tier,
+       array_agg(f.force ORDER BY f.ord) AS missing_forces
+  FROM resident r
+ CROSS JOIN unnest(forces()) WITH ORDINALITY AS f(force, ord)
+ WHERE r.active
+   AND NOT EXISTS (SELECT 1 FROM carer c JOIN worker w ON w.id = c.worker_id
+                    WHERE c.resident_id = r.id AND c.force = f.force AND w.active)
+ GROUP BY r.id, r.area_id, r.tier;
+COMMENT ON VIEW carer_gaps IS 'active residents whose five-for-one is incomplete, with the forces missing (inactive carers count as missing)';
+CREATE VIEW coverage AS
+WITH per_grid AS (
+	SELECT r.area_id,
+	       count(*) AS residents,
+	       count(*) FILTER (WHERE r.tier = 'red') AS red,
+	       count(*) FILTER (WHERE r.tier = 'yellow') AS yellow,
+	       count(*) FILTER (WHERE r.tier = 'blue') AS blue,
+	       count(*) FILTER (WHERE s.status = 'overdue') AS overdue_now,
+	       count(*) FILTER (WHERE s.status = 'met') AS window_met
+	  FROM sanse.resident r
+	  JOIN sanse.tier_policy p ON p.tier = r.tier
+	 CROSS JOIN LATERAL (SELECT sanse.visit_status(r.next_visit, r.last_visit_at, p.cadence) AS status) s
+	 WHERE r.active
+	 GROUP BY r.area_id),
+rolled AS (
+	SELECT up.id,
+	       sum(g.residents) AS residents, sum(g.red) AS red, sum(g.yellow) AS yellow, sum(g.blue) AS blue,
+	       sum(g.overdue_now) AS overdue_now, sum(g.window_met) AS window_met
+	  FROM per_grid g
+	  JOIN sanse.area m ON m.id = g.area_id
+	  JOIN sanse.area up ON up.path @> m.path
+	 GROUP BY up.id)
+SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name,
+       coalesce(r.residents, 0)::bigint AS residents,
+       coalesce(r.red, 0)::bigint AS red,
+       coalesce(r.yellow, 0)::bigint AS yellow,
+       coalesce(r.blue, 0)::bigint AS blue,
+       coalesce(r.overdue_now, 0)::bigint AS overdue_now,
+       coalesce(r.window_met, 0)::bigint AS window_met,
+       CASE WHEN r.residents > 0 THEN round(1 - r.overdue_now::numeric / r.residents, 4) END AS coverage_rate
+  FROM sanse.area a
+  LEFT JOIN rolled r ON r.id = a.id;
+COMMENT ON VIEW coverage IS 'per area at every level (rolled up the hierarchy): residents in the programme by tier, overdue now, current window met, coverage rate = share not overdue';
+-- A month is computed per event (a filter on month cannot use an
+-- index, but events are few).  The ancestor list is materialized so it is
+-- joined by hash whatever the planner guesses about the month filter: a
+-- gist probe per event cost 0.6 s for one month at 100x the paper.
+CREATE VIEW overdue_events AS
+WITH ev AS (
+	SELECT e.area_id, date_trunc('month', e.due_at AT TIME ZONE sanse.current_zone())::date AS month,
+	       e.status, e.level, e.resolved_at - e.due_at AS time_to_close
+	  FROM sanse.event e
+	 WHERE e.kind = 'overdue'),
+up AS MATERIALIZED (
+	SELECT m.id AS grid_id, a.id, a.path, a.kind, a.name
+	  FROM sanse.area m
+	  JOIN sanse.area a ON a.path @> m.path)
+SELECT up.id AS area_id, up.path::text AS path, up.kind, up.name, ev.month,
+       count(*) AS opened,
+       count(*) FILTER (WHERE ev.status = 'closed') AS closed,
+       count(*) FILTER (WHERE ev.status <> 'closed') AS still_open,
+       count(*) FILTER (WHERE ev.level = 1) AS reached_level_1,
+       count(*) FILTER (WHERE ev.level = 2) AS reached_level_2,
+       count(*) FILTER (WHERE ev.level = 3) AS reached_level_3,
+       count(*) FILTER (WHERE ev.level = 4) AS reached_level_4,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY ev.time_to_close)
+           FILTER (WHERE ev.status = 'closed') AS median_time_to_close
+  FROM ev
+  JOIN up ON up.grid_id = ev.area_id
+ GROUP BY up.id, up.path, up.kind, up.name, ev.month;
+COMMENT ON VIEW overdue_events IS 'per area (rolled up) and month of the due time: overdue events opened, closed, still open, by highest level reached, median time to close';
+-- The days walked run from the earliest to the latest finite visit, due or
+-- closing time (each an index end-point), stepped as local dates (not in the
+-- session's TimeZone).  A row belongs to the day of its own local date;
+-- the index range only narrows the search, and is three hours wider
+-- than [local midnight, next local midnight) on both sides, because where
+-- clocks go back over midnight the day starts at the first midnight while
+-- AT TIME ZONE reads the second.  No zone has gone back more than three
+-- hours since 1970 (Antarctica/Vostok in 1994 aside).
+-- Summed per (grid, day) before the area's names are joined, so the sums
+-- never sort or spill wide rows.
+CREATE VIEW grid_daily_report AS
+SELECT s.area_id, a.path::text AS path, a.name, s.day, s.visits, s.complete_checklists, s.flagged_visits,
+       s.events_opened, s.events_closed
+  FROM (
+SELECT x.area_id, d.day,
+       sum(x.visits)::bigint AS visits,
+       sum(x.complete)::bigint AS complete_checklists,
+       sum(x.flagged)::bigint AS flagged_visits,
+       sum(x.opened)::bigint AS events_opened,
+       sum(x.closed)::bigint AS events_closed
+  FROM (SELECT g::date AS day,
+               (g AT TIME ZONE sanse.current_zone()) - interval '3 hours' AS starts,
+               ((g + interval '1 day') AT TIME ZONE sanse.current_zone()) + interval '3 hours' AS ends
+          FROM generate_series(
+                 (least((SELECT min(at) FROM sanse.visit WHERE at > '-infinity'),
+                        (SELECT min(due_at) FROM sanse.event WHERE due_at > '-infinity'),
+                        (SELECT min(resolved_at) FROM sanse.event WHERE status = 'closed' AND resolved_at > '-infinity'))
+                  AT TIME ZONE sanse.current_zone())::date::timestamp,
+                 (greatest((SELECT max(at) FROM sanse.visit WHERE at < 'infinity'),
+                           (SELECT max(due_at) FROM sanse.event WHERE due_at < 'infinity'),
+                           (SELECT max(resolved_at) FROM sanse.event WHERE status = 'closed' AND resolved_at < 'infinity'))
+                  AT TIME ZONE sanse.current_zone())::date::timestamp,
+                 interval '1 day') g) d
+ CROSS JOIN LATERAL (
+	SELECT v.area_id, 1 AS visits, (cardinality(v.checklist) = cardinality(checklist_items()))::int AS complete,
+	       (v.flags <> '{}')::int AS flagged, 0 AS opened, 0 AS closed
+	  FROM sanse.visit v
+	 WHERE v.at >= d.starts AND v.at < d.ends AND (v.at AT TIME ZONE sanse.current_zone())::date = d.day
+	UNION ALL
+	SELECT e.area_id, 0, 0, 0, 1, 0
+	  FROM sanse.event e
+	 WHERE e.due_at >= d.starts AND e.due_at < d.ends AND (e.due_at AT TIME ZONE sanse.current_zone())::date = d.day
+	UNION ALL
+	SELECT e.area_id, 0, 0, 0, 0, 1
+	  FROM sanse.event e
+	 WHERE e.status = 'closed' AND e.resolved_at >= d.starts AND e.resolved_at < d.ends
+	   AND (e.resolved_at AT TIME ZONE sanse.current_zone())::date = d.day) x
+ GROUP BY x.area_id, d.day) s
+  JOIN sanse.area a ON a.id = s.area_id;
+COMMENT ON VIEW grid_daily_report IS 'daily grid work report (网格工作报告) per micro grid: visits, complete checklists, flagged visits, events opened (by due day) and closed';
+-- One pg_cron job per database: pg_cron keys jobs by (name, user) whatever
+-- their database, so one name for every database would make the second
+-- database to schedule silently take over the first one's job.
+CREATE FUNCTION sweep_job_name() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN 'sanse-sweep:' || current_database();
+COMMENT ON FUNCTION sweep_job_name() IS 'name of this database''s pg_cron sweep job: sanse-sweep:<database>';
+CREATE OR REPLACE FUNCTION schedule_sweeps(schedule text DEFAULT '* * * * *') RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+		RAISE EXCEPTION 'pg_cron is not installed in this database'
+			USING ERRCODE = '55000',
+			      HINT = format('CREATE EXTENSION pg_cron here if this is the database named by cron.database_name; '
+			                    'otherwise run in that database: SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+			                    sanse.sweep_job_name(), schedule, 'SELECT sanse.sweep()', current_database());
+	END IF;
+	-- pg_cron lives here, so cron.schedule runs the job in this database (and,
+	-- unlike cron.schedule_in_database, needs no superuser)
+	RETURN cron.schedule(sanse.sweep_job_name(), schedule, 'SELECT sanse.sweep()');
+END
+$$;
+COMMENT ON FUNCTION schedule_sweeps(text) IS 'create or update this database''s pg_cron job sanse-sweep:<database> that runs sanse.sweep()';
+CREATE OR REPLACE FUNCTION unschedule_sweeps() RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	job bigint;
+	dropped boolean := false;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+		RAISE EXCEPTION 'pg_cron is not installed in this database'
+			USING ERRCODE = '55000',
+			      HINT = format('In the database named by cron.database_name run: SELECT cron.unschedule(%L);',
+			                    sanse.sweep_job_name());
+	END IF;
+	-- this database's job only (and one named sanse-sweep by an older sanse)
+	FOR job IN EXECUTE 'SELECT j.jobid FROM cron.job j
+	                     WHERE j.jobname IN ($1, ''sanse-sweep'') AND j.database = current_database()
+	                       AND j.username = current_user'
+	           USING sanse.sweep_job_name() LOOP
+		EXECUTE 'SELECT cron.unschedule($1)' USING job;
+		dropped := true;
+	END LOOP;
+	RETURN dropped;
+END
+$$;
+COMMENT ON FUNCTION unschedule_sweeps() IS 'drop this database''s pg_cron sweep job; false if there was none';
+-- The sweep job of this database and how its last run ended, for the DBA and
+-- the screen (pg_cron shows a role its own jobs; a superuser sees all).
+CREATE FUNCTION sweep_job(OUT jobid bigint, OUT jobname text, OUT schedule text, OUT username text,
+                          OUT active boolean, OUT last_status text, OUT last_start timestamptz,
+                          OUT last_end timestamptz, OUT last_message text)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+		RAISE EXCEPTION 'pg_cron is not installed in this database'
+			USING ERRCODE = '55000',
+			      HINT = format('In the database named by cron.database_name: SELECT * FROM cron.job_run_details '
+			                    'WHERE jobid = (SELECT jobid FROM cron.job WHERE jobname = %L) ORDER BY runid DESC LIMIT 1;',
+			                    sanse.sweep_job_name());
+	END IF;
+	RETURN QUERY EXECUTE
+		'SELECT j.jobid, j.jobname::text, j.schedule::text, j.username::text, j.active,
+		        d.status::text, d.start_time, d.end_time, d.return_message::text
+		   FROM cron.job j
+		   LEFT JOIN LATERAL (SELECT r.status, r.start_time, r.end_time, r.return_message
+		                        FROM cron.job_run_details r WHERE r.jobid = j.jobid
+		                       ORDER BY r.runid DESC LIMIT 1) d ON true
+		  WHERE j.jobname IN ($1, ''sanse-sweep'') AND j.database = current_database()
+		  ORDER BY j.jobid'
+		USING sanse.sweep_job_name();
+END
+$$;
+COMMENT ON FUNCTION sweep_job() IS 'this database''s pg_cron sweep job and its last run: status (succeeded, failed, running), times, message';

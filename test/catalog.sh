@@ -89,6 +89,14 @@ SELECT am.amname || ' ' || oc.opcname, concat_ws(' ', oc.opcdefault, oc.opcintyp
   FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod WHERE oc.opcnamespace = 'sanse'::regnamespace
 ORDER BY 1
 SQL
+cat >"$tmp/casts.sql" <<'SQL'
+SELECT format_type(c.castsource, NULL) || ' -> ' || format_type(c.casttarget, NULL),
+       concat_ws(' ', c.castcontext, c.castmethod, c.castfunc::regprocedure)
+  FROM pg_cast c
+ WHERE c.castsource IN (SELECT oid FROM pg_type WHERE typnamespace = 'sanse'::regnamespace)
+    OR c.casttarget IN (SELECT oid FROM pg_type WHERE typnamespace = 'sanse'::regnamespace)
+ ORDER BY 1
+SQL
 cat >"$tmp/grants.sql" <<'SQL'
 SELECT 'relation ' || c.oid::regclass, coalesce(c.relacl::text, 'default') FROM pg_class c
  WHERE c.relnamespace = 'sanse'::regnamespace AND c.relkind NOT IN ('i', 'I', 't')
@@ -120,7 +128,7 @@ SELECT c::regclass::text, coalesce(e.extcondition[array_position(e.extconfig, c)
   FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'sanse' ORDER BY 1
 SQL
 
-for what in functions views triggers constraints indexes columns relations sequences types grants policies comments dumped; do
+for what in functions views triggers constraints indexes columns relations sequences types casts grants policies comments dumped; do
 	if ! q "$fresh" -F '	' -f "$tmp/$what.sql" >"$tmp/$what.fresh" 2>"$tmp/$what.err" ||
 	   ! q "$updated" -F '	' -f "$tmp/$what.sql" >"$tmp/$what.updated" 2>>"$tmp/$what.err" || [ -s "$tmp/$what.err" ]; then
 		echo "not ok - $what: the catalog query failed"

@@ -20,13 +20,13 @@ INSERT INTO sanse.resident (area_id, name, factors, registered_at)
 SELECT sanse.schedule_sweeps('* * * * *');
 SQL
 
-check "the job is in cron.job" "$(q -c "SELECT command FROM cron.job WHERE jobname = 'sanse-sweep'")" "SELECT sanse.sweep()"
+check "the job is in cron.job" "$(q -c "SELECT command FROM cron.job WHERE jobname = 'sanse-sweep:$db'")" "SELECT sanse.sweep()"
 
 status=""
 i=0
 while [ $i -lt 95 ]; do
 	status=$(q -c "SELECT d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid)
-	                WHERE j.jobname = 'sanse-sweep' AND d.status IN ('succeeded', 'failed')
+	                WHERE j.jobname = 'sanse-sweep:$db' AND d.status IN ('succeeded', 'failed')
 	                ORDER BY d.runid DESC LIMIT 1")
 	[ -n "$status" ] && break
 	sleep 2

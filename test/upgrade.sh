@@ -30,6 +30,10 @@ BEGIN;
 CREATE TEMP TABLE coverage_before AS SELECT * FROM sanse.coverage;
 CREATE TEMP TABLE daily_before AS SELECT * FROM sanse.grid_daily_report;
 CREATE TEMP TABLE events_before AS SELECT * FROM sanse.overdue_events;
+-- 1.2 shows paths as text (for BI tools that know nothing of ltree)
+ALTER TABLE coverage_before ALTER COLUMN path TYPE text;
+ALTER TABLE daily_before ALTER COLUMN path TYPE text;
+ALTER TABLE events_before ALTER COLUMN path TYPE text;
 ALTER EXTENSION sanse UPDATE;
 -- rows in the 1.0 copy, and rows in one side only
 CREATE FUNCTION pg_temp.compare(copy text, view text) RETURNS TABLE (copied bigint, differing bigint)

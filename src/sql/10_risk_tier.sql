@@ -97,5 +97,11 @@ CREATE AGGREGATE min(risk_tier) (
 	SFUNC = risk_tier_smaller, STYPE = risk_tier, COMBINEFUNC = risk_tier_smaller,
 	SORTOP = <, PARALLEL = SAFE
 );
+-- Clients bind tiers as text or varchar (JDBC setString): assignments take
+-- them as they are.  No implicit cast back to text: comparisons must stay
+-- severity-ordered (as text, 'red' < 'yellow').
+CREATE CAST (text AS risk_tier) WITH INOUT AS ASSIGNMENT;
+CREATE CAST (varchar AS risk_tier) WITH INOUT AS ASSIGNMENT;
+
 COMMENT ON AGGREGATE max(risk_tier) IS 'most severe tier';
 COMMENT ON AGGREGATE min(risk_tier) IS 'least severe tier';

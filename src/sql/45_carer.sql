@@ -47,7 +47,7 @@ END;
 COMMENT ON FUNCTION carers_of(bigint) IS 'the resident''s carers (five-for-one), in worker id order';
 
 CREATE VIEW carer_gaps AS
-SELECT r.id AS resident_id, r.area_id, r.tier,
+SELECT r.id AS resident_id, r.area_id, r.tier::text AS tier,
        array_agg(f.force ORDER BY f.ord) AS missing_forces
   FROM resident r
  CROSS JOIN unnest(forces()) WITH ORDINALITY AS f(force, ord)

@@ -120,6 +120,14 @@ BEGIN
 END
 $$;
 
+-- One pg_cron job per database: pg_cron keys jobs by (name, user) whatever
+-- their database, so one name for every database would make the second
+-- database to schedule silently take over the first one's job.
+CREATE FUNCTION sweep_job_name() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN 'sanse-sweep:' || current_database();
+COMMENT ON FUNCTION sweep_job_name() IS 'name of this database''s pg_cron sweep job: sanse-sweep:<database>';
+
 CREATE FUNCTION schedule_sweeps(schedule text DEFAULT '* * * * *') RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
@@ -128,31 +136,68 @@ BEGIN
 			USING ERRCODE = '55000',
 			      HINT = format('CREATE EXTENSION pg_cron here if this is the database named by cron.database_name; '
 			                    'otherwise run in that database: SELECT cron.schedule_in_database(%L, %L, %L, %L);',
-			                    'sanse-sweep', schedule, 'SELECT sanse.sweep()', current_database());
+			                    sanse.sweep_job_name(), schedule, 'SELECT sanse.sweep()', current_database());
 	END IF;
-	RETURN cron.schedule('sanse-sweep', schedule, 'SELECT sanse.sweep()');
+	-- pg_cron lives here, so cron.schedule runs the job in this database (and,
+	-- unlike cron.schedule_in_database, needs no superuser)
+	RETURN cron.schedule(sanse.sweep_job_name(), schedule, 'SELECT sanse.sweep()');
 END
 $$;
-COMMENT ON FUNCTION schedule_sweeps(text) IS 'create or update the pg_cron job sanse-sweep that runs sanse.sweep()';
+COMMENT ON FUNCTION schedule_sweeps(text) IS 'create or update this database''s pg_cron job sanse-sweep:<database> that runs sanse.sweep()';
 
 CREATE FUNCTION unschedule_sweeps() RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	job bigint;
+	dropped boolean := false;
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
 		RAISE EXCEPTION 'pg_cron is not installed in this database'
 			USING ERRCODE = '55000',
-			      HINT = 'In the database named by cron.database_name run: SELECT cron.unschedule(''sanse-sweep'');';
+			      HINT = format('In the database named by cron.database_name run: SELECT cron.unschedule(%L);',
+			                    sanse.sweep_job_name());
 	END IF;
-	SELECT j.jobid INTO job FROM cron.job j WHERE j.jobname = 'sanse-sweep' AND j.username = current_user;
-	IF NOT FOUND THEN
-		RETURN false;
-	END IF;
-	RETURN cron.unschedule(job);
+	-- this database's job only (and one named sanse-sweep by an older sanse)
+	FOR job IN EXECUTE 'SELECT j.jobid FROM cron.job j
+	                     WHERE j.jobname IN ($1, ''sanse-sweep'') AND j.database = current_database()
+	                       AND j.username = current_user'
+	           USING sanse.sweep_job_name() LOOP
+		EXECUTE 'SELECT cron.unschedule($1)' USING job;
+		dropped := true;
+	END LOOP;
+	RETURN dropped;
 END
 $$;
-COMMENT ON FUNCTION unschedule_sweeps() IS 'drop the pg_cron job sanse-sweep; false if there was none';
+COMMENT ON FUNCTION unschedule_sweeps() IS 'drop this database''s pg_cron sweep job; false if there was none';
+
+-- The sweep job of this database and how its last run ended, for the DBA and
+-- the screen (pg_cron shows a role its own jobs; a superuser sees all).
+CREATE FUNCTION sweep_job(OUT jobid bigint, OUT jobname text, OUT schedule text, OUT username text,
+                          OUT active boolean, OUT last_status text, OUT last_start timestamptz,
+                          OUT last_end timestamptz, OUT last_message text)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+		RAISE EXCEPTION 'pg_cron is not installed in this database'
+			USING ERRCODE = '55000',
+			      HINT = format('In the database named by cron.database_name: SELECT * FROM cron.job_run_details '
+			                    'WHERE jobid = (SELECT jobid FROM cron.job WHERE jobname = %L) ORDER BY runid DESC LIMIT 1;',
+			                    sanse.sweep_job_name());
+	END IF;
+	RETURN QUERY EXECUTE
+		'SELECT j.jobid, j.jobname::text, j.schedule::text, j.username::text, j.active,
+		        d.status::text, d.start_time, d.end_time, d.return_message::text
+		   FROM cron.job j
+		   LEFT JOIN LATERAL (SELECT r.status, r.start_time, r.end_time, r.return_message
+		                        FROM cron.job_run_details r WHERE r.jobid = j.jobid
+		                       ORDER BY r.runid DESC LIMIT 1) d ON true
+		  WHERE j.jobname IN ($1, ''sanse-sweep'') AND j.database = current_database()
+		  ORDER BY j.jobid'
+		USING sanse.sweep_job_name();
+END
+$$;
+COMMENT ON FUNCTION sweep_job() IS 'this database''s pg_cron sweep job and its last run: status (succeeded, failed, running), times, message';
 
 REVOKE ALL ON FUNCTION sweep(timestamptz) FROM PUBLIC;
 COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_escalations, then fold_worker_month, one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';

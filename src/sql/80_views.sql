@@ -1,5 +1,7 @@
 -----------------------------------------------------------------------------
--- Screen patrol (巡屏): views for supervisors and BI tools
+-- Screen patrol (巡屏): views for supervisors and BI tools.  Paths and tiers
+-- are text here, so a BI tool that knows nothing of ltree or sanse's types
+-- (and has no sanse on its search_path) reads and filters them.
 -----------------------------------------------------------------------------
 
 -- Where a resident stands at a time: overdue (due passed), met (visited for
@@ -40,7 +42,7 @@ rolled AS (
 	  JOIN sanse.area m ON m.id = g.area_id
 	  JOIN sanse.area up ON up.path @> m.path
 	 GROUP BY up.id)
-SELECT a.id AS area_id, a.path, a.kind, a.name,
+SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name,
        coalesce(r.residents, 0)::bigint AS residents,
        coalesce(r.red, 0)::bigint AS red,
        coalesce(r.yellow, 0)::bigint AS yellow,
@@ -82,7 +84,7 @@ up AS MATERIALIZED (
 	SELECT m.id AS grid_id, a.id, a.path, a.kind, a.name
 	  FROM sanse.area m
 	  JOIN sanse.area a ON a.path @> m.path)
-SELECT up.id AS area_id, up.path, up.kind, up.name, ev.month,
+SELECT up.id AS area_id, up.path::text AS path, up.kind, up.name, ev.month,
        count(*) AS opened,
        count(*) FILTER (WHERE ev.status = 'closed') AS closed,
        count(*) FILTER (WHERE ev.status <> 'closed') AS still_open,
@@ -108,7 +110,7 @@ COMMENT ON VIEW overdue_events IS 'per area (rolled up) and month of the due tim
 -- Summed per (grid, day) before the area's names are joined, so the sums
 -- never sort or spill wide rows.
 CREATE VIEW grid_daily_report AS
-SELECT s.area_id, a.path, a.name, s.day, s.visits, s.complete_checklists, s.flagged_visits,
+SELECT s.area_id, a.path::text AS path, a.name, s.day, s.visits, s.complete_checklists, s.flagged_visits,
        s.events_opened, s.events_closed
   FROM (
 SELECT x.area_id, d.day,

@@ -16,13 +16,13 @@ SELECT throws_ok($$SELECT sanse.unschedule_sweeps()$$, '55000', 'pg_cron is not 
 
 CREATE EXTENSION pg_cron;
 SELECT ok(sanse.schedule_sweeps() > 0, 'schedule_sweeps returns the job id');
-SELECT results_eq($$SELECT schedule, command FROM cron.job WHERE jobname = 'sanse-sweep'$$,
+SELECT results_eq($$SELECT schedule, command FROM cron.job WHERE jobname = 'sanse-sweep:contrib_regression'$$,
                   $$VALUES ('* * * * *'::text, 'SELECT sanse.sweep()'::text)$$,
                   'one job runs SELECT sanse.sweep() every minute');
 SELECT is(sanse.schedule_sweeps('*/5 * * * *'),
-          (SELECT jobid FROM cron.job WHERE jobname = 'sanse-sweep'),
+          (SELECT jobid FROM cron.job WHERE jobname = 'sanse-sweep:contrib_regression'),
           'a second call updates the same job');
-SELECT results_eq($$SELECT schedule FROM cron.job WHERE jobname = 'sanse-sweep'$$,
+SELECT results_eq($$SELECT schedule FROM cron.job WHERE jobname = 'sanse-sweep:contrib_regression'$$,
                   $$VALUES ('*/5 * * * *'::text)$$, 'still one job, with the new schedule');
 SELECT ok(sanse.unschedule_sweeps(), 'unschedule_sweeps drops the job');
 SELECT ok(NOT sanse.unschedule_sweeps(), 'unschedule_sweeps is false when there is no job');
