@@ -39,7 +39,7 @@
 # sanse (and pg_cron, if this test created it) in the cron database.
 # READMETEST_VERBOSE=1 prints each block's query results as "# " lines.
 cd "$(dirname "$0")/.." || exit 2
-readme=README.md
+readme=${READMETEST_FILE:-README.md}
 main=sanse_readme
 v10=sanse_readme_10
 cron=${SANSE_CRON_DB:-contrib_regression}
@@ -66,7 +66,7 @@ inblk {
 	print >file
 	if (desc == "") {
 		l = trim($0)
-		if (l != "" && l !~ /^--/) { sub(/[ \t]*--.*$/, "", l); desc = substr(l, 1, 70) }
+		if (l != "" && l !~ /^--/) { sub(/[ \t]*--.*$/, "", l); sub(/;$/, "", l); desc = substr(l, 1, 70) }
 	}
 	next
 }
@@ -295,4 +295,20 @@ while [ "$from" -le "$nblocks" ]; do
 	done
 	from=$next
 done
+
+# The README gives the call that schedules sweeps from the cron database for
+# a sanse database without pg_cron as "the call schedule_sweeps prints in its
+# hint": in the fresh database (no pg_cron there) the hint must carry it.
+i=$(grep -l 'cron\.schedule_in_database(' "$tmp"/blk.*.sql 2>/dev/null | head -1 | sed 's/.*blk\.\([0-9]*\)\.sql/\1/')
+if [ -n "$i" ]; then
+	line=$(field "$i" 2)
+	want=$(grep -o 'SELECT cron\.schedule_in_database(.*);' "$tmp/blk.$i.sql" | head -1)
+	got=$(psql -X -q -d "$main" -c "SELECT sanse.schedule_sweeps()" 2>&1 | grep -o 'SELECT cron\.schedule_in_database(.*);' | head -1)
+	if [ -n "$want" ] && [ "$got" = "$want" ]; then
+		echo "ok - README.md:$line the call is the one schedule_sweeps() prints in its hint without pg_cron"
+	else
+		echo "not ok - README.md:$line the call is the one schedule_sweeps() prints in its hint without pg_cron (hint: '$got', README with $main: '$want')"
+		fail=1
+	fi
+fi
 exit $fail
