@@ -25,7 +25,8 @@ PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_con
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
 DEB_PACKAGES = postgresql-15 postgresql-server-dev-15 postgresql-15-cron \
-               postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl make gcc
+               postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl make gcc \
+               python3 python3-psycopg2 python3-pandas python3-sqlalchemy
 
 # No JIT bitcode: nothing here is worth inlining into JIT-compiled plans.
 override with_llvm = no
@@ -48,6 +49,19 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@# test/clients.sh drives node-postgres 8: Debian's nodejs and npm only when
+	@# there is no node (or no npm) at all, pg into test/clients/node_modules.
+	@if ! command -v node >/dev/null 2>&1; then \
+	  echo "installing: nodejs npm"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
+	elif ! command -v npm >/dev/null 2>&1; then \
+	  echo "installing: npm"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; \
+	fi
+	@if [ ! -f test/clients/node_modules/pg/package.json ]; then \
+	  echo "installing: pg@8 (npm) into test/clients"; \
+	  npm install --prefix test/clients --no-audit --no-fund --no-package-lock --loglevel=error; \
 	fi
 
 # Each step is a sub-make so PGXS is read after deps installed it.

@@ -1,0 +1,136 @@
+#!/bin/sh
+# Issue 11, "Tests with real clients": node-postgres 8 (npm, installed by
+# `make deps` into test/clients/node_modules) and psycopg2 with pandas and
+# SQLAlchemy (Debian's packages, for Debian's /usr/bin/python3) use sanse as a
+# new user would, through login roles holding exactly the README's grants.
+#
+# As a superuser the test runs the README's role recipe as written (the ```sql
+# block of "Roles and grants" that creates sanse_app).  The app logs in as the
+# recipe's own member of sanse_app (district_app, password 'change me'); the
+# other roles get a login member each (clients_printer IN ROLE sanse_printer,
+# clients_supervisor, clients_bi, clients_sweeper).  Each client then
+# builds a small district as the app role with bind parameters, gets door
+# tokens as the printer, checks in as the app with the token as a parameter
+# (visit id, retry, 28000 / 42501 / 22008 / 22023), writes tier_override as a
+# bound string, reads the screens as the supervisor and the BI analyst without
+# sanse on the search_path, compares tiers on the tables with and without the
+# README's options, and handles risk_tier[]; psycopg2 also reflects the views
+# with SQLAlchemy and reads them with pandas.  Finally the README's "Clients"
+# SQL block is run and a fresh app session must compare tiers without options.
+# Prints TAP-like lines; exits non-zero on any failure.  Host and port come
+# from the PG* environment (pg_virtualenv); user and password are overridden.
+cd "$(dirname "$0")/.." || exit 2
+db=sanse_clients
+fail=0
+say() { echo "$1"; case $1 in "not ok"*) fail=1 ;; esac; }
+tmp=$(mktemp -d)
+sq() { psql -X -q -t -A -v ON_ERROR_STOP=1 "$@"; }
+
+# --- the clients are installed (never skipped) ------------------------------
+PY=/usr/bin/python3
+if $PY -c 'import psycopg2, pandas, sqlalchemy' 2>"$tmp/pyerr"; then
+	say "ok - Debian's python3 has psycopg2 $($PY -c 'import psycopg2; print(psycopg2.__version__.split()[0])'), pandas $($PY -c 'import pandas; print(pandas.__version__)'), SQLAlchemy $($PY -c 'import sqlalchemy; print(sqlalchemy.__version__)')"
+else
+	say "not ok - Debian's python3 has psycopg2, pandas and SQLAlchemy (run 'make deps'): $(tail -1 "$tmp/pyerr")"
+fi
+if command -v node >/dev/null && [ -f test/clients/node_modules/pg/package.json ]; then
+	say "ok - node $(node --version) with node-postgres $(node -p "require('./test/clients/node_modules/pg/package.json').version")"
+else
+	say "not ok - node and node-postgres in test/clients/node_modules (run 'make deps')"
+fi
+
+# --- the README's SQL ---------------------------------------------------------
+# sql_block PATTERN: the first ```sql block of README.md containing PATTERN
+# (an awk regex) after the first line matching AFTER (default: anywhere)
+sql_block() {
+	awk -v pat="$1" -v after="${2:-}" '
+		after != "" && !seen { if ($0 ~ after) seen = 1; next }
+		/^```sql/ { inb = 1; buf = ""; next }
+		inb && /^```/ { inb = 0; if (buf ~ pat) { printf "%s", buf; exit } next }
+		inb { buf = buf $0 "\n" }' README.md
+}
+sql_block 'CREATE ROLE sanse_app' >"$tmp/recipe.sql"
+sql_block 'search_path' '^\*\*Clients\.\*\*' >"$tmp/clients.sql"
+if [ -s "$tmp/recipe.sql" ]; then say "ok - README has the role recipe"; else say "not ok - README has a \`\`\`sql block creating sanse_app"; fi
+if [ -s "$tmp/clients.sql" ]; then say "ok - README's Clients section has its search_path SQL"; else say "not ok - README's Clients section has a \`\`\`sql block setting search_path"; fi
+
+# roles are cluster-wide: the recipe's and ours, dropped before and after
+roles="$(sed -n 's/.*CREATE ROLE \([a-z_0-9]*\).*/\1/p' "$tmp/recipe.sql" | tr '\n' ' ')clients_app clients_printer clients_supervisor clients_bi clients_sweeper"
+drop_roles() {
+	for r in $roles; do
+		[ "$(sq -d postgres -c "SELECT count(*) FROM pg_roles WHERE rolname = '$r'")" = 1 ] || continue
+		for d in $(sq -d postgres -c "SELECT datname FROM pg_database WHERE datallowconn"); do
+			sq -d "$d" -c "DROP OWNED BY $r" >/dev/null 2>&1
+		done
+		sq -d postgres -c "DROP ROLE $r" || echo "# could not drop role $r"
+	done
+}
+cleanup() {
+	dropdb --if-exists "$db" >/dev/null 2>&1
+	drop_roles
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+dropdb --if-exists "$db" >/dev/null 2>&1
+drop_roles
+createdb "$db" || exit 1
+sq -d "$db" -c "SET client_min_messages = warning; CREATE EXTENSION sanse CASCADE" || exit 1
+
+if sq -d "$db" -f "$tmp/recipe.sql" >"$tmp/recipe.out" 2>&1; then
+	say "ok - the README's role recipe runs as written, as a superuser"
+else
+	say "not ok - the README's role recipe runs as written, as a superuser: $(tr '\n' ' ' <"$tmp/recipe.out")"
+fi
+# the app logs in as the recipe's own member of sanse_app, with its password;
+# the other roles get a login member each here
+login=$(sed -n "s/.*CREATE ROLE \([a-z_0-9]*\) LOGIN PASSWORD '\([^']*\)' IN ROLE sanse_app;.*/\1 \2/p" "$tmp/recipe.sql" | head -1)
+if [ -n "$login" ] && [ "$(PGUSER=${login%% *} PGPASSWORD=${login#* } sq -d "$db" -c 'SELECT current_user' 2>&1)" = "${login%% *}" ]; then
+	say "ok - the recipe's login role ${login%% *} (IN ROLE sanse_app) logs in over TCP with its password"
+	export SANSE_APP_USER="${login%% *}" SANSE_APP_PASSWORD="${login#* }"
+	members="printer supervisor bi sweeper"
+else
+	say "not ok - the recipe has a login role IN ROLE sanse_app that logs in over TCP with its password (${login:-none})"
+	members="app printer supervisor bi sweeper"
+fi
+pw() { head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+for r in $members; do
+	p=$(pw)
+	R=$(echo "$r" | tr a-z A-Z)
+	sq -d "$db" -c "CREATE ROLE clients_$r LOGIN PASSWORD '$p' IN ROLE sanse_$r" || say "not ok - login role clients_$r IN ROLE sanse_$r"
+	export "SANSE_${R}_USER=clients_$r" "SANSE_${R}_PASSWORD=$p"
+done
+# the cluster must not put sanse on anyone's path for us
+say "$( [ "$(sq -d "$db" -c "SELECT count(*) FROM pg_db_role_setting WHERE array_to_string(setconfig, ',') LIKE '%sanse%'")" = 0 ] \
+	&& echo ok || echo not ok) - no database or role setting puts sanse on the search_path yet"
+
+# --- the clients ---------------------------------------------------------------
+export PGDATABASE=$db
+SANSE_ROOT=nd node test/clients/node_client.js >"$tmp/node.out" 2>&1
+rc=$?
+cat "$tmp/node.out"
+if grep -q '^not ok' "$tmp/node.out"; then fail=1
+elif [ $rc -ne 0 ]; then say "not ok - node-postgres client exited with $rc"; fi
+SANSE_ROOT=py $PY test/clients/py_client.py district >"$tmp/py.out" 2>&1
+rc=$?
+cat "$tmp/py.out"
+if grep -q '^not ok' "$tmp/py.out"; then fail=1
+elif [ $rc -ne 0 ]; then say "not ok - psycopg2 client exited with $rc"; fi
+
+# --- the README's "Clients" SQL, then fresh sessions without options ----------
+if sq -d "$db" -f "$tmp/clients.sql" >"$tmp/clients.out" 2>&1; then
+	say "ok - the README's Clients SQL runs as written, as a superuser"
+else
+	say "not ok - the README's Clients SQL runs as written, as a superuser: $(tr '\n' ' ' <"$tmp/clients.out")"
+fi
+SANSE_ROOT=py $PY test/clients/py_client.py search-path >"$tmp/py2.out" 2>&1
+rc=$?
+cat "$tmp/py2.out"
+if grep -q '^not ok' "$tmp/py2.out"; then fail=1
+elif [ $rc -ne 0 ]; then say "not ok - psycopg2 client (search-path) exited with $rc"; fi
+SANSE_ROOT=nd node test/clients/node_client.js search-path >"$tmp/node2.out" 2>&1
+rc=$?
+cat "$tmp/node2.out"
+if grep -q '^not ok' "$tmp/node2.out"; then fail=1
+elif [ $rc -ne 0 ]; then say "not ok - node-postgres client (search-path) exited with $rc"; fi
+
+exit $fail
