@@ -177,9 +177,9 @@ check "the run opened the overdue event in $dbb" \
 	           WHERE e.kind = 'overdue' AND r.name = 'Wang'")" "1"
 
 # --- unscheduling touches only this database's job ---
-check "a superuser's unschedule_sweeps in $db leaves $dbb's job (false: none of its own here)" \
-	"$(q -c "SELECT sanse.unschedule_sweeps()")" "f"
 check "the operator's unschedule_sweeps in $db drops its job" "$(qop -c "SELECT sanse.unschedule_sweeps()")" "t"
+check "a superuser's unschedule_sweeps in $db then finds no job of this database (false)" \
+	"$(q -c "SELECT sanse.unschedule_sweeps()")" "f"
 check "only $dbb's job remains" \
 	"$(q -c "SELECT string_agg(jobname || ' ' || database, ', ') FROM cron.job WHERE jobname LIKE 'sanse-sweep%'")" \
 	"sanse-sweep:$dbb $dbb"
