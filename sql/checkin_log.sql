@@ -17,4 +17,6 @@ SELECT check_in('not-a-token', 1);
 SELECT check_in(NULL, 1);
 RESET client_min_messages;
 RESET log_min_messages;
+SET client_min_messages = warning;
 TRUNCATE visit, door_token, carer, tier_history, resident, worker, area RESTART IDENTITY CASCADE;
+RESET client_min_messages;

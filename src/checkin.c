@@ -313,16 +313,7 @@ result_bool(int col)
 static void
 refuse_token(int64 worker_id, const char *why)
 {
-	/* the server log names the worker, never the token */
-	ereport(LOG,
-			(errmsg("sanse: check-in by worker " INT64_FORMAT " refused: %s door token",
-					worker_id, why),
-			 errhidestmt(true), errhidecontext(true)));
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-			 errmsg("door token is not valid"),
-			 errdetail("The token is %s.", why),
-			 errhint("Scan the QR code on the resident's door again; a revoked code must be replaced.")));
+	sanse_door_token_refuse("check-in", worker_id, why);
 }
 
 /* Validate the checklist codes; a NULL checklist is an empty one. */

@@ -140,3 +140,67 @@ door_token_open(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	PG_RETURN_BYTEA_P(nonce);
 }
+
+/*
+ * Refuse a door token: one short LOG line naming the worker and the act,
+ * never the token, and 28000.  check_in and arrive refuse alike; neither the
+ * LOG line nor the error carries the statement (the token may be a literal
+ * in it).
+ */
+void
+sanse_door_token_refuse(const char *act, int64 worker_id, const char *why)
+{
+	ereport(LOG,
+			(errmsg("sanse: %s by worker " INT64_FORMAT " refused: %s door token", act, worker_id, why),
+			 errhidestmt(true), errhidecontext(true)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("door token is not valid"),
+			 errdetail("The token is %s.", why),
+			 errhint("Scan the QR code on the resident's door again; a revoked code must be replaced."),
+			 errhidestmt(true), errhidecontext(true)));
+}
+
+/*
+ * door_token_verify(token, worker_id, act) — the nonce of a well-formed,
+ * signed token; 28000 (and the LOG line) for a missing, malformed or forged
+ * one.  The caller looks the nonce up and refuses an unknown or revoked one
+ * with door_token_refuse.
+ */
+PG_FUNCTION_INFO_V1(door_token_verify);
+Datum
+door_token_verify(PG_FUNCTION_ARGS)
+{
+	int64		worker_id = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
+	const char *act = PG_ARGISNULL(2) ? "act" : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	text	   *token;
+	bytea	   *nonce = palloc(VARHDRSZ + DOOR_TOKEN_NONCE_LEN);
+
+	if (PG_ARGISNULL(0))
+		sanse_door_token_refuse(act, worker_id, "missing");
+	token = PG_GETARG_TEXT_PP(0);
+	SET_VARSIZE(nonce, VARHDRSZ + DOOR_TOKEN_NONCE_LEN);
+	switch (sanse_door_token_open(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), (uint8 *) VARDATA(nonce)))
+	{
+		case DOOR_TOKEN_OK:
+			break;
+		case DOOR_TOKEN_MALFORMED:
+			sanse_door_token_refuse(act, worker_id, "malformed");
+			break;
+		case DOOR_TOKEN_FORGED:
+			sanse_door_token_refuse(act, worker_id, "forged");
+			break;
+	}
+	PG_RETURN_BYTEA_P(nonce);
+}
+
+/* door_token_refuse(worker_id, why, act) — raise 28000 with the LOG line */
+PG_FUNCTION_INFO_V1(door_token_refuse);
+Datum
+door_token_refuse(PG_FUNCTION_ARGS)
+{
+	sanse_door_token_refuse(PG_ARGISNULL(2) ? "act" : text_to_cstring(PG_GETARG_TEXT_PP(2)),
+							PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0),
+							PG_ARGISNULL(1) ? "unknown" : text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	PG_RETURN_VOID();
+}

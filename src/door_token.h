@@ -4,6 +4,8 @@
 #ifndef SANSE_DOOR_TOKEN_H
 #define SANSE_DOOR_TOKEN_H
 
+#include "c.h"
+
 #define DOOR_TOKEN_NONCE_LEN 15
 
 typedef enum DoorTokenCheck
@@ -15,5 +17,6 @@ typedef enum DoorTokenCheck
 
 extern DoorTokenCheck sanse_door_token_open(const char *token, size_t len,
 											uint8 nonce[DOOR_TOKEN_NONCE_LEN]);
+extern void sanse_door_token_refuse(const char *act, int64 worker_id, const char *why) pg_attribute_noreturn();
 
 #endif							/* SANSE_DOOR_TOKEN_H */

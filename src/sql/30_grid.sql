@@ -99,6 +99,15 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['member', 'micro_grid_leader', 'general_grid_leader', 'total_grid_leader', 'task_force'];
 COMMENT ON FUNCTION worker_roles() IS 'member, then the leader of escalation level 1 to 4';
 
+-- Departments that the grid whistles for (网格吹哨); department staff carry
+-- worker.department.
+CREATE TABLE department (
+	code text PRIMARY KEY CHECK (code ~ '^[a-z][a-z0-9_]*$'),
+	name text NOT NULL
+);
+COMMENT ON TABLE department IS 'departments the grid can whistle for (网格吹哨): code and name';
+SELECT pg_catalog.pg_extension_config_dump('department', '');
+
 CREATE TABLE worker (
 	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	name text NOT NULL,
@@ -113,6 +122,7 @@ CREATE TABLE worker (
 		          WHEN 'general_grid_leader' THEN 'general_grid'
 		          WHEN 'total_grid_leader' THEN 'total_grid'
 		          WHEN 'task_force' THEN 'district' END) STORED,
+	department text REFERENCES department (code),
 	UNIQUE (id, force),
 	CONSTRAINT worker_leads_area_of_its_kind FOREIGN KEY (area_id, led_area_kind) REFERENCES area (id, kind)
 );

@@ -23,6 +23,14 @@ CREATE FUNCTION door_token_open(token text) RETURNS bytea
 REVOKE ALL ON FUNCTION door_token_nonce() FROM PUBLIC;
 REVOKE ALL ON FUNCTION door_token_sign(bytea) FROM PUBLIC;
 REVOKE ALL ON FUNCTION door_token_open(text) FROM PUBLIC;
+-- For the closed loop's arrive: verify a token (28000 and the LOG line, as
+-- check_in, for a missing, malformed or forged one) and refuse an unknown
+-- or revoked one.
+CREATE FUNCTION door_token_verify(token text, worker_id bigint, act text) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+CREATE FUNCTION door_token_refuse(worker_id bigint, why text, act text) RETURNS void
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION door_token_verify(text, bigint, text), door_token_refuse(bigint, text, text) FROM PUBLIC;
 
 CREATE FUNCTION door_token(resident_id bigint) RETURNS text
 LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER

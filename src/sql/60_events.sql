@@ -2,13 +2,27 @@
 -- Overdue events and the three-level backup (三级补位)
 -----------------------------------------------------------------------------
 
+-- Every kind of event climbs the same ladder.  Overdue events (section 5) are
+-- open or closed; the closed loop's kinds (section 7) go through stages
+-- called > arrived > handled > fed_back > closed, each stored with its time
+-- and worker.
+CREATE FUNCTION event_kinds() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['overdue', 'warning', 'finding', 'request', 'task'];
+COMMENT ON FUNCTION event_kinds() IS 'event kinds: overdue (a missed visit), then the closed loop''s warning, finding, request, task';
+CREATE FUNCTION event_scales() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['grid', 'department', 'task_force'];
+COMMENT ON FUNCTION event_scales() IS 'event scales, starting at level 1, 3 and 4';
+
 CREATE TABLE event (
 	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-	resident_id bigint NOT NULL REFERENCES resident (id),
+	resident_id bigint REFERENCES resident (id),
 	area_id bigint NOT NULL REFERENCES area (id),
-	kind text NOT NULL DEFAULT 'overdue' CHECK (kind IN ('overdue')),
-	status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
-	tier risk_tier NOT NULL,
+	kind text NOT NULL DEFAULT 'overdue' CONSTRAINT event_kind_check CHECK (kind = ANY (event_kinds())),
+	status text NOT NULL DEFAULT 'open'
+		CONSTRAINT event_status_check CHECK (status IN ('open', 'closed', 'called', 'arrived', 'handled', 'fed_back')),
+	tier risk_tier,
 	level smallint NOT NULL DEFAULT 1 CHECK (level BETWEEN 1 AND 4),
 	assignee_id bigint REFERENCES worker (id),
 	due_at timestamptz NOT NULL,
@@ -19,13 +33,37 @@ CREATE TABLE event (
 	closed_by bigint REFERENCES worker (id),
 	created_at timestamptz NOT NULL DEFAULT now(),
 	charged_to bigint[],
+	scale text NOT NULL DEFAULT 'grid' CONSTRAINT event_scale_check CHECK (scale = ANY (event_scales())),
+	parent_id bigint REFERENCES event (id),
+	department text REFERENCES department (code),
+	detail text CONSTRAINT event_detail_length CHECK (length(detail) <= 2000),
+	raised_by bigint REFERENCES worker (id),
+	called_at timestamptz,
+	arrived_at timestamptz,
+	arrived_by bigint REFERENCES worker (id),
+	handled_at timestamptz,
+	handled_by bigint REFERENCES worker (id),
+	action text CONSTRAINT event_action_length CHECK (length(action) <= 2000),
+	fed_back_at timestamptz,
+	fed_back_by bigint REFERENCES worker (id),
+	feedback text CONSTRAINT event_feedback_length CHECK (length(feedback) <= 2000),
+	rating smallint,
+	solved boolean,
+	evaluated_by text,
+	reopened int NOT NULL DEFAULT 0,
 	CHECK ((status = 'closed') = (resolved_at IS NOT NULL)),
-	CHECK (status = 'closed' OR level = 4 OR next_step_at IS NOT NULL)
+	CONSTRAINT event_open_has_clock CHECK (status IN ('closed', 'handled', 'fed_back') OR level = 4 OR next_step_at IS NOT NULL),
+	CONSTRAINT event_overdue_is_a_missed_window CHECK (kind <> 'overdue'
+		OR (resident_id IS NOT NULL AND tier IS NOT NULL AND status IN ('open', 'closed'))),
+	CONSTRAINT event_loop_stages CHECK (kind = 'overdue' OR (status <> 'open' AND called_at IS NOT NULL))
 );
 CREATE UNIQUE INDEX event_overdue_once ON event (resident_id, due_at) WHERE kind = 'overdue';
 CREATE INDEX event_open_next_step ON event (next_step_at) WHERE status <> 'closed';
 CREATE INDEX event_area_due ON event (area_id, due_at);
-COMMENT ON TABLE event IS 'overdue events: one per missed window, escalating micro grid > general grid > total grid > task force';
+CREATE INDEX event_parent ON event (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX event_assignee ON event (assignee_id);
+CREATE INDEX event_called_at ON event (called_at) WHERE kind <> 'overdue';
+COMMENT ON TABLE event IS 'events escalating micro grid > general grid > total grid > task force: overdue (one per missed window) and the closed loop''s warnings, findings, requests and tasks';
 COMMENT ON COLUMN event.level_since IS 'logical time the current level was reached (derived from due_at and escalate_after)';
 COMMENT ON COLUMN event.next_step_at IS 'logical time of the next escalation step while open';
 COMMENT ON COLUMN event.charged_to IS 'the resident''s carers when the window was missed: the workers whose check-in rate it counts against';
@@ -35,7 +73,7 @@ CREATE TABLE event_step (
 	level smallint NOT NULL CHECK (level BETWEEN 1 AND 4),
 	assignee_id bigint REFERENCES worker (id),
 	at timestamptz NOT NULL,
-	PRIMARY KEY (event_id, level)
+	PRIMARY KEY (event_id, level, at)
 );
 COMMENT ON TABLE event_step IS 'every escalation step of an event: level, assignee and logical time';
 
@@ -60,6 +98,51 @@ BEGIN ATOMIC
 END;
 COMMENT ON FUNCTION leader_for(bigint, int) IS 'lowest-id active leader of a micro grid''s level: 1 micro grid, 2 general grid, 3 total grid, 4 task force of the district';
 
+-- The closed loop's clocks (spec 7): how long an event of a kind may stay
+-- called (arrive_within) and arrived (handle_within) before it climbs a
+-- level.  The row with tier NULL serves events without a resident and tiers
+-- without a row of their own.
+CREATE TABLE loop_policy (
+	kind text NOT NULL CHECK (kind = ANY (event_kinds()) AND kind <> 'overdue'),
+	tier risk_tier,
+	arrive_within interval NOT NULL CHECK (arrive_within > interval '0'),
+	handle_within interval NOT NULL CHECK (handle_within > interval '0'),
+	CONSTRAINT loop_policy_once UNIQUE NULLS NOT DISTINCT (kind, tier)
+);
+COMMENT ON TABLE loop_policy IS 'closed-loop clocks per kind and tier (NULL: events without a resident, and the default): arrive within, handle within';
+GRANT SELECT ON loop_policy TO PUBLIC;
+INSERT INTO loop_policy (kind, tier, arrive_within, handle_within) VALUES
+	('warning', NULL, '15 minutes', '2 hours'),
+	('warning', 'red', '15 minutes', '2 hours'),
+	('warning', 'yellow', '15 minutes', '2 hours'),
+	('warning', 'blue', '15 minutes', '2 hours'),
+	('request', NULL, '2 hours', '1 day'),
+	('request', 'red', '30 minutes', '4 hours'),
+	('finding', NULL, '1 day', '3 days'),
+	('task', NULL, '1 day', '3 days');
+SELECT pg_catalog.pg_extension_config_dump('loop_policy', '');
+
+-- The interval between an event's escalation steps on its current clock:
+-- an overdue event's tier's escalate_after; a loop event's arrive_within
+-- while called, handle_within once arrived; none after handling.
+CREATE FUNCTION step_interval(kind text, tier risk_tier, status text) RETURNS interval
+LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+	SELECT CASE
+	         WHEN step_interval.kind = 'overdue' THEN
+	           (SELECT p.escalate_after FROM sanse.tier_policy p WHERE p.tier = step_interval.tier)
+	         WHEN step_interval.status = 'called' THEN
+	           (SELECT l.arrive_within FROM sanse.loop_policy l
+	             WHERE l.kind = step_interval.kind AND (l.tier = step_interval.tier OR l.tier IS NULL)
+	             ORDER BY l.tier IS NULL LIMIT 1)
+	         WHEN step_interval.status = 'arrived' THEN
+	           (SELECT l.handle_within FROM sanse.loop_policy l
+	             WHERE l.kind = step_interval.kind AND (l.tier = step_interval.tier OR l.tier IS NULL)
+	             ORDER BY l.tier IS NULL LIMIT 1)
+	       END;
+END;
+COMMENT ON FUNCTION step_interval(text, risk_tier, text) IS 'interval between escalation steps on an event''s current clock (NULL: no clock)';
+
 -- Apply every escalation step due by p_at (optionally for one resident),
 -- each at its logical time; returns the number of steps.  Planned for each
 -- call's values (force_custom_plan), so the one statement serves the sweep
@@ -78,9 +161,8 @@ BEGIN
 			       level_since = e.next_step_at,
 			       assignee_id = sanse.leader_for(e.area_id, e.level + 1),
 			       next_step_at = CASE WHEN e.level + 1 < 4
-			                           THEN sanse.zone_add(e.next_step_at, p.escalate_after) END
-			  FROM sanse.tier_policy p
-			 WHERE p.tier = e.tier AND e.status <> 'closed' AND e.next_step_at <= p_at
+			                           THEN sanse.zone_add(e.next_step_at, sanse.step_interval(e.kind, e.tier, e.status)) END
+			 WHERE e.status <> 'closed' AND e.next_step_at <= p_at	-- handled events have no clock
 			   AND (p_resident IS NULL OR e.resident_id = p_resident)
 			RETURNING e.id, e.level, e.assignee_id, e.level_since)
 		INSERT INTO sanse.event_step (event_id, level, assignee_id, at)

@@ -88,7 +88,8 @@ BEGIN ATOMIC
 	INSERT INTO sanse.worker_month_pending (worker_id, month, windows_missed)
 	SELECT w.worker_id, sanse.month_of(e.due_at), tally_missed.sign
 	  FROM unnest(tally_missed.events) e
-	 CROSS JOIN LATERAL unnest(coalesce(e.charged_to, sanse.carers_of(e.resident_id))) w(worker_id);
+	 CROSS JOIN LATERAL unnest(coalesce(e.charged_to, sanse.carers_of(e.resident_id))) w(worker_id)
+	 WHERE e.kind = 'overdue';
 END;
 REVOKE ALL ON FUNCTION tally_missed(event[], int) FROM PUBLIC;
 
