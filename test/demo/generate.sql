@@ -67,6 +67,17 @@ BEGIN
 	SELECT 'department staff ' || i || ' in ' || a.name, 'department_staff', 'member', a.id
 	  FROM area a, generate_series(1, greatest(1, round(14 * gs)::int)) i WHERE a.kind = 'town' ORDER BY a.id, i;
 
+	-- departments the grid whistles for (网格吹哨); the towns' department
+	-- staff belong to them in turn
+	INSERT INTO department (code, name) VALUES
+		('civil_affairs', '民政 civil affairs'), ('health', '卫健 health'),
+		('housing', '住建 housing'), ('utilities', '水电气 water, power and gas'),
+		('emergency', '应急 emergency management');
+	UPDATE worker w SET department = (ARRAY['civil_affairs', 'health', 'housing', 'utilities', 'emergency'])[1 + s.k % 5]
+	  FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM worker
+	         WHERE force = 'department_staff' AND role = 'member') s
+	 WHERE w.id = s.id;
+
 	-- residents: tiers from factors, spread over the micro grids at random
 	INSERT INTO resident (area_id, name, factors, registered_at, lat, lon)
 	SELECT m.id, 'resident ' || g.i,
@@ -117,6 +128,7 @@ BEGIN
 	  UNION ALL SELECT 'red', count(*) FROM resident WHERE tier = 'red'
 	  UNION ALL SELECT 'yellow', count(*) FROM resident WHERE tier = 'yellow'
 	  UNION ALL SELECT 'blue', count(*) FROM resident WHERE tier = 'blue'
+	  UNION ALL SELECT 'department staff', count(*) FROM worker WHERE department IS NOT NULL
 	  UNION ALL SELECT 'carers', count(*) FROM carer
 	  UNION ALL SELECT 'incomplete five-for-one', count(*) FROM carer_gaps;
 END
@@ -135,9 +147,138 @@ RETURNS timestamptz LANGUAGE sql VOLATILE AS $$
 	FROM (SELECT random() AS x) r
 $$;
 
+-- The closed loop (闭环处置).  Delays: most calls are answered inside their
+-- policy's clock, some late (the hourly sweeps climb those a level or more).
+CREATE OR REPLACE FUNCTION sanse_demo.loop_delay(kind text, tier sanse.risk_tier, stage text)
+RETURNS interval LANGUAGE sql VOLATILE AS $$
+	SELECT CASE stage
+		WHEN 'arrive' THEN CASE
+			WHEN kind = 'warning' AND x < CASE WHEN tier::text = 'red' THEN 0.97 ELSE 0.93 END
+			     THEN interval '2 minutes' + interval '12 minutes' * y
+			WHEN kind = 'warning' THEN interval '16 minutes' + interval '170 minutes' * y
+			WHEN kind = 'request' AND x < 0.92
+			     THEN CASE WHEN tier::text = 'red' THEN interval '30 minutes' ELSE interval '2 hours' END * (0.1 + 0.8 * y)
+			WHEN kind = 'request'
+			     THEN CASE WHEN tier::text = 'red' THEN interval '30 minutes' ELSE interval '2 hours' END + interval '6 hours' * y
+			WHEN x < 0.9 THEN interval '1 hour' + interval '20 hours' * y
+			ELSE interval '1 day' + interval '2 days' * y END
+		WHEN 'handle' THEN CASE
+			WHEN kind = 'warning' AND x < 0.9 THEN interval '10 minutes' + interval '100 minutes' * y
+			WHEN kind = 'warning' THEN interval '2 hours' + interval '4 hours' * y
+			WHEN kind = 'request'
+			     THEN CASE WHEN tier::text = 'red' THEN interval '4 hours' ELSE interval '1 day' END
+			          * CASE WHEN x < 0.9 THEN 0.1 + 0.8 * y ELSE 1 + y END
+			WHEN x < 0.9 THEN interval '2 hours' + interval '60 hours' * y
+			ELSE interval '3 days' + interval '2 days' * y END
+		WHEN 'feed_back' THEN interval '10 minutes' + interval '4 hours' * y
+		WHEN 'evaluate' THEN interval '1 hour' + interval '40 hours' * y
+		WHEN 'whistle' THEN interval '10 minutes' + interval '50 minutes' * y
+	END
+	FROM (SELECT random() AS x, random() AS y) r
+$$;
+
+-- Who comes (报到): department staff for a whistled task (of the event's town
+-- if there is one), the task force for a task about an area, otherwise the
+-- leader the event is assigned to at its level, or a carer.
+CREATE OR REPLACE FUNCTION sanse_demo.loop_responder(e sanse.event)
+RETURNS bigint LANGUAGE sql VOLATILE AS $$
+	SELECT CASE
+		WHEN e.department IS NOT NULL THEN
+			(SELECT w.id FROM sanse.worker w JOIN sanse.area a ON a.id = w.area_id, sanse.area ea
+			  WHERE ea.id = e.area_id AND w.department = e.department AND w.active
+			  ORDER BY a.path @> ea.path DESC, random() LIMIT 1)
+		WHEN e.resident_id IS NULL THEN
+			coalesce(e.assignee_id, (SELECT w.id FROM sanse.worker w WHERE w.role = 'task_force' ORDER BY random() LIMIT 1))
+		ELSE coalesce(e.assignee_id, (SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = e.resident_id
+		                               ORDER BY random() LIMIT 1))
+	END
+$$;
+
+-- Run the loop's planned actions dated before `bound`, in time order, each
+-- through its sanse function at its own time; each plans the next.
+CREATE OR REPLACE FUNCTION sanse_demo.loop_until(bound timestamptz) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+	t record;
+	e sanse.event;
+	w bigint;
+	child bigint;
+	rating smallint;
+	x float8;
+	n int := 0;
+BEGIN
+	LOOP
+		SELECT * INTO t FROM loop_todo WHERE at < bound ORDER BY at, id LIMIT 1;
+		EXIT WHEN NOT FOUND;
+		DELETE FROM loop_todo WHERE id = t.id;
+		n := n + 1;
+		IF t.action = 'raise' THEN
+			t.event_id := sanse.raise_event(t.kind, t.resident_id,
+				CASE t.kind WHEN 'warning' THEN (ARRAY['fall detector', 'blood pressure monitor', 'smoke sensor', 'hotline call'])[1 + floor(random() * 4)::int]
+				            ELSE (ARRAY['help with medicine', 'a ride to hospital', 'a broken water heater', 'paperwork for a subsidy'])[1 + floor(random() * 4)::int] END,
+				'grid', t.at, NULL);
+			INSERT INTO loop_todo (at, action, event_id)
+			SELECT t.at + sanse_demo.loop_delay(x.kind, x.tier, 'arrive'), 'arrive', x.id FROM sanse.event x WHERE x.id = t.event_id;
+			CONTINUE;
+		ELSIF t.action = 'dispatch' THEN
+			t.event_id := sanse.dispatch_task(t.area_id, 'dispatched: ' || (ARRAY['flood-season check', 'fire-safety sweep', 'heat-wave visits', 'census update'])[1 + floor(random() * 4)::int],
+			                                  'task_force', t.at, NULL);
+			INSERT INTO loop_todo (at, action, event_id) VALUES (t.at + sanse_demo.loop_delay('task', NULL, 'arrive'), 'arrive', t.event_id);
+			CONTINUE;
+		END IF;
+		SELECT * INTO e FROM sanse.event WHERE id = t.event_id;
+		IF t.action = 'arrive' THEN
+			w := sanse_demo.loop_responder(e);
+			PERFORM sanse.arrive(e.id, w, CASE WHEN e.resident_id IS NOT NULL THEN sanse.door_token(e.resident_id) END, t.at);
+			-- some findings, requests and most tasks need a department (网格吹哨)
+			IF e.parent_id IS NULL AND e.reopened = 0
+			   AND random() < (CASE e.kind WHEN 'task' THEN 0.7 WHEN 'finding' THEN 0.12 WHEN 'request' THEN 0.1 ELSE 0.02 END) THEN
+				INSERT INTO loop_todo (at, action, event_id) VALUES (t.at + sanse_demo.loop_delay(e.kind, e.tier, 'whistle'), 'whistle', e.id);
+			ELSE
+				INSERT INTO loop_todo (at, action, event_id) VALUES (t.at + sanse_demo.loop_delay(e.kind, e.tier, 'handle'), 'handle', e.id);
+			END IF;
+		ELSIF t.action = 'whistle' THEN
+			child := sanse.whistle(e.id, (ARRAY['civil_affairs', 'health', 'housing', 'utilities', 'emergency'])[1 + floor(random() * 5)::int],
+			                       e.arrived_by, t.at);
+			INSERT INTO loop_todo (at, action, event_id) VALUES (t.at + sanse_demo.loop_delay('task', NULL, 'arrive'), 'arrive', child);
+		ELSIF t.action = 'handle' THEN
+			PERFORM sanse.handle_event(e.id, e.arrived_by, 'handled: ' || coalesce(e.detail, e.kind), t.at);
+			INSERT INTO loop_todo (at, action, event_id) VALUES (t.at + sanse_demo.loop_delay(e.kind, e.tier, 'feed_back'), 'feed_back', e.id);
+			IF e.parent_id IS NOT NULL
+			   AND NOT EXISTS (SELECT 1 FROM sanse.event c WHERE c.parent_id = e.parent_id AND c.status IN ('called', 'arrived')) THEN
+				-- the department is done: the grid handles the parent
+				INSERT INTO loop_todo (at, action, event_id)
+				SELECT t.at + sanse_demo.loop_delay(p.kind, p.tier, 'handle') * 0.3, 'handle', p.id
+				  FROM sanse.event p WHERE p.id = e.parent_id;
+			END IF;
+		ELSIF t.action = 'feed_back' THEN
+			PERFORM sanse.feed_back(e.id, e.handled_by, 'told the family what was done', t.at);
+			INSERT INTO loop_todo (at, action, event_id) VALUES (t.at + sanse_demo.loop_delay(e.kind, e.tier, 'evaluate'), 'evaluate', e.id);
+		ELSIF t.action = 'evaluate' THEN
+			-- mostly good; now and then a low rating or "not solved" reopens the
+			-- event one level up (a reopened event is then rated well)
+			x := random();
+			rating := CASE WHEN e.reopened > 0 OR e.parent_id IS NOT NULL THEN 4 + (random() < 0.6)::int
+			               WHEN x < 0.58 THEN 5 WHEN x < 0.86 THEN 4 WHEN x < 0.93 THEN 3 WHEN x < 0.97 THEN 2 ELSE 1 END;
+			PERFORM sanse.evaluate(e.id, rating, rating > 2 AND (e.reopened > 0 OR random() < 0.98),
+			                       CASE WHEN e.resident_id IS NOT NULL AND e.parent_id IS NULL THEN 'resident' ELSE 'supervisor' END,
+			                       CASE WHEN rating <= 2 THEN 'not good enough' END, t.at);
+			IF (SELECT status FROM sanse.event WHERE id = e.id) = 'called' THEN
+				INSERT INTO loop_todo (at, action, event_id) VALUES (t.at + sanse_demo.loop_delay(e.kind, e.tier, 'arrive'), 'arrive', e.id);
+			END IF;
+		END IF;
+	END LOOP;
+	RETURN n;
+END
+$$;
+
 -- Replay: check-ins through sanse.check_in in time order, a sweep every
--- simulated hour, a progress line every simulated day.
-CREATE OR REPLACE PROCEDURE sanse_demo.replay(start timestamptz, days int)
+-- simulated hour, a progress line every simulated day.  The closed loop runs
+-- in between, in the same time order: warnings for red and yellow residents
+-- (a red resident about one every 17 days: the paper's 586 a year for the
+-- district), requests, a finding from about 2 % of check-ins, a task
+-- dispatched to a town or village every few days; loop_rate multiplies them.
+CREATE OR REPLACE PROCEDURE sanse_demo.replay(start timestamptz, days int, loop_rate float8 DEFAULT 1)
 LANGUAGE plpgsql AS $$
 DECLARE
 	h timestamptz;
@@ -145,6 +286,8 @@ DECLARE
 	v record;
 	n_visits bigint := 0;
 	n_day bigint := 0;
+	n_loop bigint := 0;
+	found bigint;
 BEGIN
 	-- the replay checks in visits dated up to `days` back (superuser-only setting)
 	PERFORM set_config('sanse.max_backdate', '100 years', false);
@@ -153,6 +296,28 @@ BEGIN
 	CREATE INDEX IF NOT EXISTS plan_at ON plan (at);
 	INSERT INTO plan SELECT r.id, sanse_demo.plan_visit(r.next_visit, start) FROM sanse.resident r WHERE r.active;
 	ANALYZE plan;
+	CREATE TEMP TABLE IF NOT EXISTS loop_todo (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at timestamptz NOT NULL,
+	                                           action text NOT NULL, event_id bigint, resident_id bigint, area_id bigint, kind text);
+	TRUNCATE loop_todo;
+	CREATE INDEX IF NOT EXISTS loop_todo_at ON loop_todo (at, id);
+	INSERT INTO loop_todo (at, action, resident_id, kind)
+	SELECT start + (s.d + random()) * interval '1 day', 'raise', s.id, s.kind
+	  FROM (SELECT r.id, r.tier::text AS tier, d, k.kind, random() AS x	-- one draw per resident, day and kind
+	          FROM sanse.resident r
+	         CROSS JOIN generate_series(0, days - 1) d
+	         CROSS JOIN (VALUES ('warning'), ('request')) k(kind)
+	         WHERE r.active OFFSET 0) s
+	 WHERE s.x < loop_rate * CASE WHEN s.kind = 'warning' THEN CASE s.tier WHEN 'red' THEN 0.06 WHEN 'yellow' THEN 0.006 ELSE 0 END
+	                              WHEN s.tier = 'red' THEN 0.01 ELSE 0.0008 END
+	 ORDER BY 1;
+	INSERT INTO loop_todo (at, action, area_id)
+	SELECT start + (s.d + random()) * interval '1 day', 'dispatch',
+	       (SELECT a.id FROM sanse.area a WHERE a.kind = CASE WHEN s.d % 2 = 0 THEN 'town' ELSE 'village' END
+	         ORDER BY random() + s.d * 0 LIMIT 1)
+	  FROM (SELECT d, random() AS x FROM generate_series(0, days - 1) d OFFSET 0) s
+	 WHERE s.x < least(1, loop_rate * 0.2)
+	 ORDER BY 1;
+	ANALYZE loop_todo;
 	h := start;
 	WHILE h < stop LOOP
 		FOR v IN SELECT p.resident_id, p.at,
@@ -160,19 +325,31 @@ BEGIN
 		                  ORDER BY random() LIMIT 1) AS worker_id
 		           FROM plan p WHERE p.at < h + interval '1 hour' ORDER BY p.at
 		LOOP
+			n_loop := n_loop + sanse_demo.loop_until(v.at);
 			PERFORM sanse.check_in(sanse.door_token(v.resident_id), v.worker_id, v.at,
 			                       (SELECT array_agg(i) FROM unnest(sanse.checklist_items()) i WHERE random() < 0.93));
 			UPDATE plan SET at = sanse_demo.plan_visit(r.next_visit, v.at + interval '1 hour')
 			  FROM sanse.resident r WHERE r.id = v.resident_id AND plan.resident_id = r.id;
+			-- a share of visits find a problem at the door
+			IF random() < least(1, loop_rate * 0.02) THEN
+				found := sanse.raise_event('finding', v.resident_id,
+				                           (ARRAY['loose wiring', 'no food in the house', 'a blocked passage', 'gas smell', 'a leaking roof'])[1 + floor(random() * 5)::int],
+				                           'grid', v.at, v.worker_id);
+				INSERT INTO loop_todo (at, action, event_id)
+				SELECT v.at + sanse_demo.loop_delay('finding', e.tier, 'arrive'), 'arrive', e.id FROM sanse.event e WHERE e.id = found;
+			END IF;
 			n_visits := n_visits + 1;
 			n_day := n_day + 1;
 		END LOOP;
 		h := h + interval '1 hour';
+		n_loop := n_loop + sanse_demo.loop_until(h);
 		PERFORM sanse.sweep(h);
 		IF extract(epoch FROM h - start)::bigint % 86400 = 0 THEN
-			RAISE NOTICE 'replay day %/%: % check-ins today, % in all, % overdue events open',
+			RAISE NOTICE 'replay day %/%: % check-ins today, % in all, % overdue events open; % loop events raised, % open, % loop transitions',
 				(extract(epoch FROM h - start) / 86400)::int, days, n_day, n_visits,
-				(SELECT count(*) FROM sanse.event WHERE status <> 'closed');
+				(SELECT count(*) FROM sanse.event WHERE kind = 'overdue' AND status <> 'closed'),
+				(SELECT count(*) FROM sanse.event WHERE kind <> 'overdue'),
+				(SELECT count(*) FROM sanse.event WHERE kind <> 'overdue' AND status <> 'closed'), n_loop;
 			n_day := 0;
 			COMMIT;
 		END IF;
