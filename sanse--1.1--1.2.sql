@@ -2033,3 +2033,442 @@ SELECT w.id AS worker_id, w.name AS worker_name, w.force, w.role, w.area_id,
 	   AND t.at >= (date_trunc('month', now() AT TIME ZONE sanse.current_zone()) AT TIME ZONE sanse.current_zone())) h ON true
  WHERE w.active;
 COMMENT ON VIEW worker_load IS 'per active worker: residents in their care by tier, visits a week their cadences ask for, open events assigned (overdue, loop, highest level), loop events handled this month';
+
+-----------------------------------------------------------------------------
+-- Issue 13 (part): the audit of sensitive acts, ID-number lookups with a
+-- purpose, forgetting residents when the purpose ends.
+-----------------------------------------------------------------------------
+-----------------------------------------------------------------------------
+-- The audit of sensitive acts (spec 8): append-only, one row per act — a
+-- tier override, a rule or policy change, a token revocation, an ID-number
+-- lookup, forgetting a resident — with who (the login and the role acting:
+-- SET ROLE's, else the login) and why.
+-----------------------------------------------------------------------------
+CREATE TABLE audit_log (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	session_user_name name NOT NULL,
+	current_user_name name NOT NULL,
+	act text NOT NULL CHECK (act IN ('tier_override', 'rule_change', 'policy_change', 'grant_change',
+	                                 'token_revocation', 'id_lookup', 'forget_resident')),
+	resident_ids bigint[] NOT NULL DEFAULT '{}',
+	purpose text CHECK (length(purpose) <= 2000),
+	detail text
+);
+CREATE INDEX audit_log_at ON audit_log (at);
+REVOKE ALL ON audit_log FROM PUBLIC;
+COMMENT ON TABLE audit_log IS 'append-only audit of sensitive acts: tier overrides, rule and policy changes, token revocations, ID-number lookups, forgotten residents';
+SELECT pg_catalog.pg_extension_config_dump('audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('audit_log_id_seq', '');
+
+-- Append-only even for the owner's sessions (and in replica mode).
+CREATE FUNCTION audit_log_append_only() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.audit_log'::regclass THEN
+		RAISE EXCEPTION 'trigger function audit_log_append_only() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.audit_log.';
+	END IF;
+	RAISE EXCEPTION 'sanse.audit_log is append-only: % is refused', TG_OP
+		USING ERRCODE = '42501', HINT = 'Audit rows are never changed or removed.';
+END
+$$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+	FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+ALTER TABLE audit_log ENABLE ALWAYS TRIGGER audit_log_append_only;
+ALTER TABLE audit_log ENABLE ALWAYS TRIGGER audit_log_no_truncate;
+CREATE TRIGGER a_restore_guard BEFORE INSERT ON audit_log FOR EACH STATEMENT
+	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
+	EXECUTE FUNCTION restore_guard();
+
+-- Write an audit row.  Run as the owner (SECURITY DEFINER functions and
+-- triggers call it), so current_user is the owner: the acting role is the
+-- session's SET ROLE, else the login.
+CREATE FUNCTION audit(act text, resident_ids bigint[], purpose text, detail text DEFAULT NULL,
+                      acting name DEFAULT NULL) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, sanse
+BEGIN ATOMIC
+	INSERT INTO sanse.audit_log (session_user_name, current_user_name, act, resident_ids, purpose, detail)
+	VALUES (session_user,
+	        coalesce(audit.acting, nullif(pg_catalog.current_setting('role'), 'none')::name, session_user),
+	        audit.act, coalesce(audit.resident_ids, '{}'), audit.purpose, audit.detail);
+END;
+REVOKE ALL ON FUNCTION audit(text, bigint[], text, text, name) FROM PUBLIC;
+
+-- Rule and policy changes, one row per statement.
+CREATE FUNCTION audit_change() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.tier_policy'::regclass,
+	                    'sanse.loop_policy'::regclass) THEN
+		RAISE EXCEPTION 'trigger function audit_change() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
+	END IF;
+	PERFORM sanse.audit(CASE WHEN TG_TABLE_NAME = 'classification_rule' THEN 'rule_change' ELSE 'policy_change' END,
+	                    '{}', NULL, format('%s on %s', TG_OP, TG_TABLE_NAME));
+	RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION audit_change(), audit_log_append_only() FROM PUBLIC;
+CREATE TRIGGER tier_policy_audit AFTER INSERT OR UPDATE OR DELETE ON tier_policy
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_change();
+CREATE TRIGGER classification_rule_audit AFTER INSERT OR UPDATE OR DELETE ON classification_rule
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_change();
+CREATE TRIGGER loop_policy_audit AFTER INSERT OR UPDATE OR DELETE ON loop_policy
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_change();
+CREATE OR REPLACE FUNCTION revoke_door_token(resident_id bigint) RETURNS text
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	PERFORM 1 FROM sanse.resident r WHERE r.id = revoke_door_token.resident_id FOR NO KEY UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'resident % does not exist', revoke_door_token.resident_id USING ERRCODE = '22023';
+	END IF;
+	UPDATE sanse.door_token t SET revoked_at = now()
+	 WHERE t.resident_id = revoke_door_token.resident_id AND t.revoked_at IS NULL;
+	PERFORM sanse.audit('token_revocation', ARRAY[revoke_door_token.resident_id], NULL);
+	RETURN sanse.door_token(revoke_door_token.resident_id);
+END
+$$;
+DROP FUNCTION find_resident_by_id_number(text);
+-- Matching records across departments is a sensitive act: it needs a
+-- purpose, and it is audited with the residents it found.
+CREATE FUNCTION find_resident_by_id_number(id_number text, purpose text) RETURNS SETOF bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, sanse AS $$
+#variable_conflict use_variable
+DECLARE
+	found bigint[];
+BEGIN
+	IF purpose IS NULL OR btrim(purpose) = '' THEN
+		RAISE EXCEPTION 'an ID-number lookup needs a purpose' USING ERRCODE = '22023',
+			HINT = 'Say why the record is looked up; the lookup is audited with it.';
+	END IF;
+	IF id_number IS NULL THEN
+		RAISE EXCEPTION 'the ID number must not be NULL' USING ERRCODE = '22004';
+	END IF;
+	found := ARRAY(SELECT r.id FROM sanse.resident r
+	                WHERE r.id_number_hash = sanse.id_number_hash(id_number) ORDER BY r.id);
+	PERFORM sanse.audit('id_lookup', found, purpose);
+	RETURN QUERY SELECT unnest(found);
+END
+$$;
+REVOKE ALL ON FUNCTION find_resident_by_id_number(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION find_resident_by_id_number(text, text) IS 'ids of residents registered with this clear ID card number; needs a purpose, audited';
+ALTER TABLE resident ADD COLUMN deactivated_at timestamptz, ADD COLUMN forgotten_at timestamptz;
+-- residents already inactive count their retention from this update
+UPDATE resident SET deactivated_at = now() WHERE NOT active;
+CREATE INDEX resident_forget_due ON resident (deactivated_at) WHERE NOT active AND forgotten_at IS NULL;
+-- Tier overrides are audited (who and why is in the history too).
+CREATE FUNCTION resident_audit_override() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
+		RAISE EXCEPTION 'trigger function resident_audit_override() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
+	END IF;
+	IF TG_OP = 'INSERT' THEN
+		PERFORM sanse.audit('tier_override', ARRAY(SELECT n.id FROM new_rows n WHERE n.tier_override IS NOT NULL ORDER BY n.id),
+		                    NULL, 'set on registration', (SELECT max(n.written_by) FROM new_rows n))
+		 WHERE EXISTS (SELECT 1 FROM new_rows n WHERE n.tier_override IS NOT NULL);
+	ELSE
+		PERFORM sanse.audit('tier_override', ARRAY[NEW.id], NEW.override_reason,
+		                    format('%s -> %s', coalesce(OLD.tier_override::text, 'none'), coalesce(NEW.tier_override::text, 'none')),
+		                    NEW.written_by);
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER resident_audit_override_insert AFTER INSERT ON resident
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION resident_audit_override();
+CREATE TRIGGER resident_audit_override_update AFTER UPDATE ON resident
+	FOR EACH ROW WHEN (OLD.tier_override IS DISTINCT FROM NEW.tier_override)
+	EXECUTE FUNCTION resident_audit_override();
+-- When a resident left the programme, for deletion once the purpose ends.
+CREATE FUNCTION resident_deactivated() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
+		RAISE EXCEPTION 'trigger function resident_deactivated() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
+	END IF;
+	NEW.deactivated_at := CASE WHEN NEW.active THEN NULL ELSE now() END;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER resident_30_deactivated_insert BEFORE INSERT ON resident
+	FOR EACH ROW WHEN (NOT NEW.active) EXECUTE FUNCTION resident_deactivated();
+CREATE TRIGGER resident_30_deactivated_update BEFORE UPDATE OF active ON resident
+	FOR EACH ROW WHEN (OLD.active IS DISTINCT FROM NEW.active) EXECUTE FUNCTION resident_deactivated();
+REVOKE ALL ON FUNCTION resident_audit_override(), resident_deactivated() FROM PUBLIC;
+-----------------------------------------------------------------------------
+-- Deletion when the purpose ends (spec 8): forgetting a resident erases
+-- what identifies them — name, factors, ID hash, coordinates, door tokens,
+-- the free texts about them — and keeps the anonymous rows statistics need
+-- (visits, events, steps, tier history without reasons).  The sweep forgets
+-- residents inactive for longer than sanse.retention.
+-----------------------------------------------------------------------------
+CREATE FUNCTION forget(p_residents bigint[]) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n int;
+BEGIN
+	DELETE FROM sanse.door_token t WHERE t.resident_id = ANY (p_residents);
+	UPDATE sanse.tier_history h SET override_reason = NULL
+	 WHERE h.resident_id = ANY (p_residents) AND h.override_reason IS NOT NULL;
+	UPDATE sanse.visit v SET note = NULL WHERE v.resident_id = ANY (p_residents) AND v.note IS NOT NULL;
+	UPDATE sanse.visit_withdrawn v SET note = NULL WHERE v.resident_id = ANY (p_residents) AND v.note IS NOT NULL;
+	UPDATE sanse.event_transition t SET note = NULL
+	  FROM sanse.event e
+	 WHERE t.event_id = e.id AND e.resident_id = ANY (p_residents) AND t.note IS NOT NULL;
+	UPDATE sanse.event e SET detail = NULL, action = NULL, feedback = NULL
+	 WHERE e.resident_id = ANY (p_residents)
+	   AND (e.detail IS NOT NULL OR e.action IS NOT NULL OR e.feedback IS NOT NULL);
+	UPDATE sanse.resident r
+	   SET name = 'forgotten', factors = '{}', tier_override = NULL, override_reason = NULL,
+	       lat = NULL, lon = NULL, id_number = '', active = false, forgotten_at = now()
+	 WHERE r.id = ANY (p_residents) AND r.forgotten_at IS NULL;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+CREATE FUNCTION forget_resident(resident_id bigint, reason text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+#variable_conflict use_variable
+BEGIN
+	IF reason IS NULL OR btrim(reason) = '' THEN
+		RAISE EXCEPTION 'forgetting a resident needs a reason' USING ERRCODE = '22023';
+	ELSIF length(reason) > 2000 THEN
+		RAISE EXCEPTION 'the reason is longer than 2000 characters' USING ERRCODE = '22001';
+	END IF;
+	PERFORM 1 FROM sanse.resident r WHERE r.id = resident_id FOR NO KEY UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'resident % does not exist', coalesce(resident_id::text, 'NULL') USING ERRCODE = '22023';
+	END IF;
+	PERFORM sanse.forget(ARRAY[resident_id]);
+	PERFORM sanse.audit('forget_resident', ARRAY[resident_id], reason);
+END
+$$;
+REVOKE ALL ON FUNCTION forget_resident(bigint, text), forget(bigint[]) FROM PUBLIC;
+COMMENT ON FUNCTION forget_resident(bigint, text) IS 'erase what identifies a resident who left the programme (name, factors, ID hash, coordinates, door tokens, free texts), keeping the anonymous rows; audited';
+
+-- Residents inactive for longer than sanse.retention, forgotten by the sweep
+-- (index resident_forget_due: the cost follows who is due).
+CREATE FUNCTION forget_expired(at timestamptz) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	ids bigint[];
+BEGIN
+	ids := ARRAY(SELECT r.id FROM sanse.resident r
+	              WHERE NOT r.active AND r.forgotten_at IS NULL
+	                AND r.deactivated_at < at - pg_catalog.current_setting('sanse.retention')::interval
+	              ORDER BY r.id);
+	IF cardinality(ids) = 0 THEN
+		RETURN 0;
+	END IF;
+	PERFORM sanse.audit('forget_resident', ids, 'retention: inactive longer than ' || pg_catalog.current_setting('sanse.retention'));
+	RETURN sanse.forget(ids);
+END
+$$;
+REVOKE ALL ON FUNCTION forget_expired(timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION forget_expired(timestamptz) IS 'forget the residents inactive for longer than sanse.retention at a time; returns how many';
+-- Runs as the owner (only the owner can lock sweep_lock); revoked from
+-- PUBLIC: grant EXECUTE to the role that schedules sweeps.
+-- Under REPEATABLE READ or SERIALIZABLE (a DBA's session default) a phase
+-- whose rows changed after the transaction's snapshot fails with 40001; it
+-- is rolled back alone and left to the next sweep, which reaches the same
+-- state because every step time is derived from the data.
+CREATE OR REPLACE FUNCTION sweep(at timestamptz DEFAULT now(),
+                                 OUT overdue_opened integer, OUT escalations integer, OUT skipped boolean)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	holder int;
+BEGIN
+	PERFORM sanse.check_sweep_time(at);
+	overdue_opened := 0;
+	escalations := 0;
+	BEGIN
+		LOCK TABLE sanse.sweep_lock IN EXCLUSIVE MODE NOWAIT;
+	EXCEPTION WHEN lock_not_available THEN
+		SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
+		 WHERE l.locktype = 'relation' AND l.relation = 'sanse.sweep_lock'::regclass AND l.granted
+		   AND l.pid <> pg_catalog.pg_backend_pid()
+		 LIMIT 1;
+		PERFORM pg_catalog.nextval('sanse.sweep_skipped');
+		RAISE WARNING 'sanse.sweep skipped: another sweep is running (pid %)', coalesce(holder::text, 'unknown')
+			USING HINT = 'Skips are counted in sanse.sweep_status.';
+		skipped := true;
+		RETURN;
+	END;
+	BEGIN
+		overdue_opened := sanse.sweep_overdue(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: overdue residents changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	END;
+	BEGIN
+		escalations := sanse.sweep_escalations(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: open events changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	END;
+	BEGIN
+		PERFORM sanse.forget_expired(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: residents to forget changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	END;
+	BEGIN
+		PERFORM sanse.fold_worker_month();
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: the check-in tally changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	END;
+	skipped := false;
+END
+$$;
+COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_escalations (overdue events and the loop''s clocks), forget_expired, then fold_worker_month, one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';
+
+-- Arrivals and handlings take the steps due by their time before ending a
+-- clock (escalate_events for one event), the BI view with tiers as text,
+-- and the retention setting read even before the library is loaded.
+DROP FUNCTION escalate_events(timestamptz, bigint);
+-- Apply every escalation step due by p_at (optionally for one resident, or
+-- one event), each at its logical time; returns the number of steps.  Planned for each
+-- call's values (force_custom_plan), so the one statement serves the sweep
+-- (every open event) and a check-in (one resident's) alike: a generic plan
+-- cannot drop the "p_resident IS NULL OR" branch.
+CREATE FUNCTION escalate_events(p_at timestamptz, p_resident bigint DEFAULT NULL, p_event bigint DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+	n int;
+	total int := 0;
+BEGIN
+	LOOP
+		WITH stepped AS (
+			UPDATE sanse.event e
+			   SET level = e.level + 1,
+			       level_since = e.next_step_at,
+			       assignee_id = sanse.leader_for(e.area_id, e.level + 1),
+			       next_step_at = CASE WHEN e.level + 1 < 4
+			                           THEN sanse.zone_add(e.next_step_at, sanse.step_interval(e.kind, e.tier, e.status)) END
+			 WHERE e.status <> 'closed' AND e.next_step_at <= p_at	-- handled events have no clock
+			   AND (p_resident IS NULL OR e.resident_id = p_resident)
+			   AND (p_event IS NULL OR e.id = p_event)
+			RETURNING e.id, e.level, e.assignee_id, e.level_since)
+		INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+		SELECT id, level, assignee_id, level_since FROM stepped;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		EXIT WHEN n = 0;
+		total := total + n;
+	END LOOP;
+	RETURN total;
+END
+$$;
+-- End the current clock at p_at: the steps due by then are reached, whether
+-- or not a sweep took them; those dated after it never happened (an arrival
+-- or handling synced late) and are removed.  The last step left is the
+-- level reached at that time.
+CREATE OR REPLACE FUNCTION loop_end_clock(p_event bigint, p_since timestamptz, p_at timestamptz) RETURNS event_step
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	last sanse.event_step;
+BEGIN
+	PERFORM sanse.escalate_events(p_at, NULL, p_event);
+	DELETE FROM sanse.event_step s WHERE s.event_id = p_event AND s.at > p_at AND s.at > p_since;
+	SELECT * INTO last FROM sanse.event_step s WHERE s.event_id = p_event ORDER BY s.at DESC, s.level DESC LIMIT 1;
+	RETURN last;
+END
+$$;
+-- Residents inactive for longer than sanse.retention, forgotten by the sweep
+-- (index resident_forget_due: the cost follows who is due).
+CREATE OR REPLACE FUNCTION forget_expired(at timestamptz) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	ids bigint[];
+BEGIN
+	ids := ARRAY(SELECT r.id FROM sanse.resident r
+	              WHERE NOT r.active AND r.forgotten_at IS NULL
+	                AND r.deactivated_at < at - coalesce(pg_catalog.current_setting('sanse.retention', true), '2 years')::interval
+	              ORDER BY r.id);
+	IF cardinality(ids) = 0 THEN
+		RETURN 0;
+	END IF;
+	PERFORM sanse.audit('forget_resident', ids, 'retention: inactive longer than ' || coalesce(pg_catalog.current_setting('sanse.retention', true), '2 years'));
+	RETURN sanse.forget(ids);
+END
+$$;
+-- coverage per area and tier, with the tier as text: what a BI tool that
+-- knows nothing of sanse filters with WHERE tier = 'red'.
+CREATE VIEW coverage_by_tier AS
+WITH per_grid AS (
+	SELECT r.area_id, r.tier,
+	       count(*) AS residents,
+	       count(*) FILTER (WHERE s.status = 'overdue') AS overdue_now,
+	       count(*) FILTER (WHERE s.status = 'met') AS window_met
+	  FROM sanse.resident r
+	  JOIN sanse.tier_policy p ON p.tier = r.tier
+	 CROSS JOIN LATERAL (SELECT sanse.visit_status(r.next_visit, r.last_visit_at, p.cadence) AS status) s
+	 WHERE r.active
+	 GROUP BY r.area_id, r.tier)
+SELECT up.id AS area_id, up.path::text AS path, up.kind, up.name, g.tier::text AS tier,
+       sum(g.residents)::bigint AS residents, sum(g.overdue_now)::bigint AS overdue_now,
+       sum(g.window_met)::bigint AS window_met,
+       round(1 - sum(g.overdue_now)::numeric / sum(g.residents), 4) AS coverage_rate
+  FROM per_grid g
+  JOIN sanse.area m ON m.id = g.area_id
+  JOIN sanse.area up ON up.path @> m.path
+ GROUP BY up.id, up.path, up.kind, up.name, g.tier;
+COMMENT ON VIEW coverage_by_tier IS 'coverage per area (rolled up) and tier (as text): residents, overdue now, window met, coverage rate';
+
+-- a retried arrival proves presence with its token too
+-- 报到: presence, proved by the door token for an event about a resident.
+CREATE OR REPLACE FUNCTION arrive(event_id bigint, worker_id bigint, token text DEFAULT NULL, at timestamptz DEFAULT now())
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+#variable_conflict use_variable
+DECLARE
+	e sanse.event;
+	nonce bytea;
+	t record;
+	last sanse.event_step;
+BEGIN
+	PERFORM sanse.loop_time(at, 'an arrival');
+	e := sanse.loop_event(event_id);
+	IF e.resident_id IS NOT NULL THEN
+		nonce := sanse.door_token_verify(token, worker_id, 'arrival');
+		SELECT d.resident_id, d.revoked_at INTO t FROM sanse.door_token d WHERE d.nonce = nonce;
+		IF NOT FOUND THEN
+			PERFORM sanse.door_token_refuse(worker_id, 'unknown', 'arrival');
+		ELSIF t.revoked_at IS NOT NULL THEN
+			PERFORM sanse.door_token_refuse(worker_id, 'revoked', 'arrival');
+		ELSIF t.resident_id <> e.resident_id THEN
+			PERFORM sanse.door_token_refuse(worker_id, 'for another door', 'arrival');
+		END IF;
+	END IF;
+	-- a retry (after the token: a retry proves presence as the first did)
+	IF e.status <> 'called' AND e.arrived_by IS NOT DISTINCT FROM worker_id AND e.arrived_at = at THEN
+		RETURN;
+	END IF;
+	IF e.status <> 'called' THEN
+		PERFORM sanse.loop_refuse_stage(e, 'called', 'arrived at');
+	END IF;
+	IF at < e.called_at THEN
+		RAISE EXCEPTION 'an arrival cannot be dated before event % was called', e.id USING ERRCODE = '22008';
+	END IF;
+	IF NOT sanse.may_act(e.id, worker_id) THEN
+		PERFORM sanse.loop_refuse_worker(e, worker_id, 'arrive at');
+	END IF;
+	last := sanse.loop_end_clock(e.id, e.called_at, at);
+	UPDATE sanse.event x
+	   SET status = 'arrived', arrived_at = at, arrived_by = worker_id,
+	       level = last.level, level_since = last.at, assignee_id = last.assignee_id,
+	       next_step_at = CASE WHEN last.level < 4 THEN sanse.zone_add(at, sanse.step_interval(x.kind, x.tier, 'arrived')) END
+	 WHERE x.id = e.id;
+	INSERT INTO sanse.event_transition (event_id, stage, at, worker_id) VALUES (e.id, 'arrived', at, worker_id);
+END
+$$;

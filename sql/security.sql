@@ -41,7 +41,7 @@ SELECT * FROM sweep('2024-03-09 00:00+08');
 SELECT due_at, level, level_since, status, assignee_id IS NULL AS no_leader FROM sanse.event ORDER BY due_at;
 SELECT count(*) AS steps, bool_and(at < 'infinity') AS finite FROM sanse.event_step;
 UPDATE resident SET id_number = '51010119400101123X';
-SELECT id_number_hash <> '\x00' AS real_hmac, find_resident_by_id_number('51010119400101123x') AS found FROM resident;
+SELECT id_number_hash <> '\x00' AS real_hmac, find_resident_by_id_number('51010119400101123x', 'matching records in a test') AS found FROM resident;
 SET search_path = sanse, public;
 
 

@@ -261,7 +261,7 @@ resident_maintain(PG_FUNCTION_ARGS)
  */
 static const char *const derived_columns[] = {
 	"computed_tier", "tier", "override_by", "override_at", "last_visit_at",
-	"next_visit", "written_by", "id_number_hash"
+	"next_visit", "written_by", "id_number_hash", "deactivated_at", "forgotten_at"
 };
 
 /*

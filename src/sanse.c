@@ -24,6 +24,7 @@ int			sanse_quick_succession = 300;
 int			sanse_repeat_window = 1800;
 int			sanse_max_travel_speed = 60;
 char	   *sanse_max_backdate_text = NULL;
+char	   *sanse_retention_text = NULL;
 int64		sanse_max_backdate = INT64CONST(30) * USECS_PER_DAY;
 
 /* Accept only zones the server's tz database knows, so due dates never fail later. */
@@ -71,6 +72,29 @@ check_sanse_max_backdate(char **newval, void **extra, GucSource source)
 	*usec = span->time + (int64) span->day * USECS_PER_DAY +
 		(int64) span->month * (USECS_PER_DAY * DAYS_PER_MONTH);
 	*extra = usec;
+	return true;
+}
+
+/* sanse.retention: any non-negative interval (SQL reads it with current_setting). */
+static bool
+check_sanse_retention(char **newval, void **extra, GucSource source)
+{
+	Datum		value;
+	char	   *message = NULL;
+	Interval   *span;
+
+	if (*newval == NULL || !sanse_try_input(interval_in, *newval, &value, &message))
+	{
+		GUC_check_errdetail("\"%s\" is not an interval%s%s.", *newval ? *newval : "",
+							message ? ": " : "", message ? message : "");
+		return false;
+	}
+	span = DatumGetIntervalP(value);
+	if (span->month < 0 || span->day < 0 || span->time < 0)
+	{
+		GUC_check_errdetail("sanse.retention must not be negative.");
+		return false;
+	}
 	return true;
 }
 
@@ -133,6 +157,18 @@ _PG_init(void)
 							   "30 days",
 							   PGC_SUSET, 0,
 							   check_sanse_max_backdate, assign_sanse_max_backdate, NULL);
+
+	/*
+	 * How long a resident who left the programme is kept before the sweep
+	 * forgets them (PIPL: deletion once the purpose is achieved).
+	 */
+	DefineCustomStringVariable("sanse.retention",
+							   "How long an inactive resident is kept before the sweep forgets them.",
+							   "An interval; name, factors, ID hash, coordinates and door tokens are then erased.",
+							   &sanse_retention_text,
+							   "2 years",
+							   PGC_SUSET, 0,
+							   check_sanse_retention, NULL, NULL);
 
 	MarkGUCPrefixReserved("sanse");
 

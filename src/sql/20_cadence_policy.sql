@@ -89,6 +89,8 @@ ALTER TABLE tier_policy ENABLE ALWAYS TRIGGER tier_policy_cache;
 CREATE TRIGGER a_restore_guard BEFORE INSERT ON tier_policy FOR EACH STATEMENT
 	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
 	EXECUTE FUNCTION restore_guard();
+CREATE TRIGGER tier_policy_audit AFTER INSERT OR UPDATE OR DELETE ON tier_policy
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_change();
 REVOKE ALL ON FUNCTION tier_policy_upsert() FROM PUBLIC;
 REVOKE ALL ON FUNCTION tier_policy_keep() FROM PUBLIC;
 REVOKE ALL ON FUNCTION cache_invalidate() FROM PUBLIC;

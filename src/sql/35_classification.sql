@@ -98,4 +98,6 @@ ALTER TABLE classification_rule ENABLE ALWAYS TRIGGER classification_rule_cache;
 CREATE TRIGGER a_restore_guard BEFORE INSERT ON classification_rule FOR EACH STATEMENT
 	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
 	EXECUTE FUNCTION restore_guard();
+CREATE TRIGGER classification_rule_audit AFTER INSERT OR UPDATE OR DELETE ON classification_rule
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_change();
 REVOKE ALL ON FUNCTION classification_rule_guard() FROM PUBLIC;

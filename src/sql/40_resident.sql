@@ -23,10 +23,13 @@ CREATE TABLE resident (
 	id_number_hash bytea,
 	written_by name,
 	area_kind text NOT NULL GENERATED ALWAYS AS ('micro_grid') STORED,
+	deactivated_at timestamptz,
+	forgotten_at timestamptz,
 	CONSTRAINT resident_lives_in_a_micro_grid FOREIGN KEY (area_id, area_kind) REFERENCES area (id, kind),
 	CONSTRAINT resident_clear_id_number_never_stored CHECK (id_number IS NULL)
 );
 CREATE INDEX resident_area ON resident (area_id);
+CREATE INDEX resident_forget_due ON resident (deactivated_at) WHERE NOT active AND forgotten_at IS NULL;
 CREATE INDEX resident_factors ON resident USING gin (factors);
 CREATE INDEX resident_id_number_hash ON resident (id_number_hash) WHERE id_number_hash IS NOT NULL;
 COMMENT ON TABLE resident IS 'residents under special care; tier, computed_tier and next_visit are maintained by sanse';
@@ -60,16 +63,74 @@ CREATE FUNCTION resident_maintain() RETURNS trigger
 CREATE TRIGGER resident_20_maintain BEFORE INSERT OR UPDATE ON resident
 	FOR EACH ROW EXECUTE FUNCTION resident_maintain();
 
-CREATE FUNCTION find_resident_by_id_number(id_number text) RETURNS SETOF bigint
-LANGUAGE sql STABLE STRICT SECURITY DEFINER
-SET search_path = pg_catalog, sanse
-BEGIN ATOMIC
-	SELECT r.id FROM sanse.resident r
-	 WHERE r.id_number_hash = sanse.id_number_hash(find_resident_by_id_number.id_number)
-	 ORDER BY r.id;
-END;
-REVOKE ALL ON FUNCTION find_resident_by_id_number(text) FROM PUBLIC;
-COMMENT ON FUNCTION find_resident_by_id_number(text) IS 'ids of residents registered with this clear ID card number';
+-- Matching records across departments is a sensitive act: it needs a
+-- purpose, and it is audited with the residents it found.
+CREATE FUNCTION find_resident_by_id_number(id_number text, purpose text) RETURNS SETOF bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, sanse AS $$
+#variable_conflict use_variable
+DECLARE
+	found bigint[];
+BEGIN
+	IF purpose IS NULL OR btrim(purpose) = '' THEN
+		RAISE EXCEPTION 'an ID-number lookup needs a purpose' USING ERRCODE = '22023',
+			HINT = 'Say why the record is looked up; the lookup is audited with it.';
+	END IF;
+	IF id_number IS NULL THEN
+		RAISE EXCEPTION 'the ID number must not be NULL' USING ERRCODE = '22004';
+	END IF;
+	found := ARRAY(SELECT r.id FROM sanse.resident r
+	                WHERE r.id_number_hash = sanse.id_number_hash(id_number) ORDER BY r.id);
+	PERFORM sanse.audit('id_lookup', found, purpose);
+	RETURN QUERY SELECT unnest(found);
+END
+$$;
+REVOKE ALL ON FUNCTION find_resident_by_id_number(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION find_resident_by_id_number(text, text) IS 'ids of residents registered with this clear ID card number; needs a purpose, audited';
+
+-- Tier overrides are audited (who and why is in the history too).
+CREATE FUNCTION resident_audit_override() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
+		RAISE EXCEPTION 'trigger function resident_audit_override() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
+	END IF;
+	IF TG_OP = 'INSERT' THEN
+		PERFORM sanse.audit('tier_override', ARRAY(SELECT n.id FROM new_rows n WHERE n.tier_override IS NOT NULL ORDER BY n.id),
+		                    NULL, 'set on registration', (SELECT max(n.written_by) FROM new_rows n))
+		 WHERE EXISTS (SELECT 1 FROM new_rows n WHERE n.tier_override IS NOT NULL);
+	ELSE
+		PERFORM sanse.audit('tier_override', ARRAY[NEW.id], NEW.override_reason,
+		                    format('%s -> %s', coalesce(OLD.tier_override::text, 'none'), coalesce(NEW.tier_override::text, 'none')),
+		                    NEW.written_by);
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER resident_audit_override_insert AFTER INSERT ON resident
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION resident_audit_override();
+CREATE TRIGGER resident_audit_override_update AFTER UPDATE ON resident
+	FOR EACH ROW WHEN (OLD.tier_override IS DISTINCT FROM NEW.tier_override)
+	EXECUTE FUNCTION resident_audit_override();
+
+-- When a resident left the programme, for deletion once the purpose ends.
+CREATE FUNCTION resident_deactivated() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
+		RAISE EXCEPTION 'trigger function resident_deactivated() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
+	END IF;
+	NEW.deactivated_at := CASE WHEN NEW.active THEN NULL ELSE now() END;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER resident_30_deactivated_insert BEFORE INSERT ON resident
+	FOR EACH ROW WHEN (NOT NEW.active) EXECUTE FUNCTION resident_deactivated();
+CREATE TRIGGER resident_30_deactivated_update BEFORE UPDATE OF active ON resident
+	FOR EACH ROW WHEN (OLD.active IS DISTINCT FROM NEW.active) EXECUTE FUNCTION resident_deactivated();
 
 -- History of computed tier, override and effective tier
 CREATE TABLE tier_history (
@@ -222,6 +283,7 @@ CREATE TRIGGER a_restore_guard BEFORE INSERT ON resident FOR EACH STATEMENT
 CREATE TRIGGER a_restore_guard BEFORE INSERT ON tier_history FOR EACH STATEMENT
 	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
 	EXECUTE FUNCTION restore_guard();
+REVOKE ALL ON FUNCTION resident_audit_override(), resident_deactivated() FROM PUBLIC;
 REVOKE ALL ON FUNCTION resident_hash_id_number() FROM PUBLIC;
 REVOKE ALL ON FUNCTION resident_maintain() FROM PUBLIC;
 REVOKE ALL ON FUNCTION resident_guard() FROM PUBLIC;

@@ -70,6 +70,7 @@ BEGIN
 	END IF;
 	UPDATE sanse.door_token t SET revoked_at = now()
 	 WHERE t.resident_id = revoke_door_token.resident_id AND t.revoked_at IS NULL;
+	PERFORM sanse.audit('token_revocation', ARRAY[revoke_door_token.resident_id], NULL);
 	RETURN sanse.door_token(revoke_door_token.resident_id);
 END
 $$;

@@ -143,12 +143,12 @@ BEGIN ATOMIC
 END;
 COMMENT ON FUNCTION step_interval(text, risk_tier, text) IS 'interval between escalation steps on an event''s current clock (NULL: no clock)';
 
--- Apply every escalation step due by p_at (optionally for one resident),
--- each at its logical time; returns the number of steps.  Planned for each
+-- Apply every escalation step due by p_at (optionally for one resident, or
+-- one event), each at its logical time; returns the number of steps.  Planned for each
 -- call's values (force_custom_plan), so the one statement serves the sweep
 -- (every open event) and a check-in (one resident's) alike: a generic plan
 -- cannot drop the "p_resident IS NULL OR" branch.
-CREATE FUNCTION escalate_events(p_at timestamptz, p_resident bigint DEFAULT NULL) RETURNS integer
+CREATE FUNCTION escalate_events(p_at timestamptz, p_resident bigint DEFAULT NULL, p_event bigint DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
 	n int;
@@ -164,6 +164,7 @@ BEGIN
 			                           THEN sanse.zone_add(e.next_step_at, sanse.step_interval(e.kind, e.tier, e.status)) END
 			 WHERE e.status <> 'closed' AND e.next_step_at <= p_at	-- handled events have no clock
 			   AND (p_resident IS NULL OR e.resident_id = p_resident)
+			   AND (p_event IS NULL OR e.id = p_event)
 			RETURNING e.id, e.level, e.assignee_id, e.level_since)
 		INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
 		SELECT id, level, assignee_id, level_since FROM stepped;

@@ -54,6 +54,8 @@ CREATE TRIGGER loop_policy_rederive AFTER UPDATE ON loop_policy
 CREATE TRIGGER a_restore_guard BEFORE INSERT ON loop_policy FOR EACH STATEMENT
 	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
 	EXECUTE FUNCTION restore_guard();
+CREATE TRIGGER loop_policy_audit AFTER INSERT OR UPDATE OR DELETE ON loop_policy
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_change();
 REVOKE ALL ON FUNCTION loop_policy_upsert(), loop_policy_rederive() FROM PUBLIC;
 
 -- Every transition, as it happened: stage entered, logical time, worker.
@@ -153,14 +155,16 @@ BEGIN
 END
 $$;
 
--- Steps of the current clock dated after a stage ended never happened (an
--- arrival or handling synced late): remove them; the last step left is the
+-- End the current clock at p_at: the steps due by then are reached, whether
+-- or not a sweep took them; those dated after it never happened (an arrival
+-- or handling synced late) and are removed.  The last step left is the
 -- level reached at that time.
 CREATE FUNCTION loop_end_clock(p_event bigint, p_since timestamptz, p_at timestamptz) RETURNS event_step
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	last sanse.event_step;
 BEGIN
+	PERFORM sanse.escalate_events(p_at, NULL, p_event);
 	DELETE FROM sanse.event_step s WHERE s.event_id = p_event AND s.at > p_at AND s.at > p_since;
 	SELECT * INTO last FROM sanse.event_step s WHERE s.event_id = p_event ORDER BY s.at DESC, s.level DESC LIMIT 1;
 	RETURN last;
@@ -276,9 +280,6 @@ DECLARE
 BEGIN
 	PERFORM sanse.loop_time(at, 'an arrival');
 	e := sanse.loop_event(event_id);
-	IF e.status <> 'called' AND e.arrived_by IS NOT DISTINCT FROM worker_id AND e.arrived_at = at THEN
-		RETURN;		-- a retry
-	END IF;
 	IF e.resident_id IS NOT NULL THEN
 		nonce := sanse.door_token_verify(token, worker_id, 'arrival');
 		SELECT d.resident_id, d.revoked_at INTO t FROM sanse.door_token d WHERE d.nonce = nonce;
@@ -289,6 +290,10 @@ BEGIN
 		ELSIF t.resident_id <> e.resident_id THEN
 			PERFORM sanse.door_token_refuse(worker_id, 'for another door', 'arrival');
 		END IF;
+	END IF;
+	-- a retry (after the token: a retry proves presence as the first did)
+	IF e.status <> 'called' AND e.arrived_by IS NOT DISTINCT FROM worker_id AND e.arrived_at = at THEN
+		RETURN;
 	END IF;
 	IF e.status <> 'called' THEN
 		PERFORM sanse.loop_refuse_stage(e, 'called', 'arrived at');

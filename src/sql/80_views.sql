@@ -54,6 +54,29 @@ SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name,
   LEFT JOIN rolled r ON r.id = a.id;
 COMMENT ON VIEW coverage IS 'per area at every level (rolled up the hierarchy): residents in the programme by tier, overdue now, current window met, coverage rate = share not overdue';
 
+-- coverage per area and tier, with the tier as text: what a BI tool that
+-- knows nothing of sanse filters with WHERE tier = 'red'.
+CREATE VIEW coverage_by_tier AS
+WITH per_grid AS (
+	SELECT r.area_id, r.tier,
+	       count(*) AS residents,
+	       count(*) FILTER (WHERE s.status = 'overdue') AS overdue_now,
+	       count(*) FILTER (WHERE s.status = 'met') AS window_met
+	  FROM sanse.resident r
+	  JOIN sanse.tier_policy p ON p.tier = r.tier
+	 CROSS JOIN LATERAL (SELECT sanse.visit_status(r.next_visit, r.last_visit_at, p.cadence) AS status) s
+	 WHERE r.active
+	 GROUP BY r.area_id, r.tier)
+SELECT up.id AS area_id, up.path::text AS path, up.kind, up.name, g.tier::text AS tier,
+       sum(g.residents)::bigint AS residents, sum(g.overdue_now)::bigint AS overdue_now,
+       sum(g.window_met)::bigint AS window_met,
+       round(1 - sum(g.overdue_now)::numeric / sum(g.residents), 4) AS coverage_rate
+  FROM per_grid g
+  JOIN sanse.area m ON m.id = g.area_id
+  JOIN sanse.area up ON up.path @> m.path
+ GROUP BY up.id, up.path, up.kind, up.name, g.tier;
+COMMENT ON VIEW coverage_by_tier IS 'coverage per area (rolled up) and tier (as text): residents, overdue now, window met, coverage rate';
+
 -- Reads the tally kept as things happen (worker_tally): one row per (worker,
 -- month) with activity, so a month of every worker costs milliseconds.
 CREATE VIEW worker_checkin_rate AS

@@ -18,7 +18,7 @@ SELECT plan(138);
 CREATE FUNCTION pg_temp.resident_row(n text) RETURNS sanse.resident LANGUAGE sql
 RETURN (SELECT r FROM sanse.resident r WHERE r.name = n);
 
-SELECT has_function('sanse', 'find_resident_by_id_number', ARRAY['text'], 'find_resident_by_id_number(text) exists');
+SELECT has_function('sanse', 'find_resident_by_id_number', ARRAY['text', 'text'], 'find_resident_by_id_number(text, text) exists');
 SELECT has_trigger('sanse', 'resident', 'resident_20_maintain', 'resident has the maintaining trigger');
 
 ---------------------------------------------------------------------------
@@ -242,26 +242,26 @@ SELECT ok((SELECT string_agg(row_to_json(h)::text, '') FROM sanse.tier_history h
 	'nor in its history');
 SELECT isnt((pg_temp.resident_row('f1')).id_number_hash, digest('51010119400101123X', 'sha256'),
 	'the hash is keyed (not a plain SHA-256 of the number)');
-SELECT results_eq($$SELECT * FROM sanse.find_resident_by_id_number('51010119400101123X')$$,
+SELECT results_eq($$SELECT * FROM sanse.find_resident_by_id_number('51010119400101123X', 'matching records in a test')$$,
 	$$SELECT (pg_temp.resident_row('f1')).id$$, 'the lookup finds the resident by clear number');
-SELECT results_eq($$SELECT * FROM sanse.find_resident_by_id_number('  51010119400101123x ')$$,
+SELECT results_eq($$SELECT * FROM sanse.find_resident_by_id_number('  51010119400101123x ', 'matching records in a test')$$,
 	$$SELECT (pg_temp.resident_row('f1')).id$$, 'blanks around it and a lower-case x are normalised');
-SELECT is_empty($$SELECT * FROM sanse.find_resident_by_id_number('510101194001011230')$$,
+SELECT is_empty($$SELECT * FROM sanse.find_resident_by_id_number('510101194001011230', 'matching records in a test')$$,
 	'another number finds nobody');
 INSERT INTO sanse.resident (area_id, name, factors, registered_at, id_number)
 VALUES (pg_temp.area_id('d.t.v.tg.g.m1'), 'f2', '{}', '2024-03-01 09:00+08', ' 51010119400101123x');
 SELECT is((pg_temp.resident_row('f2')).id_number_hash, (pg_temp.resident_row('f1')).id_number_hash,
 	'the same number written with a blank and a lower-case x hashes the same');
-SELECT results_eq($$SELECT * FROM sanse.find_resident_by_id_number('51010119400101123X')$$,
+SELECT results_eq($$SELECT * FROM sanse.find_resident_by_id_number('51010119400101123X', 'matching records in a test')$$,
 	$$SELECT id FROM sanse.resident WHERE name IN ('f1', 'f2') ORDER BY id$$, 'the lookup finds both records');
 UPDATE sanse.resident SET id_number = '110101199003074514' WHERE name = 'f2';
 SELECT is((pg_temp.resident_row('f2')).id_number, NULL, 'an UPDATE of the number does not store it either');
-SELECT results_eq($$SELECT * FROM sanse.find_resident_by_id_number('110101199003074514')$$,
+SELECT results_eq($$SELECT * FROM sanse.find_resident_by_id_number('110101199003074514', 'matching records in a test')$$,
 	$$SELECT (pg_temp.resident_row('f2')).id$$, 'the new number finds the updated resident');
-SELECT results_eq($$SELECT * FROM sanse.find_resident_by_id_number('51010119400101123X')$$,
+SELECT results_eq($$SELECT * FROM sanse.find_resident_by_id_number('51010119400101123X', 'matching records in a test')$$,
 	$$SELECT (pg_temp.resident_row('f1')).id$$, 'the old number no longer finds it');
 UPDATE sanse.resident SET name = 'f1', factors = '{unstable_chronic}' WHERE name = 'f1';
-SELECT results_eq($$SELECT * FROM sanse.find_resident_by_id_number('51010119400101123X')$$,
+SELECT results_eq($$SELECT * FROM sanse.find_resident_by_id_number('51010119400101123X', 'matching records in a test')$$,
 	$$SELECT (pg_temp.resident_row('f1')).id$$, 'other updates keep the hash');
 
 ---------------------------------------------------------------------------
@@ -275,7 +275,7 @@ SELECT is(pg_temp.sqlstate_as('sanse_t04_app', 'SELECT * FROM sanse.installation
 	'a non-owner role cannot read installation_secret (42501)');
 SELECT is(pg_temp.sqlstate_as('sanse_t04_app', $$SELECT sanse.id_number_hash('51010119400101123X')$$), '42501',
 	'a non-owner role cannot run id_number_hash (42501)');
-SELECT is(pg_temp.sqlstate_as('sanse_t04_app', $$SELECT sanse.find_resident_by_id_number('51010119400101123X')$$), '42501',
+SELECT is(pg_temp.sqlstate_as('sanse_t04_app', $$SELECT sanse.find_resident_by_id_number('51010119400101123X', 'matching records in a test')$$), '42501',
 	'find_resident_by_id_number is not granted to PUBLIC (42501)');
 SELECT is(pg_temp.sqlstate_as('sanse_t04_app', $$SET LOCAL sanse.timezone = 'UTC'$$), '42501',
 	'a non-superuser cannot move due dates by setting sanse.timezone (42501)');
@@ -424,7 +424,7 @@ UPDATE resident SET id_number = ' 33010119500101002x ' WHERE name = 'Li';
 SELECT results_eq($$SELECT id_number, length(id_number_hash) FROM sanse.resident WHERE name = 'Li'$$,
                   $$VALUES (NULL::text, 32)$$, 'the clear number is replaced by a 32-byte HMAC');
 SELECT ok((SELECT row_to_json(r)::text NOT LIKE '%33010119500101002%' FROM resident r WHERE name = 'Li'), 'the clear number is nowhere in the row');
-SELECT is((SELECT array_agg(x) FROM find_resident_by_id_number('33010119500101002X') x), ARRAY[(SELECT id FROM resident WHERE name = 'Li')],
+SELECT is((SELECT array_agg(x) FROM find_resident_by_id_number('33010119500101002X', 'matching records in a test') x), ARRAY[(SELECT id FROM resident WHERE name = 'Li')],
           'find_resident_by_id_number normalises blanks and case');
 
 SELECT * FROM finish();
