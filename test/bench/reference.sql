@@ -165,13 +165,12 @@ BEGIN
 		RETURN vid;
 	END IF;
 	-- the check-in rates of the visitor and of the resident's carers
-	INSERT INTO sanse.worker_month_pending (workers, month, windows_met, visits, flagged_visits, checklist_items)
-	VALUES (ARRAY[check_in_plpgsql.worker_id], sanse.month_of(at), 0, 1, (flags <> '{}')::int,
+	INSERT INTO sanse.worker_month_pending (worker_id, month, windows_met, visits, flagged_visits, checklist_items)
+	VALUES (check_in_plpgsql.worker_id, sanse.month_of(at), 0, 1, (flags <> '{}')::int,
 	        cardinality(coalesce(checklist, '{}')));
 	IF window_due IS NOT NULL THEN
-		INSERT INTO sanse.worker_month_pending (workers, month, windows_met)
-		VALUES (ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = tok.resident_id ORDER BY c.worker_id),
-		        sanse.month_of(window_due), 1);
+		INSERT INTO sanse.worker_month_pending (worker_id, month, windows_met)
+		SELECT c.worker_id, sanse.month_of(window_due), 1 FROM unnest(sanse.carers_of(tok.resident_id)) c(worker_id);
 	END IF;
 	IF r.last_visit_at IS NULL OR at > r.last_visit_at THEN
 		UPDATE sanse.resident SET last_visit_at = at WHERE id = tok.resident_id;

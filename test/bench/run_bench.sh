@@ -11,6 +11,13 @@ fi
 PGBENCH=$(ls /usr/lib/postgresql/15/bin/pgbench 2>/dev/null || command -v pgbench)
 SECS=${BENCH_SECONDS:-4}
 ROUNDS=${BENCH_ROUNDS:-5}
+# Smaller values only to try the script out (the text of RESULTS.md names the defaults).
+OUT=${BENCH_OUT:-test/bench/RESULTS.md}
+NROWS=${BENCH_ROWS:-1000000}
+NSWEEP=${BENCH_SWEEP_RESIDENTS:-1000000}
+VSCALE=${BENCH_VIEWS_SCALE:-100}
+NLOOP=${BENCH_LOOP_EVENTS:-100000}
+POOL=${BENCH_LOOP_POOL:-60000}	# events ready before each arrive or handle run: more than one run uses
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 q() { psql -X -q -t -A -v ON_ERROR_STOP=1 "$@"; }
@@ -26,7 +33,8 @@ CREATE EXTENSION sanse CASCADE;
 SELECT count(*) FROM sanse_demo.generate(0.42, 1, now() - interval '2 days');
 CREATE TABLE bench.tokens AS
 SELECT row_number() OVER (ORDER BY r.id) AS id, r.id AS resident_id, sanse.door_token(r.id) AS token,
-       (SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = r.id ORDER BY c.worker_id LIMIT 1) AS worker_id
+       (SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = r.id ORDER BY c.worker_id LIMIT 1) AS worker_id,
+       r.area_id, r.tier, sanse.leader_for(r.area_id, 1) AS leader_id
   FROM sanse.resident r;
 ALTER TABLE bench.tokens ADD PRIMARY KEY (id);
 CREATE TABLE bench.bare_visit (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, resident_id bigint NOT NULL,
@@ -57,7 +65,10 @@ rounds() {	# $1: clients, then scripts; sets <script>_<clients> to the median tp
 	for s; do eval "runs_$s=''"; done
 	i=0
 	while [ $i -lt "$ROUNDS" ]; do
-		for s; do eval "runs_$s=\"\$runs_$s $(tps "$s" "$clients")\""; done
+		for s; do
+			if type "before_$s" >/dev/null 2>&1; then "before_$s"; fi	# e.g. top up a pool, outside the timing
+			eval "runs_$s=\"\$runs_$s $(tps "$s" "$clients")\""
+		done
 		i=$((i + 1))
 	done
 	for s; do eval "${s}_$clients=\$(echo \$runs_$s | median)"; done
@@ -91,14 +102,50 @@ resident_1=$resident_update_1
 echo "  SELECT 1 $empty_1 tps, visit INSERT $visit_1 tps, resident UPDATE $resident_1 tps"
 us() { awk -v t="$1" 'BEGIN { printf "%.0f", (t > 0 ? 1000000 / t : 0) }'; }
 
+echo "== the closed loop's transitions (pgbench, median of $ROUNDS interleaved rounds of $SECS s)"
+# raise_event against a bare INSERT of the same event row; arrive and
+# handle_event against a bare INSERT of the same transition row.  Each arrive
+# or handle call takes the next event of its pool, topped up before each run.
+q -d sanse_bench >/dev/null <<'SQL'
+SET client_min_messages = warning;
+\i test/bench/loop.sql
+SQL
+printf '\\set r random(1, %s)\nINSERT INTO bench.bare_event (resident_id, area_id, kind, status, tier, level, assignee_id, due_at, level_since, next_step_at, scale, detail, called_at) SELECT resident_id, area_id, %s, %s, tier, 1, leader_id, now(), now(), now() + interval %s, %s, %s, now() FROM bench.tokens WHERE id = :r;\n' \
+	"$nres" "'warning'" "'called'" "'15 minutes'" "'grid'" "'fall detector'" >"$out/bare_raise.sql"
+printf '\\set r random(1, %s)\nSELECT sanse.raise_event(%s, resident_id, %s, %s, now()) FROM bench.tokens WHERE id = :r;\n' \
+	"$nres" "'warning'" "'fall detector'" "'grid'" >"$out/raise.sql"
+printf '\\set n random(1, %s)\nINSERT INTO bench.bare_transition (event_id, stage, at, worker_id) SELECT event_id, %s, now(), worker_id FROM bench.loop_pool WHERE kind = %s AND n = :n;\n' \
+	"$POOL" "'arrived'" "'arrive'" >"$out/bare_arrive.sql"
+printf 'SELECT sanse.arrive(event_id, worker_id, token, now()) FROM bench.loop_pool WHERE kind = %s AND n = (SELECT nextval(%s));\n' \
+	"'arrive'" "'bench.arrive_seq'" >"$out/arrive.sql"
+printf '\\set n random(1, %s)\nINSERT INTO bench.bare_transition (event_id, stage, at, worker_id, note) SELECT event_id, %s, now(), worker_id, %s FROM bench.loop_pool WHERE kind = %s AND n = :n;\n' \
+	"$POOL" "'handled'" "'helped up, called the family doctor'" "'handle'" >"$out/bare_handle.sql"
+printf 'SELECT sanse.handle_event(event_id, worker_id, %s, now()) FROM bench.loop_pool WHERE kind = %s AND n = (SELECT nextval(%s));\n' \
+	"'helped up, called the family doctor'" "'handle'" "'bench.handle_seq'" >"$out/handle.sql"
+refill() { q -d sanse_bench -c "SELECT bench.refill_loop('$1', $POOL)" >/dev/null || { touch "$out/failed"; exit 1; }; }
+before_arrive() { refill arrive; }
+before_handle() { refill handle; }
+before_bare_arrive() { refill arrive; }
+before_bare_handle() { refill handle; }
+q -d sanse_bench -c "VACUUM ANALYZE" -c "CHECKPOINT"
+before_arrive; before_handle
+tps raise 1 >/dev/null; tps arrive 1 >/dev/null; tps handle 1 >/dev/null
+for c in 1 8; do
+	rounds $c bare_raise raise bare_arrive arrive bare_handle handle
+	eval "echo \"  $c client(s): raise_event \$raise_$c tps (bare \$bare_raise_$c), arrive \$arrive_$c tps (bare \$bare_arrive_$c), handle_event \$handle_$c tps (bare \$bare_handle_$c)\""
+done
+refill arrive; refill handle	# checks that no run outran its pool
+[ ! -e "$out/failed" ] || { echo "a pgbench run failed: no results written" >&2; exit 1; }
+loop_events=$(q -d sanse_bench -c "SELECT count(*) FROM sanse.event WHERE kind = 'warning' AND detail = 'fall detector'")
+
 echo "== window_after and classify over 1,000,000 rows"
-q -d sanse_bench <<'SQL'
+q -d sanse_bench -v nrows="$NROWS" <<'SQL'
 CREATE TABLE bench.rows AS
 SELECT timestamptz '2024-01-01 00:00+08' + random() * interval '365 days' AS anchor,
        (ARRAY['{accident_risk}', '{sudden_illness,no_caregiver}', '{partial_care,unstable_chronic}',
               '{partial_care,mobility_impaired,lives_alone}', '{self_care_difficulty}', '{lives_alone}',
               '{disabled,mental_disorder}', '{unstable_chronic,recently_discharged}'])[1 + (i % 8)]::text[] AS factors
-  FROM generate_series(1, 1000000) i;
+  FROM generate_series(1, :nrows) i;
 VACUUM ANALYZE bench.rows;
 SQL
 best() {	# best of 3 timings of a query, in ms
@@ -113,7 +160,7 @@ cp_ms=$(best sanse_bench "SELECT count(bench.classify_plpgsql(factors)) FROM ben
 echo "  scan $scan_ms ms; window_after calendar C $wc_ms / PL $wp_ms; rolling C $rc_ms / PL $rp_ms; classify C $cc_ms / PL $cp_ms"
 
 echo "== sweeps on 1,000,000 residents"
-q -d sanse_bench_sweep <<'SQL'
+q -d sanse_bench_sweep -v nsweep="$NSWEEP" <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION sanse CASCADE;
 \i test/bench/reference.sql
@@ -125,7 +172,7 @@ DELETE FROM sanse.resident;
 -- a million blue residents registered today: nothing due for a month
 INSERT INTO sanse.resident (area_id, name, factors, registered_at)
 SELECT m.id, 'r' || i, '{mobility_impaired}', now()
-  FROM generate_series(0, 999999) i
+  FROM generate_series(0, :nsweep - 1) i
   JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM sanse.area WHERE kind = 'micro_grid') m
     ON m.k = i % 2091;
 VACUUM ANALYZE;
@@ -155,13 +202,42 @@ open100=$(sed -n 2p "$out/s100" | cut -d'|' -f1); esc100=$(sed -n 2p "$out/s100"
 echo "  nothing due $nothing ms (count(*) of resident: $seq_ms ms); 0.1% due $s1000 ms ($e1000 events); 1% due $s100 ms ($e100 events)"
 echo "  10,000 open events: opened in $open100 ms, escalated ($steps100 steps) in $esc100 ms"
 
+echo "== sweeps with $NLOOP open loop events, 0 %, 1 % and 10 % of their clocks lapsed"
+q -d sanse_bench_sweep >/dev/null <<SQL
+SET client_min_messages = warning;
+\i test/bench/loop.sql
+SELECT bench.open_loop_events($NLOOP);
+VACUUM ANALYZE sanse.event;
+VACUUM ANALYZE sanse.event_step;
+SQL
+nloop=$(q -d sanse_bench_sweep -c "SELECT count(*) FROM sanse.event WHERE kind = 'warning' AND status = 'called'")
+loop0=$(q -d sanse_bench_sweep -c "SELECT round(min(bench.time_ms('SELECT sanse.sweep(now())'))::numeric, 2) FROM generate_series(1, 5)")
+loop_case() {	# $1: every how many-th open event's clock lapsed 5 minutes ago; prints "sweep_ms|steps"
+	q -d sanse_bench_sweep -c "VACUUM sanse.event" >/dev/null
+	q -d sanse_bench_sweep <<SQL
+BEGIN;
+UPDATE sanse.event SET called_at = now() - interval '20 minutes', due_at = now() - interval '20 minutes',
+       level_since = now() - interval '20 minutes', next_step_at = now() - interval '5 minutes'
+ WHERE kind = 'warning' AND status = 'called' AND id % $1 = 0;
+CREATE TEMP TABLE t AS SELECT round(bench.time_ms('SELECT sanse.sweep(now())')::numeric, 2) AS ms;
+SELECT t.ms, (SELECT count(*) FROM sanse.event WHERE kind = 'warning' AND level = 2) FROM t;
+ROLLBACK;
+SQL
+}
+loop_case 100 >"$out/l100"
+loop_case 10 >"$out/l10"
+loop1=$(cut -d'|' -f1 "$out/l100"); steps1=$(cut -d'|' -f2 "$out/l100")
+loop10=$(cut -d'|' -f1 "$out/l10"); steps10=$(cut -d'|' -f2 "$out/l10")
+per() { awk -v ms="$1" -v n="$2" 'BEGIN { printf "%.1f", (n > 0 ? 1000 * ms / n : 0) }'; }
+echo "  $nloop open: none lapsed $loop0 ms; 1 % lapsed $loop1 ms ($steps1 steps); 10 % lapsed $loop10 ms ($steps10 steps)"
+
 echo "== screen-patrol views on a district at 100x the paper (237,000 residents)"
-q -d sanse_bench_views <<'SQL'
+q -d sanse_bench_views -v vscale="$VSCALE" <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION sanse CASCADE;
 \i test/bench/reference.sql
 \i test/demo/generate.sql
-SELECT count(*) FROM sanse_demo.generate(0.42, 100, now() - interval '2 days', 1);
+SELECT count(*) FROM sanse_demo.generate(0.42, :vscale, now() - interval '2 days', 1);
 VACUUM ANALYZE;
 SQL
 # 90 days of history written directly (check_in would take an hour here): each
@@ -208,7 +284,7 @@ echo "  coverage: all $vareas areas $cov_all ms, district and towns $cov_town ms
 machine="$(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 pgv=$(q -d sanse_bench -c "SHOW server_version")
 verdict() { awk -v v="$1" -v t="$2" -v dir="$3" 'BEGIN { ok = (dir == "min" ? v >= t : v <= t); print (ok ? "met" : "NOT met") }'; }
-cat >test/bench/RESULTS.md <<MD
+cat >"$OUT" <<MD
 # sanse benchmark results
 
 Measured by \`make bench\` on $(date -u +%Y-%m-%d) — $machine; PostgreSQL $pgv in a throw-away
@@ -222,7 +298,7 @@ Both check-in sides first run once unmeasured (warm caches; the first visit to e
 closes its event, which later visits don't repeat). The visit row is the same on every side (all nine checklist items); \`check_in\` verifies the door
 token (HMAC), checks the worker, computes the four flags, inserts the visit, moves the resident's
 anchor (the C trigger re-derives \`next_visit\`), appends its tally rows to \`worker_month_pending\` (one for the
-visitor, one listing the carers whose window it met) and handles overdue events. District: scale-1 Q
+visitor, one for each carer whose window it met) and handles overdue events. District: scale-1 Q
 district ($nres residents), a random resident per transaction.
 
 | clients | bare INSERT (tps) | check_in, C (tps) | check_in, PL/pgSQL reference (tps) | C / bare | C / PL/pgSQL |
@@ -242,6 +318,28 @@ Where the time goes (1 client, one statement per transaction, same run; µs = 10
 | \`INSERT INTO sanse.visit\` alone (its 6 indexes, 2 foreign-key checks) | $visit_1 | $(us "$visit_1") |
 | \`UPDATE sanse.resident SET last_visit_at\` alone (C trigger re-derives the window; non-HOT, 5 indexes) | $resident_1 | $(us "$resident_1") |
 | \`sanse.check_in\` (reads and flags, the two writes above, the tally rows) | $c_1 | $(us "$c_1") |
+
+## The closed loop's transitions (pgbench, prepared statements; median of ${ROUNDS} rounds of ${SECS} s, the six sides taking turns in each round)
+
+Each function side first runs once unmeasured. \`raise_event\` checks the kind, scale, worker and time, looks for a retry of
+the same call, then writes the event (its scale's leader, its arrival clock computed in \`sanse.timezone\`), its first step
+and its \`called\` transition; the bare side inserts the same event row into a plain table with only a primary key.
+\`arrive\` locks the event, verifies the door token (HMAC, as \`check_in\`) and that it opens this resident's door, checks the
+stage, the time and the worker (\`may_act\`), ends the arrival clock, moves the event to \`arrived\` with its handling
+clock and appends the transition; \`handle_event\` does the same without the token, after checking for unhandled whistled
+events. Their bare sides insert the same transition row into a plain table. Every arrive or handle call takes the next
+event of a pool of warnings (called, or arrived) written before the run, one per resident in turn. District: the scale-1 Q district ($nres residents); $loop_events warnings raised in the run.
+
+| transition | clients | bare INSERT (tps) | function (tps) | function / bare | µs bare | µs function |
+|---|---:|---:|---:|---:|---:|---:|
+| \`raise_event\` | 1 | $bare_raise_1 | $raise_1 | $(ratio "$raise_1" "$bare_raise_1") | $(us "$bare_raise_1") | $(us "$raise_1") |
+| \`arrive\` (door token) | 1 | $bare_arrive_1 | $arrive_1 | $(ratio "$arrive_1" "$bare_arrive_1") | $(us "$bare_arrive_1") | $(us "$arrive_1") |
+| \`handle_event\` | 1 | $bare_handle_1 | $handle_1 | $(ratio "$handle_1" "$bare_handle_1") | $(us "$bare_handle_1") | $(us "$handle_1") |
+| \`raise_event\` | 8 | $bare_raise_8 | $raise_8 | $(ratio "$raise_8" "$bare_raise_8") | | |
+| \`arrive\` (door token) | 8 | $bare_arrive_8 | $arrive_8 | $(ratio "$arrive_8" "$bare_arrive_8") | | |
+| \`handle_event\` | 8 | $bare_handle_8 | $handle_8 | $(ratio "$handle_8" "$bare_handle_8") | | |
+
+For scale: \`check_in\` ran at $c_1 tps (1 client) and $c_8 tps (8 clients) in the same run.
 
 ## C against the PL/pgSQL reference, 1,000,000 rows (best of 3, ms)
 
@@ -265,6 +363,23 @@ Escalating 10,000 open events: \`sweep_overdue\` opened them in $open100 ms and 
 applied $(( steps100 - e100 )) steps (levels 2–4, each at its logical time) in $esc100 ms.
 Target: a sweep with nothing due under 10 ms at a million residents — $(verdict "$nothing" 10 max).
 
+## Sweeps over $nloop open loop events (the same million residents, nothing of theirs due)
+
+Open warnings, called 5 minutes before and their 15-minute clocks running; in each case every 100th or every 10th of them
+called 20 minutes before instead, so its clock lapsed 5 minutes ago and the sweep climbs it one level (a step at its
+logical time, the next step 15 minutes later); rolled back after each case.
+
+| clocks lapsed | sweep (ms) | steps | µs per step | vs 1 % |
+|---|---:|---:|---:|---:|
+| none (best of 5) | $loop0 | 0 | | |
+| 1 % | $loop1 | $steps1 | $(per "$loop1" "$steps1") | 1.00 |
+| 10 % | $loop10 | $steps10 | $(per "$loop10" "$steps10") | $(ratio "$loop10" "$loop1") |
+
+The sweep walks the index \`event_open_next_step\` from its start to the sweep's time, so it reads the lapsed clocks
+only: with none lapsed it costs what it costs with no events at all ($nothing ms above), and ten times the lapsed clocks
+cost about ten times as much. Target: with none lapsed, under 10 ms — $(verdict "$loop0" 10 max); 10 % against 1 % between 5 and 20 —
+$(awk -v r="$(ratio "$loop10" "$loop1")" 'BEGIN { print (r >= 5 && r <= 20 ? "met" : "NOT met") }').
+
 ## Screen-patrol views at 100× the paper ($vres residents in the paper's $vareas areas)
 
 | query | ms (best of 3) |
@@ -284,5 +399,5 @@ Target: well under a second — coverage (all areas): $(verdict "$cov_all" 1000 
 check-in rate for a month: $(verdict "$rate_month" 1000 max), for a worker: $(verdict "$rate_worker" 1000 max),
 overdue events for towns: $(verdict "$ev_towns" 1000 max), for every area: $(verdict "$ev_all" 1000 max), daily report for a grid: $(verdict "$daily_grid" 1000 max), for a day: $(verdict "$daily_day" 1000 max).
 MD
-echo "written test/bench/RESULTS.md"
-cat test/bench/RESULTS.md
+echo "written $OUT"
+cat "$OUT"
