@@ -30,9 +30,10 @@ CREATE TRIGGER loop_policy_upsert BEFORE INSERT ON loop_policy
 	FOR EACH ROW EXECUTE FUNCTION loop_policy_upsert();
 ALTER TABLE loop_policy ENABLE ALWAYS TRIGGER loop_policy_upsert;
 
--- A policy edit re-derives the open clocks of its kind: the next step counts
--- the new interval from the last step reached on the current clock (or from
--- the clock's start); steps already reached stay.
+-- A policy edit (a row changed, added or removed) re-derives the open clocks
+-- of its kind: the next step counts the new interval from the last step
+-- reached on the current clock (or from the clock's start); steps already
+-- reached stay.
 CREATE FUNCTION loop_policy_rederive() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
@@ -40,16 +41,31 @@ BEGIN
 		RAISE EXCEPTION 'trigger function loop_policy_rederive() fired on table %', TG_RELID::regclass
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.loop_policy.';
 	END IF;
-	UPDATE sanse.event e
-	   SET next_step_at = sanse.zone_add(greatest(e.level_since,
-	                                              CASE e.status WHEN 'called' THEN e.called_at ELSE e.arrived_at END),
-	                                     sanse.step_interval(e.kind, e.tier, e.status))
-	 WHERE e.kind IN (SELECT n.kind FROM new_rows n) AND e.status IN ('called', 'arrived') AND e.level < 4;
+	-- each branch names only the transition tables its event has
+	IF TG_OP = 'DELETE' THEN
+		UPDATE sanse.event e
+		   SET next_step_at = sanse.zone_add(greatest(e.level_since,
+		                                              CASE e.status WHEN 'called' THEN e.called_at ELSE e.arrived_at END),
+		                                     sanse.step_interval(e.kind, e.tier, e.status))
+		 WHERE e.kind IN (SELECT o.kind FROM old_rows o) AND e.status IN ('called', 'arrived') AND e.level < 4;
+	ELSE
+		UPDATE sanse.event e
+		   SET next_step_at = sanse.zone_add(greatest(e.level_since,
+		                                              CASE e.status WHEN 'called' THEN e.called_at ELSE e.arrived_at END),
+		                                     sanse.step_interval(e.kind, e.tier, e.status))
+		 WHERE e.kind IN (SELECT n.kind FROM new_rows n) AND e.status IN ('called', 'arrived') AND e.level < 4;
+	END IF;
 	RETURN NULL;
 END
 $$;
 CREATE TRIGGER loop_policy_rederive AFTER UPDATE ON loop_policy
 	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION loop_policy_rederive();
+CREATE TRIGGER loop_policy_rederive_insert AFTER INSERT ON loop_policy
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION loop_policy_rederive();
+CREATE TRIGGER loop_policy_rederive_delete AFTER DELETE ON loop_policy
+	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION loop_policy_rederive();
 CREATE TRIGGER a_restore_guard BEFORE INSERT ON loop_policy FOR EACH STATEMENT
 	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
