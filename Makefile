@@ -25,7 +25,7 @@ PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_con
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
 DEB_PACKAGES = postgresql-15 postgresql-server-dev-15 postgresql-15-cron \
-               postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl make gcc \
+               postgresql-15-pgaudit postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl make gcc \
                python3 python3-psycopg2 python3-pandas python3-sqlalchemy
 
 # No JIT bitcode: nothing here is worth inlining into JIT-compiled plans.
@@ -69,7 +69,7 @@ test: deps
 	$(MAKE) --no-print-directory all
 	$(MAKE) --no-print-directory install
 	@summary=$$(mktemp); \
-	SANSE_SUMMARY=$$summary pg_virtualenv -t -o 'shared_preload_libraries=pg_cron' \
+	SANSE_SUMMARY=$$summary pg_virtualenv -t -o 'shared_preload_libraries=pg_cron,pgaudit' \
 	  -o 'cron.database_name=contrib_regression' -o 'cron.use_background_workers=on' \
 	  sh test/run_all.sh "$(MAKE)"; rc=$$?; \
 	cat $$summary; rm -f $$summary; exit $$rc
