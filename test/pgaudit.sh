@@ -23,6 +23,7 @@
 #   - a clear ID card number the app writes with a bind parameter
 #     (node-postgres) stays out of the log; the audit line carries $1.
 # Hazards the README warns about are shown as "# note:" lines, not counted.
+# READMETEST_FILE reads another README (as test/readme.sh does).
 # Prints TAP-like lines; exits non-zero on any failure.
 cd "$(dirname "$0")/.." || exit 2
 db=sanse_pgaudit
@@ -50,7 +51,7 @@ sql_block() {
 	awk -v pat="$1" '
 		/^```sql/ { inb = 1; buf = ""; next }
 		inb && /^```/ { inb = 0; if (buf ~ pat) { printf "%s", buf; exit } next }
-		inb { buf = buf $0 "\n" }' README.md
+		inb { buf = buf $0 "\n" }' "${READMETEST_FILE:-README.md}"
 }
 sql_block 'CREATE ROLE sanse_app' >"$tmp/recipe.sql"
 sql_block 'pgaudit\\.role' | sed "s/your_sanse_db/$db/g" >"$tmp/audit.sql"
