@@ -2508,3 +2508,165 @@ CREATE TRIGGER loop_policy_rederive_insert AFTER INSERT ON loop_policy
 CREATE TRIGGER loop_policy_rederive_delete AFTER DELETE ON loop_policy
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION loop_policy_rederive();
+
+-- Audit and forgetting, reviewed: an override set on registration is audited
+-- with its reason, one row per resident; an upsert is one policy change;
+-- the rules and loop policies refuse TRUNCATE; forgetting writes neither an
+-- override audit row nor a history row, and a forgotten resident gets no
+-- token or event.
+-- Tier overrides are audited (who and why is in the history too).
+CREATE OR REPLACE FUNCTION resident_audit_override() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
+		RAISE EXCEPTION 'trigger function resident_audit_override() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
+	END IF;
+	IF TG_OP = 'INSERT' THEN
+		PERFORM sanse.audit('tier_override', ARRAY[n.id], n.override_reason, 'set on registration', n.written_by)
+		   FROM new_rows n WHERE n.tier_override IS NOT NULL;
+	ELSE
+		PERFORM sanse.audit('tier_override', ARRAY[NEW.id], NEW.override_reason,
+		                    format('%s -> %s', coalesce(OLD.tier_override::text, 'none'), coalesce(NEW.tier_override::text, 'none')),
+		                    NEW.written_by);
+	END IF;
+	RETURN NULL;
+END
+$$;
+DROP TRIGGER resident_audit_override_update ON resident;
+-- (forgetting a resident is audited as such)
+CREATE TRIGGER resident_audit_override_update AFTER UPDATE ON resident
+	FOR EACH ROW WHEN (OLD.tier_override IS DISTINCT FROM NEW.tier_override AND NEW.forgotten_at IS NULL)
+	EXECUTE FUNCTION resident_audit_override();
+DROP TRIGGER resident_history_update ON resident;
+CREATE TRIGGER resident_history_update AFTER UPDATE ON resident
+	FOR EACH ROW
+	WHEN (NEW.forgotten_at IS NULL	-- forgetting keeps the history as it was
+	      AND (OLD.computed_tier IS DISTINCT FROM NEW.computed_tier
+	      OR OLD.tier_override IS DISTINCT FROM NEW.tier_override
+	      OR OLD.tier IS DISTINCT FROM NEW.tier))
+	EXECUTE FUNCTION resident_history_update();
+-- Rule and policy changes, one row per statement.
+CREATE OR REPLACE FUNCTION audit_change() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.tier_policy'::regclass,
+	                    'sanse.loop_policy'::regclass) THEN
+		RAISE EXCEPTION 'trigger function audit_change() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
+	END IF;
+	-- an upsert's nested UPDATE is part of its INSERT: audited once, at the top
+	IF pg_catalog.pg_trigger_depth() > 1 THEN
+		RETURN NULL;
+	END IF;
+	PERFORM sanse.audit(CASE WHEN TG_TABLE_NAME = 'classification_rule' THEN 'rule_change' ELSE 'policy_change' END,
+	                    '{}', NULL, format('%s on %s', TG_OP, TG_TABLE_NAME));
+	RETURN NULL;
+END
+$$;
+-- TRUNCATE of the rules or the loop policies would bypass their row
+-- triggers (built-in rules, re-derived clocks, the audit): refused.
+CREATE FUNCTION refuse_truncate() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.loop_policy'::regclass) THEN
+		RAISE EXCEPTION 'trigger function refuse_truncate() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
+	END IF;
+	RAISE EXCEPTION 'sanse.% cannot be truncated', TG_TABLE_NAME
+		USING ERRCODE = '23001', HINT = 'Delete the rows (built-in rules can only be switched off).';
+END
+$$;
+REVOKE ALL ON FUNCTION refuse_truncate() FROM PUBLIC;
+CREATE TRIGGER classification_rule_no_truncate BEFORE TRUNCATE ON classification_rule
+	FOR EACH STATEMENT EXECUTE FUNCTION refuse_truncate();
+CREATE TRIGGER loop_policy_no_truncate BEFORE TRUNCATE ON loop_policy
+	FOR EACH STATEMENT EXECUTE FUNCTION refuse_truncate();
+CREATE OR REPLACE FUNCTION door_token(resident_id bigint) RETURNS text
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, sanse AS $$
+#variable_conflict use_column
+DECLARE
+	current_nonce bytea;
+BEGIN
+	PERFORM 1 FROM sanse.resident r WHERE r.id = door_token.resident_id FOR KEY SHARE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'resident % does not exist', door_token.resident_id USING ERRCODE = '22023';
+	END IF;
+	IF EXISTS (SELECT 1 FROM sanse.resident r WHERE r.id = door_token.resident_id AND r.forgotten_at IS NOT NULL) THEN
+		RAISE EXCEPTION 'resident % has been forgotten', door_token.resident_id
+			USING ERRCODE = '55000', DETAIL = 'A forgotten resident gets no door token.';
+	END IF;
+	SELECT t.nonce INTO current_nonce FROM sanse.door_token t
+	 WHERE t.resident_id = door_token.resident_id AND t.revoked_at IS NULL;
+	IF NOT FOUND THEN
+		INSERT INTO sanse.door_token (nonce, resident_id, version)
+		SELECT sanse.door_token_nonce(), door_token.resident_id,
+		       coalesce(max(t.version), 0) + 1
+		  FROM sanse.door_token t WHERE t.resident_id = door_token.resident_id
+		ON CONFLICT (resident_id) WHERE revoked_at IS NULL DO NOTHING;
+		SELECT t.nonce INTO STRICT current_nonce FROM sanse.door_token t
+		 WHERE t.resident_id = door_token.resident_id AND t.revoked_at IS NULL;
+	END IF;
+	RETURN sanse.door_token_sign(current_nonce);
+END
+$$;
+CREATE OR REPLACE FUNCTION raise_event(kind text, resident_id bigint, detail text, scale text DEFAULT 'grid',
+                            at timestamptz DEFAULT now(), raised_by bigint DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+#variable_conflict use_variable
+DECLARE
+	r sanse.resident;
+	same bigint;
+BEGIN
+	PERFORM sanse.loop_time(at, 'an event');
+	PERFORM sanse.loop_check_call(kind, scale, detail, raised_by);
+	SELECT * INTO r FROM sanse.resident x WHERE x.id = resident_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'resident % does not exist', coalesce(resident_id::text, 'NULL') USING ERRCODE = '22023';
+	ELSIF r.forgotten_at IS NOT NULL THEN
+		RAISE EXCEPTION 'resident % has been forgotten', resident_id
+			USING ERRCODE = '55000', DETAIL = 'No event is raised about a forgotten resident.';
+	END IF;
+	-- a retry of the same call returns the same event
+	SELECT e.id INTO same FROM sanse.event e
+	 WHERE e.resident_id = r.id AND e.kind = kind AND e.called_at = at AND e.parent_id IS NULL
+	   AND e.raised_by IS NOT DISTINCT FROM raised_by AND e.detail IS NOT DISTINCT FROM detail
+	 ORDER BY e.id LIMIT 1;
+	IF FOUND THEN
+		RETURN same;
+	END IF;
+	RETURN sanse.call_event(kind, r.id, r.area_id, r.tier, detail, scale, at, raised_by, NULL, NULL);
+END
+$$;
+-----------------------------------------------------------------------------
+-- Deletion when the purpose ends (spec 8): forgetting a resident erases
+-- what identifies them — name, factors, ID hash, coordinates, door tokens,
+-- the free texts about them — and keeps the anonymous rows statistics need
+-- (visits, events, steps, tier history without reasons).  The sweep forgets
+-- residents inactive for longer than sanse.retention.
+-----------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION forget(p_residents bigint[]) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n int;
+BEGIN
+	DELETE FROM sanse.door_token t WHERE t.resident_id = ANY (p_residents);
+	UPDATE sanse.tier_history h SET override_reason = NULL
+	 WHERE h.resident_id = ANY (p_residents) AND h.override_reason IS NOT NULL;
+	UPDATE sanse.visit v SET note = NULL WHERE v.resident_id = ANY (p_residents) AND v.note IS NOT NULL;
+	UPDATE sanse.visit_withdrawn v SET note = NULL, reason = 'forgotten' WHERE v.resident_id = ANY (p_residents);
+	UPDATE sanse.event_transition t SET note = NULL
+	  FROM sanse.event e
+	 WHERE t.event_id = e.id AND e.resident_id = ANY (p_residents) AND t.note IS NOT NULL;
+	UPDATE sanse.event e SET detail = NULL, action = NULL, feedback = NULL
+	 WHERE e.resident_id = ANY (p_residents)
+	   AND (e.detail IS NOT NULL OR e.action IS NOT NULL OR e.feedback IS NOT NULL);
+	UPDATE sanse.resident r
+	   SET name = 'forgotten', factors = '{}', tier_override = NULL, override_reason = NULL,
+	       lat = NULL, lon = NULL, id_number = '', active = false, forgotten_at = now()
+	 WHERE r.id = ANY (p_residents) AND r.forgotten_at IS NULL;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;

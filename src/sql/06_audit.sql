@@ -66,9 +66,26 @@ BEGIN
 		RAISE EXCEPTION 'trigger function audit_change() fired on table %', TG_RELID::regclass
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
 	END IF;
+	-- an upsert's nested UPDATE is part of its INSERT: audited once, at the top
+	IF pg_catalog.pg_trigger_depth() > 1 THEN
+		RETURN NULL;
+	END IF;
 	PERFORM sanse.audit(CASE WHEN TG_TABLE_NAME = 'classification_rule' THEN 'rule_change' ELSE 'policy_change' END,
 	                    '{}', NULL, format('%s on %s', TG_OP, TG_TABLE_NAME));
 	RETURN NULL;
 END
 $$;
-REVOKE ALL ON FUNCTION audit_change(), audit_log_append_only() FROM PUBLIC;
+-- TRUNCATE of the rules or the loop policies would bypass their row
+-- triggers (built-in rules, re-derived clocks, the audit): refused.
+CREATE FUNCTION refuse_truncate() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.loop_policy'::regclass) THEN
+		RAISE EXCEPTION 'trigger function refuse_truncate() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
+	END IF;
+	RAISE EXCEPTION 'sanse.% cannot be truncated', TG_TABLE_NAME
+		USING ERRCODE = '23001', HINT = 'Delete the rows (built-in rules can only be switched off).';
+END
+$$;
+REVOKE ALL ON FUNCTION audit_change(), audit_log_append_only(), refuse_truncate() FROM PUBLIC;

@@ -100,4 +100,6 @@ CREATE TRIGGER a_restore_guard BEFORE INSERT ON classification_rule FOR EACH STA
 	EXECUTE FUNCTION restore_guard();
 CREATE TRIGGER classification_rule_audit AFTER INSERT OR UPDATE OR DELETE ON classification_rule
 	FOR EACH STATEMENT EXECUTE FUNCTION audit_change();
+CREATE TRIGGER classification_rule_no_truncate BEFORE TRUNCATE ON classification_rule
+	FOR EACH STATEMENT EXECUTE FUNCTION refuse_truncate();
 REVOKE ALL ON FUNCTION classification_rule_guard() FROM PUBLIC;

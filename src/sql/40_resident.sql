@@ -97,9 +97,8 @@ BEGIN
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
 	END IF;
 	IF TG_OP = 'INSERT' THEN
-		PERFORM sanse.audit('tier_override', ARRAY(SELECT n.id FROM new_rows n WHERE n.tier_override IS NOT NULL ORDER BY n.id),
-		                    NULL, 'set on registration', (SELECT max(n.written_by) FROM new_rows n))
-		 WHERE EXISTS (SELECT 1 FROM new_rows n WHERE n.tier_override IS NOT NULL);
+		PERFORM sanse.audit('tier_override', ARRAY[n.id], n.override_reason, 'set on registration', n.written_by)
+		   FROM new_rows n WHERE n.tier_override IS NOT NULL;
 	ELSE
 		PERFORM sanse.audit('tier_override', ARRAY[NEW.id], NEW.override_reason,
 		                    format('%s -> %s', coalesce(OLD.tier_override::text, 'none'), coalesce(NEW.tier_override::text, 'none')),
@@ -111,8 +110,9 @@ $$;
 CREATE TRIGGER resident_audit_override_insert AFTER INSERT ON resident
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION resident_audit_override();
+-- (forgetting a resident is audited as such)
 CREATE TRIGGER resident_audit_override_update AFTER UPDATE ON resident
-	FOR EACH ROW WHEN (OLD.tier_override IS DISTINCT FROM NEW.tier_override)
+	FOR EACH ROW WHEN (OLD.tier_override IS DISTINCT FROM NEW.tier_override AND NEW.forgotten_at IS NULL)
 	EXECUTE FUNCTION resident_audit_override();
 
 -- When a resident left the programme, for deletion once the purpose ends.
@@ -185,9 +185,10 @@ CREATE TRIGGER resident_history_insert AFTER INSERT ON resident
 	FOR EACH STATEMENT EXECUTE FUNCTION resident_history_insert();
 CREATE TRIGGER resident_history_update AFTER UPDATE ON resident
 	FOR EACH ROW
-	WHEN (OLD.computed_tier IS DISTINCT FROM NEW.computed_tier
+	WHEN (NEW.forgotten_at IS NULL	-- forgetting keeps the history as it was
+	      AND (OLD.computed_tier IS DISTINCT FROM NEW.computed_tier
 	      OR OLD.tier_override IS DISTINCT FROM NEW.tier_override
-	      OR OLD.tier IS DISTINCT FROM NEW.tier)
+	      OR OLD.tier IS DISTINCT FROM NEW.tier))
 	EXECUTE FUNCTION resident_history_update();
 
 -- Rule edits re-classify the residents whose factors satisfy an old or new

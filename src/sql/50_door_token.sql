@@ -43,6 +43,10 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'resident % does not exist', door_token.resident_id USING ERRCODE = '22023';
 	END IF;
+	IF EXISTS (SELECT 1 FROM sanse.resident r WHERE r.id = door_token.resident_id AND r.forgotten_at IS NOT NULL) THEN
+		RAISE EXCEPTION 'resident % has been forgotten', door_token.resident_id
+			USING ERRCODE = '55000', DETAIL = 'A forgotten resident gets no door token.';
+	END IF;
 	SELECT t.nonce INTO current_nonce FROM sanse.door_token t
 	 WHERE t.resident_id = door_token.resident_id AND t.revoked_at IS NULL;
 	IF NOT FOUND THEN

@@ -72,6 +72,8 @@ CREATE TRIGGER a_restore_guard BEFORE INSERT ON loop_policy FOR EACH STATEMENT
 	EXECUTE FUNCTION restore_guard();
 CREATE TRIGGER loop_policy_audit AFTER INSERT OR UPDATE OR DELETE ON loop_policy
 	FOR EACH STATEMENT EXECUTE FUNCTION audit_change();
+CREATE TRIGGER loop_policy_no_truncate BEFORE TRUNCATE ON loop_policy
+	FOR EACH STATEMENT EXECUTE FUNCTION refuse_truncate();
 REVOKE ALL ON FUNCTION loop_policy_upsert(), loop_policy_rederive() FROM PUBLIC;
 
 -- Every transition, as it happened: stage entered, logical time, worker.
@@ -243,6 +245,9 @@ BEGIN
 	SELECT * INTO r FROM sanse.resident x WHERE x.id = resident_id;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'resident % does not exist', coalesce(resident_id::text, 'NULL') USING ERRCODE = '22023';
+	ELSIF r.forgotten_at IS NOT NULL THEN
+		RAISE EXCEPTION 'resident % has been forgotten', resident_id
+			USING ERRCODE = '55000', DETAIL = 'No event is raised about a forgotten resident.';
 	END IF;
 	-- a retry of the same call returns the same event
 	SELECT e.id INTO same FROM sanse.event e

@@ -14,7 +14,7 @@ BEGIN
 	UPDATE sanse.tier_history h SET override_reason = NULL
 	 WHERE h.resident_id = ANY (p_residents) AND h.override_reason IS NOT NULL;
 	UPDATE sanse.visit v SET note = NULL WHERE v.resident_id = ANY (p_residents) AND v.note IS NOT NULL;
-	UPDATE sanse.visit_withdrawn v SET note = NULL WHERE v.resident_id = ANY (p_residents) AND v.note IS NOT NULL;
+	UPDATE sanse.visit_withdrawn v SET note = NULL, reason = 'forgotten' WHERE v.resident_id = ANY (p_residents);
 	UPDATE sanse.event_transition t SET note = NULL
 	  FROM sanse.event e
 	 WHERE t.event_id = e.id AND e.resident_id = ANY (p_residents) AND t.note IS NOT NULL;
