@@ -5,11 +5,10 @@
 -- security and pgaudit are not built yet and are not tested here.  Every
 -- expected value (who, act, residents, purpose, counts, views) is written by
 -- hand from the README, never read back from the functions under test.
--- Failing at this commit (product bugs): an override set on registration is
--- audited without its reason; TRUNCATE of classification_rule / loop_policy
--- writes no audit row; an INSERT that replaces a policy writes two rows;
--- forgetting a resident with an override writes a second, tier_override row
--- naming the extension owner, and adds a tier_history row.
+-- These found, and now guard: an override set on registration audited with
+-- its reason; TRUNCATE of the rules and loop policies (now refused); an
+-- upsert of a policy audited once; forgetting writing no override audit row
+-- and no history row.
 BEGIN;
 SET LOCAL search_path = public, sanse;
 SET LOCAL TimeZone = 'UTC';
