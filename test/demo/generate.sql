@@ -249,7 +249,7 @@ BEGIN
 				-- the department is done: the grid handles the parent
 				INSERT INTO loop_todo (at, action, event_id)
 				SELECT t.at + sanse_demo.loop_delay(p.kind, p.tier, 'handle') * 0.3, 'handle', p.id
-				  FROM sanse.event p WHERE p.id = e.parent_id;
+				  FROM sanse.event p WHERE p.id = e.parent_id AND p.status = 'arrived';
 			END IF;
 		ELSIF t.action = 'feed_back' THEN
 			PERFORM sanse.feed_back(e.id, e.handled_by, 'told the family what was done', t.at);
@@ -260,7 +260,7 @@ BEGIN
 			x := random();
 			rating := CASE WHEN e.reopened > 0 OR e.parent_id IS NOT NULL THEN 4 + (random() < 0.6)::int
 			               WHEN x < 0.58 THEN 5 WHEN x < 0.86 THEN 4 WHEN x < 0.93 THEN 3 WHEN x < 0.97 THEN 2 ELSE 1 END;
-			PERFORM sanse.evaluate(e.id, rating, rating > 2 AND (e.reopened > 0 OR random() < 0.98),
+			PERFORM sanse.evaluate(e.id, rating, rating > 2 AND (e.reopened > 0 OR e.parent_id IS NOT NULL OR random() < 0.98),
 			                       CASE WHEN e.resident_id IS NOT NULL AND e.parent_id IS NULL THEN 'resident' ELSE 'supervisor' END,
 			                       CASE WHEN rating <= 2 THEN 'not good enough' END, t.at);
 			IF (SELECT status FROM sanse.event WHERE id = e.id) = 'called' THEN
