@@ -2670,3 +2670,73 @@ BEGIN
 	RETURN n;
 END
 $$;
+
+-- Transitions cheaper: may_act and step_interval keep their plans (PL/pgSQL),
+-- and the tally trigger skips statements without a missed window.
+-- May this worker act on this event?  Whoever may check in at the door of
+-- its resident (a carer, or a leader or task force whose area contains it),
+-- a leader or task force whose area contains the event's area, and staff of
+-- a department whistled for it; active, and the bound login when db_role is
+-- set (as check_in).
+-- (PL/pgSQL so its plan is kept for the session: a transition calls it once.)
+CREATE OR REPLACE FUNCTION may_act(p_event bigint, p_worker bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	RETURN (SELECT coalesce(bool_or(
+	         w.active
+	         AND (w.db_role IS NULL
+	              OR (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = w.db_role)
+	                  AND pg_catalog.pg_has_role(session_user, w.db_role, 'MEMBER')))
+	         AND ((e.resident_id IS NOT NULL
+	               AND EXISTS (SELECT 1 FROM sanse.carer c WHERE c.resident_id = e.resident_id AND c.worker_id = w.id))
+	              OR (w.role <> 'member' AND sanse.path_contains(wa.path, ea.path))
+	              OR (w.department IS NOT NULL
+	                  AND (e.department = w.department
+	                       OR EXISTS (SELECT 1 FROM sanse.event c WHERE c.parent_id = e.id AND c.department = w.department))))),
+	         false)
+	  FROM sanse.event e
+	  JOIN sanse.area ea ON ea.id = e.area_id
+	  JOIN sanse.worker w ON w.id = p_worker
+	  JOIN sanse.area wa ON wa.id = w.area_id
+	 WHERE e.id = p_event);
+END
+$$;
+-- The interval between an event's escalation steps on its current clock:
+-- an overdue event's tier's escalate_after; a loop event's arrive_within
+-- while called, handle_within once arrived; none after handling.
+CREATE OR REPLACE FUNCTION step_interval(kind text, tier risk_tier, status text) RETURNS interval
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, sanse AS $$
+#variable_conflict use_variable
+BEGIN
+	IF kind = 'overdue' THEN
+		RETURN (SELECT p.escalate_after FROM sanse.tier_policy p WHERE p.tier = tier);
+	ELSIF status = 'called' THEN
+		RETURN (SELECT l.arrive_within FROM sanse.loop_policy l
+		         WHERE l.kind = kind AND (l.tier = tier OR l.tier IS NULL)
+		         ORDER BY l.tier IS NULL LIMIT 1);
+	ELSIF status = 'arrived' THEN
+		RETURN (SELECT l.handle_within FROM sanse.loop_policy l
+		         WHERE l.kind = kind AND (l.tier = tier OR l.tier IS NULL)
+		         ORDER BY l.tier IS NULL LIMIT 1);
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE OR REPLACE FUNCTION event_tally() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.event'::regclass THEN
+		RAISE EXCEPTION 'trigger function event_tally() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.event.';
+	END IF;
+	-- only missed windows count (the closed loop's events are not tallied)
+	IF TG_OP = 'INSERT' THEN
+		IF EXISTS (SELECT 1 FROM new_events n WHERE n.kind = 'overdue') THEN
+			PERFORM sanse.tally_missed(ARRAY(SELECT ROW(n.*)::sanse.event FROM new_events n WHERE n.kind = 'overdue'), 1);
+		END IF;
+	ELSIF EXISTS (SELECT 1 FROM old_events o WHERE o.kind = 'overdue') THEN
+		PERFORM sanse.tally_missed(ARRAY(SELECT ROW(o.*)::sanse.event FROM old_events o WHERE o.kind = 'overdue'), -1);
+	END IF;
+	RETURN NULL;
+END
+$$;

@@ -126,21 +126,23 @@ SELECT pg_catalog.pg_extension_config_dump('loop_policy', '');
 -- an overdue event's tier's escalate_after; a loop event's arrive_within
 -- while called, handle_within once arrived; none after handling.
 CREATE FUNCTION step_interval(kind text, tier risk_tier, status text) RETURNS interval
-LANGUAGE sql STABLE PARALLEL SAFE
-BEGIN ATOMIC
-	SELECT CASE
-	         WHEN step_interval.kind = 'overdue' THEN
-	           (SELECT p.escalate_after FROM sanse.tier_policy p WHERE p.tier = step_interval.tier)
-	         WHEN step_interval.status = 'called' THEN
-	           (SELECT l.arrive_within FROM sanse.loop_policy l
-	             WHERE l.kind = step_interval.kind AND (l.tier = step_interval.tier OR l.tier IS NULL)
-	             ORDER BY l.tier IS NULL LIMIT 1)
-	         WHEN step_interval.status = 'arrived' THEN
-	           (SELECT l.handle_within FROM sanse.loop_policy l
-	             WHERE l.kind = step_interval.kind AND (l.tier = step_interval.tier OR l.tier IS NULL)
-	             ORDER BY l.tier IS NULL LIMIT 1)
-	       END;
-END;
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, sanse AS $$
+#variable_conflict use_variable
+BEGIN
+	IF kind = 'overdue' THEN
+		RETURN (SELECT p.escalate_after FROM sanse.tier_policy p WHERE p.tier = tier);
+	ELSIF status = 'called' THEN
+		RETURN (SELECT l.arrive_within FROM sanse.loop_policy l
+		         WHERE l.kind = kind AND (l.tier = tier OR l.tier IS NULL)
+		         ORDER BY l.tier IS NULL LIMIT 1);
+	ELSIF status = 'arrived' THEN
+		RETURN (SELECT l.handle_within FROM sanse.loop_policy l
+		         WHERE l.kind = kind AND (l.tier = tier OR l.tier IS NULL)
+		         ORDER BY l.tier IS NULL LIMIT 1);
+	END IF;
+	RETURN NULL;
+END
+$$;
 COMMENT ON FUNCTION step_interval(text, risk_tier, text) IS 'interval between escalation steps on an event''s current clock (NULL: no clock)';
 
 -- Apply every escalation step due by p_at (optionally for one resident, or

@@ -116,10 +116,11 @@ $$;
 -- a leader or task force whose area contains the event's area, and staff of
 -- a department whistled for it; active, and the bound login when db_role is
 -- set (as check_in).
+-- (PL/pgSQL so its plan is kept for the session: a transition calls it once.)
 CREATE FUNCTION may_act(p_event bigint, p_worker bigint) RETURNS boolean
-LANGUAGE sql STABLE
-BEGIN ATOMIC
-	SELECT coalesce(bool_or(
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	RETURN (SELECT coalesce(bool_or(
 	         w.active
 	         AND (w.db_role IS NULL
 	              OR (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = w.db_role)
@@ -133,10 +134,11 @@ BEGIN ATOMIC
 	         false)
 	  FROM sanse.event e
 	  JOIN sanse.area ea ON ea.id = e.area_id
-	  JOIN sanse.worker w ON w.id = may_act.p_worker
+	  JOIN sanse.worker w ON w.id = p_worker
 	  JOIN sanse.area wa ON wa.id = w.area_id
-	 WHERE e.id = may_act.p_event;
-END;
+	 WHERE e.id = p_event);
+END
+$$;
 
 -- The event to move, locked; 22023 when there is none or it is a missed
 -- visit (a visit closes those).

@@ -100,10 +100,13 @@ BEGIN
 		RAISE EXCEPTION 'trigger function event_tally() fired on table %', TG_RELID::regclass
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.event.';
 	END IF;
+	-- only missed windows count (the closed loop's events are not tallied)
 	IF TG_OP = 'INSERT' THEN
-		PERFORM sanse.tally_missed(ARRAY(SELECT ROW(n.*)::sanse.event FROM new_events n), 1);
-	ELSE
-		PERFORM sanse.tally_missed(ARRAY(SELECT ROW(o.*)::sanse.event FROM old_events o), -1);
+		IF EXISTS (SELECT 1 FROM new_events n WHERE n.kind = 'overdue') THEN
+			PERFORM sanse.tally_missed(ARRAY(SELECT ROW(n.*)::sanse.event FROM new_events n WHERE n.kind = 'overdue'), 1);
+		END IF;
+	ELSIF EXISTS (SELECT 1 FROM old_events o WHERE o.kind = 'overdue') THEN
+		PERFORM sanse.tally_missed(ARRAY(SELECT ROW(o.*)::sanse.event FROM old_events o WHERE o.kind = 'overdue'), -1);
 	END IF;
 	RETURN NULL;
 END
