@@ -91,6 +91,9 @@ CREATE EXTENSION IF NOT EXISTS pg_cron;
 DROP EXTENSION IF EXISTS sanse CASCADE;
 CREATE EXTENSION sanse CASCADE;
 $district
+-- a warning raised 16 minutes ago: its first arrival step (15 minutes) has lapsed
+SELECT sanse.raise_event('warning', r.id, 'fall sensor', 'grid', now() - interval '16 minutes')
+  FROM sanse.resident r WHERE r.name = 'Wang';
 $( [ $created_sweeper = 1 ] && printf '%s\n' "$readme_sweeper" \
    || echo 'GRANT EXECUTE ON FUNCTION sanse.sweep(timestamptz) TO sanse_sweeper;' )
 $readme_cron_grant
@@ -172,6 +175,9 @@ check "sweep_job(), called by the operator, reports the run succeeded" \
 check "the run opened the overdue event in $db" \
 	"$(q -c "SELECT count(*) FROM sanse.event e JOIN sanse.resident r ON r.id = e.resident_id
 	          WHERE e.kind = 'overdue' AND r.name = 'Wang'")" "1"
+check "the minute's run stepped the lapsed 15-minute warning clock, at its logical time" \
+	"$(q -c "SELECT level, level_since = called_at + interval '15 minutes', next_step_at = called_at + interval '30 minutes'
+	          FROM sanse.event WHERE kind = 'warning'")" "2|t|t"
 check "the run opened the overdue event in $dbb" \
 	"$(qb -c "SELECT count(*) FROM sanse.event e JOIN sanse.resident r ON r.id = e.resident_id
 	           WHERE e.kind = 'overdue' AND r.name = 'Wang'")" "1"
