@@ -271,6 +271,8 @@ SELECT results_eq($$SELECT * FROM sanse.find_resident_by_id_number('510101194001
 CREATE ROLE sanse_t04_app NOLOGIN;
 GRANT USAGE ON SCHEMA sanse TO sanse_t04_app;
 GRANT SELECT, INSERT, UPDATE ON sanse.area, sanse.worker, sanse.resident, sanse.carer TO sanse_t04_app;
+-- spec 8: residents are written through a grant by area (care on the district)
+INSERT INTO sanse.area_grant (role, path, access) VALUES ('sanse_t04_app', 'd', 'care');
 SELECT is(pg_temp.sqlstate_as('sanse_t04_app', 'SELECT * FROM sanse.installation_secret'), '42501',
 	'a non-owner role cannot read installation_secret (42501)');
 SELECT is(pg_temp.sqlstate_as('sanse_t04_app', $$SELECT sanse.id_number_hash('51010119400101123X')$$), '42501',

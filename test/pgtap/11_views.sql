@@ -192,7 +192,7 @@ SELECT r.id, w.id, t, r.area_id
  WHERE r.name = 'R' AND w.name = 'W';
 SET LOCAL TimeZone = 'Pacific/Apia';
 SELECT results_eq(
-  $$SELECT day, visits FROM sanse.grid_daily_report WHERE name = 'M1' AND day BETWEEN '2011-12-28' AND '2012-01-01'$$,
+  $$SELECT day, visits FROM sanse.grid_daily_report WHERE name = 'M1' AND day BETWEEN '2011-12-28' AND '2012-01-01' ORDER BY day$$,
   $$VALUES ('2011-12-29'::date, 1::bigint), ('2011-12-30', 1), ('2011-12-31', 1)$$,
   'grid_daily_report: a date the client''s zone skipped is still a day in sanse.timezone');
 SET LOCAL TimeZone = 'Asia/Shanghai';

@@ -67,6 +67,10 @@ GRANT SELECT, UPDATE ON sanse.resident TO sanse_t17_rules;	-- a rule edit re-cla
 GRANT SELECT, UPDATE ON sanse.event TO sanse_t17_rules;	-- a loop policy edit re-derives clocks
 GRANT EXECUTE ON FUNCTION sanse.sweep(timestamptz) TO sanse_t17_sweeper;
 GRANT SELECT ON sanse.audit_log TO sanse_t17_auditor;
+-- spec 8: the app (and the clerk, its member) writes residents through a
+-- grant by area; the supervisor forgets the residents of the district it
+-- cares for (forget_resident needs care on the resident's area)
+INSERT INTO sanse.area_grant (role, path, access) VALUES ('sanse_t17_app', 'd', 'care'), ('sanse_t17_supervisor', 'd', 'care');
 
 -- the district's people: a carer in M1
 INSERT INTO worker (name, force, role, area_id)
