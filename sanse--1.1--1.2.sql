@@ -2740,3 +2740,683 @@ BEGIN
 	RETURN NULL;
 END
 $$;
+
+-----------------------------------------------------------------------------
+-- Issue 13: grants by area with row-level security, screen views that show
+-- each role its areas with small cells hidden, SECURITY DEFINER functions
+-- that see only the caller's subtrees.
+-----------------------------------------------------------------------------
+-- Grants by area (spec 8): a role sees the rows of an area's subtree only
+-- through a row here (for itself or a role it is a member of).  aggregate:
+-- the screen views, small cells hidden; read: rows, without factors,
+-- coordinates or ID hashes; care: all columns, and writes residents and
+-- carers.  The root ('') is refused: it would grant everything.
+CREATE TABLE area_grant (
+	role name NOT NULL,
+	path ltree NOT NULL CONSTRAINT area_grant_not_the_root CHECK (nlevel(path) > 0),
+	access text NOT NULL CHECK (access IN ('aggregate', 'read', 'care')),
+	PRIMARY KEY (role, path, access)
+);
+REVOKE ALL ON area_grant FROM PUBLIC;
+COMMENT ON TABLE area_grant IS 'grants by area: a role (or its members) sees the subtree of path with access aggregate, read or care';
+SELECT pg_catalog.pg_extension_config_dump('area_grant', '');
+-- The areas a role sees with at least an access: the subtrees granted to it
+-- or to a role it is a member of.  Fails closed: an unknown or dropped role,
+-- no grant, or a role the session may not act as sees nothing.  Superusers
+-- and the extension owner see every area.  Row-level security and the
+-- screen views call it with current_user; runs as the owner to read grants.
+CREATE FUNCTION granted_areas(p_access text, p_role name) RETURNS SETOF bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF p_role IS NULL OR p_access IS NULL
+	   OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = p_role)
+	   OR NOT pg_catalog.pg_has_role(session_user, p_role, 'MEMBER') THEN
+		RETURN;
+	END IF;
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = p_role AND r.rolsuper)
+	   OR p_role = (SELECT o.rolname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_roles o ON o.oid = e.extowner
+	                 WHERE e.extname = 'sanse') THEN
+		RETURN QUERY SELECT a.id FROM sanse.area a;
+		RETURN;
+	END IF;
+	RETURN QUERY
+	SELECT DISTINCT a.id
+	  FROM sanse.area_grant g
+	  JOIN sanse.area a ON sanse.path_contains(g.path, a.path)
+	 WHERE g.access = ANY (CASE p_access WHEN 'aggregate' THEN ARRAY['aggregate', 'read', 'care']
+	                                     WHEN 'read' THEN ARRAY['read', 'care']
+	                                     WHEN 'care' THEN ARRAY['care']
+	                                     ELSE '{}'::text[] END)
+	   AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g.role)
+	   AND pg_catalog.pg_has_role(p_role, g.role, 'MEMBER');
+END
+$$;
+COMMENT ON FUNCTION granted_areas(text, name) IS 'ids of the areas a role sees with at least this access (every area for superusers and the owner; none when it is not the session''s to ask)';
+-- Whether the role acting in this session (SET ROLE's, else the login) sees
+-- an area with at least an access: what sanse's SECURITY DEFINER functions,
+-- which run as the owner, check before they touch a person's rows, so they
+-- leak nothing across subtrees (a resident outside is "does not exist").
+CREATE FUNCTION caller_sees(p_area bigint, p_access text) RETURNS boolean
+LANGUAGE sql STABLE
+RETURN p_area IN (SELECT sanse.granted_areas(p_access,
+                         coalesce(nullif(pg_catalog.current_setting('role'), 'none')::name, session_user)));
+COMMENT ON FUNCTION caller_sees(bigint, text) IS 'true when the acting role of the session sees the area with at least this access';
+-- A count as an aggregate-only role sees it: 1 to sanse.min_cell - 1 hidden.
+CREATE FUNCTION cell(n bigint, exact boolean) RETURNS bigint
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN exact OR n IS NULL OR n = 0
+              OR n >= coalesce(pg_catalog.current_setting('sanse.min_cell', true), '5')::int THEN n END;
+COMMENT ON FUNCTION cell(bigint, boolean) IS 'a count, NULL when from 1 to sanse.min_cell - 1 and not exact (aggregate-only access)';
+CREATE TRIGGER a_restore_guard BEFORE INSERT ON department FOR EACH STATEMENT
+	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
+	EXECUTE FUNCTION restore_guard();
+-- Restore: sanse's rows come back only through pg_restore in replica mode
+-- (PGOPTIONS='-c session_replication_role=replica'), which loads them as
+-- they were without re-running sanse's triggers; only the triggers that
+-- merge restored rows over the defaults CREATE EXTENSION made and drop
+-- cached copies fire there (ENABLE ALWAYS, next to each table).
+-----------------------------------------------------------------------------
+-- A plain pg_restore would re-run sanse's triggers over restored rows
+-- (history dated at the restore, override times overwritten, every missed
+-- window tallied twice).  It is refused up front instead: sanse's rows come
+-- back only with its triggers held back (replica mode, where this trigger
+-- does not fire).  A dump's rows are recognised by what clients never send:
+-- a COPY of a table that only sanse writes, or a COPY naming the identity
+-- column.  (A plain-SQL dump made with --inserts is not recognised.)
+-----------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION restore_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	q text := left(current_query(), 4000);
+	cols text;
+BEGIN
+	IF TG_RELID NOT IN ('sanse.area'::regclass, 'sanse.worker'::regclass, 'sanse.classification_rule'::regclass,
+	                    'sanse.installation_secret'::regclass, 'sanse.tier_policy'::regclass,
+	                    'sanse.resident'::regclass, 'sanse.tier_history'::regclass, 'sanse.carer'::regclass,
+	                    'sanse.door_token'::regclass, 'sanse.visit'::regclass, 'sanse.event'::regclass,
+	                    'sanse.event_step'::regclass, 'sanse.worker_month'::regclass,
+	                    'sanse.worker_month_pending'::regclass, 'sanse.visit_withdrawn'::regclass,
+	                    'sanse.department'::regclass, 'sanse.loop_policy'::regclass, 'sanse.event_transition'::regclass,
+	                    'sanse.audit_log'::regclass, 'sanse.area_grant'::regclass) THEN
+		RAISE EXCEPTION 'trigger function restore_guard() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s tables.';
+	END IF;
+	IF q ~* '^\s*copy\s' THEN
+		cols := substring(q FROM '^\s*[Cc][Oo][Pp][Yy]\s+[^(\s]+\s*\(([^)]*)\)');
+		-- clients bulk-load areas, workers, residents (without ids) and carers
+		IF TG_TABLE_NAME = 'carer'
+		   OR (TG_TABLE_NAME IN ('area', 'worker', 'resident') AND cols IS NOT NULL
+		       AND cols !~* '(^|,)\s*"?id"?\s*(,|$)') THEN
+			RETURN NULL;
+		END IF;
+	ELSE
+		RETURN NULL;
+	END IF;
+	RAISE EXCEPTION 'rows of sanse.% look like a restore; sanse''s data must be restored with its triggers held back', TG_TABLE_NAME
+		USING ERRCODE = '55000',
+		      DETAIL = 'A plain restore would re-run sanse''s triggers over restored rows: tier history dated at the restore, override times overwritten, missed windows counted twice.',
+		      HINT = 'Restore into a fresh database as a superuser with: PGOPTIONS=''-c session_replication_role=replica'' pg_restore -d <database> <dump>';
+END
+$$;
+-- Rule and policy changes, one row per statement.
+CREATE OR REPLACE FUNCTION audit_change() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.tier_policy'::regclass,
+	                    'sanse.loop_policy'::regclass, 'sanse.area_grant'::regclass) THEN
+		RAISE EXCEPTION 'trigger function audit_change() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
+	END IF;
+	-- an upsert's nested UPDATE is part of its INSERT: audited once, at the top
+	IF pg_catalog.pg_trigger_depth() > 1 THEN
+		RETURN NULL;
+	END IF;
+	PERFORM sanse.audit(CASE TG_TABLE_NAME WHEN 'classification_rule' THEN 'rule_change'
+	                                       WHEN 'area_grant' THEN 'grant_change' ELSE 'policy_change' END,
+	                    '{}', NULL, format('%s on %s', TG_OP, TG_TABLE_NAME));
+	RETURN NULL;
+END
+$$;
+-- TRUNCATE of the rules or the loop policies would bypass their row
+-- triggers (built-in rules, re-derived clocks, the audit): refused.
+CREATE OR REPLACE FUNCTION refuse_truncate() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.loop_policy'::regclass,
+	                    'sanse.area_grant'::regclass) THEN
+		RAISE EXCEPTION 'trigger function refuse_truncate() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
+	END IF;
+	RAISE EXCEPTION 'sanse.% cannot be truncated', TG_TABLE_NAME
+		USING ERRCODE = '23001', HINT = 'Delete the rows (built-in rules can only be switched off).';
+END
+$$;
+CREATE OR REPLACE FUNCTION classification_rule_reclassify() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.classification_rule'::regclass THEN
+		RAISE EXCEPTION 'trigger function classification_rule_reclassify() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.classification_rule.';
+	END IF;
+	LOCK TABLE sanse.resident IN SHARE ROW EXCLUSIVE MODE;
+	-- each branch names only the transition tables its event has
+	IF TG_OP = 'INSERT' THEN
+		PERFORM sanse.reclassify_residents_having(f) FROM (SELECT DISTINCT n.all_of FROM new_rows n) s(f);
+	ELSIF TG_OP = 'DELETE' THEN
+		PERFORM sanse.reclassify_residents_having(f) FROM (SELECT DISTINCT o.all_of FROM old_rows o) s(f);
+	ELSE
+		PERFORM sanse.reclassify_residents_having(f)
+		   FROM (SELECT n.all_of FROM new_rows n UNION SELECT o.all_of FROM old_rows o) s(f);
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE OR REPLACE FUNCTION tier_policy_rederive() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.tier_policy'::regclass THEN
+		RAISE EXCEPTION 'trigger function tier_policy_rederive() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.tier_policy.';
+	END IF;
+	LOCK TABLE sanse.resident IN SHARE ROW EXCLUSIVE MODE;
+	UPDATE sanse.resident r SET active = r.active	-- any update re-derives next_visit
+	  FROM new_rows n JOIN old_rows o USING (tier)
+	 WHERE r.tier = n.tier AND r.active AND n.cadence IS DISTINCT FROM o.cadence;
+	RETURN NULL;
+END
+$$;
+-- A policy edit (a row changed, added or removed) re-derives the open clocks
+-- of its kind: the next step counts the new interval from the last step
+-- reached on the current clock (or from the clock's start); steps already
+-- reached stay.
+CREATE OR REPLACE FUNCTION loop_policy_rederive() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.loop_policy'::regclass THEN
+		RAISE EXCEPTION 'trigger function loop_policy_rederive() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.loop_policy.';
+	END IF;
+	-- each branch names only the transition tables its event has
+	IF TG_OP = 'DELETE' THEN
+		UPDATE sanse.event e
+		   SET next_step_at = sanse.zone_add(greatest(e.level_since,
+		                                              CASE e.status WHEN 'called' THEN e.called_at ELSE e.arrived_at END),
+		                                     sanse.step_interval(e.kind, e.tier, e.status))
+		 WHERE e.kind IN (SELECT o.kind FROM old_rows o) AND e.status IN ('called', 'arrived') AND e.level < 4;
+	ELSE
+		UPDATE sanse.event e
+		   SET next_step_at = sanse.zone_add(greatest(e.level_since,
+		                                              CASE e.status WHEN 'called' THEN e.called_at ELSE e.arrived_at END),
+		                                     sanse.step_interval(e.kind, e.tier, e.status))
+		 WHERE e.kind IN (SELECT n.kind FROM new_rows n) AND e.status IN ('called', 'arrived') AND e.level < 4;
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE OR REPLACE FUNCTION door_token(resident_id bigint) RETURNS text
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, sanse AS $$
+#variable_conflict use_column
+DECLARE
+	current_nonce bytea;
+BEGIN
+	PERFORM 1 FROM sanse.resident r WHERE r.id = door_token.resident_id
+	   AND sanse.caller_sees(r.area_id, 'read') FOR KEY SHARE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'resident % does not exist', door_token.resident_id USING ERRCODE = '22023';
+	END IF;
+	IF EXISTS (SELECT 1 FROM sanse.resident r WHERE r.id = door_token.resident_id AND r.forgotten_at IS NOT NULL) THEN
+		RAISE EXCEPTION 'resident % has been forgotten', door_token.resident_id
+			USING ERRCODE = '55000', DETAIL = 'A forgotten resident gets no door token.';
+	END IF;
+	SELECT t.nonce INTO current_nonce FROM sanse.door_token t
+	 WHERE t.resident_id = door_token.resident_id AND t.revoked_at IS NULL;
+	IF NOT FOUND THEN
+		INSERT INTO sanse.door_token (nonce, resident_id, version)
+		SELECT sanse.door_token_nonce(), door_token.resident_id,
+		       coalesce(max(t.version), 0) + 1
+		  FROM sanse.door_token t WHERE t.resident_id = door_token.resident_id
+		ON CONFLICT (resident_id) WHERE revoked_at IS NULL DO NOTHING;
+		SELECT t.nonce INTO STRICT current_nonce FROM sanse.door_token t
+		 WHERE t.resident_id = door_token.resident_id AND t.revoked_at IS NULL;
+	END IF;
+	RETURN sanse.door_token_sign(current_nonce);
+END
+$$;
+CREATE OR REPLACE FUNCTION revoke_door_token(resident_id bigint) RETURNS text
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	PERFORM 1 FROM sanse.resident r WHERE r.id = revoke_door_token.resident_id
+	   AND sanse.caller_sees(r.area_id, 'read') FOR NO KEY UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'resident % does not exist', revoke_door_token.resident_id USING ERRCODE = '22023';
+	END IF;
+	UPDATE sanse.door_token t SET revoked_at = now()
+	 WHERE t.resident_id = revoke_door_token.resident_id AND t.revoked_at IS NULL;
+	PERFORM sanse.audit('token_revocation', ARRAY[revoke_door_token.resident_id], NULL);
+	RETURN sanse.door_token(revoke_door_token.resident_id);
+END
+$$;
+CREATE OR REPLACE FUNCTION raise_event(kind text, resident_id bigint, detail text, scale text DEFAULT 'grid',
+                            at timestamptz DEFAULT now(), raised_by bigint DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+#variable_conflict use_variable
+DECLARE
+	r sanse.resident;
+	same bigint;
+BEGIN
+	PERFORM sanse.loop_time(at, 'an event');
+	PERFORM sanse.loop_check_call(kind, scale, detail, raised_by);
+	SELECT * INTO r FROM sanse.resident x WHERE x.id = resident_id AND sanse.caller_sees(x.area_id, 'read');
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'resident % does not exist', coalesce(resident_id::text, 'NULL') USING ERRCODE = '22023';
+	ELSIF r.forgotten_at IS NOT NULL THEN
+		RAISE EXCEPTION 'resident % has been forgotten', resident_id
+			USING ERRCODE = '55000', DETAIL = 'No event is raised about a forgotten resident.';
+	END IF;
+	-- a retry of the same call returns the same event
+	SELECT e.id INTO same FROM sanse.event e
+	 WHERE e.resident_id = r.id AND e.kind = kind AND e.called_at = at AND e.parent_id IS NULL
+	   AND e.raised_by IS NOT DISTINCT FROM raised_by AND e.detail IS NOT DISTINCT FROM detail
+	 ORDER BY e.id LIMIT 1;
+	IF FOUND THEN
+		RETURN same;
+	END IF;
+	RETURN sanse.call_event(kind, r.id, r.area_id, r.tier, detail, scale, at, raised_by, NULL, NULL);
+END
+$$;
+CREATE OR REPLACE FUNCTION dispatch_task(area_id bigint, detail text, scale text DEFAULT 'grid',
+                              at timestamptz DEFAULT now(), raised_by bigint DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+#variable_conflict use_variable
+DECLARE
+	same bigint;
+BEGIN
+	PERFORM sanse.loop_time(at, 'a task');
+	PERFORM sanse.loop_check_call('task', scale, detail, raised_by);
+	IF NOT EXISTS (SELECT 1 FROM sanse.area a WHERE a.id = area_id AND sanse.caller_sees(a.id, 'read')) THEN
+		RAISE EXCEPTION 'area % does not exist', coalesce(area_id::text, 'NULL') USING ERRCODE = '22023';
+	END IF;
+	SELECT e.id INTO same FROM sanse.event e
+	 WHERE e.area_id = area_id AND e.resident_id IS NULL AND e.kind = 'task' AND e.called_at = at
+	   AND e.parent_id IS NULL AND e.raised_by IS NOT DISTINCT FROM raised_by AND e.detail IS NOT DISTINCT FROM detail
+	 ORDER BY e.id LIMIT 1;
+	IF FOUND THEN
+		RETURN same;
+	END IF;
+	RETURN sanse.call_event('task', NULL, area_id, NULL, detail, scale, at, raised_by, NULL, NULL);
+END
+$$;
+CREATE OR REPLACE FUNCTION forget_resident(resident_id bigint, reason text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+#variable_conflict use_variable
+BEGIN
+	IF reason IS NULL OR btrim(reason) = '' THEN
+		RAISE EXCEPTION 'forgetting a resident needs a reason' USING ERRCODE = '22023';
+	ELSIF length(reason) > 2000 THEN
+		RAISE EXCEPTION 'the reason is longer than 2000 characters' USING ERRCODE = '22001';
+	END IF;
+	PERFORM 1 FROM sanse.resident r WHERE r.id = resident_id AND sanse.caller_sees(r.area_id, 'care')
+	   FOR NO KEY UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'resident % does not exist', coalesce(resident_id::text, 'NULL') USING ERRCODE = '22023';
+	END IF;
+	PERFORM sanse.forget(ARRAY[resident_id]);
+	PERFORM sanse.audit('forget_resident', ARRAY[resident_id], reason);
+END
+$$;
+CREATE OR REPLACE FUNCTION withdraw_visit(visit_id bigint, reason text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	v sanse.visit;
+	twin bigint;
+	prev timestamptz;
+BEGIN
+	IF reason IS NULL OR btrim(reason) = '' THEN
+		RAISE EXCEPTION 'withdrawing a visit needs a reason' USING ERRCODE = '22023';
+	ELSIF length(reason) > 2000 THEN
+		RAISE EXCEPTION 'the reason is longer than 2000 characters' USING ERRCODE = '22001';
+	END IF;
+	SELECT * INTO v FROM sanse.visit WHERE id = withdraw_visit.visit_id AND sanse.caller_sees(area_id, 'care');
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'visit % does not exist', withdraw_visit.visit_id USING ERRCODE = '22023';
+	END IF;
+	-- the resident's check-ins wait while its timeline is re-derived
+	PERFORM 1 FROM sanse.resident r WHERE r.id = v.resident_id FOR NO KEY UPDATE;
+	INSERT INTO sanse.visit_withdrawn (visit_id, resident_id, worker_id, at, checklist, flags, note, recorded_at, reason)
+	VALUES (v.id, v.resident_id, v.worker_id, v.at, v.checklist, v.flags, v.note, v.recorded_at, withdraw_visit.reason);
+	-- the visitor's own counts
+	INSERT INTO sanse.worker_month_pending (worker_id, month, visits, flagged_visits, checklist_items)
+	VALUES (v.worker_id, sanse.month_of(v.at), -1, -(v.flags <> '{}')::int, -cardinality(v.checklist));
+
+	SELECT t.id INTO twin FROM sanse.visit t
+	 WHERE t.resident_id = v.resident_id AND t.at = v.at AND t.id <> v.id ORDER BY t.id LIMIT 1;
+	IF twin IS NOT NULL THEN
+		-- another visit at the same instant takes its place
+		UPDATE sanse.event SET visit_id = twin, closed_by = (SELECT t.worker_id FROM sanse.visit t WHERE t.id = twin)
+		 WHERE event.visit_id = v.id;
+		UPDATE sanse.visit SET window_due = NULL WHERE id = v.id;
+		UPDATE sanse.visit SET window_due = v.window_due, flags = v.flags WHERE id = twin AND v.window_due IS NOT NULL;
+		DELETE FROM sanse.visit WHERE id = v.id;
+		RETURN;
+	END IF;
+
+	IF v.window_due IS NOT NULL THEN
+		INSERT INTO sanse.worker_month_pending (worker_id, month, windows_met)
+		SELECT c.worker_id, sanse.month_of(v.window_due), -1 FROM unnest(sanse.carers_of(v.resident_id)) c(worker_id);
+	END IF;
+	UPDATE sanse.event SET visit_id = NULL WHERE event.visit_id = v.id;
+	DELETE FROM sanse.visit WHERE id = v.id;
+	prev := (SELECT max(x.at) FROM sanse.visit x WHERE x.resident_id = v.resident_id AND x.at < v.at);
+	-- the anchor goes back when the latest visit is withdrawn (the owner may write it)
+	UPDATE sanse.resident r SET last_visit_at = (SELECT max(x.at) FROM sanse.visit x WHERE x.resident_id = r.id)
+	 WHERE r.id = v.resident_id AND r.last_visit_at IS DISTINCT FROM (SELECT max(x.at) FROM sanse.visit x WHERE x.resident_id = r.id);
+	PERFORM sanse.rederive_span(v.resident_id,
+		coalesce(prev, (SELECT r.registered_at FROM sanse.resident r WHERE r.id = v.resident_id)),
+		(SELECT min(x.at) FROM sanse.visit x WHERE x.resident_id = v.resident_id AND x.at > v.at));
+END
+$$;
+-- Matching records across departments is a sensitive act: it needs a
+-- purpose, and it is audited with the residents it found.
+CREATE OR REPLACE FUNCTION find_resident_by_id_number(id_number text, purpose text) RETURNS SETOF bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, sanse AS $$
+#variable_conflict use_variable
+DECLARE
+	found bigint[];
+BEGIN
+	IF purpose IS NULL OR btrim(purpose) = '' THEN
+		RAISE EXCEPTION 'an ID-number lookup needs a purpose' USING ERRCODE = '22023',
+			HINT = 'Say why the record is looked up; the lookup is audited with it.';
+	END IF;
+	IF id_number IS NULL THEN
+		RAISE EXCEPTION 'the ID number must not be NULL' USING ERRCODE = '22004';
+	END IF;
+	-- only residents of the caller's subtrees (read access)
+	found := ARRAY(SELECT r.id FROM sanse.resident r
+	                WHERE r.id_number_hash = sanse.id_number_hash(id_number)
+	                  AND sanse.caller_sees(r.area_id, 'read') ORDER BY r.id);
+	PERFORM sanse.audit('id_lookup', found, purpose);
+	RETURN QUERY SELECT unnest(found);
+END
+$$;
+-- the screen views become wrappers over the owner's *_all views; grants
+-- given on them by hand move to the wrappers
+SELECT pg_catalog.set_config('sanse_upgrade.view_grants', coalesce((
+	SELECT json_agg(json_build_object('view', c.relname, 'grantee', a.grantee::regrole::text, 'privilege', a.privilege_type))::text
+	  FROM pg_catalog.pg_class c, aclexplode(c.relacl) a
+	 WHERE c.relnamespace = 'sanse'::regnamespace
+	   AND c.relname IN ('coverage', 'coverage_by_tier', 'overdue_events', 'grid_daily_report', 'loop_metrics')
+	   AND a.grantee <> c.relowner AND a.grantee <> 0), '[]'), true);
+ALTER VIEW coverage RENAME TO coverage_all;
+ALTER VIEW coverage_by_tier RENAME TO coverage_by_tier_all;
+ALTER VIEW overdue_events RENAME TO overdue_events_all;
+ALTER VIEW grid_daily_report RENAME TO grid_daily_report_all;
+ALTER VIEW loop_metrics RENAME TO loop_metrics_all;
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN SELECT * FROM json_to_recordset(pg_catalog.current_setting('sanse_upgrade.view_grants')::json)
+	                         AS x(view text, grantee text, privilege text) LOOP
+		EXECUTE format('REVOKE ALL ON sanse.%I FROM %s', g.view || '_all', g.grantee);
+	END LOOP;
+END
+$$;
+COMMENT ON VIEW coverage_all IS 'all areas, for the owner (read coverage): per area at every level (rolled up the hierarchy): residents in the programme by tier, overdue now, current window met, coverage rate = share not overdue';
+COMMENT ON VIEW coverage_by_tier_all IS 'all areas, for the owner (read coverage_by_tier): coverage per area (rolled up) and tier (as text): residents, overdue now, window met, coverage rate';
+COMMENT ON VIEW overdue_events_all IS 'all areas, for the owner (read overdue_events): per area (rolled up) and month of the due time: overdue events opened, closed, still open, by highest level reached, median time to close';
+COMMENT ON VIEW grid_daily_report_all IS 'all areas, for the owner (read grid_daily_report): daily grid work report (网格工作报告) per micro grid: visits, complete checklists, flagged visits, events opened (by due day) and closed';
+COMMENT ON VIEW loop_metrics_all IS 'all areas, for the owner (read loop_metrics): closed loop per area (rolled up), month of raising and kind: raised, answered in time (first arrival before the first arrival step), response rate, median time to arrive, handled, closed, reopened, mean rating, confirmed solved by the resident, still open';
+-----------------------------------------------------------------------------
+-- The screen views clients read (spec 8): each role sees the areas granted
+-- to it (every area for superusers and the owner), and where its access is
+-- aggregate only, no count from 1 to sanse.min_cell - 1 (nor a rate, median
+-- or mean built on one): no small cell identifies a household.
+-----------------------------------------------------------------------------
+CREATE VIEW coverage AS
+SELECT c.area_id, c.path, c.kind, c.name,
+       sanse.cell(c.residents, v.exact) AS residents, sanse.cell(c.red, v.exact) AS red,
+       sanse.cell(c.yellow, v.exact) AS yellow, sanse.cell(c.blue, v.exact) AS blue,
+       sanse.cell(c.overdue_now, v.exact) AS overdue_now, sanse.cell(c.window_met, v.exact) AS window_met,
+       CASE WHEN v.exact OR (sanse.cell(c.residents, false) IS NOT NULL AND sanse.cell(c.overdue_now, false) IS NOT NULL)
+            THEN c.coverage_rate END AS coverage_rate
+  FROM sanse.coverage_all c
+  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
+          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = c.area_id;
+COMMENT ON VIEW coverage IS 'per area at every level (rolled up the hierarchy) the role may see: residents in the programme by tier, overdue now, current window met, coverage rate = share not overdue (small cells hidden from aggregate-only roles)';
+CREATE VIEW coverage_by_tier AS
+SELECT c.area_id, c.path, c.kind, c.name, c.tier,
+       sanse.cell(c.residents, v.exact) AS residents, sanse.cell(c.overdue_now, v.exact) AS overdue_now,
+       sanse.cell(c.window_met, v.exact) AS window_met,
+       CASE WHEN v.exact OR (sanse.cell(c.residents, false) IS NOT NULL AND sanse.cell(c.overdue_now, false) IS NOT NULL)
+            THEN c.coverage_rate END AS coverage_rate
+  FROM sanse.coverage_by_tier_all c
+  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
+          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = c.area_id;
+COMMENT ON VIEW coverage_by_tier IS 'coverage per area (rolled up) the role may see and tier (as text): residents, overdue now, window met, coverage rate (small cells hidden from aggregate-only roles)';
+CREATE VIEW overdue_events AS
+SELECT o.area_id, o.path, o.kind, o.name, o.month,
+       sanse.cell(o.opened, v.exact) AS opened, sanse.cell(o.closed, v.exact) AS closed,
+       sanse.cell(o.still_open, v.exact) AS still_open,
+       sanse.cell(o.reached_level_1, v.exact) AS reached_level_1, sanse.cell(o.reached_level_2, v.exact) AS reached_level_2,
+       sanse.cell(o.reached_level_3, v.exact) AS reached_level_3, sanse.cell(o.reached_level_4, v.exact) AS reached_level_4,
+       CASE WHEN v.exact OR sanse.cell(o.closed, false) IS NOT NULL THEN o.median_time_to_close END AS median_time_to_close
+  FROM sanse.overdue_events_all o
+  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
+          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = o.area_id;
+COMMENT ON VIEW overdue_events IS 'per area (rolled up) the role may see and month of the due time: overdue events opened, closed, still open, by highest level reached, median time to close (small cells hidden from aggregate-only roles)';
+CREATE VIEW grid_daily_report AS
+SELECT d.area_id, d.path, d.name, d.day,
+       sanse.cell(d.visits, v.exact) AS visits, sanse.cell(d.complete_checklists, v.exact) AS complete_checklists,
+       sanse.cell(d.flagged_visits, v.exact) AS flagged_visits, sanse.cell(d.events_opened, v.exact) AS events_opened,
+       sanse.cell(d.events_closed, v.exact) AS events_closed
+  FROM sanse.grid_daily_report_all d
+  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
+          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = d.area_id;
+COMMENT ON VIEW grid_daily_report IS 'daily grid work report (网格工作报告) per micro grid the role may see: visits, complete checklists, flagged visits, events opened (by due day) and closed (small cells hidden from aggregate-only roles)';
+CREATE VIEW loop_metrics AS
+SELECT l.area_id, l.path, l.name, l.month, l.kind,
+       sanse.cell(l.raised, v.exact) AS raised, sanse.cell(l.answered_in_time, v.exact) AS answered_in_time,
+       CASE WHEN v.exact OR (sanse.cell(l.raised, false) IS NOT NULL AND sanse.cell(l.answered_in_time, false) IS NOT NULL)
+            THEN l.response_rate END AS response_rate,
+       CASE WHEN v.exact OR sanse.cell(l.raised, false) IS NOT NULL THEN l.median_time_to_arrive END AS median_time_to_arrive,
+       sanse.cell(l.handled, v.exact) AS handled, sanse.cell(l.closed, v.exact) AS closed,
+       sanse.cell(l.reopened, v.exact) AS reopened,
+       CASE WHEN v.exact OR sanse.cell(l.raised, false) IS NOT NULL THEN l.mean_rating END AS mean_rating,
+       sanse.cell(l.confirmed_solved, v.exact) AS confirmed_solved, sanse.cell(l.still_open, v.exact) AS still_open
+  FROM sanse.loop_metrics_all l
+  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
+          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = l.area_id;
+COMMENT ON VIEW loop_metrics IS 'closed loop per area (rolled up) the role may see, month of raising and kind: raised, answered in time, response rate, median time to arrive, handled, closed, reopened, mean rating, confirmed solved by the resident, still open (small cells hidden from aggregate-only roles)';
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN SELECT * FROM json_to_recordset(pg_catalog.current_setting('sanse_upgrade.view_grants')::json)
+	                         AS x(view text, grantee text, privilege text) LOOP
+		EXECUTE format('GRANT %s ON sanse.%I TO %s', g.privilege, g.view, g.grantee);
+	END LOOP;
+END
+$$;
+CREATE OR REPLACE VIEW carer_gaps AS
+SELECT r.id AS resident_id, r.area_id, r.tier::text AS tier,
+       array_agg(f.force ORDER BY f.ord) AS missing_forces
+  FROM resident r
+ CROSS JOIN unnest(forces()) WITH ORDINALITY AS f(force, ord)
+ WHERE r.active
+   AND r.area_id IN (SELECT sanse.granted_areas('read', current_user))
+   AND NOT EXISTS (SELECT 1 FROM carer c JOIN worker w ON w.id = c.worker_id
+                    WHERE c.resident_id = r.id AND c.force = f.force AND w.active)
+ GROUP BY r.id, r.area_id, r.tier;
+-- The supervisor's board: every open event of every kind.
+CREATE OR REPLACE VIEW open_events AS
+SELECT e.id AS event_id, e.area_id, a.path::text AS path, a.name AS area_name, e.kind, e.scale,
+       e.status AS stage, e.level, e.assignee_id, w.name AS assignee_name,
+       now() - e.due_at AS age,
+       e.next_step_at - now() AS time_left,
+       e.parent_id
+  FROM sanse.event e
+  JOIN sanse.area a ON a.id = e.area_id
+  LEFT JOIN sanse.worker w ON w.id = e.assignee_id
+ WHERE e.status <> 'closed'
+   AND e.area_id IN (SELECT sanse.granted_areas('read', current_user));
+-- Who carries how much (paper 5.3.2: workers buried under visits): residents
+-- in their care by tier, the visits a week their cadences ask for, open
+-- events assigned to them, loop events they handled this month.
+CREATE OR REPLACE VIEW worker_load AS
+SELECT w.id AS worker_id, w.name AS worker_name, w.force, w.role, w.area_id,
+       coalesce(c.red, 0) AS red, coalesce(c.yellow, 0) AS yellow, coalesce(c.blue, 0) AS blue,
+       coalesce(c.visits_per_week, 0) AS visits_per_week,
+       coalesce(o.open_overdue, 0) AS open_overdue,
+       coalesce(o.open_loop, 0) AS open_loop,
+       o.highest_level,
+       coalesce(h.handled_this_month, 0) AS handled_this_month
+  FROM sanse.worker w
+  LEFT JOIN LATERAL (
+	SELECT count(*) FILTER (WHERE r.tier = 'red') AS red,
+	       count(*) FILTER (WHERE r.tier = 'yellow') AS yellow,
+	       count(*) FILTER (WHERE r.tier = 'blue') AS blue,
+	       sum(sanse.visits_per_week(p.cadence)) AS visits_per_week
+	  FROM sanse.carer ca
+	  JOIN sanse.resident r ON r.id = ca.resident_id AND r.active
+	  JOIN sanse.tier_policy p ON p.tier = r.tier
+	 WHERE ca.worker_id = w.id) c ON true
+  LEFT JOIN LATERAL (
+	SELECT count(*) FILTER (WHERE e.kind = 'overdue') AS open_overdue,
+	       count(*) FILTER (WHERE e.kind <> 'overdue') AS open_loop,
+	       max(e.level) AS highest_level
+	  FROM sanse.event e
+	 WHERE e.assignee_id = w.id AND e.status <> 'closed') o ON true
+  LEFT JOIN LATERAL (
+	SELECT count(*) AS handled_this_month
+	  FROM sanse.event_transition t
+	 WHERE t.worker_id = w.id AND t.stage = 'handled'
+	   AND t.at >= (date_trunc('month', now() AT TIME ZONE sanse.current_zone()) AT TIME ZONE sanse.current_zone())) h ON true
+ WHERE w.active
+   AND w.area_id IN (SELECT sanse.granted_areas('read', current_user));
+-----------------------------------------------------------------------------
+-- Row-level security by area (spec 8).  Every table that holds a person or
+-- their events shows a role (other than the owner, who bypasses it, and
+-- superusers) only the rows of the areas granted to it: resident, visit and
+-- event by their area, carer, tier history, door tokens and withdrawn visits
+-- by their resident, steps and transitions by their event.  Writes to
+-- residents and carers need care.  Fails closed: without a grant row a role
+-- sees no row, whatever table privileges it was given by hand.
+-----------------------------------------------------------------------------
+ALTER TABLE resident ENABLE ROW LEVEL SECURITY;
+CREATE POLICY resident_read ON resident FOR SELECT
+	USING (area_id IN (SELECT sanse.granted_areas('read', current_user)));
+CREATE POLICY resident_insert ON resident FOR INSERT
+	WITH CHECK (area_id IN (SELECT sanse.granted_areas('care', current_user)));
+CREATE POLICY resident_update ON resident FOR UPDATE
+	USING (area_id IN (SELECT sanse.granted_areas('care', current_user)))
+	WITH CHECK (area_id IN (SELECT sanse.granted_areas('care', current_user)));
+CREATE POLICY resident_delete ON resident FOR DELETE
+	USING (area_id IN (SELECT sanse.granted_areas('care', current_user)));
+
+ALTER TABLE carer ENABLE ROW LEVEL SECURITY;
+CREATE POLICY carer_read ON carer FOR SELECT
+	USING (resident_id IN (SELECT r.id FROM sanse.resident r));
+CREATE POLICY carer_write ON carer FOR ALL
+	USING (resident_id IN (SELECT r.id FROM sanse.resident r
+	                        WHERE r.area_id IN (SELECT sanse.granted_areas('care', current_user))))
+	WITH CHECK (resident_id IN (SELECT r.id FROM sanse.resident r
+	                             WHERE r.area_id IN (SELECT sanse.granted_areas('care', current_user))));
+
+ALTER TABLE visit ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visit_read ON visit FOR SELECT
+	USING (area_id IN (SELECT sanse.granted_areas('read', current_user)));
+ALTER TABLE event ENABLE ROW LEVEL SECURITY;
+CREATE POLICY event_read ON event FOR SELECT
+	USING (area_id IN (SELECT sanse.granted_areas('read', current_user)));
+ALTER TABLE event_step ENABLE ROW LEVEL SECURITY;
+CREATE POLICY event_step_read ON event_step FOR SELECT
+	USING (event_id IN (SELECT e.id FROM sanse.event e));
+ALTER TABLE event_transition ENABLE ROW LEVEL SECURITY;
+CREATE POLICY event_transition_read ON event_transition FOR SELECT
+	USING (event_id IN (SELECT e.id FROM sanse.event e));
+ALTER TABLE tier_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tier_history_read ON tier_history FOR SELECT
+	USING (resident_id IN (SELECT r.id FROM sanse.resident r));
+ALTER TABLE door_token ENABLE ROW LEVEL SECURITY;
+CREATE POLICY door_token_read ON door_token FOR SELECT
+	USING (resident_id IN (SELECT r.id FROM sanse.resident r));
+ALTER TABLE visit_withdrawn ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visit_withdrawn_read ON visit_withdrawn FOR SELECT
+	USING (resident_id IN (SELECT r.id FROM sanse.resident r));
+
+-- A grant row is the whole recipe: inserting, changing or deleting one gives
+-- its role exactly the privileges its strongest remaining access needs
+-- (schema usage is everyone's), and takes back the others, including any
+-- granted by hand on these objects.
+CREATE FUNCTION area_grant_privileges() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	r name;
+	roles name[];
+	best text;
+	aggregate_views text := 'sanse.coverage, sanse.coverage_by_tier, sanse.overdue_events, sanse.grid_daily_report, sanse.loop_metrics, sanse.worker_checkin_rate';
+	read_relations text := 'sanse.area, sanse.worker, sanse.department, sanse.carer, sanse.visit, sanse.event, sanse.event_step, '
+	                       'sanse.event_transition, sanse.tier_history, sanse.open_events, sanse.worker_load, sanse.carer_gaps, sanse.sweep_status';
+	resident_read_columns text;
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.area_grant'::regclass THEN
+		RAISE EXCEPTION 'trigger function area_grant_privileges() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.area_grant.';
+	END IF;
+	SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO resident_read_columns
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = 'sanse.resident'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+	   AND a.attname NOT IN ('factors', 'lat', 'lon', 'id_number_hash', 'id_number');
+	-- each branch names only the transition tables its event has
+	IF TG_OP = 'INSERT' THEN
+		roles := ARRAY(SELECT DISTINCT n.role FROM new_rows n);
+	ELSIF TG_OP = 'DELETE' THEN
+		roles := ARRAY(SELECT DISTINCT o.role FROM old_rows o);
+	ELSE
+		roles := ARRAY(SELECT n.role FROM new_rows n UNION SELECT o.role FROM old_rows o);
+	END IF;
+	FOREACH r IN ARRAY roles LOOP
+		CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles x WHERE x.rolname = r);
+		SELECT CASE max(CASE g.access WHEN 'care' THEN 3 WHEN 'read' THEN 2 ELSE 1 END)
+		         WHEN 3 THEN 'care' WHEN 2 THEN 'read' WHEN 1 THEN 'aggregate' END
+		  INTO best FROM sanse.area_grant g WHERE g.role = r;
+		EXECUTE format('REVOKE ALL ON %s FROM %I', aggregate_views, r);
+		EXECUTE format('REVOKE ALL ON %s FROM %I', read_relations, r);
+		EXECUTE format('REVOKE ALL ON sanse.resident FROM %I', r);
+		EXECUTE format('REVOKE ALL (%s, factors, lat, lon, id_number_hash, id_number) ON sanse.resident FROM %I',
+		               resident_read_columns, r);
+		IF best IS NOT NULL THEN
+			EXECUTE format('GRANT SELECT ON %s TO %I', aggregate_views, r);
+		END IF;
+		IF best IN ('read', 'care') THEN
+			EXECUTE format('GRANT SELECT ON %s TO %I', read_relations, r);
+			EXECUTE format('GRANT SELECT (%s) ON sanse.resident TO %I', resident_read_columns, r);
+		END IF;
+		IF best = 'care' THEN
+			EXECUTE format('GRANT SELECT, INSERT, UPDATE ON sanse.resident TO %I', r);
+			EXECUTE format('GRANT INSERT, UPDATE, DELETE ON sanse.carer TO %I', r);
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER area_grant_privileges_insert AFTER INSERT ON area_grant
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION area_grant_privileges();
+CREATE TRIGGER area_grant_privileges_update AFTER UPDATE ON area_grant
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION area_grant_privileges();
+CREATE TRIGGER area_grant_privileges_delete AFTER DELETE ON area_grant
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION area_grant_privileges();
+CREATE TRIGGER area_grant_audit AFTER INSERT OR UPDATE OR DELETE ON area_grant
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_change();
+CREATE TRIGGER area_grant_no_truncate BEFORE TRUNCATE ON area_grant
+	FOR EACH STATEMENT EXECUTE FUNCTION refuse_truncate();
+CREATE TRIGGER a_restore_guard BEFORE INSERT ON area_grant FOR EACH STATEMENT
+	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
+	EXECUTE FUNCTION restore_guard();
+REVOKE ALL ON FUNCTION area_grant_privileges() FROM PUBLIC;

@@ -126,7 +126,9 @@ INSERT INTO resident (area_id, name, factors) SELECT id, 'Null', NULL FROM area 
 \echo SQLSTATE :SQLSTATE
 
 -- Integrity: an app with the resident grants cannot write what sanse derives
+-- (a grant row of care on the district gives it the rows and privileges)
 GRANT SELECT, INSERT, UPDATE ON resident TO regress_sanse_bi;
+INSERT INTO area_grant (role, path, access) VALUES ('regress_sanse_bi', 's', 'care');
 SET ROLE regress_sanse_bi;
 UPDATE resident SET last_visit_at = now() WHERE name = 'Wang';
 \echo SQLSTATE :SQLSTATE
@@ -179,6 +181,7 @@ SELECT * FROM sweep();
 \echo SQLSTATE :SQLSTATE
 RESET ROLE;
 DROP TABLE wrong;
+DELETE FROM area_grant WHERE role = 'regress_sanse_bi';
 DROP OWNED BY regress_sanse_bi;
 DROP ROLE regress_sanse_bi;
 

@@ -25,6 +25,7 @@ int			sanse_repeat_window = 1800;
 int			sanse_max_travel_speed = 60;
 char	   *sanse_max_backdate_text = NULL;
 char	   *sanse_retention_text = NULL;
+int			sanse_min_cell = 5;
 int64		sanse_max_backdate = INT64CONST(30) * USECS_PER_DAY;
 
 /* Accept only zones the server's tz database knows, so due dates never fail later. */
@@ -169,6 +170,15 @@ _PG_init(void)
 							   "2 years",
 							   PGC_SUSET, 0,
 							   check_sanse_retention, NULL, NULL);
+
+	/* Screen-view counts below this, for roles that see aggregates only, are shown as NULL. */
+	DefineCustomIntVariable("sanse.min_cell",
+							"Counts from 1 to this minus 1 are shown as NULL to roles that may read aggregates only.",
+							"No small cell of a screen view identifies a household.",
+							&sanse_min_cell,
+							5, 1, 1000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("sanse");
 

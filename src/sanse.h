@@ -16,4 +16,7 @@ extern int	sanse_max_travel_speed;
 extern int64 sanse_max_backdate;
 extern char *sanse_max_backdate_text;
 
+/* sanse.min_cell: smallest count shown to aggregate-only roles */
+extern int	sanse_min_cell;
+
 #endif							/* SANSE_H */

@@ -62,7 +62,7 @@ CREATE FUNCTION audit_change() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.tier_policy'::regclass,
-	                    'sanse.loop_policy'::regclass) THEN
+	                    'sanse.loop_policy'::regclass, 'sanse.area_grant'::regclass) THEN
 		RAISE EXCEPTION 'trigger function audit_change() fired on table %', TG_RELID::regclass
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
 	END IF;
@@ -70,7 +70,8 @@ BEGIN
 	IF pg_catalog.pg_trigger_depth() > 1 THEN
 		RETURN NULL;
 	END IF;
-	PERFORM sanse.audit(CASE WHEN TG_TABLE_NAME = 'classification_rule' THEN 'rule_change' ELSE 'policy_change' END,
+	PERFORM sanse.audit(CASE TG_TABLE_NAME WHEN 'classification_rule' THEN 'rule_change'
+	                                       WHEN 'area_grant' THEN 'grant_change' ELSE 'policy_change' END,
 	                    '{}', NULL, format('%s on %s', TG_OP, TG_TABLE_NAME));
 	RETURN NULL;
 END
@@ -80,7 +81,8 @@ $$;
 CREATE FUNCTION refuse_truncate() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.loop_policy'::regclass) THEN
+	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.loop_policy'::regclass,
+	                    'sanse.area_grant'::regclass) THEN
 		RAISE EXCEPTION 'trigger function refuse_truncate() fired on table %', TG_RELID::regclass
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
 	END IF;

@@ -16,6 +16,71 @@ CREATE TABLE area (
 );
 CREATE INDEX area_path_gist ON area USING gist (path);
 
+-- Grants by area (spec 8): a role sees the rows of an area's subtree only
+-- through a row here (for itself or a role it is a member of).  aggregate:
+-- the screen views, small cells hidden; read: rows, without factors,
+-- coordinates or ID hashes; care: all columns, and writes residents and
+-- carers.  The root ('') is refused: it would grant everything.
+CREATE TABLE area_grant (
+	role name NOT NULL,
+	path ltree NOT NULL CONSTRAINT area_grant_not_the_root CHECK (nlevel(path) > 0),
+	access text NOT NULL CHECK (access IN ('aggregate', 'read', 'care')),
+	PRIMARY KEY (role, path, access)
+);
+REVOKE ALL ON area_grant FROM PUBLIC;
+COMMENT ON TABLE area_grant IS 'grants by area: a role (or its members) sees the subtree of path with access aggregate, read or care';
+SELECT pg_catalog.pg_extension_config_dump('area_grant', '');
+
+-- The areas a role sees with at least an access: the subtrees granted to it
+-- or to a role it is a member of.  Fails closed: an unknown or dropped role,
+-- no grant, or a role the session may not act as sees nothing.  Superusers
+-- and the extension owner see every area.  Row-level security and the
+-- screen views call it with current_user; runs as the owner to read grants.
+CREATE FUNCTION granted_areas(p_access text, p_role name) RETURNS SETOF bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF p_role IS NULL OR p_access IS NULL
+	   OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = p_role)
+	   OR NOT pg_catalog.pg_has_role(session_user, p_role, 'MEMBER') THEN
+		RETURN;
+	END IF;
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = p_role AND r.rolsuper)
+	   OR p_role = (SELECT o.rolname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_roles o ON o.oid = e.extowner
+	                 WHERE e.extname = 'sanse') THEN
+		RETURN QUERY SELECT a.id FROM sanse.area a;
+		RETURN;
+	END IF;
+	RETURN QUERY
+	SELECT DISTINCT a.id
+	  FROM sanse.area_grant g
+	  JOIN sanse.area a ON sanse.path_contains(g.path, a.path)
+	 WHERE g.access = ANY (CASE p_access WHEN 'aggregate' THEN ARRAY['aggregate', 'read', 'care']
+	                                     WHEN 'read' THEN ARRAY['read', 'care']
+	                                     WHEN 'care' THEN ARRAY['care']
+	                                     ELSE '{}'::text[] END)
+	   AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g.role)
+	   AND pg_catalog.pg_has_role(p_role, g.role, 'MEMBER');
+END
+$$;
+COMMENT ON FUNCTION granted_areas(text, name) IS 'ids of the areas a role sees with at least this access (every area for superusers and the owner; none when it is not the session''s to ask)';
+
+-- Whether the role acting in this session (SET ROLE's, else the login) sees
+-- an area with at least an access: what sanse's SECURITY DEFINER functions,
+-- which run as the owner, check before they touch a person's rows, so they
+-- leak nothing across subtrees (a resident outside is "does not exist").
+CREATE FUNCTION caller_sees(p_area bigint, p_access text) RETURNS boolean
+LANGUAGE sql STABLE
+RETURN p_area IN (SELECT sanse.granted_areas(p_access,
+                         coalesce(nullif(pg_catalog.current_setting('role'), 'none')::name, session_user)));
+COMMENT ON FUNCTION caller_sees(bigint, text) IS 'true when the acting role of the session sees the area with at least this access';
+
+-- A count as an aggregate-only role sees it: 1 to sanse.min_cell - 1 hidden.
+CREATE FUNCTION cell(n bigint, exact boolean) RETURNS bigint
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN exact OR n IS NULL OR n = 0
+              OR n >= coalesce(pg_catalog.current_setting('sanse.min_cell', true), '5')::int THEN n END;
+COMMENT ON FUNCTION cell(bigint, boolean) IS 'a count, NULL when from 1 to sanse.min_cell - 1 and not exact (aggregate-only access)';
+
 -- ltree's @> bound when the extension is created (ltree may live in any
 -- schema), for C code that must not build SQL text around a schema name.
 CREATE FUNCTION path_contains(ancestor ltree, descendant ltree) RETURNS boolean
@@ -107,6 +172,9 @@ CREATE TABLE department (
 );
 COMMENT ON TABLE department IS 'departments the grid can whistle for (网格吹哨): code and name';
 SELECT pg_catalog.pg_extension_config_dump('department', '');
+CREATE TRIGGER a_restore_guard BEFORE INSERT ON department FOR EACH STATEMENT
+	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
+	EXECUTE FUNCTION restore_guard();
 
 CREATE TABLE worker (
 	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -79,8 +79,10 @@ BEGIN
 	IF id_number IS NULL THEN
 		RAISE EXCEPTION 'the ID number must not be NULL' USING ERRCODE = '22004';
 	END IF;
+	-- only residents of the caller's subtrees (read access)
 	found := ARRAY(SELECT r.id FROM sanse.resident r
-	                WHERE r.id_number_hash = sanse.id_number_hash(id_number) ORDER BY r.id);
+	                WHERE r.id_number_hash = sanse.id_number_hash(id_number)
+	                  AND sanse.caller_sees(r.area_id, 'read') ORDER BY r.id);
 	PERFORM sanse.audit('id_lookup', found, purpose);
 	RETURN QUERY SELECT unnest(found);
 END
@@ -202,7 +204,7 @@ BEGIN ATOMIC
 END;
 
 CREATE FUNCTION classification_rule_reclassify() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.classification_rule'::regclass THEN
 		RAISE EXCEPTION 'trigger function classification_rule_reclassify() fired on table %', TG_RELID::regclass
@@ -233,7 +235,7 @@ CREATE TRIGGER classification_rule_reclassify_delete AFTER DELETE ON classificat
 	FOR EACH STATEMENT EXECUTE FUNCTION classification_rule_reclassify();
 
 CREATE FUNCTION tier_policy_rederive() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.tier_policy'::regclass THEN
 		RAISE EXCEPTION 'trigger function tier_policy_rederive() fired on table %', TG_RELID::regclass

@@ -52,6 +52,7 @@ SELECT r.id AS resident_id, r.area_id, r.tier::text AS tier,
   FROM resident r
  CROSS JOIN unnest(forces()) WITH ORDINALITY AS f(force, ord)
  WHERE r.active
+   AND r.area_id IN (SELECT sanse.granted_areas('read', current_user))
    AND NOT EXISTS (SELECT 1 FROM carer c JOIN worker w ON w.id = c.worker_id
                     WHERE c.resident_id = r.id AND c.force = f.force AND w.active)
  GROUP BY r.id, r.area_id, r.tier;

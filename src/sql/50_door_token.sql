@@ -39,7 +39,8 @@ SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	current_nonce bytea;
 BEGIN
-	PERFORM 1 FROM sanse.resident r WHERE r.id = door_token.resident_id FOR KEY SHARE;
+	PERFORM 1 FROM sanse.resident r WHERE r.id = door_token.resident_id
+	   AND sanse.caller_sees(r.area_id, 'read') FOR KEY SHARE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'resident % does not exist', door_token.resident_id USING ERRCODE = '22023';
 	END IF;
@@ -68,7 +69,8 @@ CREATE FUNCTION revoke_door_token(resident_id bigint) RETURNS text
 LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	PERFORM 1 FROM sanse.resident r WHERE r.id = revoke_door_token.resident_id FOR NO KEY UPDATE;
+	PERFORM 1 FROM sanse.resident r WHERE r.id = revoke_door_token.resident_id
+	   AND sanse.caller_sees(r.area_id, 'read') FOR NO KEY UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'resident % does not exist', revoke_door_token.resident_id USING ERRCODE = '22023';
 	END IF;

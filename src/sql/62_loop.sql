@@ -35,7 +35,7 @@ ALTER TABLE loop_policy ENABLE ALWAYS TRIGGER loop_policy_upsert;
 -- reached on the current clock (or from the clock's start); steps already
 -- reached stay.
 CREATE FUNCTION loop_policy_rederive() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.loop_policy'::regclass THEN
 		RAISE EXCEPTION 'trigger function loop_policy_rederive() fired on table %', TG_RELID::regclass
@@ -244,7 +244,7 @@ DECLARE
 BEGIN
 	PERFORM sanse.loop_time(at, 'an event');
 	PERFORM sanse.loop_check_call(kind, scale, detail, raised_by);
-	SELECT * INTO r FROM sanse.resident x WHERE x.id = resident_id;
+	SELECT * INTO r FROM sanse.resident x WHERE x.id = resident_id AND sanse.caller_sees(x.area_id, 'read');
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'resident % does not exist', coalesce(resident_id::text, 'NULL') USING ERRCODE = '22023';
 	ELSIF r.forgotten_at IS NOT NULL THEN
@@ -274,7 +274,7 @@ DECLARE
 BEGIN
 	PERFORM sanse.loop_time(at, 'a task');
 	PERFORM sanse.loop_check_call('task', scale, detail, raised_by);
-	IF NOT EXISTS (SELECT 1 FROM sanse.area a WHERE a.id = area_id) THEN
+	IF NOT EXISTS (SELECT 1 FROM sanse.area a WHERE a.id = area_id AND sanse.caller_sees(a.id, 'read')) THEN
 		RAISE EXCEPTION 'area % does not exist', coalesce(area_id::text, 'NULL') USING ERRCODE = '22023';
 	END IF;
 	SELECT e.id INTO same FROM sanse.event e

@@ -188,7 +188,7 @@ BEGIN
 	ELSIF length(reason) > 2000 THEN
 		RAISE EXCEPTION 'the reason is longer than 2000 characters' USING ERRCODE = '22001';
 	END IF;
-	SELECT * INTO v FROM sanse.visit WHERE id = withdraw_visit.visit_id;
+	SELECT * INTO v FROM sanse.visit WHERE id = withdraw_visit.visit_id AND sanse.caller_sees(area_id, 'care');
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'visit % does not exist', withdraw_visit.visit_id USING ERRCODE = '22023';
 	END IF;

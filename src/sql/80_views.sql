@@ -20,7 +20,7 @@ RETURN CASE
 COMMENT ON FUNCTION visit_status(visit_window, timestamptz, text, timestamptz) IS
 	'overdue, met or pending for a resident''s window (and its tier''s cadence) at a time';
 
-CREATE VIEW coverage AS
+CREATE VIEW coverage_all AS
 WITH per_grid AS (
 	SELECT r.area_id,
 	       count(*) AS residents,
@@ -52,11 +52,11 @@ SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name,
        CASE WHEN r.residents > 0 THEN round(1 - r.overdue_now::numeric / r.residents, 4) END AS coverage_rate
   FROM sanse.area a
   LEFT JOIN rolled r ON r.id = a.id;
-COMMENT ON VIEW coverage IS 'per area at every level (rolled up the hierarchy): residents in the programme by tier, overdue now, current window met, coverage rate = share not overdue';
+COMMENT ON VIEW coverage_all IS 'all areas, for the owner (read coverage): per area at every level (rolled up the hierarchy): residents in the programme by tier, overdue now, current window met, coverage rate = share not overdue';
 
 -- coverage per area and tier, with the tier as text: what a BI tool that
 -- knows nothing of sanse filters with WHERE tier = 'red'.
-CREATE VIEW coverage_by_tier AS
+CREATE VIEW coverage_by_tier_all AS
 WITH per_grid AS (
 	SELECT r.area_id, r.tier,
 	       count(*) AS residents,
@@ -75,7 +75,7 @@ SELECT up.id AS area_id, up.path::text AS path, up.kind, up.name, g.tier::text A
   JOIN sanse.area m ON m.id = g.area_id
   JOIN sanse.area up ON up.path @> m.path
  GROUP BY up.id, up.path, up.kind, up.name, g.tier;
-COMMENT ON VIEW coverage_by_tier IS 'coverage per area (rolled up) and tier (as text): residents, overdue now, window met, coverage rate';
+COMMENT ON VIEW coverage_by_tier_all IS 'all areas, for the owner (read coverage_by_tier): coverage per area (rolled up) and tier (as text): residents, overdue now, window met, coverage rate';
 
 -- Reads the tally kept as things happen (worker_tally): one row per (worker,
 -- month) with activity, so a month of every worker costs milliseconds.
@@ -97,7 +97,7 @@ COMMENT ON VIEW worker_checkin_rate IS 'per worker and month (sanse.timezone): w
 -- index, but events are few).  The ancestor list is materialized so it is
 -- joined by hash whatever the planner guesses about the month filter: a
 -- gist probe per event cost 0.6 s for one month at 100x the paper.
-CREATE VIEW overdue_events AS
+CREATE VIEW overdue_events_all AS
 WITH ev AS (
 	SELECT e.area_id, date_trunc('month', e.due_at AT TIME ZONE sanse.current_zone())::date AS month,
 	       e.status, e.level, e.resolved_at - e.due_at AS time_to_close
@@ -120,7 +120,7 @@ SELECT up.id AS area_id, up.path::text AS path, up.kind, up.name, ev.month,
   FROM ev
   JOIN up ON up.grid_id = ev.area_id
  GROUP BY up.id, up.path, up.kind, up.name, ev.month;
-COMMENT ON VIEW overdue_events IS 'per area (rolled up) and month of the due time: overdue events opened, closed, still open, by highest level reached, median time to close';
+COMMENT ON VIEW overdue_events_all IS 'all areas, for the owner (read overdue_events): per area (rolled up) and month of the due time: overdue events opened, closed, still open, by highest level reached, median time to close';
 
 -- The days walked run from the earliest to the latest finite visit, due or
 -- closing time (each an index end-point), stepped as local dates (not in the
@@ -132,7 +132,7 @@ COMMENT ON VIEW overdue_events IS 'per area (rolled up) and month of the due tim
 -- hours since 1970 (Antarctica/Vostok in 1994 aside).
 -- Summed per (grid, day) before the area's names are joined, so the sums
 -- never sort or spill wide rows.
-CREATE VIEW grid_daily_report AS
+CREATE VIEW grid_daily_report_all AS
 SELECT s.area_id, a.path::text AS path, a.name, s.day, s.visits, s.complete_checklists, s.flagged_visits,
        s.events_opened, s.events_closed
   FROM (
@@ -171,13 +171,13 @@ SELECT x.area_id, d.day,
 	   AND (e.resolved_at AT TIME ZONE sanse.current_zone())::date = d.day) x
  GROUP BY x.area_id, d.day) s
   JOIN sanse.area a ON a.id = s.area_id;
-COMMENT ON VIEW grid_daily_report IS 'daily grid work report (网格工作报告) per micro grid: visits, complete checklists, flagged visits, events opened (by due day) and closed';
+COMMENT ON VIEW grid_daily_report_all IS 'all areas, for the owner (read grid_daily_report): daily grid work report (网格工作报告) per micro grid: visits, complete checklists, flagged visits, events opened (by due day) and closed';
 
 
 -- The closed loop per area (rolled up like coverage), month of raising (in
 -- sanse.timezone) and kind.  An event is answered in time when its first
 -- arrival came before its first arrival step (raised + arrive_within).
-CREATE VIEW loop_metrics AS
+CREATE VIEW loop_metrics_all AS
 WITH ev AS (
 	SELECT e.area_id, e.kind, date_trunc('month', e.due_at AT TIME ZONE sanse.current_zone())::date AS month,
 	       e.status, e.rating, e.solved, e.evaluated_by, e.reopened,
@@ -206,7 +206,7 @@ SELECT up.id AS area_id, up.path::text AS path, up.name, ev.month, ev.kind,
   FROM ev
   JOIN up ON up.grid_id = ev.area_id
  GROUP BY up.id, up.path, up.name, ev.month, ev.kind;
-COMMENT ON VIEW loop_metrics IS 'closed loop per area (rolled up), month of raising and kind: raised, answered in time (first arrival before the first arrival step), response rate, median time to arrive, handled, closed, reopened, mean rating, confirmed solved by the resident, still open';
+COMMENT ON VIEW loop_metrics_all IS 'all areas, for the owner (read loop_metrics): closed loop per area (rolled up), month of raising and kind: raised, answered in time (first arrival before the first arrival step), response rate, median time to arrive, handled, closed, reopened, mean rating, confirmed solved by the resident, still open';
 
 -- The supervisor's board: every open event of every kind.
 CREATE VIEW open_events AS
@@ -218,7 +218,8 @@ SELECT e.id AS event_id, e.area_id, a.path::text AS path, a.name AS area_name, e
   FROM sanse.event e
   JOIN sanse.area a ON a.id = e.area_id
   LEFT JOIN sanse.worker w ON w.id = e.assignee_id
- WHERE e.status <> 'closed';
+ WHERE e.status <> 'closed'
+   AND e.area_id IN (SELECT sanse.granted_areas('read', current_user));
 COMMENT ON VIEW open_events IS 'every open event of every kind: area, kind, scale, stage, level, assignee, age (since due or raised), time left on its clock (negative: a step is due)';
 
 -- Visits a week a cadence asks for (a month counted as 30.44 days).
@@ -265,5 +266,72 @@ SELECT w.id AS worker_id, w.name AS worker_name, w.force, w.role, w.area_id,
 	  FROM sanse.event_transition t
 	 WHERE t.worker_id = w.id AND t.stage = 'handled'
 	   AND t.at >= (date_trunc('month', now() AT TIME ZONE sanse.current_zone()) AT TIME ZONE sanse.current_zone())) h ON true
- WHERE w.active;
+ WHERE w.active
+   AND w.area_id IN (SELECT sanse.granted_areas('read', current_user));
 COMMENT ON VIEW worker_load IS 'per active worker: residents in their care by tier, visits a week their cadences ask for, open events assigned (overdue, loop, highest level), loop events handled this month';
+
+-----------------------------------------------------------------------------
+-- The screen views clients read (spec 8): each role sees the areas granted
+-- to it (every area for superusers and the owner), and where its access is
+-- aggregate only, no count from 1 to sanse.min_cell - 1 (nor a rate, median
+-- or mean built on one): no small cell identifies a household.
+-----------------------------------------------------------------------------
+CREATE VIEW coverage AS
+SELECT c.area_id, c.path, c.kind, c.name,
+       sanse.cell(c.residents, v.exact) AS residents, sanse.cell(c.red, v.exact) AS red,
+       sanse.cell(c.yellow, v.exact) AS yellow, sanse.cell(c.blue, v.exact) AS blue,
+       sanse.cell(c.overdue_now, v.exact) AS overdue_now, sanse.cell(c.window_met, v.exact) AS window_met,
+       CASE WHEN v.exact OR (sanse.cell(c.residents, false) IS NOT NULL AND sanse.cell(c.overdue_now, false) IS NOT NULL)
+            THEN c.coverage_rate END AS coverage_rate
+  FROM sanse.coverage_all c
+  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
+          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = c.area_id;
+COMMENT ON VIEW coverage IS 'per area at every level (rolled up the hierarchy) the role may see: residents in the programme by tier, overdue now, current window met, coverage rate = share not overdue (small cells hidden from aggregate-only roles)';
+
+CREATE VIEW coverage_by_tier AS
+SELECT c.area_id, c.path, c.kind, c.name, c.tier,
+       sanse.cell(c.residents, v.exact) AS residents, sanse.cell(c.overdue_now, v.exact) AS overdue_now,
+       sanse.cell(c.window_met, v.exact) AS window_met,
+       CASE WHEN v.exact OR (sanse.cell(c.residents, false) IS NOT NULL AND sanse.cell(c.overdue_now, false) IS NOT NULL)
+            THEN c.coverage_rate END AS coverage_rate
+  FROM sanse.coverage_by_tier_all c
+  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
+          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = c.area_id;
+COMMENT ON VIEW coverage_by_tier IS 'coverage per area (rolled up) the role may see and tier (as text): residents, overdue now, window met, coverage rate (small cells hidden from aggregate-only roles)';
+
+CREATE VIEW overdue_events AS
+SELECT o.area_id, o.path, o.kind, o.name, o.month,
+       sanse.cell(o.opened, v.exact) AS opened, sanse.cell(o.closed, v.exact) AS closed,
+       sanse.cell(o.still_open, v.exact) AS still_open,
+       sanse.cell(o.reached_level_1, v.exact) AS reached_level_1, sanse.cell(o.reached_level_2, v.exact) AS reached_level_2,
+       sanse.cell(o.reached_level_3, v.exact) AS reached_level_3, sanse.cell(o.reached_level_4, v.exact) AS reached_level_4,
+       CASE WHEN v.exact OR sanse.cell(o.closed, false) IS NOT NULL THEN o.median_time_to_close END AS median_time_to_close
+  FROM sanse.overdue_events_all o
+  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
+          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = o.area_id;
+COMMENT ON VIEW overdue_events IS 'per area (rolled up) the role may see and month of the due time: overdue events opened, closed, still open, by highest level reached, median time to close (small cells hidden from aggregate-only roles)';
+
+CREATE VIEW grid_daily_report AS
+SELECT d.area_id, d.path, d.name, d.day,
+       sanse.cell(d.visits, v.exact) AS visits, sanse.cell(d.complete_checklists, v.exact) AS complete_checklists,
+       sanse.cell(d.flagged_visits, v.exact) AS flagged_visits, sanse.cell(d.events_opened, v.exact) AS events_opened,
+       sanse.cell(d.events_closed, v.exact) AS events_closed
+  FROM sanse.grid_daily_report_all d
+  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
+          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = d.area_id;
+COMMENT ON VIEW grid_daily_report IS 'daily grid work report (网格工作报告) per micro grid the role may see: visits, complete checklists, flagged visits, events opened (by due day) and closed (small cells hidden from aggregate-only roles)';
+
+CREATE VIEW loop_metrics AS
+SELECT l.area_id, l.path, l.name, l.month, l.kind,
+       sanse.cell(l.raised, v.exact) AS raised, sanse.cell(l.answered_in_time, v.exact) AS answered_in_time,
+       CASE WHEN v.exact OR (sanse.cell(l.raised, false) IS NOT NULL AND sanse.cell(l.answered_in_time, false) IS NOT NULL)
+            THEN l.response_rate END AS response_rate,
+       CASE WHEN v.exact OR sanse.cell(l.raised, false) IS NOT NULL THEN l.median_time_to_arrive END AS median_time_to_arrive,
+       sanse.cell(l.handled, v.exact) AS handled, sanse.cell(l.closed, v.exact) AS closed,
+       sanse.cell(l.reopened, v.exact) AS reopened,
+       CASE WHEN v.exact OR sanse.cell(l.raised, false) IS NOT NULL THEN l.mean_rating END AS mean_rating,
+       sanse.cell(l.confirmed_solved, v.exact) AS confirmed_solved, sanse.cell(l.still_open, v.exact) AS still_open
+  FROM sanse.loop_metrics_all l
+  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
+          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = l.area_id;
+COMMENT ON VIEW loop_metrics IS 'closed loop per area (rolled up) the role may see, month of raising and kind: raised, answered in time, response rate, median time to arrive, handled, closed, reopened, mean rating, confirmed solved by the resident, still open (small cells hidden from aggregate-only roles)';

@@ -39,7 +39,8 @@ BEGIN
 	ELSIF length(reason) > 2000 THEN
 		RAISE EXCEPTION 'the reason is longer than 2000 characters' USING ERRCODE = '22001';
 	END IF;
-	PERFORM 1 FROM sanse.resident r WHERE r.id = resident_id FOR NO KEY UPDATE;
+	PERFORM 1 FROM sanse.resident r WHERE r.id = resident_id AND sanse.caller_sees(r.area_id, 'care')
+	   FOR NO KEY UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'resident % does not exist', coalesce(resident_id::text, 'NULL') USING ERRCODE = '22023';
 	END IF;

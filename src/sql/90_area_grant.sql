@@ -1,0 +1,124 @@
+-----------------------------------------------------------------------------
+-- Row-level security by area (spec 8).  Every table that holds a person or
+-- their events shows a role (other than the owner, who bypasses it, and
+-- superusers) only the rows of the areas granted to it: resident, visit and
+-- event by their area, carer, tier history, door tokens and withdrawn visits
+-- by their resident, steps and transitions by their event.  Writes to
+-- residents and carers need care.  Fails closed: without a grant row a role
+-- sees no row, whatever table privileges it was given by hand.
+-----------------------------------------------------------------------------
+ALTER TABLE resident ENABLE ROW LEVEL SECURITY;
+CREATE POLICY resident_read ON resident FOR SELECT
+	USING (area_id IN (SELECT sanse.granted_areas('read', current_user)));
+CREATE POLICY resident_insert ON resident FOR INSERT
+	WITH CHECK (area_id IN (SELECT sanse.granted_areas('care', current_user)));
+CREATE POLICY resident_update ON resident FOR UPDATE
+	USING (area_id IN (SELECT sanse.granted_areas('care', current_user)))
+	WITH CHECK (area_id IN (SELECT sanse.granted_areas('care', current_user)));
+CREATE POLICY resident_delete ON resident FOR DELETE
+	USING (area_id IN (SELECT sanse.granted_areas('care', current_user)));
+
+ALTER TABLE carer ENABLE ROW LEVEL SECURITY;
+CREATE POLICY carer_read ON carer FOR SELECT
+	USING (resident_id IN (SELECT r.id FROM sanse.resident r));
+CREATE POLICY carer_write ON carer FOR ALL
+	USING (resident_id IN (SELECT r.id FROM sanse.resident r
+	                        WHERE r.area_id IN (SELECT sanse.granted_areas('care', current_user))))
+	WITH CHECK (resident_id IN (SELECT r.id FROM sanse.resident r
+	                             WHERE r.area_id IN (SELECT sanse.granted_areas('care', current_user))));
+
+ALTER TABLE visit ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visit_read ON visit FOR SELECT
+	USING (area_id IN (SELECT sanse.granted_areas('read', current_user)));
+ALTER TABLE event ENABLE ROW LEVEL SECURITY;
+CREATE POLICY event_read ON event FOR SELECT
+	USING (area_id IN (SELECT sanse.granted_areas('read', current_user)));
+ALTER TABLE event_step ENABLE ROW LEVEL SECURITY;
+CREATE POLICY event_step_read ON event_step FOR SELECT
+	USING (event_id IN (SELECT e.id FROM sanse.event e));
+ALTER TABLE event_transition ENABLE ROW LEVEL SECURITY;
+CREATE POLICY event_transition_read ON event_transition FOR SELECT
+	USING (event_id IN (SELECT e.id FROM sanse.event e));
+ALTER TABLE tier_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tier_history_read ON tier_history FOR SELECT
+	USING (resident_id IN (SELECT r.id FROM sanse.resident r));
+ALTER TABLE door_token ENABLE ROW LEVEL SECURITY;
+CREATE POLICY door_token_read ON door_token FOR SELECT
+	USING (resident_id IN (SELECT r.id FROM sanse.resident r));
+ALTER TABLE visit_withdrawn ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visit_withdrawn_read ON visit_withdrawn FOR SELECT
+	USING (resident_id IN (SELECT r.id FROM sanse.resident r));
+
+-- A grant row is the whole recipe: inserting, changing or deleting one gives
+-- its role exactly the privileges its strongest remaining access needs
+-- (schema usage is everyone's), and takes back the others, including any
+-- granted by hand on these objects.
+CREATE FUNCTION area_grant_privileges() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	r name;
+	roles name[];
+	best text;
+	aggregate_views text := 'sanse.coverage, sanse.coverage_by_tier, sanse.overdue_events, sanse.grid_daily_report, sanse.loop_metrics, sanse.worker_checkin_rate';
+	read_relations text := 'sanse.area, sanse.worker, sanse.department, sanse.carer, sanse.visit, sanse.event, sanse.event_step, '
+	                       'sanse.event_transition, sanse.tier_history, sanse.open_events, sanse.worker_load, sanse.carer_gaps, sanse.sweep_status';
+	resident_read_columns text;
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.area_grant'::regclass THEN
+		RAISE EXCEPTION 'trigger function area_grant_privileges() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.area_grant.';
+	END IF;
+	SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO resident_read_columns
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = 'sanse.resident'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+	   AND a.attname NOT IN ('factors', 'lat', 'lon', 'id_number_hash', 'id_number');
+	-- each branch names only the transition tables its event has
+	IF TG_OP = 'INSERT' THEN
+		roles := ARRAY(SELECT DISTINCT n.role FROM new_rows n);
+	ELSIF TG_OP = 'DELETE' THEN
+		roles := ARRAY(SELECT DISTINCT o.role FROM old_rows o);
+	ELSE
+		roles := ARRAY(SELECT n.role FROM new_rows n UNION SELECT o.role FROM old_rows o);
+	END IF;
+	FOREACH r IN ARRAY roles LOOP
+		CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles x WHERE x.rolname = r);
+		SELECT CASE max(CASE g.access WHEN 'care' THEN 3 WHEN 'read' THEN 2 ELSE 1 END)
+		         WHEN 3 THEN 'care' WHEN 2 THEN 'read' WHEN 1 THEN 'aggregate' END
+		  INTO best FROM sanse.area_grant g WHERE g.role = r;
+		EXECUTE format('REVOKE ALL ON %s FROM %I', aggregate_views, r);
+		EXECUTE format('REVOKE ALL ON %s FROM %I', read_relations, r);
+		EXECUTE format('REVOKE ALL ON sanse.resident FROM %I', r);
+		EXECUTE format('REVOKE ALL (%s, factors, lat, lon, id_number_hash, id_number) ON sanse.resident FROM %I',
+		               resident_read_columns, r);
+		IF best IS NOT NULL THEN
+			EXECUTE format('GRANT SELECT ON %s TO %I', aggregate_views, r);
+		END IF;
+		IF best IN ('read', 'care') THEN
+			EXECUTE format('GRANT SELECT ON %s TO %I', read_relations, r);
+			EXECUTE format('GRANT SELECT (%s) ON sanse.resident TO %I', resident_read_columns, r);
+		END IF;
+		IF best = 'care' THEN
+			EXECUTE format('GRANT SELECT, INSERT, UPDATE ON sanse.resident TO %I', r);
+			EXECUTE format('GRANT INSERT, UPDATE, DELETE ON sanse.carer TO %I', r);
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER area_grant_privileges_insert AFTER INSERT ON area_grant
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION area_grant_privileges();
+CREATE TRIGGER area_grant_privileges_update AFTER UPDATE ON area_grant
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION area_grant_privileges();
+CREATE TRIGGER area_grant_privileges_delete AFTER DELETE ON area_grant
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION area_grant_privileges();
+CREATE TRIGGER area_grant_audit AFTER INSERT OR UPDATE OR DELETE ON area_grant
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_change();
+CREATE TRIGGER area_grant_no_truncate BEFORE TRUNCATE ON area_grant
+	FOR EACH STATEMENT EXECUTE FUNCTION refuse_truncate();
+CREATE TRIGGER a_restore_guard BEFORE INSERT ON area_grant FOR EACH STATEMENT
+	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
+	EXECUTE FUNCTION restore_guard();
+REVOKE ALL ON FUNCTION area_grant_privileges() FROM PUBLIC;
