@@ -8,12 +8,18 @@
 # block of "Roles and grants" that creates sanse_app).  The app logs in as the
 # recipe's own member of sanse_app (district_app, password 'change me'); the
 # other roles get a login member each (clients_printer IN ROLE sanse_printer,
-# clients_supervisor, clients_bi, clients_sweeper).  Each client then
-# builds a small district as the app role with bind parameters, gets door
+# clients_supervisor, clients_bi, clients_sweeper).  Under row-level security
+# by area, people's rows come from the recipe's rows of sanse.area_grant: the
+# app's district and the supervisor's town are read from them, the app login
+# creates that district and town, and each client builds its own village in the
+# town (q.t1.nd, q.t1.py with the README's paths); a superuser builds another
+# district outside every grant, of which the app, the printer and BI must see
+# nothing.  Each client then
+# builds a small village as the app role with bind parameters, gets door
 # tokens as the printer, checks in as the app with the token as a parameter
 # (visit id, retry, 28000 / 42501 / 22008 / 22023), writes tier_override as a
-# bound string, reads the screens as the supervisor and the BI analyst without
-# sanse on the search_path, compares tiers on the tables with and without the
+# bound string, reads the screens as the supervisor (exact counts) and the BI
+# analyst (aggregate only: counts 1..4 hidden) without sanse on the search_path, compares tiers on the tables with and without the
 # README's options, and handles risk_tier[]; psycopg2 also reflects the views
 # with SQLAlchemy and reads them with pandas.  Finally the README's "Clients"
 # SQL block is run and a fresh app session must compare tiers without options.
@@ -103,18 +109,83 @@ done
 say "$( [ "$(sq -d "$db" -c "SELECT count(*) FROM pg_db_role_setting WHERE array_to_string(setconfig, ',') LIKE '%sanse%'")" = 0 ] \
 	&& echo ok || echo not ok) - no database or role setting puts sanse on the search_path yet"
 
+# --- the granted paths: the district and town the clients build under ---------
+# grant_path ROLE ACCESS: the path of the recipe's grant row for ROLE with ACCESS
+grant_path() { grep -o "('$1', *'[a-z0-9_.]*', *'$2')" "$tmp/recipe.sql" | head -1 | sed "s/^('[^']*', *'\([^']*\)'.*/\1/"; }
+app_path=$(grant_path sanse_app care)
+sup_path=$(grant_path sanse_supervisor read)
+bi_path=$(grant_path sanse_bi aggregate)
+printer_path=$(grant_path sanse_printer read)
+if [ -n "$app_path" ] && [ -n "$sup_path" ] && [ "${app_path#*.}" = "$app_path" ] && [ "${sup_path%.*}" = "$app_path" ] &&
+   [ "${sup_path#*.}" = "${sup_path#$app_path.}" ] && [ "$bi_path" = "$app_path" ] && [ "$printer_path" = "$app_path" ]; then
+	say "ok - the recipe's grant rows: app care on district $app_path, printer read and BI aggregate on it, supervisor read on its town $sup_path"
+else
+	say "not ok - the recipe's grant rows give the app care on a district, the printer read and BI aggregate on it, the supervisor read on a town of it (app '$app_path', printer '$printer_path', BI '$bi_path', supervisor '$sup_path')"
+	app_path=q sup_path=q.t1
+fi
+if PGUSER=$SANSE_APP_USER PGPASSWORD=$SANSE_APP_PASSWORD sq -d "$db" >"$tmp/town.out" 2>&1 <<SQL
+INSERT INTO sanse.area (path, kind, name) VALUES ('$app_path', 'district', 'the granted district'), ('$sup_path', 'town', 'the supervised town');
+SQL
+then
+	say "ok - the app login creates the granted district $app_path and town $sup_path (hand grant on sanse.area after the grant rows)"
+else
+	say "not ok - the app login creates the granted district $app_path and town $sup_path: $(tr '
+' ' ' <"$tmp/town.out")"
+	sq -d "$db" -c "INSERT INTO sanse.area (path, kind, name) VALUES ('$app_path', 'district', 'D'), ('$sup_path', 'town', 'T') ON CONFLICT DO NOTHING" >/dev/null 2>&1
+fi
+# another district, outside every grant row, built by the superuser: five red
+# residents (a cell BI would see, were it granted), each with a carer and a visit
+other=zz$(echo "$app_path" | tr -dc a-z0-9 | head -c 8)
+sq -d "$db" >"$tmp/other.out" 2>&1 <<SQL
+SET client_min_messages = warning;
+INSERT INTO sanse.area (path, kind, name) VALUES
+  ('$other', 'district', 'O'), ('$other.t', 'town', 'OT'), ('$other.t.v', 'village', 'OV'),
+  ('$other.t.v.tg', 'total_grid', 'OTG'), ('$other.t.v.tg.g', 'general_grid', 'OG'), ('$other.t.v.tg.g.m', 'micro_grid', 'OM');
+INSERT INTO sanse.worker (name, force, area_id) SELECT 'other officer', 'grid_officer', id FROM sanse.area WHERE path = '$other.t.v.tg.g.m';
+INSERT INTO sanse.resident (area_id, name, factors)
+SELECT a.id, 'Other ' || i, '{accident_risk,lives_alone}' FROM sanse.area a, generate_series(1, 5) i WHERE a.path = '$other.t.v.tg.g.m';
+INSERT INTO sanse.carer (resident_id, worker_id) SELECT r.id, w.id FROM sanse.resident r, sanse.worker w WHERE w.name = 'other officer';
+SELECT sanse.check_in(sanse.door_token(r.id), w.id) FROM sanse.resident r, sanse.worker w WHERE w.name = 'other officer';
+SQL
+ids=$(sq -d "$db" -c "SELECT a.id, min(r.id) FROM sanse.area a JOIN sanse.resident r ON r.area_id = a.id WHERE a.path = '$other.t.v.tg.g.m' GROUP BY a.id")
+if [ -n "$ids" ]; then
+	say "ok - a superuser builds another district $other (no grant row) with five red residents, carers and visits"
+else
+	say "not ok - a superuser builds another district $other: $(tr '
+' ' ' <"$tmp/other.out")"
+fi
+export SANSE_OTHER_PATH=$other SANSE_OTHER_AREA=${ids%|*} SANSE_OTHER_RESIDENT=${ids#*|}
+
 # --- the clients ---------------------------------------------------------------
 export PGDATABASE=$db
-SANSE_ROOT=nd node test/clients/node_client.js >"$tmp/node.out" 2>&1
+SANSE_ROOT=$sup_path.nd node test/clients/node_client.js >"$tmp/node.out" 2>&1
 rc=$?
 cat "$tmp/node.out"
 if grep -q '^not ok' "$tmp/node.out"; then fail=1
 elif [ $rc -ne 0 ]; then say "not ok - node-postgres client exited with $rc"; fi
-SANSE_ROOT=py $PY test/clients/py_client.py district >"$tmp/py.out" 2>&1
+SANSE_ROOT=$sup_path.py $PY test/clients/py_client.py district >"$tmp/py.out" 2>&1
 rc=$?
 cat "$tmp/py.out"
 if grep -q '^not ok' "$tmp/py.out"; then fail=1
 elif [ $rc -ne 0 ]; then say "not ok - psycopg2 client exited with $rc"; fi
+
+# --- BI over both villages: a cell of five or more is shown ---------------------
+bi() { PGUSER=$SANSE_BI_USER PGPASSWORD=$SANSE_BI_PASSWORD sq -d "$db" "$@"; }
+got=$(bi -c "SELECT residents FROM sanse.coverage WHERE path = '$sup_path'" 2>&1)
+say "$( [ "$got" = 6 ] && echo ok || echo not ok) - BI (aggregate) sees the town $sup_path's six residents of both villages (5 or more is shown; got '$got')"
+got=$(bi -c "SELECT count(*) FROM sanse.coverage_by_tier WHERE tier = 'red' AND path = '$other'" 2>&1)
+say "$( [ "$got" = 0 ] && echo ok || echo not ok) - BI sees no row of the ungranted district $other in coverage_by_tier WHERE tier = 'red', five red residents there notwithstanding (got '$got')"
+# a hand grant is no row: the BI login's role gets SELECT on resident by hand, still no row
+sq -d "$db" -c "GRANT SELECT ON sanse.resident, sanse.visit TO sanse_bi" >/dev/null
+got=$(bi -c "SELECT (SELECT count(*) FROM sanse.resident) || '/' || (SELECT count(*) FROM sanse.visit)" 2>&1)
+say "$( [ "$got" = 0/0 ] && echo ok || echo not ok) - SELECT on resident and visit granted by hand to an aggregate role shows no row (got '$got')"
+sq -d "$db" -c "REVOKE SELECT ON sanse.resident, sanse.visit FROM sanse_bi" >/dev/null
+# deleting the grant row takes the privileges back
+sq -d "$db" -c "DELETE FROM sanse.area_grant WHERE role = 'sanse_bi'" >/dev/null
+got=$(printf 'SELECT count(*) FROM sanse.coverage;\n\\echo :SQLSTATE\n' |
+	PGUSER=$SANSE_BI_USER PGPASSWORD=$SANSE_BI_PASSWORD psql -X -q -t -A -d "$db" 2>/dev/null | tail -n 1)
+say "$( [ "$got" = 42501 ] && echo ok || echo not ok) - after its grant row is deleted, BI may not read sanse.coverage (got '$got')"
+sq -d "$db" -c "INSERT INTO sanse.area_grant (role, path, access) VALUES ('sanse_bi', '$app_path', 'aggregate')" >/dev/null
 
 # --- the README's "Clients" SQL, then fresh sessions without options ----------
 if sq -d "$db" -f "$tmp/clients.sql" >"$tmp/clients.out" 2>&1; then
@@ -122,12 +193,12 @@ if sq -d "$db" -f "$tmp/clients.sql" >"$tmp/clients.out" 2>&1; then
 else
 	say "not ok - the README's Clients SQL runs as written, as a superuser: $(tr '\n' ' ' <"$tmp/clients.out")"
 fi
-SANSE_ROOT=py $PY test/clients/py_client.py search-path >"$tmp/py2.out" 2>&1
+SANSE_ROOT=$sup_path.py $PY test/clients/py_client.py search-path >"$tmp/py2.out" 2>&1
 rc=$?
 cat "$tmp/py2.out"
 if grep -q '^not ok' "$tmp/py2.out"; then fail=1
 elif [ $rc -ne 0 ]; then say "not ok - psycopg2 client (search-path) exited with $rc"; fi
-SANSE_ROOT=nd node test/clients/node_client.js search-path >"$tmp/node2.out" 2>&1
+SANSE_ROOT=$sup_path.nd node test/clients/node_client.js search-path >"$tmp/node2.out" 2>&1
 rc=$?
 cat "$tmp/node2.out"
 if grep -q '^not ok' "$tmp/node2.out"; then fail=1

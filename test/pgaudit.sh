@@ -7,7 +7,8 @@
 #
 # In a fresh database the test runs the README's pgaudit block (the first
 # ```sql block of README.md setting pgaudit.role; until the README has one,
-# the copy below) and the README's role recipe, logs in as the recipe's
+# the copy below) and the README's role recipe (whose grant row gives the
+# app care on the district this test builds), logs in as the recipe's
 # member of sanse_app and proves, by reading the server log (found as
 # test/checkin_log.sh finds it):
 #   - the app's SELECT of sanse.resident writes an
@@ -165,13 +166,21 @@ end_mark() {
 	tail -c +"$(($1 + 1))" "$logfile" | awk -v m="$mark" 'index($0, m) { exit } { print }'
 }
 
-# --- a small district (as the superuser) ---------------------------------------
-ids=$(q <<'SQL'
+# --- a small district (as the superuser), where the recipe's grant row gives ---
+# the app care (row-level security: the app sees and writes no other district)
+pa=$(grep -o "('sanse_app', *'[a-z0-9_]*', *'care')" "$tmp/recipe.sql" | head -1 | sed "s/^('sanse_app', *'\([^']*\)'.*/\1/")
+if [ -n "$pa" ]; then
+	say "ok - the recipe's grant row gives sanse_app care on district $pa"
+else
+	say "not ok - the recipe has a grant row ('sanse_app', '<district>', 'care') in sanse.area_grant"
+	pa=pa
+fi
+ids=$(q <<SQL
 SET client_min_messages = warning;
 SET search_path = sanse, public;
 INSERT INTO area (path, kind, name) VALUES
-  ('pa', 'district', 'PA'), ('pa.t', 'town', 'T'), ('pa.t.v', 'village', 'V'),
-  ('pa.t.v.tg', 'total_grid', 'TG'), ('pa.t.v.tg.g', 'general_grid', 'G'), ('pa.t.v.tg.g.m', 'micro_grid', 'M');
+  ('$pa', 'district', 'PA'), ('$pa.t', 'town', 'T'), ('$pa.t.v', 'village', 'V'),
+  ('$pa.t.v.tg', 'total_grid', 'TG'), ('$pa.t.v.tg.g', 'general_grid', 'G'), ('$pa.t.v.tg.g.m', 'micro_grid', 'M');
 INSERT INTO worker (name, force, role, area_id)
 SELECT v.name, 'volunteer', 'member', a.id FROM (VALUES ('carer'), ('stranger')) v(name), area a WHERE a.kind = 'micro_grid';
 INSERT INTO resident (area_id, name, factors, registered_at)
@@ -200,7 +209,7 @@ m1="pgaudit-read-resident-$$"
 m2="pgaudit-read-area-$$"
 start=$(log_end)
 n=$(app -c "SELECT count(*) FROM sanse.resident /* $m1 */")
-check "the app's SELECT of sanse.resident runs" "$(echo "$n" | grep -c '^[0-9][0-9]*$')" "1"
+check "the app's SELECT of sanse.resident runs and sees the one resident of its granted district" "$n" "1"
 n=$(app -c "SELECT count(*) FROM sanse.area /* $m2 */")
 check "the app's SELECT of sanse.area runs" "$n" "6"
 end_mark "$start" >"$tmp/log1"

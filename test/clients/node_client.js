@@ -2,7 +2,12 @@
 // pg installed by `make deps` into test/clients/node_modules, against the
 // database in PGDATABASE, connecting as the login roles named in
 // SANSE_*_USER / SANSE_*_PASSWORD, which hold exactly the grants of the
-// README's role recipe.  Host and port come from the PG* environment
+// README's role recipe (hand grants for functions and the district's
+// structure, grant rows of sanse.area_grant for people's rows).  The client
+// builds its village SANSE_ROOT (a path under the town the recipe grants the
+// supervisor, itself under the app's district); SANSE_OTHER_* name a district
+// outside every grant of the recipe (built by test/clients.sh as a superuser),
+// of which the app, the printer and BI must see nothing.  Host and port come from the PG* environment
 // (pg_virtualenv).  Every value travels as a bind parameter ($1, …: the
 // extended protocol), never in the SQL text.  Prints TAP-like "ok - …" lines;
 // exits 1 on any failure.
@@ -14,7 +19,12 @@
 const path = require('path');
 const { Client } = require(path.join(__dirname, 'node_modules', 'pg'));
 
-const ROOT = process.env.SANSE_ROOT || 'nd';   // this client's district path
+const ROOT = process.env.SANSE_ROOT || 'q.t1.nd';   // this client's village path
+const OTHER = {   // a district no grant row of the recipe covers
+  path: process.env.SANSE_OTHER_PATH,
+  area: process.env.SANSE_OTHER_AREA,
+  resident: process.env.SANSE_OTHER_RESIDENT,
+};
 let failures = 0;
 
 function ok(label, cond, detail) {
@@ -58,13 +68,14 @@ async function district() {
   // --- the district, with bind parameters --------------------------------
   const area = {};
   let p = '';
-  for (const kind of ['district', 'town', 'village', 'total_grid', 'general_grid', 'micro_grid']) {
+  for (const kind of ['village', 'total_grid', 'general_grid', 'micro_grid']) {
     p = p ? `${p}.${kind[0]}1` : ROOT;
     area[kind] = (await one(app, 'INSERT INTO sanse.area (path, kind, name) VALUES ($1, $2, $3) RETURNING id',
       [p, kind, `${kind.toUpperCase()} of ${ROOT}`]))[0];
   }
   const microPath = p;
-  eq('app inserts six areas district > … > micro grid', Object.keys(area).length, 6);
+  eq('app inserts four areas village > … > micro grid under its granted district (hand grant on sanse.area)',
+    Object.keys(area).length, 4);
 
   const forces = ['department_staff', 'community_cadre', 'grid_officer', 'service_professional', 'volunteer'];
   const worker = {};
@@ -111,7 +122,12 @@ async function district() {
   const token = (await one(printer, 'SELECT sanse.door_token($1)', [res.Wang]))[0];
   ok('printer gets a 43-character door token', typeof token === 'string' && token.length === 43, token);
   eq('door_token is the same on a second call', (await one(printer, 'SELECT sanse.door_token($1)', [res.Wang]))[0], token);
-  eq('printer may not read tiers (42501)', await sqlstate(printer, 'SELECT tier FROM sanse.resident'), '42501');
+  eq('printer (read) may not read factors (42501)', await sqlstate(printer, 'SELECT factors FROM sanse.resident'), '42501');
+  eq('printer (read) may not read coordinates (42501)', await sqlstate(printer, 'SELECT lat, lon FROM sanse.resident'), '42501');
+  eq('printer (read) may not write residents (42501)',
+    await sqlstate(printer, 'UPDATE sanse.resident SET name = name WHERE id = $1', [res.Wang]), '42501');
+  eq("printer gets no door token for a resident of another district (22023, 'does not exist')",
+    await sqlstate(printer, 'SELECT sanse.door_token($1)', [OTHER.resident]), '22023');
   eq('app may not print door tokens (42501)', await sqlstate(app, 'SELECT sanse.door_token($1)', [res.Wang]), '42501');
   const tokenZhao = (await one(printer, 'SELECT sanse.door_token($1)', [res.Zhao]))[0];
 
@@ -180,6 +196,24 @@ async function district() {
     (await one(appSp, 'SELECT count(*) FROM sanse.resident WHERE area_id = $1 AND tier = ANY ($2::risk_tier[])',
       [area.micro_grid, ['red', 'blue']]))[0], '2');
 
+  // --- another district: no grant row, no row ------------------------------
+  eq('app sees the other district\'s micro grid (sanse.area has no row-level security)',
+    (await one(app, 'SELECT count(*) FROM sanse.area WHERE id = $1', [OTHER.area]))[0], '1');
+  eq(`app sees no resident of another district (${OTHER.path}, not granted): by area`,
+    (await one(app, 'SELECT count(*) FROM sanse.resident WHERE area_id = $1', [OTHER.area]))[0], '0');
+  eq('app sees no resident of another district: by id',
+    (await app.query('SELECT id FROM sanse.resident WHERE id = $1', [OTHER.resident])).rowCount, 0);
+  eq('app sees no resident outside its district at all',
+    (await one(app, 'SELECT count(*) FROM sanse.resident r JOIN sanse.area a ON a.id = r.area_id ' +
+      'WHERE a.path::text NOT LIKE $1', [`${ROOT.split('.')[0]}.%`]))[0], '0');
+  eq('app updates no resident of another district (0 rows)',
+    (await app.query('UPDATE sanse.resident SET name = name WHERE id = $1', [OTHER.resident])).rowCount, 0);
+  eq('app may not insert a resident in another district (42501, row-level security)',
+    await sqlstate(app, 'INSERT INTO sanse.resident (area_id, name) VALUES ($1, $2)', [OTHER.area, 'Intruder']), '42501');
+  eq('app sees no visit or carer of another district',
+    await one(app, 'SELECT (SELECT count(*) FROM sanse.visit WHERE area_id = $1), ' +
+      '(SELECT count(*) FROM sanse.carer WHERE resident_id = $2)', [OTHER.area, OTHER.resident]), ['0', '0']);
+
   // --- the supervisor's screens: carer_gaps filtered on tier -------------
   const sup = await connect('SUPERVISOR');
   eq('supervisor has no sanse on its search_path', (await one(sup, 'SHOW search_path'))[0].includes('sanse'), false);
@@ -192,20 +226,38 @@ async function district() {
     (await one(sup, 'SELECT count(*) FROM sanse.carer_gaps WHERE tier = $1 AND area_id = $2', ['yellow', area.micro_grid]))[0], '1');
   eq("supervisor reads the check-in's visit",
     await one(sup, 'SELECT resident_id, worker_id FROM sanse.visit WHERE id = $1', [visit]), [res.Wang, worker.grid_officer]);
+  eq('supervisor (read on its town): coverage WHERE path = $1 has the exact counts',
+    (await sup.query('SELECT kind, residents, red, yellow, blue, overdue_now, window_met FROM sanse.coverage WHERE path = $1',
+      [ROOT])).rows, [{ kind: 'village', residents: '3', red: '1', yellow: '1', blue: '1', overdue_now: '0', window_met: '2' }]);
+  eq('supervisor: grid_daily_report WHERE path = $1 counts both visits',
+    (await one(sup, 'SELECT sum(visits) FROM sanse.grid_daily_report WHERE path = $1', [microPath]))[0], '2');
+  eq('supervisor sees no resident of another district',
+    (await one(sup, 'SELECT count(*) FROM sanse.visit WHERE area_id = $1', [OTHER.area]))[0], '0');
 
   // --- the BI analyst: the screen views ------------------------------------
   const bi = await connect('BI');
   eq('BI role has no sanse on its search_path', (await one(bi, 'SHOW search_path'))[0].includes('sanse'), false);
-  r = await bi.query('SELECT path, kind, residents, red, yellow, blue, overdue_now, window_met FROM sanse.coverage WHERE path = $1', [ROOT]);
+  r = await bi.query('SELECT path, kind, residents, red, yellow, blue, overdue_now, window_met, coverage_rate ' +
+    'FROM sanse.coverage WHERE path = $1', [ROOT]);
   eq('coverage.path is text (type oid 25)', r.fields[0].dataTypeID, 25);
-  eq('BI: coverage WHERE path = $1 gives the district rolled up, path a JS string', r.rows,
-    [{ path: ROOT, kind: 'district', residents: '3', red: '1', yellow: '1', blue: '1', overdue_now: '0', window_met: '2' }]);
-  eq('BI: coverage WHERE path LIKE $1 gives every level',
-    (await one(bi, 'SELECT count(*) FROM sanse.coverage WHERE path LIKE $1', [`${ROOT}%`]))[0], '6');
-  eq('BI: worker_checkin_rate counts the visit',
-    (await one(bi, 'SELECT sum(visits) FROM sanse.worker_checkin_rate WHERE worker_id = $1', [worker.grid_officer]))[0], '1');
-  eq('BI: grid_daily_report WHERE path = $1 counts both visits',
-    (await one(bi, 'SELECT sum(visits) FROM sanse.grid_daily_report WHERE path = $1', [microPath]))[0], '2');
+  eq('BI (aggregate only): coverage WHERE path = $1 hides the small cells (1..4 are null, 0 stays 0), path a JS string', r.rows,
+    [{ path: ROOT, kind: 'village', residents: null, red: null, yellow: null, blue: null, overdue_now: '0', window_met: null,
+      coverage_rate: null }]);
+  eq('BI: coverage WHERE path LIKE $1 gives every level, every resident count hidden',
+    await one(bi, 'SELECT count(*), count(residents) FROM sanse.coverage WHERE path LIKE $1', [`${ROOT}%`]), ['4', '0']);
+  eq('BI: worker_checkin_rate reads',
+    await sqlstate(bi, 'SELECT sum(visits) FROM sanse.worker_checkin_rate WHERE worker_id = $1', [worker.grid_officer]), 'no error');
+  eq('BI: grid_daily_report WHERE path = $1 hides the two visits (null)',
+    (await one(bi, 'SELECT sum(visits) FROM sanse.grid_daily_report WHERE path = $1', [microPath]))[0], null);
+  eq("BI: coverage_by_tier WHERE tier = 'red' has the client's village, hidden (1 red resident)",
+    await one(bi, "SELECT count(*), count(residents) FROM sanse.coverage_by_tier WHERE tier = 'red' AND path = $1", [ROOT]),
+    ['1', '0']);
+  const biRoot = ROOT.split('.')[0];
+  eq(`BI: coverage_by_tier WHERE tier = 'red' shows no row outside its grant (${biRoot})`,
+    (await one(bi, "SELECT count(*) FROM sanse.coverage_by_tier WHERE tier = 'red' AND path <> $1 AND path NOT LIKE $2",
+      [biRoot, `${biRoot}.%`]))[0], '0');
+  eq(`BI: coverage shows nothing of another district (${OTHER.path})`,
+    (await one(bi, 'SELECT count(*) FROM sanse.coverage WHERE path = $1 OR path LIKE $2', [OTHER.path, `${OTHER.path}.%`]))[0], '0');
   eq('BI: overdue_events reads (none opened here)',
     (await one(bi, 'SELECT count(*) FROM sanse.overdue_events WHERE path = $1', [ROOT]))[0], '0');
   // the README: "a BI analyst: the screen views only (paths and tiers in them

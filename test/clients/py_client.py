@@ -3,8 +3,13 @@
 # test/clients.sh with Debian's python3 (Debian's python3-psycopg2,
 # python3-pandas and python3-sqlalchemy), against the database in PGDATABASE,
 # connecting as the login roles named in SANSE_*_USER / SANSE_*_PASSWORD, which
-# hold exactly the grants of the README's role recipe.  Host and port come from
-# the PG* environment (pg_virtualenv).  Prints TAP-like "ok - …" lines; exits 1
+# hold exactly the grants of the README's role recipe (hand grants for functions
+# and the district's structure, grant rows of sanse.area_grant for people's
+# rows).  The client builds its village SANSE_ROOT (a path under the town the
+# recipe grants the supervisor, itself under the app's district); SANSE_OTHER_*
+# name a district outside every grant of the recipe (built by test/clients.sh
+# as a superuser), of which the app, the printer and BI must see nothing.
+# Host and port come from the PG* environment (pg_virtualenv).  Prints TAP-like "ok - …" lines; exits 1
 # on any failure.
 #
 #   py_client.py district      the whole walk: district, tokens, check-ins,
@@ -17,7 +22,10 @@ import warnings
 
 import psycopg2
 
-ROOT = os.environ.get("SANSE_ROOT", "py")   # this client's district path
+ROOT = os.environ.get("SANSE_ROOT", "q.t1.py")   # this client's village path
+OTHER_PATH = os.environ.get("SANSE_OTHER_PATH")   # a district no grant row of the recipe covers
+OTHER_AREA = int(os.environ.get("SANSE_OTHER_AREA") or 0)
+OTHER_RESIDENT = int(os.environ.get("SANSE_OTHER_RESIDENT") or 0)
 failures = 0
 
 
@@ -70,12 +78,13 @@ def district():
     # --- the district, with bind parameters --------------------------------
     area = {}
     path = ""
-    for kind in ("district", "town", "village", "total_grid", "general_grid", "micro_grid"):
+    for kind in ("village", "total_grid", "general_grid", "micro_grid"):
         path = ROOT if not path else path + "." + kind[0] + "1"
         area[kind] = one(app, "INSERT INTO sanse.area (path, kind, name) VALUES (%s, %s, %s) RETURNING id",
                          (path, kind, kind.upper() + " of " + ROOT))[0]
     micro_path = path
-    eq("app inserts six areas district > … > micro grid", len(area), 6)
+    eq("app inserts four areas village > … > micro grid under its granted district (hand grant on sanse.area)",
+       len(area), 4)
 
     forces = ("department_staff", "community_cadre", "grid_officer", "service_professional", "volunteer")
     worker = {}
@@ -118,7 +127,12 @@ def district():
     token = one(printer, "SELECT sanse.door_token(%s)", (res["Wang"],))[0]
     ok("printer gets a 43-character door token", isinstance(token, str) and len(token) == 43, repr(token))
     eq("door_token is the same on a second call", one(printer, "SELECT sanse.door_token(%s)", (res["Wang"],))[0], token)
-    eq("printer may not read tiers (42501)", sqlstate(printer, "SELECT tier FROM sanse.resident"), "42501")
+    eq("printer (read) may not read factors (42501)", sqlstate(printer, "SELECT factors FROM sanse.resident"), "42501")
+    eq("printer (read) may not read coordinates (42501)", sqlstate(printer, "SELECT lat, lon FROM sanse.resident"), "42501")
+    eq("printer (read) may not write residents (42501)",
+       sqlstate(printer, "UPDATE sanse.resident SET name = name WHERE id = %s", (res["Wang"],)), "42501")
+    eq("printer gets no door token for a resident of another district (22023, 'does not exist')",
+       sqlstate(printer, "SELECT sanse.door_token(%s)", (OTHER_RESIDENT,)), "22023")
     eq("app may not print door tokens (42501)", sqlstate(app, "SELECT sanse.door_token(%s)", (res["Wang"],)), "42501")
     token_zhao = one(printer, "SELECT sanse.door_token(%s)", (res["Zhao"],))[0]
 
@@ -188,6 +202,25 @@ def district():
        one(app_sp, "SELECT count(*) FROM sanse.resident WHERE area_id = %s AND tier = ANY (%s::risk_tier[])",
            (area["micro_grid"], ["red", "blue"]))[0], 2)
 
+    # --- another district: no grant row, no row ------------------------------
+    eq("app sees the other district's micro grid (sanse.area has no row-level security)",
+       one(app, "SELECT count(*) FROM sanse.area WHERE id = %s", (OTHER_AREA,))[0], 1)
+    eq(f"app sees no resident of another district ({OTHER_PATH}, not granted): by area",
+       one(app, "SELECT count(*) FROM sanse.resident WHERE area_id = %s", (OTHER_AREA,))[0], 0)
+    with app.cursor() as cur:
+        cur.execute("SELECT id FROM sanse.resident WHERE id = %s", (OTHER_RESIDENT,))
+        eq("app sees no resident of another district: by id", cur.rowcount, 0)
+        cur.execute("UPDATE sanse.resident SET name = name WHERE id = %s", (OTHER_RESIDENT,))
+        eq("app updates no resident of another district (0 rows)", cur.rowcount, 0)
+    eq("app sees no resident outside its district at all",
+       one(app, "SELECT count(*) FROM sanse.resident r JOIN sanse.area a ON a.id = r.area_id "
+                "WHERE a.path::text NOT LIKE %s", (ROOT.split(".")[0] + ".%",))[0], 0)
+    eq("app may not insert a resident in another district (42501, row-level security)",
+       sqlstate(app, "INSERT INTO sanse.resident (area_id, name) VALUES (%s, %s)", (OTHER_AREA, "Intruder")), "42501")
+    eq("app sees no visit or carer of another district",
+       one(app, "SELECT (SELECT count(*) FROM sanse.visit WHERE area_id = %s), "
+                "(SELECT count(*) FROM sanse.carer WHERE resident_id = %s)", (OTHER_AREA, OTHER_RESIDENT)), (0, 0))
+
     # --- the supervisor's screens: carer_gaps filtered on tier -------------
     sup = connect("SUPERVISOR")
     eq("supervisor has no sanse on its search_path", "sanse" in one(sup, "SHOW search_path")[0], False)
@@ -202,23 +235,40 @@ def district():
        one(sup, "SELECT count(*) FROM sanse.carer_gaps WHERE tier = %s AND area_id = %s", ("yellow", area["micro_grid"]))[0], 1)
     eq("supervisor reads the check-in's visit",
        one(sup, "SELECT resident_id, worker_id FROM sanse.visit WHERE id = %s", (visit,)), (res["Wang"], worker["grid_officer"]))
+    eq("supervisor (read on its town): coverage WHERE path = %s has the exact counts",
+       one(sup, "SELECT kind, residents, red, yellow, blue, overdue_now, window_met FROM sanse.coverage WHERE path = %s",
+           (ROOT,)), ("village", 3, 1, 1, 1, 0, 2))
+    eq("supervisor: grid_daily_report WHERE path = %s counts both visits",
+       one(sup, "SELECT sum(visits) FROM sanse.grid_daily_report WHERE path = %s", (micro_path,))[0], 2)
+    eq("supervisor sees no visit of another district",
+       one(sup, "SELECT count(*) FROM sanse.visit WHERE area_id = %s", (OTHER_AREA,))[0], 0)
 
     # --- the BI analyst: the screen views ------------------------------------
     bi = connect("BI")
     eq("BI role has no sanse on its search_path", "sanse" in one(bi, "SHOW search_path")[0], False)
     with bi.cursor() as cur:
-        cur.execute("SELECT path, kind, residents, red, yellow, blue, overdue_now, window_met FROM sanse.coverage WHERE path = %s",
-                    (ROOT,))
+        cur.execute("SELECT path, kind, residents, red, yellow, blue, overdue_now, window_met, coverage_rate "
+                    "FROM sanse.coverage WHERE path = %s", (ROOT,))
         rows = cur.fetchall()
         eq("coverage.path is text (type oid 25)", cur.description[0].type_code, 25)
-    eq("BI: coverage WHERE path = %s gives the district rolled up, path a str",
-       rows, [(ROOT, "district", 3, 1, 1, 1, 0, 2)])
-    eq("BI: coverage WHERE path LIKE %s gives every level",
-       one(bi, "SELECT count(*) FROM sanse.coverage WHERE path LIKE %s", (ROOT + "%",))[0], 6)
-    eq("BI: worker_checkin_rate counts the visit",
-       one(bi, "SELECT sum(visits) FROM sanse.worker_checkin_rate WHERE worker_id = %s", (worker["grid_officer"],))[0], 1)
-    eq("BI: grid_daily_report WHERE path = %s counts both visits",
-       one(bi, "SELECT sum(visits) FROM sanse.grid_daily_report WHERE path = %s", (micro_path,))[0], 2)
+    eq("BI (aggregate only): coverage WHERE path = %s hides the small cells (1..4 are None, 0 stays 0), path a str",
+       rows, [(ROOT, "village", None, None, None, None, 0, None, None)])
+    eq("BI: coverage WHERE path LIKE %s gives every level, every resident count hidden",
+       one(bi, "SELECT count(*), count(residents) FROM sanse.coverage WHERE path LIKE %s", (ROOT + "%",)), (4, 0))
+    eq("BI: worker_checkin_rate reads",
+       sqlstate(bi, "SELECT sum(visits) FROM sanse.worker_checkin_rate WHERE worker_id = %s", (worker["grid_officer"],)),
+       "no error")
+    eq("BI: grid_daily_report WHERE path = %s hides the two visits (None)",
+       one(bi, "SELECT sum(visits) FROM sanse.grid_daily_report WHERE path = %s", (micro_path,))[0], None)
+    eq("BI: coverage_by_tier WHERE tier = 'red' has the client's village, hidden (1 red resident)",
+       one(bi, "SELECT count(*), count(residents) FROM sanse.coverage_by_tier WHERE tier = 'red' AND path = %s", (ROOT,)),
+       (1, 0))
+    bi_root = ROOT.split(".")[0]
+    eq(f"BI: coverage_by_tier WHERE tier = 'red' shows no row outside its grant ({bi_root})",
+       one(bi, "SELECT count(*) FROM sanse.coverage_by_tier WHERE tier = 'red' AND path <> %s AND path NOT LIKE %s",
+           (bi_root, bi_root + ".%"))[0], 0)
+    eq(f"BI: coverage shows nothing of another district ({OTHER_PATH})",
+       one(bi, "SELECT count(*) FROM sanse.coverage WHERE path = %s OR path LIKE %s", (OTHER_PATH, OTHER_PATH + ".%"))[0], 0)
     eq("BI: overdue_events reads (none opened here)",
        one(bi, "SELECT count(*) FROM sanse.overdue_events WHERE path = %s", (ROOT,))[0], 0)
     # the README: "a BI analyst: the screen views only (paths and tiers in them
@@ -275,8 +325,8 @@ def district():
         df = pd.read_sql_query(sa.text("SELECT path, kind, red, coverage_rate FROM sanse.coverage "
                                        "WHERE path = :p OR path LIKE :sub ORDER BY path"),
                                conn, params={"p": ROOT, "sub": ROOT + ".%"})
-    eq("pandas reads coverage WHERE path = :p (six rows, path strings)",
-       (len(df), [type(p).__name__ for p in df["path"]][:1], list(df["red"])), (6, ["str"], [1] * 6))
+    eq("pandas reads coverage WHERE path = :p (four rows, path strings, the hidden red counts NaN)",
+       (len(df), [type(p).__name__ for p in df["path"]][:1], bool(df["red"].isna().all())), (4, ["str"], True))
     with sup_engine.connect() as conn:
         df = pd.read_sql_query(sa.text("SELECT * FROM sanse.carer_gaps WHERE tier = :t AND area_id = :a"), conn,
                                params={"t": "red", "a": area["micro_grid"]})
