@@ -44,6 +44,7 @@ check_has() {
 
 created_sweeper=0
 created_cron=0
+created_db=0
 cleanup() {
 	q -c "SELECT cron.unschedule(jobid) FROM cron.job
 	       WHERE jobname IN ('sanse-sweep:$db', 'sanse-sweep:$dbb')" >/dev/null 2>&1
@@ -58,9 +59,18 @@ SQL
 	if [ $created_sweeper = 1 ]; then
 		q -c "DROP OWNED BY sanse_sweeper" -c "DROP ROLE IF EXISTS sanse_sweeper" >/dev/null 2>&1
 	fi
+	[ $created_db = 1 ] && dropdb --if-exists --force "$db" >/dev/null 2>&1
 }
 trap cleanup EXIT
 trap 'exit 2' INT TERM
+
+# run alone (not after make installcheck), the cron database may not exist yet:
+# create it and give pg_cron's launcher a moment to connect to it
+if [ -z "$(psql -X -q -t -A -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
+	createdb "$db" || { echo "not ok - creating $db"; exit 1; }
+	created_db=1
+	sleep 2
+fi
 
 # The README's lines, so the test runs what a DBA would paste.
 readme_sweeper=$(sed -n '/^CREATE ROLE sanse_sweeper NOLOGIN;$/,/^GRANT EXECUTE ON FUNCTION sanse.sweep(timestamptz) TO sanse_sweeper;$/p' README.md)
