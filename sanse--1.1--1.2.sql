@@ -3420,3 +3420,87 @@ CREATE TRIGGER a_restore_guard BEFORE INSERT ON area_grant FOR EACH STATEMENT
 	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
 	EXECUTE FUNCTION restore_guard();
 REVOKE ALL ON FUNCTION area_grant_privileges() FROM PUBLIC;
+
+-- worker_checkin_rate per granted area with small cells hidden; grant rows manage only SELECT on the district structure
+-- Reads the tally kept as things happen (worker_tally): one row per (worker,
+-- month) with activity, so a month of every worker costs milliseconds.
+-- Workers of the areas the role may see; small cells hidden where its access
+-- is aggregate only.
+CREATE OR REPLACE VIEW worker_checkin_rate AS
+SELECT t.worker_id, wk.name AS worker_name, wk.force, wk.area_id, t.month,
+       sanse.cell(t.windows_met + t.windows_missed, v.exact) AS windows_due,
+       sanse.cell(t.windows_met, v.exact) AS windows_met,
+       CASE WHEN t.windows_met + t.windows_missed > 0
+             AND (v.exact OR (sanse.cell(t.windows_met + t.windows_missed, false) IS NOT NULL
+                              AND sanse.cell(t.windows_met, false) IS NOT NULL))
+            THEN round(t.windows_met::numeric / (t.windows_met + t.windows_missed), 4) END AS checkin_rate,
+       sanse.cell(t.visits, v.exact) AS visits,
+       sanse.cell(t.flagged_visits, v.exact) AS flagged_visits,
+       CASE WHEN t.visits > 0 AND (v.exact OR sanse.cell(t.visits, false) IS NOT NULL)
+            THEN round(t.checklist_items::numeric / (cardinality(checklist_items()) * t.visits), 4) END AS checklist_completeness
+  FROM sanse.worker_tally t
+  JOIN sanse.worker wk ON wk.id = t.worker_id
+  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
+          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = wk.area_id
+ WHERE t.windows_met + t.windows_missed > 0 OR t.visits > 0;
+-- A grant row is the whole recipe: inserting, changing or deleting one gives
+-- its role exactly the privileges its strongest remaining access needs
+-- (schema usage is everyone's), and takes back the others, including any
+-- granted by hand on these objects.
+CREATE OR REPLACE FUNCTION area_grant_privileges() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	r name;
+	roles name[];
+	best text;
+	aggregate_views text := 'sanse.coverage, sanse.coverage_by_tier, sanse.overdue_events, sanse.grid_daily_report, sanse.loop_metrics, sanse.worker_checkin_rate';
+	-- the district's structure has no row-level security: grant rows manage
+	-- only SELECT on it (its writes are granted by hand)
+	structure text := 'sanse.area, sanse.worker, sanse.department';
+	read_relations text := 'sanse.carer, sanse.visit, sanse.event, sanse.event_step, '
+	                       'sanse.event_transition, sanse.tier_history, sanse.open_events, sanse.worker_load, sanse.carer_gaps, sanse.sweep_status';
+	resident_read_columns text;
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.area_grant'::regclass THEN
+		RAISE EXCEPTION 'trigger function area_grant_privileges() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.area_grant.';
+	END IF;
+	SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO resident_read_columns
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = 'sanse.resident'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+	   AND a.attname NOT IN ('factors', 'lat', 'lon', 'id_number_hash', 'id_number');
+	-- each branch names only the transition tables its event has
+	IF TG_OP = 'INSERT' THEN
+		roles := ARRAY(SELECT DISTINCT n.role FROM new_rows n);
+	ELSIF TG_OP = 'DELETE' THEN
+		roles := ARRAY(SELECT DISTINCT o.role FROM old_rows o);
+	ELSE
+		roles := ARRAY(SELECT n.role FROM new_rows n UNION SELECT o.role FROM old_rows o);
+	END IF;
+	FOREACH r IN ARRAY roles LOOP
+		CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles x WHERE x.rolname = r);
+		SELECT CASE max(CASE g.access WHEN 'care' THEN 3 WHEN 'read' THEN 2 ELSE 1 END)
+		         WHEN 3 THEN 'care' WHEN 2 THEN 'read' WHEN 1 THEN 'aggregate' END
+		  INTO best FROM sanse.area_grant g WHERE g.role = r;
+		EXECUTE format('REVOKE ALL ON %s FROM %I', aggregate_views, r);
+		EXECUTE format('REVOKE ALL ON %s FROM %I', read_relations, r);
+		EXECUTE format('REVOKE SELECT ON %s FROM %I', structure, r);
+		EXECUTE format('REVOKE ALL ON sanse.resident FROM %I', r);
+		EXECUTE format('REVOKE ALL (%s, factors, lat, lon, id_number_hash, id_number) ON sanse.resident FROM %I',
+		               resident_read_columns, r);
+		IF best IS NOT NULL THEN
+			EXECUTE format('GRANT SELECT ON %s TO %I', aggregate_views, r);
+		END IF;
+		IF best IN ('read', 'care') THEN
+			EXECUTE format('GRANT SELECT ON %s TO %I', read_relations, r);
+			EXECUTE format('GRANT SELECT ON %s TO %I', structure, r);
+			EXECUTE format('GRANT SELECT (%s) ON sanse.resident TO %I', resident_read_columns, r);
+		END IF;
+		IF best = 'care' THEN
+			EXECUTE format('GRANT SELECT, INSERT, UPDATE ON sanse.resident TO %I', r);
+			EXECUTE format('GRANT INSERT, UPDATE, DELETE ON sanse.carer TO %I', r);
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END
+$$;

@@ -79,17 +79,24 @@ COMMENT ON VIEW coverage_by_tier_all IS 'all areas, for the owner (read coverage
 
 -- Reads the tally kept as things happen (worker_tally): one row per (worker,
 -- month) with activity, so a month of every worker costs milliseconds.
+-- Workers of the areas the role may see; small cells hidden where its access
+-- is aggregate only.
 CREATE VIEW worker_checkin_rate AS
 SELECT t.worker_id, wk.name AS worker_name, wk.force, wk.area_id, t.month,
-       t.windows_met + t.windows_missed AS windows_due,
-       t.windows_met,
+       sanse.cell(t.windows_met + t.windows_missed, v.exact) AS windows_due,
+       sanse.cell(t.windows_met, v.exact) AS windows_met,
        CASE WHEN t.windows_met + t.windows_missed > 0
+             AND (v.exact OR (sanse.cell(t.windows_met + t.windows_missed, false) IS NOT NULL
+                              AND sanse.cell(t.windows_met, false) IS NOT NULL))
             THEN round(t.windows_met::numeric / (t.windows_met + t.windows_missed), 4) END AS checkin_rate,
-       t.visits,
-       t.flagged_visits,
-       CASE WHEN t.visits > 0 THEN round(t.checklist_items::numeric / (cardinality(checklist_items()) * t.visits), 4) END AS checklist_completeness
+       sanse.cell(t.visits, v.exact) AS visits,
+       sanse.cell(t.flagged_visits, v.exact) AS flagged_visits,
+       CASE WHEN t.visits > 0 AND (v.exact OR sanse.cell(t.visits, false) IS NOT NULL)
+            THEN round(t.checklist_items::numeric / (cardinality(checklist_items()) * t.visits), 4) END AS checklist_completeness
   FROM sanse.worker_tally t
   JOIN sanse.worker wk ON wk.id = t.worker_id
+  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
+          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = wk.area_id
  WHERE t.windows_met + t.windows_missed > 0 OR t.visits > 0;
 COMMENT ON VIEW worker_checkin_rate IS 'per worker and month (sanse.timezone): windows due for the residents in their care when the outcome was recorded, met on time, check-in rate (打卡率), their visits, flagged visits, checklist completeness';
 

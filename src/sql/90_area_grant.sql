@@ -60,7 +60,10 @@ DECLARE
 	roles name[];
 	best text;
 	aggregate_views text := 'sanse.coverage, sanse.coverage_by_tier, sanse.overdue_events, sanse.grid_daily_report, sanse.loop_metrics, sanse.worker_checkin_rate';
-	read_relations text := 'sanse.area, sanse.worker, sanse.department, sanse.carer, sanse.visit, sanse.event, sanse.event_step, '
+	-- the district's structure has no row-level security: grant rows manage
+	-- only SELECT on it (its writes are granted by hand)
+	structure text := 'sanse.area, sanse.worker, sanse.department';
+	read_relations text := 'sanse.carer, sanse.visit, sanse.event, sanse.event_step, '
 	                       'sanse.event_transition, sanse.tier_history, sanse.open_events, sanse.worker_load, sanse.carer_gaps, sanse.sweep_status';
 	resident_read_columns text;
 BEGIN
@@ -87,6 +90,7 @@ BEGIN
 		  INTO best FROM sanse.area_grant g WHERE g.role = r;
 		EXECUTE format('REVOKE ALL ON %s FROM %I', aggregate_views, r);
 		EXECUTE format('REVOKE ALL ON %s FROM %I', read_relations, r);
+		EXECUTE format('REVOKE SELECT ON %s FROM %I', structure, r);
 		EXECUTE format('REVOKE ALL ON sanse.resident FROM %I', r);
 		EXECUTE format('REVOKE ALL (%s, factors, lat, lon, id_number_hash, id_number) ON sanse.resident FROM %I',
 		               resident_read_columns, r);
@@ -95,6 +99,7 @@ BEGIN
 		END IF;
 		IF best IN ('read', 'care') THEN
 			EXECUTE format('GRANT SELECT ON %s TO %I', read_relations, r);
+			EXECUTE format('GRANT SELECT ON %s TO %I', structure, r);
 			EXECUTE format('GRANT SELECT (%s) ON sanse.resident TO %I', resident_read_columns, r);
 		END IF;
 		IF best = 'care' THEN
