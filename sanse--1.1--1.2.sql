@@ -3504,3 +3504,166 @@ BEGIN
 	RETURN NULL;
 END
 $$;
+
+-- Grant rows keep their role's OID (a role dropped and created again does not inherit them);
+-- grants reach members that inherit (USAGE); care writes carers; loop medians and means for read access only
+ALTER TABLE area_grant ADD COLUMN role_oid oid NOT NULL;
+COMMENT ON COLUMN area_grant.role_oid IS 'the role the row was granted to (set by sanse): a role dropped and created again under the same name does not inherit the row';
+-- The row names a role that exists now; its OID is kept, so the grant dies
+-- with the role even if the name comes back.
+CREATE FUNCTION area_grant_role() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.area_grant'::regclass THEN
+		RAISE EXCEPTION 'trigger function area_grant_role() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.area_grant.';
+	END IF;
+	IF NEW.role IS NULL THEN
+		RETURN NEW;		-- the NOT NULL constraint refuses it (23502)
+	END IF;
+	NEW.role_oid := (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = NEW.role);
+	IF NEW.role_oid IS NULL THEN
+		-- a restore into a cluster without the role keeps the row, matching nobody
+		IF pg_catalog.current_setting('session_replication_role') = 'replica' THEN
+			NEW.role_oid := 0;
+			RETURN NEW;
+		END IF;
+		RAISE EXCEPTION 'role "%" does not exist', NEW.role USING ERRCODE = '42704';
+	END IF;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER area_grant_role BEFORE INSERT OR UPDATE ON area_grant
+	FOR EACH ROW EXECUTE FUNCTION area_grant_role();
+-- a restored row takes the OID its role has in this cluster
+ALTER TABLE area_grant ENABLE ALWAYS TRIGGER area_grant_role;
+REVOKE ALL ON FUNCTION area_grant_role() FROM PUBLIC;
+-- The areas a role sees with at least an access: the subtrees granted to it
+-- or to a role it is a member of.  Fails closed: an unknown or dropped role,
+-- no grant, or a role the session may not act as sees nothing.  Superusers
+-- and the extension owner see every area.  Row-level security and the
+-- screen views call it with current_user; runs as the owner to read grants.
+CREATE OR REPLACE FUNCTION granted_areas(p_access text, p_role name) RETURNS SETOF bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF p_role IS NULL OR p_access IS NULL
+	   OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = p_role)
+	   OR NOT pg_catalog.pg_has_role(session_user, p_role, 'MEMBER') THEN
+		RETURN;
+	END IF;
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = p_role AND r.rolsuper)
+	   OR p_role = (SELECT o.rolname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_roles o ON o.oid = e.extowner
+	                 WHERE e.extname = 'sanse') THEN
+		RETURN QUERY SELECT a.id FROM sanse.area a;
+		RETURN;
+	END IF;
+	RETURN QUERY
+	SELECT DISTINCT a.id
+	  FROM sanse.area_grant g
+	  JOIN sanse.area a ON sanse.path_contains(g.path, a.path)
+	 WHERE g.access = ANY (CASE p_access WHEN 'aggregate' THEN ARRAY['aggregate', 'read', 'care']
+	                                     WHEN 'read' THEN ARRAY['read', 'care']
+	                                     WHEN 'care' THEN ARRAY['care']
+	                                     ELSE '{}'::text[] END)
+	   AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g.role AND r.oid = g.role_oid)
+	   -- USAGE: the privileges of g.role are the role's own (inherited, or by SET ROLE)
+	   AND pg_catalog.pg_has_role(p_role, g.role, 'USAGE');
+END
+$$;
+-- A grant row is the whole recipe: inserting, changing or deleting one gives
+-- its role exactly the privileges its strongest remaining access needs
+-- (schema usage is everyone's), and takes back the others, including any
+-- granted by hand on these objects.
+CREATE OR REPLACE FUNCTION area_grant_privileges() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	r name;
+	roles name[];
+	best text;
+	aggregate_views text := 'sanse.coverage, sanse.coverage_by_tier, sanse.overdue_events, sanse.grid_daily_report, sanse.loop_metrics, sanse.worker_checkin_rate';
+	-- the district's structure has no row-level security: grant rows manage
+	-- only SELECT on it (its writes are granted by hand)
+	structure text := 'sanse.area, sanse.worker, sanse.department';
+	read_relations text := 'sanse.carer, sanse.visit, sanse.event, sanse.event_step, '
+	                       'sanse.event_transition, sanse.tier_history, sanse.open_events, sanse.worker_load, sanse.carer_gaps, sanse.sweep_status';
+	resident_read_columns text;
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.area_grant'::regclass THEN
+		RAISE EXCEPTION 'trigger function area_grant_privileges() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.area_grant.';
+	END IF;
+	SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO resident_read_columns
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = 'sanse.resident'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+	   AND a.attname NOT IN ('factors', 'lat', 'lon', 'id_number_hash', 'id_number');
+	-- each branch names only the transition tables its event has
+	IF TG_OP = 'INSERT' THEN
+		roles := ARRAY(SELECT DISTINCT n.role FROM new_rows n);
+	ELSIF TG_OP = 'DELETE' THEN
+		roles := ARRAY(SELECT DISTINCT o.role FROM old_rows o);
+	ELSE
+		roles := ARRAY(SELECT n.role FROM new_rows n UNION SELECT o.role FROM old_rows o);
+	END IF;
+	FOREACH r IN ARRAY roles LOOP
+		CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles x WHERE x.rolname = r);
+		SELECT CASE max(CASE g.access WHEN 'care' THEN 3 WHEN 'read' THEN 2 ELSE 1 END)
+		         WHEN 3 THEN 'care' WHEN 2 THEN 'read' WHEN 1 THEN 'aggregate' END
+		  INTO best FROM sanse.area_grant g
+		 WHERE g.role = r AND g.role_oid = (SELECT x.oid FROM pg_catalog.pg_roles x WHERE x.rolname = r);
+		EXECUTE format('REVOKE ALL ON %s FROM %I', aggregate_views, r);
+		EXECUTE format('REVOKE ALL ON %s FROM %I', read_relations, r);
+		EXECUTE format('REVOKE SELECT ON %s FROM %I', structure, r);
+		EXECUTE format('REVOKE ALL ON sanse.resident FROM %I', r);
+		EXECUTE format('REVOKE ALL (%s, factors, lat, lon, id_number_hash, id_number) ON sanse.resident FROM %I',
+		               resident_read_columns, r);
+		IF best IS NOT NULL THEN
+			EXECUTE format('GRANT SELECT ON %s TO %I', aggregate_views, r);
+		END IF;
+		IF best IN ('read', 'care') THEN
+			EXECUTE format('GRANT SELECT ON %s TO %I', read_relations, r);
+			EXECUTE format('GRANT SELECT ON %s TO %I', structure, r);
+			EXECUTE format('GRANT SELECT (%s) ON sanse.resident TO %I', resident_read_columns, r);
+		END IF;
+		IF best = 'care' THEN
+			EXECUTE format('GRANT SELECT, INSERT, UPDATE ON sanse.resident TO %I', r);
+			EXECUTE format('GRANT INSERT, UPDATE, DELETE ON sanse.carer TO %I', r);
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END
+$$;
+-- (runs as the owner: it locks the worker row, which a care role may read but not update)
+CREATE OR REPLACE FUNCTION carer_check() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	w sanse.worker;
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.carer'::regclass THEN
+		RAISE EXCEPTION 'trigger function carer_check() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.carer.';
+	END IF;
+	SELECT * INTO w FROM sanse.worker WHERE id = NEW.worker_id FOR KEY SHARE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'worker % does not exist', NEW.worker_id USING ERRCODE = '23503';
+	END IF;
+	IF NOT w.active THEN
+		RAISE EXCEPTION 'worker % is not active', NEW.worker_id
+			USING ERRCODE = '55000', HINT = 'Only active workers can be carers.';
+	END IF;
+	NEW.force := w.force;
+	RETURN NEW;
+END
+$$;
+CREATE OR REPLACE VIEW loop_metrics AS
+SELECT l.area_id, l.path, l.name, l.month, l.kind,
+       sanse.cell(l.raised, v.exact) AS raised, sanse.cell(l.answered_in_time, v.exact) AS answered_in_time,
+       CASE WHEN v.exact OR (sanse.cell(l.raised, false) IS NOT NULL AND sanse.cell(l.answered_in_time, false) IS NOT NULL)
+            THEN l.response_rate END AS response_rate,
+       CASE WHEN v.exact THEN l.median_time_to_arrive END AS median_time_to_arrive,
+       sanse.cell(l.handled, v.exact) AS handled, sanse.cell(l.closed, v.exact) AS closed,
+       sanse.cell(l.reopened, v.exact) AS reopened,
+       CASE WHEN v.exact THEN l.mean_rating END AS mean_rating,
+       sanse.cell(l.confirmed_solved, v.exact) AS confirmed_solved, sanse.cell(l.still_open, v.exact) AS still_open
+  FROM sanse.loop_metrics_all l
+  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
+          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = l.area_id;

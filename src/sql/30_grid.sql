@@ -25,8 +25,40 @@ CREATE TABLE area_grant (
 	role name NOT NULL,
 	path ltree NOT NULL CONSTRAINT area_grant_not_the_root CHECK (nlevel(path) > 0),
 	access text NOT NULL CHECK (access IN ('aggregate', 'read', 'care')),
+	role_oid oid NOT NULL,
 	PRIMARY KEY (role, path, access)
 );
+COMMENT ON COLUMN area_grant.role_oid IS 'the role the row was granted to (set by sanse): a role dropped and created again under the same name does not inherit the row';
+
+-- The row names a role that exists now; its OID is kept, so the grant dies
+-- with the role even if the name comes back.
+CREATE FUNCTION area_grant_role() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.area_grant'::regclass THEN
+		RAISE EXCEPTION 'trigger function area_grant_role() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.area_grant.';
+	END IF;
+	IF NEW.role IS NULL THEN
+		RETURN NEW;		-- the NOT NULL constraint refuses it (23502)
+	END IF;
+	NEW.role_oid := (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = NEW.role);
+	IF NEW.role_oid IS NULL THEN
+		-- a restore into a cluster without the role keeps the row, matching nobody
+		IF pg_catalog.current_setting('session_replication_role') = 'replica' THEN
+			NEW.role_oid := 0;
+			RETURN NEW;
+		END IF;
+		RAISE EXCEPTION 'role "%" does not exist', NEW.role USING ERRCODE = '42704';
+	END IF;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER area_grant_role BEFORE INSERT OR UPDATE ON area_grant
+	FOR EACH ROW EXECUTE FUNCTION area_grant_role();
+-- a restored row takes the OID its role has in this cluster
+ALTER TABLE area_grant ENABLE ALWAYS TRIGGER area_grant_role;
+REVOKE ALL ON FUNCTION area_grant_role() FROM PUBLIC;
 REVOKE ALL ON area_grant FROM PUBLIC;
 COMMENT ON TABLE area_grant IS 'grants by area: a role (or its members) sees the subtree of path with access aggregate, read or care';
 SELECT pg_catalog.pg_extension_config_dump('area_grant', '');
@@ -58,8 +90,9 @@ BEGIN
 	                                     WHEN 'read' THEN ARRAY['read', 'care']
 	                                     WHEN 'care' THEN ARRAY['care']
 	                                     ELSE '{}'::text[] END)
-	   AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g.role)
-	   AND pg_catalog.pg_has_role(p_role, g.role, 'MEMBER');
+	   AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g.role AND r.oid = g.role_oid)
+	   -- USAGE: the privileges of g.role are the role's own (inherited, or by SET ROLE)
+	   AND pg_catalog.pg_has_role(p_role, g.role, 'USAGE');
 END
 $$;
 COMMENT ON FUNCTION granted_areas(text, name) IS 'ids of the areas a role sees with at least this access (every area for superusers and the owner; none when it is not the session''s to ask)';

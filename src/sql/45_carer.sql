@@ -13,8 +13,9 @@ CREATE TABLE carer (
 CREATE INDEX carer_worker ON carer (worker_id);
 COMMENT ON TABLE carer IS 'five-for-one: the responsible worker of each force for a resident';
 
+-- (runs as the owner: it locks the worker row, which a care role may read but not update)
 CREATE FUNCTION carer_check() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	w sanse.worker;
 BEGIN

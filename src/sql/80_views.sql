@@ -333,10 +333,10 @@ SELECT l.area_id, l.path, l.name, l.month, l.kind,
        sanse.cell(l.raised, v.exact) AS raised, sanse.cell(l.answered_in_time, v.exact) AS answered_in_time,
        CASE WHEN v.exact OR (sanse.cell(l.raised, false) IS NOT NULL AND sanse.cell(l.answered_in_time, false) IS NOT NULL)
             THEN l.response_rate END AS response_rate,
-       CASE WHEN v.exact OR sanse.cell(l.raised, false) IS NOT NULL THEN l.median_time_to_arrive END AS median_time_to_arrive,
+       CASE WHEN v.exact THEN l.median_time_to_arrive END AS median_time_to_arrive,
        sanse.cell(l.handled, v.exact) AS handled, sanse.cell(l.closed, v.exact) AS closed,
        sanse.cell(l.reopened, v.exact) AS reopened,
-       CASE WHEN v.exact OR sanse.cell(l.raised, false) IS NOT NULL THEN l.mean_rating END AS mean_rating,
+       CASE WHEN v.exact THEN l.mean_rating END AS mean_rating,
        sanse.cell(l.confirmed_solved, v.exact) AS confirmed_solved, sanse.cell(l.still_open, v.exact) AS still_open
   FROM sanse.loop_metrics_all l
   JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact

@@ -87,7 +87,8 @@ BEGIN
 		CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles x WHERE x.rolname = r);
 		SELECT CASE max(CASE g.access WHEN 'care' THEN 3 WHEN 'read' THEN 2 ELSE 1 END)
 		         WHEN 3 THEN 'care' WHEN 2 THEN 'read' WHEN 1 THEN 'aggregate' END
-		  INTO best FROM sanse.area_grant g WHERE g.role = r;
+		  INTO best FROM sanse.area_grant g
+		 WHERE g.role = r AND g.role_oid = (SELECT x.oid FROM pg_catalog.pg_roles x WHERE x.rolname = r);
 		EXECUTE format('REVOKE ALL ON %s FROM %I', aggregate_views, r);
 		EXECUTE format('REVOKE ALL ON %s FROM %I', read_relations, r);
 		EXECUTE format('REVOKE SELECT ON %s FROM %I', structure, r);
