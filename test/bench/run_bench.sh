@@ -51,6 +51,10 @@ printf '\\set r random(1, %s)\nSELECT bench.check_in_plpgsql(token, worker_id, n
 	"$nres" "$list" >"$out/plpgsql.sql"
 
 tps() {	# a run with any failed or aborted client is an error, not a number
+	# role_<script>, when set, names the role the script's sessions act as
+	# (the session stays the superuser's; the role is current_user, as after SET ROLE)
+	eval "as_role=\${role_$1:-}"
+	PGOPTIONS="${PGOPTIONS:+$PGOPTIONS }${as_role:+-c role=$as_role}" \
 	"$PGBENCH" -n -M prepared -T "$SECS" -c "$2" -j "$(( $2 < 2 ? 1 : 2 ))" -f "$out/$1.sql" sanse_bench >"$out/pgbench.log" 2>&1
 	if grep -q -e 'aborted' -e 'error' "$out/pgbench.log" || ! grep -q '^number of failed transactions: 0 ' "$out/pgbench.log"; then
 		echo "pgbench $1 with $2 client(s) failed:" >&2; cat "$out/pgbench.log" >&2; touch "$out/failed"; exit 1
@@ -137,6 +141,47 @@ done
 refill arrive; refill handle	# checks that no run outran its pool
 [ ! -e "$out/failed" ] || { echo "a pgbench run failed: no results written" >&2; exit 1; }
 loop_events=$(q -d sanse_bench -c "SELECT count(*) FROM sanse.event WHERE kind = 'warning' AND detail = 'fall detector'")
+
+echo "== resident writes under row-level security: an app role with care on the district against the owner (pgbench, median of $ROUNDS interleaved rounds of $SECS s, 1 client)"
+# Roles are the cluster's: created when missing, granted only through grant
+# rows in this database (the recipe of spec 8).  The owner is the superuser
+# that created the extension: row-level security does not apply to it.
+APP=sanse_bench_app
+q -d sanse_bench >/dev/null <<SQL
+SET client_min_messages = warning;
+DO \$\$ BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$APP') THEN CREATE ROLE $APP NOLOGIN; END IF;
+END \$\$;
+INSERT INTO sanse.area_grant (role, path, access) VALUES ('$APP', 'q', 'care');
+GRANT USAGE ON SCHEMA bench TO $APP;
+SQL
+[ "$(PGOPTIONS="-c role=$APP" q -d sanse_bench -c "SELECT current_user")" = "$APP" ] || { echo "sessions do not act as $APP" >&2; exit 1; }
+mlo=$(q -d sanse_bench -c "SELECT min(id) FROM sanse.area WHERE kind = 'micro_grid'")
+mhi=$(q -d sanse_bench -c "SELECT max(id) FROM sanse.area WHERE kind = 'micro_grid'")
+[ "$(q -d sanse_bench -c "SELECT count(*) FROM sanse.area WHERE kind = 'micro_grid'")" -eq $((mhi - mlo + 1)) ] ||
+	{ echo "the micro grids' ids are not contiguous" >&2; exit 1; }
+# the same statements on both sides: a resident registered in a random micro
+# grid; a random resident's door moved on the map
+printf '\\set a random(%s, %s)\nINSERT INTO sanse.resident (area_id, name, factors) VALUES (:a, %s, %s);\n' \
+	"$mlo" "$mhi" "'bench resident'" "'{lives_alone}'" >"$out/own_insert.sql"
+printf '\\set r random(1, %s)\n\\set d random(0, 99999)\nUPDATE sanse.resident SET lat = 30 + :d / 100000.0, lon = 120 + :d / 100000.0 WHERE id = :r;\n' \
+	"$nres" >"$out/own_update.sql"
+cp "$out/own_insert.sql" "$out/app_insert.sql"
+cp "$out/own_update.sql" "$out/app_update.sql"
+printf 'SELECT count(*) FROM sanse.granted_areas(%s, current_user);\n' "'care'" >"$out/app_granted.sql"
+role_app_insert=$APP; role_app_update=$APP; role_app_granted=$APP
+q -d sanse_bench -c "VACUUM ANALYZE" -c "CHECKPOINT"
+for s in own_insert app_insert own_update app_update app_granted; do tps $s 1 >/dev/null; done
+rounds 1 own_insert app_insert own_update app_update app_granted
+[ ! -e "$out/failed" ] || { echo "a pgbench run failed: no results written" >&2; exit 1; }
+app_rows=$(q -d sanse_bench -c "SELECT count(*) FROM sanse.resident WHERE written_by = '$APP'")
+[ "$app_rows" -gt 0 ] || { echo "the app role wrote no resident" >&2; exit 1; }
+# how many times each statement's plan calls granted_areas (one hashed subplan per policy clause)
+subplans() { q -d sanse_bench -c "SET ROLE $APP" -c "EXPLAIN $1" | grep -c '^ *SubPlan [0-9]' || true; }
+sub_insert=$(subplans "INSERT INTO sanse.resident (area_id, name, factors) VALUES ($mlo, 'bench resident', '{lives_alone}')")
+sub_update=$(subplans "UPDATE sanse.resident SET lat = 30, lon = 120 WHERE id = 1")
+echo "  INSERT: owner $own_insert_1 tps, app $app_insert_1 tps; UPDATE: owner $own_update_1 tps, app $app_update_1 tps; granted_areas('care') alone as the app $app_granted_1 tps"
+echo "  app / owner time: INSERT $(ratio "$own_insert_1" "$app_insert_1"), UPDATE $(ratio "$own_update_1" "$app_update_1"); granted_areas in the plans: INSERT $sub_insert, UPDATE $sub_update"
 
 echo "== window_after and classify over 1,000,000 rows"
 q -d sanse_bench -v nrows="$NROWS" <<'SQL'
@@ -281,8 +326,94 @@ cov_all=$(best sanse_bench_views "SELECT sum(residents), sum(overdue_now), sum(w
 cov_town=$(best sanse_bench_views "SELECT * FROM sanse.coverage WHERE kind IN ('district', 'town')")
 echo "  coverage: all $vareas areas $cov_all ms, district and towns $cov_town ms ($vres residents)"
 
+echo "== screen views under row-level security: a town's read and aggregate roles against the owner, same town (median of $ROUNDS interleaved rounds, each the best of 3 in one session)"
+# The closed loop's events for loop_metrics, written directly after the
+# timings above (they would change the daily report's counts): one event in
+# every 20th resident's month for the last three months, a warning, request
+# or finding; 5 % still called, the others arrived, handled, fed back and
+# closed with their transitions.
+q -d sanse_bench_views <<'SQL'
+SET session_replication_role = replica;	-- bulk history: no triggers, no FK checks
+WITH src AS (
+	SELECT r.id AS resident_id, r.area_id, r.tier, sanse.leader_for(r.area_id, 1) AS leader_id,
+	       (SELECT min(c.worker_id) FROM sanse.carer c WHERE c.resident_id = r.id) AS worker_id,
+	       (ARRAY['warning', 'request', 'finding'])[1 + (r.id / 20 + i) % 3] AS kind,
+	       now() - interval '89 days' + (i * 30 + r.id % 29) * interval '1 day' + (r.id % 1440) * interval '1 minute' AS called_at,
+	       random() AS x, random() AS y
+	  FROM sanse.resident r CROSS JOIN generate_series(0, 2) i
+	 WHERE r.id % 20 = 0),
+ev AS (
+	INSERT INTO sanse.event (resident_id, area_id, kind, status, tier, level, assignee_id, due_at, level_since, next_step_at,
+	                         scale, detail, called_at, raised_by, arrived_at, arrived_by, handled_at, handled_by,
+	                         fed_back_at, fed_back_by, resolved_at, closed_by, rating, solved, evaluated_by)
+	SELECT s.resident_id, s.area_id, s.kind, CASE WHEN s.x < 0.05 THEN 'called' ELSE 'closed' END, s.tier, 1, s.leader_id,
+	       s.called_at, s.called_at, CASE WHEN s.x < 0.05 THEN s.called_at + interval '15 minutes' END,
+	       'grid', 'bench loop', s.called_at, s.worker_id,
+	       c.arrived_at, c.by, c.arrived_at + interval '1 hour', c.by, c.arrived_at + interval '70 minutes', c.by,
+	       c.arrived_at + interval '6 hours', c.by, CASE WHEN c.by IS NOT NULL THEN 3 + (s.y * 2.4)::int END,
+	       CASE WHEN c.by IS NOT NULL THEN true END, CASE WHEN c.by IS NOT NULL THEN 'resident' END
+	  FROM src s
+	 CROSS JOIN LATERAL (SELECT CASE WHEN s.x >= 0.05 THEN s.called_at + (2 + 40 * s.y) * interval '1 minute' END AS arrived_at,
+	                            CASE WHEN s.x >= 0.05 THEN s.worker_id END AS by) c
+	RETURNING id, called_at, arrived_at, arrived_by, handled_at, fed_back_at, resolved_at)
+INSERT INTO sanse.event_transition (event_id, stage, at, worker_id, note)
+SELECT e.id, t.stage, t.at, t.worker_id, 'bench'
+  FROM ev e
+ CROSS JOIN LATERAL (VALUES ('called', e.called_at, NULL::bigint), ('arrived', e.arrived_at, e.arrived_by),
+                            ('handled', e.handled_at, e.arrived_by), ('fed_back', e.fed_back_at, e.arrived_by),
+                            ('closed', e.resolved_at, NULL)) t(stage, at, worker_id)
+ WHERE t.at IS NOT NULL;
+RESET session_replication_role;
+VACUUM ANALYZE sanse.event;
+VACUUM ANALYZE sanse.event_transition;
+SQL
+vloop=$(q -d sanse_bench_views -c "SELECT count(*) FROM sanse.event WHERE kind <> 'overdue'")
+TOWN=q.t1
+READER=sanse_bench_town_read
+AGGREGATOR=sanse_bench_town_aggregate
+q -d sanse_bench_views >/dev/null <<SQL
+SET client_min_messages = warning;
+DO \$\$ BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$READER') THEN CREATE ROLE $READER NOLOGIN; END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$AGGREGATOR') THEN CREATE ROLE $AGGREGATOR NOLOGIN; END IF;
+END \$\$;
+INSERT INTO sanse.area_grant (role, path, access) VALUES ('$READER', '$TOWN', 'read'), ('$AGGREGATOR', '$TOWN', 'aggregate');
+GRANT USAGE ON SCHEMA bench TO $READER, $AGGREGATOR;	-- bench.time_ms
+SQL
+town_areas=$(q -d sanse_bench_views -c "SELECT count(*) FROM sanse.area WHERE path <@ '$TOWN'")
+town_res=$(q -d sanse_bench_views -c "SELECT count(*) FROM sanse.resident r JOIN sanse.area a ON a.id = r.area_id WHERE a.path <@ '$TOWN'")
+view_ms() {	# $1: the role to act as (NONE: the owner), $2: a query; the best of 3 runs in one session, in ms
+	q -d sanse_bench_views -c "SET ROLE $1" \
+	  -c "SELECT round(min(bench.time_ms(\$q\$$2\$q\$))::numeric, 2) FROM generate_series(1, 3)"; }
+view_rows() { q -d sanse_bench_views -c "SET ROLE $1" -c "SELECT count(*) FROM ($2) x"; }
+vq_cov_town="SELECT * FROM sanse.coverage WHERE path = '$TOWN'"
+vq_cov_areas="SELECT * FROM sanse.coverage WHERE path = '$TOWN' OR path LIKE '$TOWN.%'"
+vq_overdue="SELECT * FROM sanse.overdue_events WHERE path = '$TOWN'"
+vq_daily="SELECT * FROM sanse.grid_daily_report WHERE path LIKE '$TOWN.%' AND day = (now() - interval '3 days')::date"
+vq_loop="SELECT * FROM sanse.loop_metrics WHERE path = '$TOWN'"
+for v in cov_town cov_areas overdue daily loop; do
+	eval "query=\$vq_$v"
+	# every side must read the same rows, or the comparison means nothing
+	n_own=$(view_rows NONE "$query"); n_read=$(view_rows $READER "$query"); n_agg=$(view_rows $AGGREGATOR "$query")
+	if [ "$n_own" -eq 0 ] || [ "$n_read" -ne "$n_own" ] || [ "$n_agg" -ne "$n_own" ]; then
+		echo "$query: the owner reads $n_own rows, $READER $n_read, $AGGREGATOR $n_agg" >&2; exit 1
+	fi
+	runs_own=''; runs_read=''; runs_agg=''
+	i=0
+	while [ $i -lt "$ROUNDS" ]; do
+		runs_own="$runs_own $(view_ms NONE "$query")"
+		runs_read="$runs_read $(view_ms $READER "$query")"
+		runs_agg="$runs_agg $(view_ms $AGGREGATOR "$query")"
+		i=$((i + 1))
+	done
+	eval "rls_${v}_rows=$n_own; rls_${v}_own=\$(echo \$runs_own | median); rls_${v}_read=\$(echo \$runs_read | median); rls_${v}_agg=\$(echo \$runs_agg | median)"
+	eval "echo \"  $v ($n_own rows): owner \$rls_${v}_own ms, read \$rls_${v}_read ms, aggregate \$rls_${v}_agg ms\""
+done
+
 machine="$(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 pgv=$(q -d sanse_bench -c "SHOW server_version")
+both() {	# $1, $2: two roles' times, $3: the owner's; met when both are within 1.2x
+	awk -v a="$1" -v b="$2" -v o="$3" 'BEGIN { print (o > 0 && a / o <= 1.2 && b / o <= 1.2 ? "met" : "NOT met") }'; }
 verdict() { awk -v v="$1" -v t="$2" -v dir="$3" 'BEGIN { ok = (dir == "min" ? v >= t : v <= t); print (ok ? "met" : "NOT met") }'; }
 cat >"$OUT" <<MD
 # sanse benchmark results
@@ -398,6 +529,48 @@ then recounted by \`sanse.rebuild_worker_month()\`, as check-ins and sweeps woul
 Target: well under a second — coverage (all areas): $(verdict "$cov_all" 1000 max), towns: $(verdict "$cov_town" 1000 max),
 check-in rate for a month: $(verdict "$rate_month" 1000 max), for a worker: $(verdict "$rate_worker" 1000 max),
 overdue events for towns: $(verdict "$ev_towns" 1000 max), for every area: $(verdict "$ev_all" 1000 max), daily report for a grid: $(verdict "$daily_grid" 1000 max), for a day: $(verdict "$daily_day" 1000 max).
+
+## Row-level security by area: roles under it against the owner (same statements, same run)
+
+The owner is the superuser that created the extension: row-level security does not apply to it, and
+\`granted_areas\` gives it every area. The other sides act as roles (\`SET ROLE\`, or \`-c role=\` for pgbench)
+given their access only by a row of \`sanse.area_grant\`, as spec 8's recipe does. Every statement is the same text on
+every side; each view query was checked to return the same number of rows to every side before it was timed.
+
+### Screen views: a town's roles against the owner reading the same town
+
+Town \`$TOWN\` of the 100× district above ($town_areas areas, $town_res residents; $vloop closed-loop events written for
+\`loop_metrics\` after the timings above, 5 % still open): \`$READER\` holds \`read\` on it, \`$AGGREGATOR\` holds
+\`aggregate\` (small cells hidden). Each side runs each query in its own session, best of 3; the table shows the median of
+${ROUNDS} rounds, the three sides taking turns in each.
+
+| query | rows | owner (ms) | \`read\` role (ms) | read / owner | \`aggregate\` role (ms) | aggregate / owner | target ≤ 1.2 |
+|---|---:|---:|---:|---:|---:|---:|---|
+| \`coverage WHERE path = '$TOWN'\` | $rls_cov_town_rows | $rls_cov_town_own | $rls_cov_town_read | $(ratio "$rls_cov_town_read" "$rls_cov_town_own") | $rls_cov_town_agg | $(ratio "$rls_cov_town_agg" "$rls_cov_town_own") | $(both "$rls_cov_town_read" "$rls_cov_town_agg" "$rls_cov_town_own") |
+| \`coverage\`, all the town's areas (\`path = '$TOWN' OR path LIKE '$TOWN.%'\`) | $rls_cov_areas_rows | $rls_cov_areas_own | $rls_cov_areas_read | $(ratio "$rls_cov_areas_read" "$rls_cov_areas_own") | $rls_cov_areas_agg | $(ratio "$rls_cov_areas_agg" "$rls_cov_areas_own") | $(both "$rls_cov_areas_read" "$rls_cov_areas_agg" "$rls_cov_areas_own") |
+| \`overdue_events WHERE path = '$TOWN'\` (every month) | $rls_overdue_rows | $rls_overdue_own | $rls_overdue_read | $(ratio "$rls_overdue_read" "$rls_overdue_own") | $rls_overdue_agg | $(ratio "$rls_overdue_agg" "$rls_overdue_own") | $(both "$rls_overdue_read" "$rls_overdue_agg" "$rls_overdue_own") |
+| \`grid_daily_report\`, the town's micro grids, one day | $rls_daily_rows | $rls_daily_own | $rls_daily_read | $(ratio "$rls_daily_read" "$rls_daily_own") | $rls_daily_agg | $(ratio "$rls_daily_agg" "$rls_daily_own") | $(both "$rls_daily_read" "$rls_daily_agg" "$rls_daily_own") |
+| \`loop_metrics WHERE path = '$TOWN'\` (every month and kind) | $rls_loop_rows | $rls_loop_own | $rls_loop_read | $(ratio "$rls_loop_read" "$rls_loop_own") | $rls_loop_agg | $(ratio "$rls_loop_agg" "$rls_loop_own") | $(both "$rls_loop_read" "$rls_loop_agg" "$rls_loop_own") |
+
+Target (issue 13): a town role at most 1.2× the owner's time.
+
+### Resident writes: an app role with \`care\` on the district against the owner (pgbench, prepared statements; median of ${ROUNDS} rounds of ${SECS} s, 1 client, the sides taking turns in each round)
+
+The scale-1 Q district of the check-in path above, after its runs. \`$APP\` holds \`care\` on \`q\`. INSERT registers
+a resident in a random micro grid (\`INSERT INTO sanse.resident (area_id, name, factors) VALUES (…)\`); UPDATE moves a
+random resident's door on the map (\`UPDATE sanse.resident SET lat = …, lon = … WHERE id = …\`). Each side first runs
+once unmeasured. µs = 10⁶ / tps; app / owner is the ratio of the times.
+
+| statement | owner (tps) | app role (tps) | µs owner | µs app | app / owner | \`granted_areas\` calls in the app's plan | target ≤ 1.2 |
+|---|---:|---:|---:|---:|---:|---:|---|
+| INSERT resident | $own_insert_1 | $app_insert_1 | $(us "$own_insert_1") | $(us "$app_insert_1") | $(ratio "$own_insert_1" "$app_insert_1") | $sub_insert | $(verdict "$(ratio "$own_insert_1" "$app_insert_1")" 1.2 max) |
+| UPDATE resident | $own_update_1 | $app_update_1 | $(us "$own_update_1") | $(us "$app_update_1") | $(ratio "$own_update_1" "$app_update_1") | $sub_update | $(verdict "$(ratio "$own_update_1" "$app_update_1")" 1.2 max) |
+
+Where the app's time goes: \`SELECT count(*) FROM sanse.granted_areas('care', current_user)\` alone, as the app, ran at
+$app_granted_1 tps ($(us "$app_granted_1") µs; \`SELECT 1\`: $(us "$empty_1") µs) in the same run. Each policy clause
+on \`sanse.resident\` is \`area_id IN (SELECT sanse.granted_areas(…, current_user))\`, a hashed subplan that calls
+the function and hashes every area it returns ($(q -d sanse_bench -c "SELECT count(*) FROM sanse.granted_areas('care', '$APP')") here) once per
+statement; the count above is of those subplans in the app's plan of each statement. $app_rows residents were written by the app in the run.
 MD
 echo "written $OUT"
 cat "$OUT"
