@@ -4,7 +4,9 @@
 # ID hashes), the tier history, edited policies and rules, the secret (ID
 # lookups still work), door tokens (still opening the same doors, revoked ones
 # still refused), visits, events, escalation steps and the check-in tally
-# (folded and pending), and the restored district goes on the same way
+# (folded and pending), area grants (their roles' privileges, the
+# row-level security policies, what a town role sees) and the audit log, and
+# the restored district goes on the same way
 # (new residents, check-ins, sweeps).  Runs in the cluster named by the PG*
 # variables (pg_virtualenv sets PGHOST, PGPORT, PGUSER, PGPASSWORD) as a
 # superuser.  Restores the way the README documents it
@@ -19,10 +21,18 @@ plain=sanse_dump_plain
 tmp=$(mktemp -d) || exit 2
 fail=0
 
+# Roles are the cluster's: the town roles given grant rows in the source keep
+# their names and OIDs in the destination, which is in the same cluster.
+town_read=sanse_dump_town_read
+town_care=sanse_dump_town_care
+nobody=sanse_dump_nobody
 cleanup() {
 	dropdb --if-exists "$src" >/dev/null 2>&1
 	dropdb --if-exists "$dst" >/dev/null 2>&1
 	dropdb --if-exists "$plain" >/dev/null 2>&1
+	for r in "$town_read" "$town_care" "$nobody"; do
+		psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r" >/dev/null 2>&1
+	done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -189,6 +199,32 @@ expect "source: flagged visits and a window met, open and closed events, steps p
 	        (SELECT count(*) FROM door_token WHERE revoked_at IS NOT NULL) > 0" \
 	"t|t|t|t|t|t|t|t"
 
+# Row-level security (spec 8): a town role reading one micro grid, another
+# caring for the other, a role with a hand grant but no grant row; the grant
+# rows and an ID lookup leave audit rows.
+if q "$src" >"$tmp/grant.out" 2>&1 <<SQL
+SET client_min_messages = warning;
+CREATE ROLE $town_read NOLOGIN;
+CREATE ROLE $town_care NOLOGIN;
+CREATE ROLE $nobody NOLOGIN;
+INSERT INTO area_grant (role, path, access) VALUES ('$town_read', 'q.s1.c1.z1.g1.m1', 'read');
+INSERT INTO area_grant (role, path, access) VALUES ('$town_care', 'q.s1.c1.z1.g1.m2', 'care');
+GRANT SELECT ON resident TO $nobody;	-- a hand grant widens nothing without a grant row
+SELECT count(*) FROM find_resident_by_id_number('51010119400101123X', 'dump check');
+SQL
+then
+	ok "town roles with read and care grant rows, an ID lookup in $src"
+else
+	not_ok "town roles with read and care grant rows, an ID lookup in $src"
+	sed 's/^/# /' "$tmp/grant.out"
+	exit 1
+fi
+expect "source: two grant rows, audit rows for the overrides, the grants and the lookup, row-level security on resident" "$src" \
+	"SELECT (SELECT count(*) FROM area_grant), (SELECT count(*) FROM audit_log WHERE act = 'tier_override') > 0,
+	        (SELECT count(*) FROM audit_log WHERE act = 'grant_change') > 0, (SELECT count(*) FROM audit_log WHERE act = 'id_lookup'),
+	        (SELECT relrowsecurity FROM pg_class WHERE oid = 'sanse.resident'::regclass)" \
+	"2|t|t|1|t"
+
 # dump and restore (README: restore with sanse's triggers held back)
 if pg_dump -Fc -f "$tmp/district.dump" "$src" 2>"$tmp/dump.err"; then
 	ok "pg_dump -Fc $src"
@@ -245,6 +281,41 @@ same "every sanse table holds the same rows" \
 	  WHERE n.nspname = 'sanse' AND c.relkind = 'r' ORDER BY c.relname"
 same "every sanse sequence is where it was" \
 	"SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'sanse' ORDER BY sequencename"
+
+# grants, policies and the audit (before any lookup below adds to the audit)
+same "area_grant rows (role, path, access, role OID)" "SELECT role, path, access, role_oid FROM area_grant ORDER BY role, path, access"
+same "audit_log rows (the restore adds none)" \
+	"SELECT id, at, session_user_name, current_user_name, act, resident_ids, purpose, detail FROM audit_log ORDER BY id"
+same "row-level security policies on the same tables" \
+	"SELECT tablename, policyname, permissive, roles, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'sanse' ORDER BY tablename, policyname"
+same "relrowsecurity on the same tables" \
+	"SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	  WHERE n.nspname = 'sanse' AND c.relkind = 'r' ORDER BY c.relname"
+same "the town roles' table and column privileges" \
+	"SELECT grantee, table_name, column_name, privilege_type FROM information_schema.column_privileges
+	  WHERE table_schema = 'sanse' AND grantee IN ('$town_read', '$town_care', '$nobody')
+	 UNION ALL
+	 SELECT grantee, table_name, '*', privilege_type FROM information_schema.table_privileges
+	  WHERE table_schema = 'sanse' AND grantee IN ('$town_read', '$town_care', '$nobody')
+	 ORDER BY 1, 2, 3, 4"
+# what each role sees in the destination, against the owner's count by path there
+for pair in "$town_read|q.s1.c1.z1.g1.m1" "$town_care|q.s1.c1.z1.g1.m2"; do
+	r=${pair%%|*}
+	path=${pair#*|}
+	want=$(q "$dst" -c "SELECT count(*) || ' ' || string_agg(r.id::text, ',' ORDER BY r.id) FROM resident r JOIN area a ON a.id = r.area_id WHERE a.path <@ '$path'" 2>&1)
+	case $want in
+	[1-9]*) expect "$r sees exactly the residents under $path in the destination ($want)" "$dst" \
+		"SET ROLE $r; SELECT count(*) || ' ' || string_agg(id::text, ',' ORDER BY id) FROM resident" "$want" ;;
+	*) not_ok "the destination's residents under $path"; printf '%s\n' "$want" | sed 's/^/#   /' ;;
+	esac
+done
+expect "$town_read sees the visits and events under its micro grid only" "$dst" \
+	"SET ROLE $town_read; SELECT (SELECT count(*) FROM visit) || '|' || (SELECT count(*) FROM event)" \
+	"$(q "$dst" -c "SELECT (SELECT count(*) FROM visit v JOIN area a ON a.id = v.area_id WHERE a.path <@ 'q.s1.c1.z1.g1.m1')
+	     || '|' || (SELECT count(*) FROM event e JOIN area a ON a.id = e.area_id WHERE a.path <@ 'q.s1.c1.z1.g1.m1')" 2>&1)"
+expect "a role with no grant row sees no resident in the destination" "$dst" "SET ROLE $nobody; SELECT count(*) FROM resident" "0"
+expect "the owner still sees every resident in the destination" "$dst" "SELECT count(*) FROM resident" \
+	"$(q "$src" -c "SELECT count(*) FROM resident" 2>&1)"
 
 # the secret came along: clear numbers still find their residents
 for pair in "51010119400101123X|Granny Li" " 510101194502021234 |Uncle Zhang" "11010119500303002X|Ms Sun"; do

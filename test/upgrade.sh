@@ -1,7 +1,8 @@
 #!/bin/sh
 # ALTER EXTENSION sanse UPDATE from 1.0 on the paper's district (scale 1) with
 # ten days of history: the new tally starts from what 1.0 recorded and keeps
-# counting afterwards, and the rewritten views show what 1.0's showed.
+# counting afterwards, the rewritten views show what 1.0's showed, and 1.2's
+# row-level security hides no resident, visit or event from the owner.
 # Prints TAP-like lines.
 cd "$(dirname "$0")/.." || exit 2
 db=sanse_upgrade
@@ -23,6 +24,9 @@ CALL sanse_demo.replay(date_trunc('hour', now()) - interval '21 days', 10);
 SQL
 echo "ok - 1.0 district replayed"
 before=$(q -c "$own")
+# row-level security comes with 1.2: it must hide nothing from the owner
+counts="SELECT (SELECT count(*) FROM sanse.resident) || '|' || (SELECT count(*) FROM sanse.visit) || '|' || (SELECT count(*) FROM sanse.event)"
+counts_before=$(q -c "$counts")
 # 1.1 rewrote three views for their plans; what they show must not change.
 # One transaction, so coverage's "now" is the same on both sides.
 views=$(q <<'SQL'
@@ -53,6 +57,13 @@ SQL
 view_rows() { echo "$views" | awk -F'|' -v v="$1" '$1 == v { print $2 }'; }
 view_diff() { echo "$views" | awk -F'|' -v v="$1" '$1 == v { print $3 }'; }
 check "the update reaches 1.2" "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'sanse'")" "1.2"
+check "the owner sees as many residents, visits and events as before the update ($counts_before)" "$(q -c "$counts")" "$counts_before"
+check "1.0's district had residents, visits and events to count" \
+	"$(echo "$counts_before" | awk -F'|' '$1 > 0 && $2 > 0 && $3 > 0 { print "yes" }')" "yes"
+check "row-level security is on (not forced on the owner) for resident, visit and event after the update" \
+	"$(q -c "SELECT string_agg(relname || ':' || relrowsecurity || ':' || relforcerowsecurity, ' ' ORDER BY relname) FROM pg_class
+	          WHERE oid IN ('sanse.resident'::regclass, 'sanse.visit'::regclass, 'sanse.event'::regclass)")" \
+	"event:true:false resident:true:false visit:true:false"
 check "every worker's visits, flags and checklist completeness are what 1.0 showed ($(echo "$before" | wc -l) rows)" "$(q -c "$own")" "$before"
 check "events opened under 1.0 are charged to the resident's carers" \
 	"$(q -c "SELECT count(*) FROM sanse.event e WHERE e.charged_to IS DISTINCT FROM
@@ -67,6 +78,9 @@ q >/dev/null 2>&1 <<'SQL' || { echo "not ok - 1.1 replay after the update"; fail
 -- the loop's departments were not generated under 1.0: replay visits only
 CALL sanse_demo.replay(date_trunc('hour', now()) - interval '11 days', 10, 0);
 SQL
+check "the check-ins after the update are there for the owner" \
+	"$(q -c "SELECT count(*) > $(echo "$counts_before" | cut -d'|' -f2) FROM sanse.visit")" "t"
+check "a sweep after the update runs (not skipped)" "$(q -c "SELECT skipped FROM sanse.sweep()")" "f"
 running=$(q -c "$tally")
 q -c "SELECT sanse.rebuild_worker_month()" >/dev/null
 check "after ten more days the running tally equals a recount ($(echo "$running" | wc -l) rows)" "$(q -c "$tally")" "$running"
