@@ -25,7 +25,8 @@ BEGIN
 	                    'sanse.event_step'::regclass, 'sanse.worker_month'::regclass,
 	                    'sanse.worker_month_pending'::regclass, 'sanse.visit_withdrawn'::regclass,
 	                    'sanse.department'::regclass, 'sanse.loop_policy'::regclass, 'sanse.event_transition'::regclass,
-	                    'sanse.audit_log'::regclass, 'sanse.area_grant'::regclass) THEN
+	                    'sanse.audit_log'::regclass, 'sanse.area_grant'::regclass,
+	                    'sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass) THEN
 		RAISE EXCEPTION 'trigger function restore_guard() fired on table %', TG_RELID::regclass
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s tables.';
 	END IF;

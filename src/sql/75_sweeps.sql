@@ -122,6 +122,12 @@ BEGIN
 		RAISE WARNING 'sanse.sweep: the check-in tally changed under this % transaction; left to the next sweep',
 			current_setting('transaction_isolation');
 	END;
+	BEGIN
+		PERFORM sanse.record_history(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: the daily history changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	END;
 	skipped := false;
 END
 $$;
@@ -206,4 +212,4 @@ $$;
 COMMENT ON FUNCTION sweep_job() IS 'this database''s pg_cron sweep job and its last run: status (succeeded, failed, running), times, message';
 
 REVOKE ALL ON FUNCTION sweep(timestamptz) FROM PUBLIC;
-COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_escalations (overdue events and the loop''s clocks), forget_expired, then fold_worker_month, one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';
+COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_escalations (overdue events and the loop''s clocks), forget_expired, fold_worker_month, then record_history (the daily history), one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';

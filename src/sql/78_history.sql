@@ -1,0 +1,246 @@
+-----------------------------------------------------------------------------
+-- The daily history of the screen (巡屏): at the first sweep after local
+-- midnight (sanse.timezone) sanse records, for each day that ended and is
+-- not recorded yet, one row per area (rolled up the hierarchy) with the
+-- day's numbers as they stood at the day's end.  Every number is derived
+-- from times in the data (tier history, visit times, due and closing times,
+-- step times, arrivals), never from "current" columns, so a day recorded
+-- late (sweeps stopped for days) gets exactly the row a sweep on time would
+-- have written from the same data.  History starts at the first sweep: the
+-- day before it is marked as the start and never recorded.
+-----------------------------------------------------------------------------
+
+-- One row per recorded day: the zone its boundaries were cut in, the time
+-- of the sweep that recorded it and how many area rows it has (NULL: the
+-- day before the history started, not recorded).
+CREATE TABLE area_day_recorded (
+	day date PRIMARY KEY,
+	zone text NOT NULL,
+	swept_at timestamptz NOT NULL,
+	recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	areas integer
+);
+REVOKE ALL ON area_day_recorded FROM PUBLIC;
+COMMENT ON TABLE area_day_recorded IS 'days recorded in area_day: zone, sweep time, area rows (NULL: the day before the history started)';
+
+-- The day's own numbers of an area rolled up over its subtree; an area
+-- without a resident in the programme nor an event that day has no row.
+CREATE TABLE area_day (
+	day date NOT NULL,
+	area_id bigint NOT NULL,
+	residents integer NOT NULL,
+	red integer NOT NULL,
+	yellow integer NOT NULL,
+	blue integer NOT NULL,
+	overdue integer NOT NULL,
+	windows_met integer NOT NULL,
+	events_opened integer NOT NULL,
+	events_closed integer NOT NULL,
+	open_level_1 integer NOT NULL,
+	open_level_2 integer NOT NULL,
+	open_level_3 integer NOT NULL,
+	open_level_4 integer NOT NULL,
+	loop_raised integer NOT NULL,
+	loop_answered_in_time integer NOT NULL,
+	PRIMARY KEY (day, area_id)
+);
+CREATE INDEX area_day_area ON area_day (area_id, day);
+REVOKE ALL ON area_day FROM PUBLIC;
+COMMENT ON TABLE area_day IS 'daily history per area (rolled up) as of the end of each local day: residents in the programme by tier, overdue, windows met, overdue events opened, closed and open by level, loop events raised and answered in time; written only by the sweep';
+
+-- What the days are computed from, by time: tier changes after a day's end
+-- (the tier at that end is then read from the history), and open overdue
+-- events (with the closed ones found by event_closed_at).
+CREATE INDEX tier_history_changed_at ON tier_history (changed_at);
+CREATE INDEX event_open_overdue ON event (due_at) WHERE kind = 'overdue' AND status <> 'closed';
+
+-- History is never rewritten: UPDATE and TRUNCATE are refused (the owner
+-- may DELETE a tail of days to have the next sweep record them again).
+CREATE FUNCTION area_day_keep() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID NOT IN ('sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass) THEN
+		RAISE EXCEPTION 'trigger function area_day_keep() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s daily history.';
+	END IF;
+	RAISE EXCEPTION 'sanse.% keeps the daily history: % is refused', TG_TABLE_NAME, TG_OP
+		USING ERRCODE = '42501', HINT = 'Recorded days are never changed; sanse.sweep records each day once.';
+END
+$$;
+REVOKE ALL ON FUNCTION area_day_keep() FROM PUBLIC;
+CREATE TRIGGER area_day_keep BEFORE UPDATE ON area_day
+	FOR EACH ROW EXECUTE FUNCTION area_day_keep();
+CREATE TRIGGER area_day_no_truncate BEFORE TRUNCATE ON area_day
+	FOR EACH STATEMENT EXECUTE FUNCTION area_day_keep();
+CREATE TRIGGER area_day_recorded_keep BEFORE UPDATE ON area_day_recorded
+	FOR EACH ROW EXECUTE FUNCTION area_day_keep();
+CREATE TRIGGER area_day_recorded_no_truncate BEFORE TRUNCATE ON area_day_recorded
+	FOR EACH STATEMENT EXECUTE FUNCTION area_day_keep();
+SELECT pg_catalog.pg_extension_config_dump('area_day', '');
+SELECT pg_catalog.pg_extension_config_dump('area_day_recorded', '');
+CREATE TRIGGER a_restore_guard BEFORE INSERT ON area_day FOR EACH STATEMENT
+	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
+	EXECUTE FUNCTION restore_guard();
+CREATE TRIGGER a_restore_guard BEFORE INSERT ON area_day_recorded FOR EACH STATEMENT
+	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
+	EXECUTE FUNCTION restore_guard();
+
+-- One day's rows, as of its end e = next local midnight (every state below
+-- is the one just before e; what happens at e belongs to the next day):
+--   residents   registered before e, active then (active now, or deactivated
+--               at or after e), with a tier at e (the current tier unless it
+--               changed at or after e, then tier_at from the history);
+--   overdue     those of them with an overdue event open at e (due before e,
+--               not closed before e);
+--   windows_met visits of the day that met a window (window_due set);
+--   events      overdue events due (opened) and closed during the day, and
+--               those open at e by the level their steps had reached before e;
+--   loop        loop events raised during the day, and those of them whose
+--               first arrival came before their first arrival step and before e.
+-- Each part reads an index on time (tier_history_changed_at, visit_at,
+-- event_due_at, event_open_overdue, event_closed_at), except the residents,
+-- which are counted once a day; rolled up over the area hierarchy.
+CREATE FUNCTION record_area_day(p_day date, p_zone text) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	s timestamptz := p_day::timestamp AT TIME ZONE p_zone;
+	e timestamptz := (p_day + 1)::timestamp AT TIME ZONE p_zone;
+	n int;
+BEGIN
+	INSERT INTO sanse.area_day (day, area_id, residents, red, yellow, blue, overdue, windows_met,
+	                            events_opened, events_closed, open_level_1, open_level_2, open_level_3, open_level_4,
+	                            loop_raised, loop_answered_in_time)
+	WITH changed AS MATERIALIZED (
+		SELECT DISTINCT h.resident_id FROM sanse.tier_history h WHERE h.changed_at >= e),
+	open_overdue AS MATERIALIZED (
+		SELECT ev.id, ev.resident_id, ev.area_id FROM sanse.event ev
+		 WHERE ev.kind = 'overdue' AND ev.status <> 'closed' AND ev.due_at < e
+		UNION ALL
+		SELECT ev.id, ev.resident_id, ev.area_id FROM sanse.event ev
+		 WHERE ev.kind = 'overdue' AND ev.status = 'closed' AND ev.resolved_at >= e AND ev.due_at < e),
+	in_programme AS (
+		SELECT p.id, p.area_id, p.tier
+		  FROM (SELECT r.id, r.area_id,
+		               CASE WHEN r.forgotten_at IS NULL AND r.id NOT IN (SELECT c.resident_id FROM changed c)
+		                    THEN r.tier ELSE sanse.tier_at(r.id, e - interval '1 microsecond') END AS tier
+		          FROM sanse.resident r
+		         WHERE r.registered_at < e AND (r.active OR r.deactivated_at >= e)) p
+		 WHERE p.tier IS NOT NULL),
+	leaf (area_id, residents, red, yellow, blue, overdue, windows_met, events_opened, events_closed,
+	      level, loop_raised, loop_answered_in_time) AS (
+		SELECT p.area_id, 1, (p.tier = 'red')::int, (p.tier = 'yellow')::int, (p.tier = 'blue')::int,
+		       (p.id IN (SELECT o.resident_id FROM open_overdue o))::int, 0, 0, 0, 0, 0, 0
+		  FROM in_programme p
+		UNION ALL
+		SELECT v.area_id, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0
+		  FROM sanse.visit v
+		 WHERE v.at >= s AND v.at < e AND v.window_due IS NOT NULL
+		UNION ALL
+		SELECT ev.area_id, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0
+		  FROM sanse.event ev
+		 WHERE ev.due_at >= s AND ev.due_at < e AND ev.kind = 'overdue'
+		UNION ALL
+		SELECT ev.area_id, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0
+		  FROM sanse.event ev
+		 WHERE ev.status = 'closed' AND ev.resolved_at >= s AND ev.resolved_at < e AND ev.kind = 'overdue'
+		UNION ALL
+		SELECT o.area_id, 0, 0, 0, 0, 0, 0, 0, 0,
+		       coalesce((SELECT max(st.level) FROM sanse.event_step st WHERE st.event_id = o.id AND st.at < e), 1),
+		       0, 0
+		  FROM open_overdue o
+		UNION ALL
+		SELECT ev.area_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+		       coalesce((SELECT min(t.at) FROM sanse.event_transition t
+		                  WHERE t.event_id = ev.id AND t.stage = 'arrived' AND t.at < e)
+		                < sanse.zone_add(ev.due_at, sanse.step_interval(ev.kind, ev.tier, 'called')), false)::int
+		  FROM sanse.event ev
+		 WHERE ev.due_at >= s AND ev.due_at < e AND ev.kind <> 'overdue'),
+	per_area AS (
+		SELECT l.area_id, sum(l.residents) AS residents, sum(l.red) AS red, sum(l.yellow) AS yellow,
+		       sum(l.blue) AS blue, sum(l.overdue) AS overdue, sum(l.windows_met) AS windows_met,
+		       sum(l.events_opened) AS events_opened, sum(l.events_closed) AS events_closed,
+		       count(*) FILTER (WHERE l.level = 1) AS open_level_1, count(*) FILTER (WHERE l.level = 2) AS open_level_2,
+		       count(*) FILTER (WHERE l.level = 3) AS open_level_3, count(*) FILTER (WHERE l.level = 4) AS open_level_4,
+		       sum(l.loop_raised) AS loop_raised, sum(l.loop_answered_in_time) AS loop_answered_in_time
+		  FROM leaf l
+		 GROUP BY l.area_id)
+	SELECT p_day, up.id, sum(g.residents), sum(g.red), sum(g.yellow), sum(g.blue), sum(g.overdue),
+	       sum(g.windows_met), sum(g.events_opened), sum(g.events_closed),
+	       sum(g.open_level_1), sum(g.open_level_2), sum(g.open_level_3), sum(g.open_level_4),
+	       sum(g.loop_raised), sum(g.loop_answered_in_time)
+	  FROM per_area g
+	  JOIN sanse.area m ON m.id = g.area_id
+	  JOIN sanse.area up ON up.path @> m.path
+	 GROUP BY up.id
+	 ORDER BY up.id;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION record_area_day(date, text) FROM PUBLIC;
+COMMENT ON FUNCTION record_area_day(date, text) IS 'write area_day rows of one local day (in a zone) as of its end; returns how many';
+
+-- The sweep's phase: record every day that ended by at and is not recorded,
+-- oldest first, at most max_days in one call (the rest at the next sweep).
+-- The first call ever marks the day before its own as the history's start.
+-- A sweep with nothing to record reads one index entry.
+CREATE FUNCTION record_history(at timestamptz DEFAULT now(), max_days integer DEFAULT 31) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	zone text := sanse.current_zone();
+	d date;
+	n int := 0;
+BEGIN
+	PERFORM sanse.check_sweep_time(at);
+	-- one recorder at a time (sweep holds this lock already)
+	LOCK TABLE sanse.sweep_lock IN EXCLUSIVE MODE;
+	SELECT r.day + 1 INTO d FROM sanse.area_day_recorded r ORDER BY r.day DESC LIMIT 1;
+	IF d IS NULL THEN
+		INSERT INTO sanse.area_day_recorded (day, zone, swept_at, areas)
+		VALUES ((at AT TIME ZONE zone)::date - 1, zone, at, NULL);
+		RETURN 0;
+	END IF;
+	WHILE n < max_days AND ((d + 1)::timestamp AT TIME ZONE zone) <= at LOOP
+		INSERT INTO sanse.area_day_recorded (day, zone, swept_at, areas)
+		VALUES (d, zone, at, sanse.record_area_day(d, zone));
+		n := n + 1;
+		d := d + 1;
+	END LOOP;
+	RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION record_history(timestamptz, integer) FROM PUBLIC;
+COMMENT ON FUNCTION record_history(timestamptz, integer) IS 'record in area_day every local day (sanse.timezone) that ended by at and is not recorded yet, oldest first, at most max_days; returns how many days (run by sanse.sweep)';
+
+-- The history for the screen: every recorded day and area the role may see
+-- (zeros where an area had no row), PII-free, small cells hidden from
+-- aggregate-only roles as in the other screen views.
+CREATE VIEW coverage_history AS
+SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name, d.day,
+       sanse.cell(coalesce(h.residents, 0), v.exact) AS residents,
+       sanse.cell(coalesce(h.red, 0), v.exact) AS red,
+       sanse.cell(coalesce(h.yellow, 0), v.exact) AS yellow,
+       sanse.cell(coalesce(h.blue, 0), v.exact) AS blue,
+       sanse.cell(coalesce(h.overdue, 0), v.exact) AS overdue,
+       sanse.cell(coalesce(h.windows_met, 0), v.exact) AS windows_met,
+       sanse.cell(coalesce(h.events_opened, 0), v.exact) AS events_opened,
+       sanse.cell(coalesce(h.events_closed, 0), v.exact) AS events_closed,
+       sanse.cell(coalesce(h.open_level_1, 0), v.exact) AS open_level_1,
+       sanse.cell(coalesce(h.open_level_2, 0), v.exact) AS open_level_2,
+       sanse.cell(coalesce(h.open_level_3, 0), v.exact) AS open_level_3,
+       sanse.cell(coalesce(h.open_level_4, 0), v.exact) AS open_level_4,
+       sanse.cell(coalesce(h.loop_raised, 0), v.exact) AS loop_raised,
+       sanse.cell(coalesce(h.loop_answered_in_time, 0), v.exact) AS loop_answered_in_time,
+       CASE WHEN h.residents > 0
+             AND (v.exact OR (sanse.cell(h.residents, false) IS NOT NULL AND sanse.cell(h.overdue, false) IS NOT NULL))
+            THEN round(1 - h.overdue::numeric / h.residents, 4) END AS coverage_rate,
+       CASE WHEN h.loop_raised > 0
+             AND (v.exact OR (sanse.cell(h.loop_raised, false) IS NOT NULL AND sanse.cell(h.loop_answered_in_time, false) IS NOT NULL))
+            THEN round(h.loop_answered_in_time::numeric / h.loop_raised, 4) END AS response_rate
+  FROM sanse.area_day_recorded d
+ CROSS JOIN sanse.area a
+  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
+          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = a.id
+  LEFT JOIN sanse.area_day h ON h.day = d.day AND h.area_id = a.id
+ WHERE d.areas IS NOT NULL;
+COMMENT ON VIEW coverage_history IS 'daily history per area (rolled up) the role may see and recorded local day, as of the day''s end: residents in the programme by tier, overdue, windows met, overdue events opened, closed and open by level, loop events raised and answered in time, coverage rate, response rate (small cells hidden from aggregate-only roles)';
