@@ -2792,15 +2792,23 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION granted_areas(text, name) IS 'ids of the areas a role sees with at least this access (every area for superusers and the owner; none when it is not the session''s to ask)';
+-- The same question asked per row, as a probe of a per-backend expansion of
+-- the grant rows (area_access.c), reloaded when area_grant, area or the roles
+-- change: what row-level security asks of every row a role reads or writes.
+-- Fails closed like granted_areas.  current_user is SET ROLE's role, or a
+-- SECURITY DEFINER function's owner.
+CREATE FUNCTION sees_area(area_id bigint, access text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'sees_area' LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION sees_area(bigint, text) IS 'true when current_user sees the area with at least this access (aggregate, read or care); false for NULLs';
+
 -- Whether the role acting in this session (SET ROLE's, else the login) sees
 -- an area with at least an access: what sanse's SECURITY DEFINER functions,
 -- which run as the owner, check before they touch a person's rows, so they
 -- leak nothing across subtrees (a resident outside is "does not exist").
 CREATE FUNCTION caller_sees(p_area bigint, p_access text) RETURNS boolean
-LANGUAGE sql STABLE
-RETURN p_area IN (SELECT sanse.granted_areas(p_access,
-                         coalesce(nullif(pg_catalog.current_setting('role'), 'none')::name, session_user)));
+	AS 'MODULE_PATHNAME', 'caller_sees' LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION caller_sees(bigint, text) IS 'true when the acting role of the session sees the area with at least this access';
+
 -- A count as an aggregate-only role sees it: 1 to sanse.min_cell - 1 hidden.
 CREATE FUNCTION cell(n bigint, exact boolean) RETURNS bigint
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -3305,47 +3313,56 @@ SELECT w.id AS worker_id, w.name AS worker_name, w.force, w.role, w.area_id,
 -- residents and carers need care.  Fails closed: without a grant row a role
 -- sees no row, whatever table privileges it was given by hand.
 -----------------------------------------------------------------------------
+-- Each policy is a probe per row (sees_area), so a single-row write costs
+-- a hash lookup, not an expansion of the granted subtree; rows keyed by a
+-- resident or an event find its area through the primary key.
 ALTER TABLE resident ENABLE ROW LEVEL SECURITY;
 CREATE POLICY resident_read ON resident FOR SELECT
-	USING (area_id IN (SELECT sanse.granted_areas('read', current_user)));
+	USING (sanse.sees_area(area_id, 'read'));
 CREATE POLICY resident_insert ON resident FOR INSERT
-	WITH CHECK (area_id IN (SELECT sanse.granted_areas('care', current_user)));
+	WITH CHECK (sanse.sees_area(area_id, 'care'));
 CREATE POLICY resident_update ON resident FOR UPDATE
-	USING (area_id IN (SELECT sanse.granted_areas('care', current_user)))
-	WITH CHECK (area_id IN (SELECT sanse.granted_areas('care', current_user)));
+	USING (sanse.sees_area(area_id, 'care'))
+	WITH CHECK (sanse.sees_area(area_id, 'care'));
 CREATE POLICY resident_delete ON resident FOR DELETE
-	USING (area_id IN (SELECT sanse.granted_areas('care', current_user)));
+	USING (sanse.sees_area(area_id, 'care'));
 
 ALTER TABLE carer ENABLE ROW LEVEL SECURITY;
 CREATE POLICY carer_read ON carer FOR SELECT
-	USING (resident_id IN (SELECT r.id FROM sanse.resident r));
+	USING (sanse.sees_area((SELECT r.area_id FROM sanse.resident r WHERE r.id = resident_id), 'read'));
 CREATE POLICY carer_write ON carer FOR ALL
-	USING (resident_id IN (SELECT r.id FROM sanse.resident r
-	                        WHERE r.area_id IN (SELECT sanse.granted_areas('care', current_user))))
-	WITH CHECK (resident_id IN (SELECT r.id FROM sanse.resident r
-	                             WHERE r.area_id IN (SELECT sanse.granted_areas('care', current_user))));
+	USING (sanse.sees_area((SELECT r.area_id FROM sanse.resident r WHERE r.id = resident_id), 'care'))
+	WITH CHECK (sanse.sees_area((SELECT r.area_id FROM sanse.resident r WHERE r.id = resident_id), 'care'));
 
 ALTER TABLE visit ENABLE ROW LEVEL SECURITY;
 CREATE POLICY visit_read ON visit FOR SELECT
-	USING (area_id IN (SELECT sanse.granted_areas('read', current_user)));
+	USING (sanse.sees_area(area_id, 'read'));
 ALTER TABLE event ENABLE ROW LEVEL SECURITY;
 CREATE POLICY event_read ON event FOR SELECT
-	USING (area_id IN (SELECT sanse.granted_areas('read', current_user)));
+	USING (sanse.sees_area(area_id, 'read'));
 ALTER TABLE event_step ENABLE ROW LEVEL SECURITY;
 CREATE POLICY event_step_read ON event_step FOR SELECT
-	USING (event_id IN (SELECT e.id FROM sanse.event e));
+	USING (sanse.sees_area((SELECT e.area_id FROM sanse.event e WHERE e.id = event_id), 'read'));
 ALTER TABLE event_transition ENABLE ROW LEVEL SECURITY;
 CREATE POLICY event_transition_read ON event_transition FOR SELECT
-	USING (event_id IN (SELECT e.id FROM sanse.event e));
+	USING (sanse.sees_area((SELECT e.area_id FROM sanse.event e WHERE e.id = event_id), 'read'));
 ALTER TABLE tier_history ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tier_history_read ON tier_history FOR SELECT
-	USING (resident_id IN (SELECT r.id FROM sanse.resident r));
+	USING (sanse.sees_area((SELECT r.area_id FROM sanse.resident r WHERE r.id = resident_id), 'read'));
 ALTER TABLE door_token ENABLE ROW LEVEL SECURITY;
 CREATE POLICY door_token_read ON door_token FOR SELECT
-	USING (resident_id IN (SELECT r.id FROM sanse.resident r));
+	USING (sanse.sees_area((SELECT r.area_id FROM sanse.resident r WHERE r.id = resident_id), 'read'));
 ALTER TABLE visit_withdrawn ENABLE ROW LEVEL SECURITY;
 CREATE POLICY visit_withdrawn_read ON visit_withdrawn FOR SELECT
-	USING (resident_id IN (SELECT r.id FROM sanse.resident r));
+	USING (sanse.sees_area((SELECT r.area_id FROM sanse.resident r WHERE r.id = resident_id), 'read'));
+
+-- sees_area's expansion of the grants follows the areas and the grant rows
+CREATE TRIGGER area_access_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON area
+	FOR EACH STATEMENT EXECUTE FUNCTION cache_invalidate();
+CREATE TRIGGER area_access_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON area_grant
+	FOR EACH STATEMENT EXECUTE FUNCTION cache_invalidate();
+ALTER TABLE area ENABLE ALWAYS TRIGGER area_access_cache;
+ALTER TABLE area_grant ENABLE ALWAYS TRIGGER area_access_cache;
 
 -- A grant row is the whole recipe: inserting, changing or deleting one gives
 -- its role exactly the privileges its strongest remaining access needs

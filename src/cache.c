@@ -16,9 +16,12 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "cache.h"
 
@@ -51,12 +54,19 @@ sanse_cache_invalidate(Oid relid)
 {
 	for (SanseCache *cache = caches; cache != NULL; cache = cache->next)
 	{
-		if (relid != InvalidOid && relid != cache->relid)
+		if (relid != InvalidOid && relid != cache->relid && relid != cache->also_relid)
 			continue;
-		cache->state = SANSE_CACHE_INVALID;
-		if (cache->forget)
-			cache->forget();
+		sanse_cache_mark_stale(cache);
 	}
+}
+
+/* Mark one cache for reload, for changes no table invalidation announces. */
+void
+sanse_cache_mark_stale(SanseCache *cache)
+{
+	cache->state = SANSE_CACHE_INVALID;
+	if (cache->forget)
+		cache->forget();
 }
 
 /* Make the cache's data current: reload it unless nothing changed since. */
@@ -85,6 +95,12 @@ sanse_cache_ensure(SanseCache *cache)
 	cache->relid = get_relname_relid(cache->relname, get_namespace_oid("sanse", false));
 	if (!OidIsValid(cache->relid))
 		elog(ERROR, "sanse.%s is missing", cache->relname);
+	if (cache->also_relname)
+	{
+		cache->also_relid = get_relname_relid(cache->also_relname, get_namespace_oid("sanse", false));
+		if (!OidIsValid(cache->also_relid))
+			elog(ERROR, "sanse.%s is missing", cache->also_relname);
+	}
 
 	/* before the snapshot: an invalidation from here on must not be lost */
 	cache->state = SANSE_CACHE_LOADING;
@@ -92,7 +108,29 @@ sanse_cache_ensure(SanseCache *cache)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetCatalogSnapshot(cache->relid));
-	ret = SPI_execute(cache->query, true, 0);
+	if (cache->as_owner)
+	{
+		/*
+		 * As row-level security's own checks and foreign keys do: the owner,
+		 * for this read only (an error restores the caller at abort), and
+		 * without security-restricted operations.
+		 */
+		Oid			save_userid;
+		int			save_sec_context;
+		HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(cache->relid));
+		Oid			owner;
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for relation %u", cache->relid);
+		owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+		ReleaseSysCache(tuple);
+		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+		ret = SPI_execute(cache->query, true, 0);
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	else
+		ret = SPI_execute(cache->query, true, 0);
 	PopActiveSnapshot();
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read sanse.%s: %s", cache->relname, SPI_result_code_string(ret));

@@ -1,7 +1,7 @@
 /*
  * cache.h — per-backend caches of small sanse tables (the classification
- * rules, the tier policies, the installation secret), kept to what is
- * committed.
+ * rules, the tier policies, the installation secret, the areas granted to
+ * roles), kept to what is committed.
  *
  * A module declares one SanseCache for its table, giving the query that
  * reads it and a callback that turns the rows into the module's own data,
@@ -23,7 +23,14 @@ typedef struct SanseCache
 {
 	/* set by the owning module */
 	const char *relname;		/* the cached table, in schema sanse */
+	const char *also_relname;	/* optional: a second table the data depends on */
 	const char *query;			/* reads it (read-only, all rows) */
+
+	/*
+	 * Read the tables as their owner (the extension owner), for a cache that
+	 * serves callers who may not read them (row-level security's checks).
+	 */
+	bool		as_owner;
 
 	/*
 	 * Parses the rows and installs them as the module's data.  It runs
@@ -43,6 +50,7 @@ typedef struct SanseCache
 	/* private to cache.c; zero-initialized */
 	SanseCacheState state;
 	Oid			relid;			/* the table as last loaded */
+	Oid			also_relid;		/* also_relname as last loaded */
 	bool		listed;			/* on the invalidation list */
 	struct SanseCache *next;
 } SanseCache;
@@ -50,5 +58,9 @@ typedef struct SanseCache
 extern void sanse_cache_init(void);
 extern void sanse_cache_ensure(SanseCache *cache);
 extern void sanse_cache_invalidate(Oid relid);
+extern void sanse_cache_mark_stale(SanseCache *cache);
+
+/* area_access.c: reloads its cache when roles change */
+extern void sanse_area_access_init(void);
 
 #endif							/* SANSE_CACHE_H */

@@ -97,14 +97,21 @@ END
 $$;
 COMMENT ON FUNCTION granted_areas(text, name) IS 'ids of the areas a role sees with at least this access (every area for superusers and the owner; none when it is not the session''s to ask)';
 
+-- The same question asked per row, as a probe of a per-backend expansion of
+-- the grant rows (area_access.c), reloaded when area_grant, area or the roles
+-- change: what row-level security asks of every row a role reads or writes.
+-- Fails closed like granted_areas.  current_user is SET ROLE's role, or a
+-- SECURITY DEFINER function's owner.
+CREATE FUNCTION sees_area(area_id bigint, access text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'sees_area' LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION sees_area(bigint, text) IS 'true when current_user sees the area with at least this access (aggregate, read or care); false for NULLs';
+
 -- Whether the role acting in this session (SET ROLE's, else the login) sees
 -- an area with at least an access: what sanse's SECURITY DEFINER functions,
 -- which run as the owner, check before they touch a person's rows, so they
 -- leak nothing across subtrees (a resident outside is "does not exist").
 CREATE FUNCTION caller_sees(p_area bigint, p_access text) RETURNS boolean
-LANGUAGE sql STABLE
-RETURN p_area IN (SELECT sanse.granted_areas(p_access,
-                         coalesce(nullif(pg_catalog.current_setting('role'), 'none')::name, session_user)));
+	AS 'MODULE_PATHNAME', 'caller_sees' LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION caller_sees(bigint, text) IS 'true when the acting role of the session sees the area with at least this access';
 
 -- A count as an aggregate-only role sees it: 1 to sanse.min_cell - 1 hidden.
@@ -240,3 +247,10 @@ CREATE TRIGGER a_restore_guard BEFORE INSERT ON worker FOR EACH STATEMENT
 	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
 	EXECUTE FUNCTION restore_guard();
 REVOKE ALL ON FUNCTION area_check() FROM PUBLIC;
+-- sees_area's expansion of the grants follows the areas and the grant rows
+CREATE TRIGGER area_access_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON area
+	FOR EACH STATEMENT EXECUTE FUNCTION cache_invalidate();
+CREATE TRIGGER area_access_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON area_grant
+	FOR EACH STATEMENT EXECUTE FUNCTION cache_invalidate();
+ALTER TABLE area ENABLE ALWAYS TRIGGER area_access_cache;
+ALTER TABLE area_grant ENABLE ALWAYS TRIGGER area_access_cache;

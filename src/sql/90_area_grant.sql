@@ -7,47 +7,48 @@
 -- residents and carers need care.  Fails closed: without a grant row a role
 -- sees no row, whatever table privileges it was given by hand.
 -----------------------------------------------------------------------------
+-- Each policy is a probe per row (sees_area), so a single-row write costs
+-- a hash lookup, not an expansion of the granted subtree; rows keyed by a
+-- resident or an event find its area through the primary key.
 ALTER TABLE resident ENABLE ROW LEVEL SECURITY;
 CREATE POLICY resident_read ON resident FOR SELECT
-	USING (area_id IN (SELECT sanse.granted_areas('read', current_user)));
+	USING (sanse.sees_area(area_id, 'read'));
 CREATE POLICY resident_insert ON resident FOR INSERT
-	WITH CHECK (area_id IN (SELECT sanse.granted_areas('care', current_user)));
+	WITH CHECK (sanse.sees_area(area_id, 'care'));
 CREATE POLICY resident_update ON resident FOR UPDATE
-	USING (area_id IN (SELECT sanse.granted_areas('care', current_user)))
-	WITH CHECK (area_id IN (SELECT sanse.granted_areas('care', current_user)));
+	USING (sanse.sees_area(area_id, 'care'))
+	WITH CHECK (sanse.sees_area(area_id, 'care'));
 CREATE POLICY resident_delete ON resident FOR DELETE
-	USING (area_id IN (SELECT sanse.granted_areas('care', current_user)));
+	USING (sanse.sees_area(area_id, 'care'));
 
 ALTER TABLE carer ENABLE ROW LEVEL SECURITY;
 CREATE POLICY carer_read ON carer FOR SELECT
-	USING (resident_id IN (SELECT r.id FROM sanse.resident r));
+	USING (sanse.sees_area((SELECT r.area_id FROM sanse.resident r WHERE r.id = resident_id), 'read'));
 CREATE POLICY carer_write ON carer FOR ALL
-	USING (resident_id IN (SELECT r.id FROM sanse.resident r
-	                        WHERE r.area_id IN (SELECT sanse.granted_areas('care', current_user))))
-	WITH CHECK (resident_id IN (SELECT r.id FROM sanse.resident r
-	                             WHERE r.area_id IN (SELECT sanse.granted_areas('care', current_user))));
+	USING (sanse.sees_area((SELECT r.area_id FROM sanse.resident r WHERE r.id = resident_id), 'care'))
+	WITH CHECK (sanse.sees_area((SELECT r.area_id FROM sanse.resident r WHERE r.id = resident_id), 'care'));
 
 ALTER TABLE visit ENABLE ROW LEVEL SECURITY;
 CREATE POLICY visit_read ON visit FOR SELECT
-	USING (area_id IN (SELECT sanse.granted_areas('read', current_user)));
+	USING (sanse.sees_area(area_id, 'read'));
 ALTER TABLE event ENABLE ROW LEVEL SECURITY;
 CREATE POLICY event_read ON event FOR SELECT
-	USING (area_id IN (SELECT sanse.granted_areas('read', current_user)));
+	USING (sanse.sees_area(area_id, 'read'));
 ALTER TABLE event_step ENABLE ROW LEVEL SECURITY;
 CREATE POLICY event_step_read ON event_step FOR SELECT
-	USING (event_id IN (SELECT e.id FROM sanse.event e));
+	USING (sanse.sees_area((SELECT e.area_id FROM sanse.event e WHERE e.id = event_id), 'read'));
 ALTER TABLE event_transition ENABLE ROW LEVEL SECURITY;
 CREATE POLICY event_transition_read ON event_transition FOR SELECT
-	USING (event_id IN (SELECT e.id FROM sanse.event e));
+	USING (sanse.sees_area((SELECT e.area_id FROM sanse.event e WHERE e.id = event_id), 'read'));
 ALTER TABLE tier_history ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tier_history_read ON tier_history FOR SELECT
-	USING (resident_id IN (SELECT r.id FROM sanse.resident r));
+	USING (sanse.sees_area((SELECT r.area_id FROM sanse.resident r WHERE r.id = resident_id), 'read'));
 ALTER TABLE door_token ENABLE ROW LEVEL SECURITY;
 CREATE POLICY door_token_read ON door_token FOR SELECT
-	USING (resident_id IN (SELECT r.id FROM sanse.resident r));
+	USING (sanse.sees_area((SELECT r.area_id FROM sanse.resident r WHERE r.id = resident_id), 'read'));
 ALTER TABLE visit_withdrawn ENABLE ROW LEVEL SECURITY;
 CREATE POLICY visit_withdrawn_read ON visit_withdrawn FOR SELECT
-	USING (resident_id IN (SELECT r.id FROM sanse.resident r));
+	USING (sanse.sees_area((SELECT r.area_id FROM sanse.resident r WHERE r.id = resident_id), 'read'));
 
 -- A grant row is the whole recipe: inserting, changing or deleting one gives
 -- its role exactly the privileges its strongest remaining access needs
