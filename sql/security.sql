@@ -185,6 +185,34 @@ DELETE FROM area_grant WHERE role = 'regress_sanse_bi';
 DROP OWNED BY regress_sanse_bi;
 DROP ROLE regress_sanse_bi;
 
+-- sees_area loads its expansion of the grant rows as the owner: no operator
+-- from the search_path of the session that triggers the load may run there.
+-- The role owns a schema, put before pg_catalog, with its own = operators.
+CREATE ROLE regress_sanse_shadow;
+CREATE SCHEMA shadow AUTHORIZATION regress_sanse_shadow;
+SET ROLE regress_sanse_shadow;
+CREATE FUNCTION shadow.text_eq(a text, b text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN RAISE WARNING 'shadow text = ran as %', current_user; RETURN pg_catalog.texteq(a, b); END $$;
+CREATE OPERATOR shadow.= (FUNCTION = shadow.text_eq, LEFTARG = text, RIGHTARG = text);
+CREATE FUNCTION shadow.name_eq(a name, b name) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN RAISE WARNING 'shadow name = ran as %', current_user; RETURN pg_catalog.nameeq(a, b); END $$;
+CREATE OPERATOR shadow.= (FUNCTION = shadow.name_eq, LEFTARG = name, RIGHTARG = name);
+RESET ROLE;
+-- the new grant row drops the expansion; the next probe loads it again
+INSERT INTO sanse.area_grant (role, path, access)
+SELECT 'regress_sanse_shadow', path, 'read' FROM sanse.area WHERE kind = 'micro_grid';
+SET ROLE regress_sanse_shadow;
+SET search_path = shadow, pg_catalog, sanse;
+SELECT sanse.sees_area(a.id, 'read') AS sees_its_grid, sanse.sees_area(a.id, 'care') AS may_care
+  FROM sanse.area a WHERE a.kind OPERATOR(pg_catalog.=) 'micro_grid';
+RESET search_path;
+RESET ROLE;
+SET search_path = evil, sanse, public;
+DELETE FROM area_grant WHERE role = 'regress_sanse_shadow';
+DROP SCHEMA shadow CASCADE;
+DROP OWNED BY regress_sanse_shadow;
+DROP ROLE regress_sanse_shadow;
+
 DROP SCHEMA evil CASCADE;
 TRUNCATE event_step, event, visit, door_token, carer, tier_history, resident, worker, area RESTART IDENTITY CASCADE;
 DROP OWNED BY regress_sanse_app;

@@ -128,15 +128,19 @@ area_access_load(SPITupleTable *rows, uint64 nrows)
 static SanseCache area_access_cache = {.relname = "area_grant",
 	.also_relname = "area",
 	.as_owner = true,
-	.query = "SELECT NULL::bigint, e.extowner, NULL::int FROM pg_catalog.pg_extension e WHERE e.extname = 'sanse' "
+	/* run as the owner: every operator qualified, so no search_path can redirect one */
+	.query = "SELECT NULL::pg_catalog.int8, e.extowner, NULL::pg_catalog.int4 FROM pg_catalog.pg_extension e "
+	" WHERE e.extname OPERATOR(pg_catalog.=) 'sanse' "
 	"UNION ALL "
-	"SELECT a.id, g.role_oid, pg_catalog.max(CASE g.access WHEN 'care' THEN 3 WHEN 'read' THEN 2 WHEN 'aggregate' THEN 1 END) "
+	"SELECT a.id, g.role_oid, pg_catalog.max(CASE WHEN g.access OPERATOR(pg_catalog.=) 'care' THEN 3 "
+	"                                            WHEN g.access OPERATOR(pg_catalog.=) 'read' THEN 2 "
+	"                                            WHEN g.access OPERATOR(pg_catalog.=) 'aggregate' THEN 1 END) "
 	"  FROM sanse.area_grant g "
 	"  JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) g.role_oid AND r.rolname OPERATOR(pg_catalog.=) g.role "
 	"  JOIN sanse.area a ON sanse.path_contains(g.path, a.path) "
 	" GROUP BY a.id, g.role_oid "
 	" ORDER BY 1 NULLS FIRST",
-.load = area_access_load};
+	.load = area_access_load};
 
 /* a role created, renamed or dropped: grant rows may now match or not */
 static void
