@@ -205,9 +205,8 @@ SET ROLE regress_sanse_shadow;
 SET search_path = shadow, pg_catalog, sanse;
 SELECT sanse.sees_area(a.id, 'read') AS sees_its_grid, sanse.sees_area(a.id, 'care') AS may_care
   FROM sanse.area a WHERE a.kind OPERATOR(pg_catalog.=) 'micro_grid';
-RESET search_path;
 RESET ROLE;
-SET search_path = evil, sanse, public;
+SET search_path = sanse, public;
 DELETE FROM area_grant WHERE role = 'regress_sanse_shadow';
 DROP SCHEMA shadow CASCADE;
 DROP OWNED BY regress_sanse_shadow;
