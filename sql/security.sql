@@ -208,6 +208,26 @@ SELECT sanse.sees_area(a.id, 'read') AS sees_its_grid, sanse.sees_area(a.id, 'ca
 RESET ROLE;
 SET search_path = sanse, public;
 DELETE FROM area_grant WHERE role = 'regress_sanse_shadow';
+-- a grant row rolled back leaves nothing behind in the expansion (a pooled
+-- session goes on with the next request)
+SELECT id AS micro FROM area WHERE kind = 'micro_grid' \gset
+BEGIN;
+INSERT INTO area_grant (role, path, access) SELECT 'regress_sanse_shadow', path, 'care' FROM area WHERE id = :micro;
+SET LOCAL ROLE regress_sanse_shadow;
+SELECT sees_area(:micro, 'care') AS may_care_in_the_transaction;
+ROLLBACK;
+SET ROLE regress_sanse_shadow;
+SELECT sees_area(:micro, 'care') AS may_care_after_rollback;
+RESET ROLE;
+BEGIN;
+SAVEPOINT s;
+INSERT INTO area_grant (role, path, access) SELECT 'regress_sanse_shadow', path, 'care' FROM area WHERE id = :micro;
+SET LOCAL ROLE regress_sanse_shadow;
+SELECT current_user, sees_area(:micro, 'care') AS may_care_in_the_savepoint;
+ROLLBACK TO SAVEPOINT s;
+SET LOCAL ROLE regress_sanse_shadow;
+SELECT sees_area(:micro, 'care') AS may_care_after_rollback_to_savepoint;
+COMMIT;
 DROP SCHEMA shadow CASCADE;
 DROP OWNED BY regress_sanse_shadow;
 DROP ROLE regress_sanse_shadow;
