@@ -27,6 +27,8 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 DEB_PACKAGES = postgresql-15 postgresql-server-dev-15 postgresql-15-cron \
                postgresql-15-pgaudit postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl make gcc \
                python3 python3-psycopg2 python3-pandas python3-sqlalchemy
+# the screen page (make demo) and its test: Debian's Chromium, a CJK font for it
+DEB_PACKAGES += chromium fonts-wqy-microhei
 
 # No JIT bitcode: nothing here is worth inlining into JIT-compiled plans.
 override with_llvm = no
@@ -65,6 +67,11 @@ deps:
 	@if [ ! -f test/clients/node_modules/pg/package.json ]; then \
 	  echo "installing: pg@8 (npm) into test/clients"; \
 	  npm install --prefix test/clients --no-audit --no-fund --no-package-lock --loglevel=error; \
+	fi
+	@# the screen page draws with ECharts; test/screen.sh drives Chromium with puppeteer-core
+	@if [ ! -f test/screen/node_modules/echarts/package.json ] || [ ! -f test/screen/node_modules/puppeteer-core/package.json ]; then \
+	  echo "installing: echarts, puppeteer-core (npm) into test/screen"; \
+	  npm install --prefix test/screen --no-audit --no-fund --no-package-lock --loglevel=error; \
 	fi
 
 # Each step is a sub-make so PGXS is read after deps installed it.

@@ -1,6 +1,8 @@
 #!/bin/sh
 # make demo: load the synthetic Q district, replay 90 days of check-ins with
-# a sweep every simulated hour, print the supervisor's screen.
+# a sweep every simulated hour, print the supervisor's screen, and draw it as
+# an offline page, demo/screen.html (SCREEN_OUT names another directory;
+# SCREEN_ROLE the aggregate-only role that reads it, default sanse_screen).
 # Uses the cluster named by PG* variables if PGHOST or PGPORT is set,
 # otherwise a throw-away pg_virtualenv cluster.
 set -e
@@ -30,3 +32,17 @@ CALL sanse_demo.replay(date_trunc('hour', now()) - interval '$((DAYS + 1)) days'
 \timing off
 \i test/demo/screen.sql
 SQL
+
+# The same screen as one offline page (ECharts), read as a role whose only
+# grant is `aggregate` on the district: small cells stay hidden, as BI sees them.
+role=${SCREEN_ROLE:-sanse_screen}
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" -v role="$role" <<'SQL'
+SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') AS create_role \gset
+\if :create_role
+CREATE ROLE :"role" NOLOGIN;
+\endif
+INSERT INTO sanse.area_grant (role, path, access) VALUES (:'role', 'q', 'aggregate');
+SQL
+page=$(PGDATABASE="$db" SCREEN_ROLE="$role" sh test/demo/screen_page.sh "${SCREEN_OUT:-demo}")
+echo
+echo "the screen page (巡屏): $(cd "$(dirname "$page")" && pwd)/$(basename "$page")"
