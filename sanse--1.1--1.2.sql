@@ -3886,7 +3886,7 @@ BEGIN
 	       sum(g.loop_raised), sum(g.loop_answered_in_time)
 	  FROM per_area g
 	  JOIN sanse.area m ON m.id = g.area_id
-	  JOIN sanse.area up ON up.path @> m.path
+	  JOIN sanse.area up ON sanse.path_contains(up.path, m.path)
 	 GROUP BY up.id
 	 ORDER BY up.id;
 	GET DIAGNOSTICS n = ROW_COUNT;
