@@ -3805,7 +3805,7 @@ CREATE TRIGGER a_restore_guard BEFORE INSERT ON area_day_recorded FOR EACH STATE
 -- is the one just before e; what happens at e belongs to the next day):
 --   residents   registered before e, active then (active now, or deactivated
 --               at or after e), with a tier at e (the current tier unless it
---               changed at or after e, then tier_at from the history);
+--               changed at or after e, then as tier_at reads the history);
 --   overdue     those of them with an overdue event open at e (due before e,
 --               not closed before e);
 --   windows_met visits of the day that met a window (window_due set);
@@ -3827,7 +3827,19 @@ BEGIN
 	                            events_opened, events_closed, open_level_1, open_level_2, open_level_3, open_level_4,
 	                            loop_raised, loop_answered_in_time)
 	WITH changed AS MATERIALIZED (
-		SELECT DISTINCT h.resident_id FROM sanse.tier_history h WHERE h.changed_at >= e),
+		SELECT h.resident_id FROM sanse.tier_history h WHERE h.changed_at >= e
+		UNION
+		SELECT r.id FROM sanse.resident r
+		 WHERE r.forgotten_at IS NOT NULL AND NOT r.active AND r.deactivated_at >= e),
+	-- their tier at e as tier_at gives it: the last change before e, else the
+	-- first row (the registration), in one pass over their history
+	changed_tier AS MATERIALIZED (
+		SELECT DISTINCT ON (h.resident_id) h.resident_id, h.new_tier
+		  FROM sanse.tier_history h
+		 WHERE h.resident_id IN (SELECT c.resident_id FROM changed c)
+		 ORDER BY h.resident_id, h.changed_at < e DESC,
+		          CASE WHEN h.changed_at < e THEN h.changed_at END DESC, CASE WHEN h.changed_at < e THEN h.id END DESC,
+		          h.changed_at, h.id),
 	open_overdue AS MATERIALIZED (
 		SELECT ev.id, ev.resident_id, ev.area_id FROM sanse.event ev
 		 WHERE ev.kind = 'overdue' AND ev.status <> 'closed' AND ev.due_at < e
@@ -3836,10 +3848,9 @@ BEGIN
 		 WHERE ev.kind = 'overdue' AND ev.status = 'closed' AND ev.resolved_at >= e AND ev.due_at < e),
 	in_programme AS (
 		SELECT p.id, p.area_id, p.tier
-		  FROM (SELECT r.id, r.area_id,
-		               CASE WHEN r.forgotten_at IS NULL AND r.id NOT IN (SELECT c.resident_id FROM changed c)
-		                    THEN r.tier ELSE sanse.tier_at(r.id, e - interval '1 microsecond') END AS tier
+		  FROM (SELECT r.id, r.area_id, CASE WHEN ct.resident_id IS NULL THEN r.tier ELSE ct.new_tier END AS tier
 		          FROM sanse.resident r
+		          LEFT JOIN changed_tier ct ON ct.resident_id = r.id
 		         WHERE r.registered_at < e AND (r.active OR r.deactivated_at >= e)) p
 		 WHERE p.tier IS NOT NULL),
 	leaf (area_id, residents, red, yellow, blue, overdue, windows_met, events_opened, events_closed,
@@ -3900,7 +3911,7 @@ COMMENT ON FUNCTION record_area_day(date, text) IS 'write area_day rows of one l
 -- oldest first, at most max_days in one call (the rest at the next sweep).
 -- The first call ever marks the day before its own as the history's start.
 -- A sweep with nothing to record reads one index entry.
-CREATE FUNCTION record_history(at timestamptz DEFAULT now(), max_days integer DEFAULT 31) RETURNS integer
+CREATE FUNCTION record_history(at timestamptz DEFAULT now(), max_days integer DEFAULT 7) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	zone text := sanse.current_zone();
