@@ -72,8 +72,8 @@ worst=$(qa -c "SELECT least(10, count(*)) FROM sanse.coverage WHERE kind = 'micr
 # rate, else the current one) and bins, recomputed here
 bins=$(qa -c "WITH cr AS (SELECT month, checkin_rate FROM sanse.worker_checkin_rate WHERE windows_due IS DISTINCT FROM 0),
                    m AS (SELECT coalesce((SELECT max(month) FROM cr WHERE checkin_rate IS NOT NULL
-                                             AND month < date_trunc('month', now() AT TIME ZONE current_setting('sanse.timezone'))),
-                                         date_trunc('month', now() AT TIME ZONE current_setting('sanse.timezone'))::date) AS month)
+                                             AND month < date_trunc('month', now() AT TIME ZONE sanse.current_zone())),
+                                         date_trunc('month', now() AT TIME ZONE sanse.current_zone())::date) AS month)
               SELECT count(DISTINCT CASE WHEN checkin_rate < 0.5 THEN 0 WHEN checkin_rate >= 1 THEN 100
                                          WHEN checkin_rate >= 0.9 THEN floor(checkin_rate * 20) * 5 ELSE floor(checkin_rate * 10) * 10 END)
                 FROM cr JOIN m USING (month) WHERE checkin_rate IS NOT NULL")

@@ -81,7 +81,7 @@ cr AS (
 	  FROM sanse.worker_checkin_rate w
 	 WHERE w.windows_due IS DISTINCT FROM 0
 	   AND w.area_id IN (SELECT area_id FROM sub)),
-this_month AS (SELECT date_trunc('month', now() AT TIME ZONE current_setting('sanse.timezone'))::date AS m),
+this_month AS (SELECT date_trunc('month', now() AT TIME ZONE sanse.current_zone())::date AS m),
 shown_month AS (
 	SELECT coalesce((SELECT max(month) FROM cr, this_month t WHERE cr.month < t.m AND cr.checkin_rate IS NOT NULL),
 	                (SELECT m FROM this_month)) AS month),
@@ -118,8 +118,8 @@ worst AS (
 	  FROM (SELECT * FROM micro WHERE coverage_rate IS NOT NULL
 	         ORDER BY coverage_rate, overdue_now DESC NULLS LAST, path LIMIT 10) w)
 SELECT json_build_object(
-         'generated_at', to_char(now() AT TIME ZONE current_setting('sanse.timezone'), 'YYYY-MM-DD HH24:MI'),
-         'timezone', current_setting('sanse.timezone'),
+         'generated_at', to_char(now() AT TIME ZONE sanse.current_zone(), 'YYYY-MM-DD HH24:MI'),
+         'timezone', sanse.current_zone(),
          'role', current_user,
          'min_cell', current_setting('sanse.min_cell'),
          'root', json_build_object('name', r.name, 'path', r.path, 'kind', r.kind,
