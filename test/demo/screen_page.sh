@@ -40,6 +40,7 @@ SET ROLE :"role";
 SELECT replace(:'page', '/*@SCREEN_DATA@*/null', replace(:'screen', '</', '<\/')) \g :out
 SQL
 rm -f "$tmp.json"
+chmod 644 "$tmp"
 mv "$tmp" "$out/screen.html"
 cp "$echarts" "$out/echarts.min.js"
 echo "$out/screen.html"
