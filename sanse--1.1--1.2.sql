@@ -202,7 +202,7 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION classification_rule_reclassify() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.classification_rule'::regclass THEN
 		RAISE EXCEPTION 'trigger function classification_rule_reclassify() fired on table %', TG_RELID::regclass
@@ -223,7 +223,7 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION tier_policy_rederive() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.tier_policy'::regclass THEN
 		RAISE EXCEPTION 'trigger function tier_policy_rederive() fired on table %', TG_RELID::regclass
@@ -237,8 +237,9 @@ BEGIN
 END
 $$;
 
+-- (runs as the owner: it locks the worker row, which a care role may read but not update)
 CREATE OR REPLACE FUNCTION carer_check() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	w sanse.worker;
 BEGIN
@@ -280,10 +281,13 @@ BEGIN
 		RAISE EXCEPTION 'trigger function event_tally() fired on table %', TG_RELID::regclass
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.event.';
 	END IF;
+	-- only missed windows count (the closed loop's events are not tallied)
 	IF TG_OP = 'INSERT' THEN
-		PERFORM sanse.tally_missed(ARRAY(SELECT ROW(n.*)::sanse.event FROM new_events n), 1);
-	ELSE
-		PERFORM sanse.tally_missed(ARRAY(SELECT ROW(o.*)::sanse.event FROM old_events o), -1);
+		IF EXISTS (SELECT 1 FROM new_events n WHERE n.kind = 'overdue') THEN
+			PERFORM sanse.tally_missed(ARRAY(SELECT ROW(n.*)::sanse.event FROM new_events n WHERE n.kind = 'overdue'), 1);
+		END IF;
+	ELSIF EXISTS (SELECT 1 FROM old_events o WHERE o.kind = 'overdue') THEN
+		PERFORM sanse.tally_missed(ARRAY(SELECT ROW(o.*)::sanse.event FROM old_events o WHERE o.kind = 'overdue'), -1);
 	END IF;
 	RETURN NULL;
 END
@@ -349,15 +353,6 @@ BEGIN ATOMIC
 	SELECT ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = carers_of.resident_id ORDER BY c.worker_id);
 END;
 COMMENT ON FUNCTION carers_of(bigint) IS 'the resident''s carers (five-for-one), in worker id order';
-CREATE OR REPLACE VIEW carer_gaps AS
-SELECT r.id AS resident_id, r.area_id, r.tier,
-       array_agg(f.force ORDER BY f.ord) AS missing_forces
-  FROM resident r
- CROSS JOIN unnest(forces()) WITH ORDINALITY AS f(force, ord)
- WHERE r.active
-   AND NOT EXISTS (SELECT 1 FROM carer c JOIN worker w ON w.id = c.worker_id
-                    WHERE c.resident_id = r.id AND c.force = f.force AND w.active)
- GROUP BY r.id, r.area_id, r.tier;
 -- The leader responsible at an escalation level for a resident in micro grid area_id.
 CREATE OR REPLACE FUNCTION leader_for(area_id bigint, level int) RETURNS bigint
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
@@ -373,38 +368,6 @@ BEGIN ATOMIC
 	 ORDER BY w.id
 	 LIMIT 1;
 END;
--- Apply every escalation step due by p_at (optionally for one resident),
--- each at its logical time; returns the number of steps.  Planned for each
--- call's values (force_custom_plan), so the one statement serves the sweep
--- (every open event) and a check-in (one resident's) alike: a generic plan
--- cannot drop the "p_resident IS NULL OR" branch.
-CREATE OR REPLACE FUNCTION escalate_events(p_at timestamptz, p_resident bigint DEFAULT NULL) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET plan_cache_mode = force_custom_plan AS $$
-DECLARE
-	n int;
-	total int := 0;
-BEGIN
-	LOOP
-		WITH stepped AS (
-			UPDATE sanse.event e
-			   SET level = e.level + 1,
-			       level_since = e.next_step_at,
-			       assignee_id = sanse.leader_for(e.area_id, e.level + 1),
-			       next_step_at = CASE WHEN e.level + 1 < 4
-			                           THEN sanse.zone_add(e.next_step_at, p.escalate_after) END
-			  FROM sanse.tier_policy p
-			 WHERE p.tier = e.tier AND e.status <> 'closed' AND e.next_step_at <= p_at
-			   AND (p_resident IS NULL OR e.resident_id = p_resident)
-			RETURNING e.id, e.level, e.assignee_id, e.level_since)
-		INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
-		SELECT id, level, assignee_id, level_since FROM stepped;
-		GET DIAGNOSTICS n = ROW_COUNT;
-		EXIT WHEN n = 0;
-		total := total + n;
-	END LOOP;
-	RETURN total;
-END
-$$;
 -- Open the overdue event of each (resident, due, tier whose window was
 -- missed) at level 1 unless it exists; the one place events are created.
 -- Events are charged to the carers of the moment they are opened.
@@ -469,69 +432,6 @@ BEGIN
 	RETURN n;
 END
 $$;
--- Reads the tally kept as things happen (worker_tally): one row per (worker,
--- month) with activity, so a month of every worker costs milliseconds.
-CREATE OR REPLACE VIEW worker_checkin_rate AS
-SELECT t.worker_id, wk.name AS worker_name, wk.force, wk.area_id, t.month,
-       t.windows_met + t.windows_missed AS windows_due,
-       t.windows_met,
-       CASE WHEN t.windows_met + t.windows_missed > 0
-            THEN round(t.windows_met::numeric / (t.windows_met + t.windows_missed), 4) END AS checkin_rate,
-       t.visits,
-       t.flagged_visits,
-       CASE WHEN t.visits > 0 THEN round(t.checklist_items::numeric / (cardinality(checklist_items()) * t.visits), 4) END AS checklist_completeness
-  FROM sanse.worker_tally t
-  JOIN sanse.worker wk ON wk.id = t.worker_id
- WHERE t.windows_met + t.windows_missed > 0 OR t.visits > 0;
--- The days walked run from the earliest to the latest finite visit, due or
--- closing time (each an index end-point), stepped as local dates (not in the
--- session's TimeZone).  A row belongs to the day of its own local date;
--- the index range only narrows the search, and is three hours wider
--- than [local midnight, next local midnight) on both sides, because where
--- clocks go back over midnight the day starts at the first midnight while
--- AT TIME ZONE reads the second.  No zone has gone back more than three
--- hours since 1970 (Antarctica/Vostok in 1994 aside).
--- Summed per (grid, day) before the area's names are joined, so the sums
--- never sort or spill wide rows.
-CREATE OR REPLACE VIEW grid_daily_report AS
-SELECT s.area_id, a.path, a.name, s.day, s.visits, s.complete_checklists, s.flagged_visits,
-       s.events_opened, s.events_closed
-  FROM (
-SELECT x.area_id, d.day,
-       sum(x.visits)::bigint AS visits,
-       sum(x.complete)::bigint AS complete_checklists,
-       sum(x.flagged)::bigint AS flagged_visits,
-       sum(x.opened)::bigint AS events_opened,
-       sum(x.closed)::bigint AS events_closed
-  FROM (SELECT g::date AS day,
-               (g AT TIME ZONE sanse.current_zone()) - interval '3 hours' AS starts,
-               ((g + interval '1 day') AT TIME ZONE sanse.current_zone()) + interval '3 hours' AS ends
-          FROM generate_series(
-                 (least((SELECT min(at) FROM sanse.visit WHERE at > '-infinity'),
-                        (SELECT min(due_at) FROM sanse.event WHERE due_at > '-infinity'),
-                        (SELECT min(resolved_at) FROM sanse.event WHERE status = 'closed' AND resolved_at > '-infinity'))
-                  AT TIME ZONE sanse.current_zone())::date::timestamp,
-                 (greatest((SELECT max(at) FROM sanse.visit WHERE at < 'infinity'),
-                           (SELECT max(due_at) FROM sanse.event WHERE due_at < 'infinity'),
-                           (SELECT max(resolved_at) FROM sanse.event WHERE status = 'closed' AND resolved_at < 'infinity'))
-                  AT TIME ZONE sanse.current_zone())::date::timestamp,
-                 interval '1 day') g) d
- CROSS JOIN LATERAL (
-	SELECT v.area_id, 1 AS visits, (cardinality(v.checklist) = cardinality(checklist_items()))::int AS complete,
-	       (v.flags <> '{}')::int AS flagged, 0 AS opened, 0 AS closed
-	  FROM sanse.visit v
-	 WHERE v.at >= d.starts AND v.at < d.ends AND (v.at AT TIME ZONE sanse.current_zone())::date = d.day
-	UNION ALL
-	SELECT e.area_id, 0, 0, 0, 1, 0
-	  FROM sanse.event e
-	 WHERE e.due_at >= d.starts AND e.due_at < d.ends AND (e.due_at AT TIME ZONE sanse.current_zone())::date = d.day
-	UNION ALL
-	SELECT e.area_id, 0, 0, 0, 0, 1
-	  FROM sanse.event e
-	 WHERE e.status = 'closed' AND e.resolved_at >= d.starts AND e.resolved_at < d.ends
-	   AND (e.resolved_at AT TIME ZONE sanse.current_zone())::date = d.day) x
- GROUP BY x.area_id, d.day) s
-  JOIN sanse.area a ON a.id = s.area_id;
 
 -----------------------------------------------------------------------------
 -- Bounded texts: a note or a reason is for people to read (22001 beyond).
@@ -608,6 +508,41 @@ BEGIN
 	RETURN sanse.escalate_events(at);
 END
 $$;
+-- escalate_events gains an argument (one event); 1.1's form goes once
+-- sweep_escalations (above) no longer depends on it.
+DROP FUNCTION escalate_events(timestamptz, bigint);
+-- Apply every escalation step due by p_at (optionally for one resident, or
+-- one event), each at its logical time; returns the number of steps.  Planned for each
+-- call's values (force_custom_plan), so the one statement serves the sweep
+-- (every open event) and a check-in (one resident's) alike: a generic plan
+-- cannot drop the "p_resident IS NULL OR" branch.
+CREATE FUNCTION escalate_events(p_at timestamptz, p_resident bigint DEFAULT NULL, p_event bigint DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+	n int;
+	total int := 0;
+BEGIN
+	LOOP
+		WITH stepped AS (
+			UPDATE sanse.event e
+			   SET level = e.level + 1,
+			       level_since = e.next_step_at,
+			       assignee_id = sanse.leader_for(e.area_id, e.level + 1),
+			       next_step_at = CASE WHEN e.level + 1 < 4
+			                           THEN sanse.zone_add(e.next_step_at, sanse.step_interval(e.kind, e.tier, e.status)) END
+			 WHERE e.status <> 'closed' AND e.next_step_at <= p_at	-- handled events have no clock
+			   AND (p_resident IS NULL OR e.resident_id = p_resident)
+			   AND (p_event IS NULL OR e.id = p_event)
+			RETURNING e.id, e.level, e.assignee_id, e.level_since)
+		INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+		SELECT id, level, assignee_id, level_since FROM stepped;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		EXIT WHEN n = 0;
+		total := total + n;
+	END LOOP;
+	RETURN total;
+END
+$$;
 
 -- Runs as the owner (only the owner can lock sweep_lock); revoked from
 -- PUBLIC: grant EXECUTE to the role that schedules sweeps.
@@ -650,16 +585,28 @@ BEGIN
 			current_setting('transaction_isolation');
 	END;
 	BEGIN
+		PERFORM sanse.forget_expired(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: residents to forget changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	END;
+	BEGIN
 		PERFORM sanse.fold_worker_month();
 	EXCEPTION WHEN serialization_failure THEN
 		RAISE WARNING 'sanse.sweep: the check-in tally changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	END;
+	BEGIN
+		PERFORM sanse.record_history(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: the daily history changed under this % transaction; left to the next sweep',
 			current_setting('transaction_isolation');
 	END;
 	skipped := false;
 END
 $$;
 REVOKE ALL ON FUNCTION sweep(timestamptz) FROM PUBLIC;
-COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_escalations, then fold_worker_month, one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';
+COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_escalations (overdue events and the loop''s clocks), forget_expired, fold_worker_month, then record_history (the daily history), one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';
 
 -----------------------------------------------------------------------------
 -- The tally's pending rows, one per worker (1.1 kept one per statement with
@@ -682,15 +629,9 @@ SELECT t.worker_id, t.month,
           FROM sanse.worker_month_pending p) t
  GROUP BY t.worker_id, t.month;
 
-CREATE OR REPLACE FUNCTION tally_missed(events event[], sign int) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, sanse
-BEGIN ATOMIC
-	INSERT INTO sanse.worker_month_pending (worker_id, month, windows_missed)
-	SELECT w.worker_id, sanse.month_of(e.due_at), tally_missed.sign
-	  FROM unnest(tally_missed.events) e
-	 CROSS JOIN LATERAL unnest(coalesce(e.charged_to, sanse.carers_of(e.resident_id))) w(worker_id)
-	 WHERE e.kind = 'overdue';
-END;
+-- tally_missed takes event rows and writes pending rows: it goes while
+-- worker_month_pending and the event row type change (created again below)
+DROP FUNCTION tally_missed(event[], int);
 
 CREATE OR REPLACE FUNCTION fold_worker_month() RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
@@ -959,7 +900,7 @@ BEGIN
 	ELSIF length(reason) > 2000 THEN
 		RAISE EXCEPTION 'the reason is longer than 2000 characters' USING ERRCODE = '22001';
 	END IF;
-	SELECT * INTO v FROM sanse.visit WHERE id = withdraw_visit.visit_id;
+	SELECT * INTO v FROM sanse.visit WHERE id = withdraw_visit.visit_id AND sanse.caller_sees(area_id, 'care');
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'visit % does not exist', withdraw_visit.visit_id USING ERRCODE = '22023';
 	END IF;
@@ -1004,6 +945,11 @@ COMMENT ON FUNCTION withdraw_visit(bigint, text) IS 'withdraw a wrongly recorded
 REVOKE ALL ON FUNCTION tier_at(bigint, timestamptz), replay_event(bigint, timestamptz, bigint),
 	rederive_span(bigint, timestamptz, timestamptz), rederive_after_visit(bigint, bigint) FROM PUBLIC;
 
+-- Restore: sanse's rows come back only through pg_restore in replica mode
+-- (PGOPTIONS='-c session_replication_role=replica'), which loads them as
+-- they were without re-running sanse's triggers; only the triggers that
+-- merge restored rows over the defaults CREATE EXTENSION made and drop
+-- cached copies fire there (ENABLE ALWAYS, next to each table).
 -----------------------------------------------------------------------------
 -- A plain pg_restore would re-run sanse's triggers over restored rows
 -- (history dated at the restore, override times overwritten, every missed
@@ -1024,7 +970,10 @@ BEGIN
 	                    'sanse.resident'::regclass, 'sanse.tier_history'::regclass, 'sanse.carer'::regclass,
 	                    'sanse.door_token'::regclass, 'sanse.visit'::regclass, 'sanse.event'::regclass,
 	                    'sanse.event_step'::regclass, 'sanse.worker_month'::regclass,
-	                    'sanse.worker_month_pending'::regclass, 'sanse.visit_withdrawn'::regclass) THEN
+	                    'sanse.worker_month_pending'::regclass, 'sanse.visit_withdrawn'::regclass,
+	                    'sanse.department'::regclass, 'sanse.loop_policy'::regclass, 'sanse.event_transition'::regclass,
+	                    'sanse.audit_log'::regclass, 'sanse.area_grant'::regclass,
+	                    'sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass) THEN
 		RAISE EXCEPTION 'trigger function restore_guard() fired on table %', TG_RELID::regclass
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s tables.';
 	END IF;
@@ -1087,16 +1036,6 @@ CREATE CAST (text AS risk_tier) WITH INOUT AS ASSIGNMENT;
 CREATE CAST (varchar AS risk_tier) WITH INOUT AS ASSIGNMENT;
 DROP VIEW coverage, overdue_events, grid_daily_report, carer_gaps;
 
-CREATE VIEW carer_gaps AS
-SELECT r.id AS resident_id, r.area_id, r.tier::text AS tier,
-       array_agg(f.force ORDER BY f.ord) AS missing_forces
-  FROM resident r
- CROSS JOIN unnest(forces()) WITH ORDINALITY AS f(force, ord)
- WHERE r.active
-   AND NOT EXISTS (SELECT 1 FROM carer c JOIN worker w ON w.id = c.worker_id
-                    WHERE c.resident_id = r.id AND c.force = f.force AND w.active)
- GROUP BY r.id, r.area_id, r.tier;
-COMMENT ON VIEW carer_gaps IS 'active residents whose five-for-one is incomplete, with the forces missing (inactive carers count as missing)';
 CREATE VIEW coverage AS
 WITH per_grid AS (
 	SELECT r.area_id,
@@ -1313,8 +1252,6 @@ CREATE FUNCTION event_scales() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['grid', 'department', 'task_force'];
 COMMENT ON FUNCTION event_scales() IS 'event scales, starting at level 1, 3 and 4';
--- tally_missed takes event rows: it goes while the row type changes
-DROP FUNCTION tally_missed(event[], int);
 ALTER TABLE event
 	ALTER COLUMN resident_id DROP NOT NULL,
 	ALTER COLUMN tier DROP NOT NULL,
@@ -1387,53 +1324,24 @@ SELECT pg_catalog.pg_extension_config_dump('loop_policy', '');
 -- an overdue event's tier's escalate_after; a loop event's arrive_within
 -- while called, handle_within once arrived; none after handling.
 CREATE FUNCTION step_interval(kind text, tier risk_tier, status text) RETURNS interval
-LANGUAGE sql STABLE PARALLEL SAFE
-BEGIN ATOMIC
-	SELECT CASE
-	         WHEN step_interval.kind = 'overdue' THEN
-	           (SELECT p.escalate_after FROM sanse.tier_policy p WHERE p.tier = step_interval.tier)
-	         WHEN step_interval.status = 'called' THEN
-	           (SELECT l.arrive_within FROM sanse.loop_policy l
-	             WHERE l.kind = step_interval.kind AND (l.tier = step_interval.tier OR l.tier IS NULL)
-	             ORDER BY l.tier IS NULL LIMIT 1)
-	         WHEN step_interval.status = 'arrived' THEN
-	           (SELECT l.handle_within FROM sanse.loop_policy l
-	             WHERE l.kind = step_interval.kind AND (l.tier = step_interval.tier OR l.tier IS NULL)
-	             ORDER BY l.tier IS NULL LIMIT 1)
-	       END;
-END;
-COMMENT ON FUNCTION step_interval(text, risk_tier, text) IS 'interval between escalation steps on an event''s current clock (NULL: no clock)';
--- Apply every escalation step due by p_at (optionally for one resident),
--- each at its logical time; returns the number of steps.  Planned for each
--- call's values (force_custom_plan), so the one statement serves the sweep
--- (every open event) and a check-in (one resident's) alike: a generic plan
--- cannot drop the "p_resident IS NULL OR" branch.
-CREATE OR REPLACE FUNCTION escalate_events(p_at timestamptz, p_resident bigint DEFAULT NULL) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET plan_cache_mode = force_custom_plan AS $$
-DECLARE
-	n int;
-	total int := 0;
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, sanse AS $$
+#variable_conflict use_variable
 BEGIN
-	LOOP
-		WITH stepped AS (
-			UPDATE sanse.event e
-			   SET level = e.level + 1,
-			       level_since = e.next_step_at,
-			       assignee_id = sanse.leader_for(e.area_id, e.level + 1),
-			       next_step_at = CASE WHEN e.level + 1 < 4
-			                           THEN sanse.zone_add(e.next_step_at, sanse.step_interval(e.kind, e.tier, e.status)) END
-			 WHERE e.status <> 'closed' AND e.next_step_at <= p_at	-- handled events have no clock
-			   AND (p_resident IS NULL OR e.resident_id = p_resident)
-			RETURNING e.id, e.level, e.assignee_id, e.level_since)
-		INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
-		SELECT id, level, assignee_id, level_since FROM stepped;
-		GET DIAGNOSTICS n = ROW_COUNT;
-		EXIT WHEN n = 0;
-		total := total + n;
-	END LOOP;
-	RETURN total;
+	IF kind = 'overdue' THEN
+		RETURN (SELECT p.escalate_after FROM sanse.tier_policy p WHERE p.tier = tier);
+	ELSIF status = 'called' THEN
+		RETURN (SELECT l.arrive_within FROM sanse.loop_policy l
+		         WHERE l.kind = kind AND (l.tier = tier OR l.tier IS NULL)
+		         ORDER BY l.tier IS NULL LIMIT 1);
+	ELSIF status = 'arrived' THEN
+		RETURN (SELECT l.handle_within FROM sanse.loop_policy l
+		         WHERE l.kind = kind AND (l.tier = tier OR l.tier IS NULL)
+		         ORDER BY l.tier IS NULL LIMIT 1);
+	END IF;
+	RETURN NULL;
 END
 $$;
+COMMENT ON FUNCTION step_interval(text, risk_tier, text) IS 'interval between escalation steps on an event''s current clock (NULL: no clock)';
 -- For the closed loop's arrive: verify a token (28000 and the LOG line, as
 -- check_in, for a missing, malformed or forged one) and refuse an unknown
 -- or revoked one.
@@ -1474,26 +1382,42 @@ CREATE TRIGGER loop_policy_upsert BEFORE INSERT ON loop_policy
 	FOR EACH ROW EXECUTE FUNCTION loop_policy_upsert();
 ALTER TABLE loop_policy ENABLE ALWAYS TRIGGER loop_policy_upsert;
 
--- A policy edit re-derives the open clocks of its kind: the next step counts
--- the new interval from the last step reached on the current clock (or from
--- the clock's start); steps already reached stay.
+-- A policy edit (a row changed, added or removed) re-derives the open clocks
+-- of its kind: the next step counts the new interval from the last step
+-- reached on the current clock (or from the clock's start); steps already
+-- reached stay.
 CREATE FUNCTION loop_policy_rederive() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.loop_policy'::regclass THEN
 		RAISE EXCEPTION 'trigger function loop_policy_rederive() fired on table %', TG_RELID::regclass
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.loop_policy.';
 	END IF;
-	UPDATE sanse.event e
-	   SET next_step_at = sanse.zone_add(greatest(e.level_since,
-	                                              CASE e.status WHEN 'called' THEN e.called_at ELSE e.arrived_at END),
-	                                     sanse.step_interval(e.kind, e.tier, e.status))
-	 WHERE e.kind IN (SELECT n.kind FROM new_rows n) AND e.status IN ('called', 'arrived') AND e.level < 4;
+	-- each branch names only the transition tables its event has
+	IF TG_OP = 'DELETE' THEN
+		UPDATE sanse.event e
+		   SET next_step_at = sanse.zone_add(greatest(e.level_since,
+		                                              CASE e.status WHEN 'called' THEN e.called_at ELSE e.arrived_at END),
+		                                     sanse.step_interval(e.kind, e.tier, e.status))
+		 WHERE e.kind IN (SELECT o.kind FROM old_rows o) AND e.status IN ('called', 'arrived') AND e.level < 4;
+	ELSE
+		UPDATE sanse.event e
+		   SET next_step_at = sanse.zone_add(greatest(e.level_since,
+		                                              CASE e.status WHEN 'called' THEN e.called_at ELSE e.arrived_at END),
+		                                     sanse.step_interval(e.kind, e.tier, e.status))
+		 WHERE e.kind IN (SELECT n.kind FROM new_rows n) AND e.status IN ('called', 'arrived') AND e.level < 4;
+	END IF;
 	RETURN NULL;
 END
 $$;
 CREATE TRIGGER loop_policy_rederive AFTER UPDATE ON loop_policy
 	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION loop_policy_rederive();
+CREATE TRIGGER loop_policy_rederive_insert AFTER INSERT ON loop_policy
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION loop_policy_rederive();
+CREATE TRIGGER loop_policy_rederive_delete AFTER DELETE ON loop_policy
+	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION loop_policy_rederive();
 CREATE TRIGGER a_restore_guard BEFORE INSERT ON loop_policy FOR EACH STATEMENT
 	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
@@ -1540,10 +1464,11 @@ $$;
 -- a leader or task force whose area contains the event's area, and staff of
 -- a department whistled for it; active, and the bound login when db_role is
 -- set (as check_in).
+-- (PL/pgSQL so its plan is kept for the session: a transition calls it once.)
 CREATE FUNCTION may_act(p_event bigint, p_worker bigint) RETURNS boolean
-LANGUAGE sql STABLE
-BEGIN ATOMIC
-	SELECT coalesce(bool_or(
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	RETURN (SELECT coalesce(bool_or(
 	         w.active
 	         AND (w.db_role IS NULL
 	              OR (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = w.db_role)
@@ -1557,10 +1482,11 @@ BEGIN ATOMIC
 	         false)
 	  FROM sanse.event e
 	  JOIN sanse.area ea ON ea.id = e.area_id
-	  JOIN sanse.worker w ON w.id = may_act.p_worker
+	  JOIN sanse.worker w ON w.id = p_worker
 	  JOIN sanse.area wa ON wa.id = w.area_id
-	 WHERE e.id = may_act.p_event;
-END;
+	 WHERE e.id = p_event);
+END
+$$;
 
 -- The event to move, locked; 22023 when there is none or it is a missed
 -- visit (a visit closes those).
@@ -1597,14 +1523,16 @@ BEGIN
 END
 $$;
 
--- Steps of the current clock dated after a stage ended never happened (an
--- arrival or handling synced late): remove them; the last step left is the
+-- End the current clock at p_at: the steps due by then are reached, whether
+-- or not a sweep took them; those dated after it never happened (an arrival
+-- or handling synced late) and are removed.  The last step left is the
 -- level reached at that time.
 CREATE FUNCTION loop_end_clock(p_event bigint, p_since timestamptz, p_at timestamptz) RETURNS event_step
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	last sanse.event_step;
 BEGIN
+	PERFORM sanse.escalate_events(p_at, NULL, p_event);
 	DELETE FROM sanse.event_step s WHERE s.event_id = p_event AND s.at > p_at AND s.at > p_since;
 	SELECT * INTO last FROM sanse.event_step s WHERE s.event_id = p_event ORDER BY s.at DESC, s.level DESC LIMIT 1;
 	RETURN last;
@@ -1664,9 +1592,12 @@ DECLARE
 BEGIN
 	PERFORM sanse.loop_time(at, 'an event');
 	PERFORM sanse.loop_check_call(kind, scale, detail, raised_by);
-	SELECT * INTO r FROM sanse.resident x WHERE x.id = resident_id;
+	SELECT * INTO r FROM sanse.resident x WHERE x.id = resident_id AND sanse.caller_sees(x.area_id, 'read');
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'resident % does not exist', coalesce(resident_id::text, 'NULL') USING ERRCODE = '22023';
+	ELSIF r.forgotten_at IS NOT NULL THEN
+		RAISE EXCEPTION 'resident % has been forgotten', resident_id
+			USING ERRCODE = '55000', DETAIL = 'No event is raised about a forgotten resident.';
 	END IF;
 	-- a retry of the same call returns the same event
 	SELECT e.id INTO same FROM sanse.event e
@@ -1691,7 +1622,7 @@ DECLARE
 BEGIN
 	PERFORM sanse.loop_time(at, 'a task');
 	PERFORM sanse.loop_check_call('task', scale, detail, raised_by);
-	IF NOT EXISTS (SELECT 1 FROM sanse.area a WHERE a.id = area_id) THEN
+	IF NOT EXISTS (SELECT 1 FROM sanse.area a WHERE a.id = area_id AND sanse.caller_sees(a.id, 'read')) THEN
 		RAISE EXCEPTION 'area % does not exist', coalesce(area_id::text, 'NULL') USING ERRCODE = '22023';
 	END IF;
 	SELECT e.id INTO same FROM sanse.event e
@@ -1720,9 +1651,6 @@ DECLARE
 BEGIN
 	PERFORM sanse.loop_time(at, 'an arrival');
 	e := sanse.loop_event(event_id);
-	IF e.status <> 'called' AND e.arrived_by IS NOT DISTINCT FROM worker_id AND e.arrived_at = at THEN
-		RETURN;		-- a retry
-	END IF;
 	IF e.resident_id IS NOT NULL THEN
 		nonce := sanse.door_token_verify(token, worker_id, 'arrival');
 		SELECT d.resident_id, d.revoked_at INTO t FROM sanse.door_token d WHERE d.nonce = nonce;
@@ -1733,6 +1661,10 @@ BEGIN
 		ELSIF t.resident_id <> e.resident_id THEN
 			PERFORM sanse.door_token_refuse(worker_id, 'for another door', 'arrival');
 		END IF;
+	END IF;
+	-- a retry (after the token: a retry proves presence as the first did)
+	IF e.status <> 'called' AND e.arrived_by IS NOT DISTINCT FROM worker_id AND e.arrived_at = at THEN
+		RETURN;
 	END IF;
 	IF e.status <> 'called' THEN
 		PERFORM sanse.loop_refuse_stage(e, 'called', 'arrived at');
@@ -1974,19 +1906,6 @@ SELECT up.id AS area_id, up.path::text AS path, up.name, ev.month, ev.kind,
  GROUP BY up.id, up.path, up.name, ev.month, ev.kind;
 COMMENT ON VIEW loop_metrics IS 'closed loop per area (rolled up), month of raising and kind: raised, answered in time (first arrival before the first arrival step), response rate, median time to arrive, handled, closed, reopened, mean rating, confirmed solved by the resident, still open';
 
--- The supervisor's board: every open event of every kind.
-CREATE VIEW open_events AS
-SELECT e.id AS event_id, e.area_id, a.path::text AS path, a.name AS area_name, e.kind, e.scale,
-       e.status AS stage, e.level, e.assignee_id, w.name AS assignee_name,
-       now() - e.due_at AS age,
-       e.next_step_at - now() AS time_left,
-       e.parent_id
-  FROM sanse.event e
-  JOIN sanse.area a ON a.id = e.area_id
-  LEFT JOIN sanse.worker w ON w.id = e.assignee_id
- WHERE e.status <> 'closed';
-COMMENT ON VIEW open_events IS 'every open event of every kind: area, kind, scale, stage, level, assignee, age (since due or raised), time left on its clock (negative: a step is due)';
-
 -- Visits a week a cadence asks for (a month counted as 30.44 days).
 CREATE FUNCTION visits_per_week(cadence text) RETURNS numeric
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -1998,41 +1917,6 @@ RETURN CASE
 	WHEN lower(btrim(cadence)) = 'calendar month' THEN round(7 / 30.44, 3)
 	END;
 COMMENT ON FUNCTION visits_per_week(text) IS 'visits a week a cadence asks for';
-
--- Who carries how much (paper 5.3.2: workers buried under visits): residents
--- in their care by tier, the visits a week their cadences ask for, open
--- events assigned to them, loop events they handled this month.
-CREATE VIEW worker_load AS
-SELECT w.id AS worker_id, w.name AS worker_name, w.force, w.role, w.area_id,
-       coalesce(c.red, 0) AS red, coalesce(c.yellow, 0) AS yellow, coalesce(c.blue, 0) AS blue,
-       coalesce(c.visits_per_week, 0) AS visits_per_week,
-       coalesce(o.open_overdue, 0) AS open_overdue,
-       coalesce(o.open_loop, 0) AS open_loop,
-       o.highest_level,
-       coalesce(h.handled_this_month, 0) AS handled_this_month
-  FROM sanse.worker w
-  LEFT JOIN LATERAL (
-	SELECT count(*) FILTER (WHERE r.tier = 'red') AS red,
-	       count(*) FILTER (WHERE r.tier = 'yellow') AS yellow,
-	       count(*) FILTER (WHERE r.tier = 'blue') AS blue,
-	       sum(sanse.visits_per_week(p.cadence)) AS visits_per_week
-	  FROM sanse.carer ca
-	  JOIN sanse.resident r ON r.id = ca.resident_id AND r.active
-	  JOIN sanse.tier_policy p ON p.tier = r.tier
-	 WHERE ca.worker_id = w.id) c ON true
-  LEFT JOIN LATERAL (
-	SELECT count(*) FILTER (WHERE e.kind = 'overdue') AS open_overdue,
-	       count(*) FILTER (WHERE e.kind <> 'overdue') AS open_loop,
-	       max(e.level) AS highest_level
-	  FROM sanse.event e
-	 WHERE e.assignee_id = w.id AND e.status <> 'closed') o ON true
-  LEFT JOIN LATERAL (
-	SELECT count(*) AS handled_this_month
-	  FROM sanse.event_transition t
-	 WHERE t.worker_id = w.id AND t.stage = 'handled'
-	   AND t.at >= (date_trunc('month', now() AT TIME ZONE sanse.current_zone()) AT TIME ZONE sanse.current_zone())) h ON true
- WHERE w.active;
-COMMENT ON VIEW worker_load IS 'per active worker: residents in their care by tier, visits a week their cadences ask for, open events assigned (overdue, loop, highest level), loop events handled this month';
 
 -----------------------------------------------------------------------------
 -- Issue 13 (part): the audit of sensitive acts, ID-number lookups with a
@@ -2102,11 +1986,16 @@ CREATE FUNCTION audit_change() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.tier_policy'::regclass,
-	                    'sanse.loop_policy'::regclass) THEN
+	                    'sanse.loop_policy'::regclass, 'sanse.area_grant'::regclass) THEN
 		RAISE EXCEPTION 'trigger function audit_change() fired on table %', TG_RELID::regclass
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
 	END IF;
-	PERFORM sanse.audit(CASE WHEN TG_TABLE_NAME = 'classification_rule' THEN 'rule_change' ELSE 'policy_change' END,
+	-- an upsert's nested UPDATE is part of its INSERT: audited once, at the top
+	IF pg_catalog.pg_trigger_depth() > 1 THEN
+		RETURN NULL;
+	END IF;
+	PERFORM sanse.audit(CASE TG_TABLE_NAME WHEN 'classification_rule' THEN 'rule_change'
+	                                       WHEN 'area_grant' THEN 'grant_change' ELSE 'policy_change' END,
 	                    '{}', NULL, format('%s on %s', TG_OP, TG_TABLE_NAME));
 	RETURN NULL;
 END
@@ -2122,7 +2011,8 @@ CREATE OR REPLACE FUNCTION revoke_door_token(resident_id bigint) RETURNS text
 LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	PERFORM 1 FROM sanse.resident r WHERE r.id = revoke_door_token.resident_id FOR NO KEY UPDATE;
+	PERFORM 1 FROM sanse.resident r WHERE r.id = revoke_door_token.resident_id
+	   AND sanse.caller_sees(r.area_id, 'read') FOR NO KEY UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'resident % does not exist', revoke_door_token.resident_id USING ERRCODE = '22023';
 	END IF;
@@ -2149,8 +2039,10 @@ BEGIN
 	IF id_number IS NULL THEN
 		RAISE EXCEPTION 'the ID number must not be NULL' USING ERRCODE = '22004';
 	END IF;
+	-- only residents of the caller's subtrees (read access)
 	found := ARRAY(SELECT r.id FROM sanse.resident r
-	                WHERE r.id_number_hash = sanse.id_number_hash(id_number) ORDER BY r.id);
+	                WHERE r.id_number_hash = sanse.id_number_hash(id_number)
+	                  AND sanse.caller_sees(r.area_id, 'read') ORDER BY r.id);
 	PERFORM sanse.audit('id_lookup', found, purpose);
 	RETURN QUERY SELECT unnest(found);
 END
@@ -2170,9 +2062,8 @@ BEGIN
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
 	END IF;
 	IF TG_OP = 'INSERT' THEN
-		PERFORM sanse.audit('tier_override', ARRAY(SELECT n.id FROM new_rows n WHERE n.tier_override IS NOT NULL ORDER BY n.id),
-		                    NULL, 'set on registration', (SELECT max(n.written_by) FROM new_rows n))
-		 WHERE EXISTS (SELECT 1 FROM new_rows n WHERE n.tier_override IS NOT NULL);
+		PERFORM sanse.audit('tier_override', ARRAY[n.id], n.override_reason, 'set on registration', n.written_by)
+		   FROM new_rows n WHERE n.tier_override IS NOT NULL;
 	ELSE
 		PERFORM sanse.audit('tier_override', ARRAY[NEW.id], NEW.override_reason,
 		                    format('%s -> %s', coalesce(OLD.tier_override::text, 'none'), coalesce(NEW.tier_override::text, 'none')),
@@ -2184,8 +2075,9 @@ $$;
 CREATE TRIGGER resident_audit_override_insert AFTER INSERT ON resident
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION resident_audit_override();
+-- (forgetting a resident is audited as such)
 CREATE TRIGGER resident_audit_override_update AFTER UPDATE ON resident
-	FOR EACH ROW WHEN (OLD.tier_override IS DISTINCT FROM NEW.tier_override)
+	FOR EACH ROW WHEN (OLD.tier_override IS DISTINCT FROM NEW.tier_override AND NEW.forgotten_at IS NULL)
 	EXECUTE FUNCTION resident_audit_override();
 -- When a resident left the programme, for deletion once the purpose ends.
 CREATE FUNCTION resident_deactivated() RETURNS trigger
@@ -2220,7 +2112,7 @@ BEGIN
 	UPDATE sanse.tier_history h SET override_reason = NULL
 	 WHERE h.resident_id = ANY (p_residents) AND h.override_reason IS NOT NULL;
 	UPDATE sanse.visit v SET note = NULL WHERE v.resident_id = ANY (p_residents) AND v.note IS NOT NULL;
-	UPDATE sanse.visit_withdrawn v SET note = NULL WHERE v.resident_id = ANY (p_residents) AND v.note IS NOT NULL;
+	UPDATE sanse.visit_withdrawn v SET note = NULL, reason = 'forgotten' WHERE v.resident_id = ANY (p_residents);
 	UPDATE sanse.event_transition t SET note = NULL
 	  FROM sanse.event e
 	 WHERE t.event_id = e.id AND e.resident_id = ANY (p_residents) AND t.note IS NOT NULL;
@@ -2245,7 +2137,8 @@ BEGIN
 	ELSIF length(reason) > 2000 THEN
 		RAISE EXCEPTION 'the reason is longer than 2000 characters' USING ERRCODE = '22001';
 	END IF;
-	PERFORM 1 FROM sanse.resident r WHERE r.id = resident_id FOR NO KEY UPDATE;
+	PERFORM 1 FROM sanse.resident r WHERE r.id = resident_id AND sanse.caller_sees(r.area_id, 'care')
+	   FOR NO KEY UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'resident % does not exist', coalesce(resident_id::text, 'NULL') USING ERRCODE = '22023';
 	END IF;
@@ -2265,134 +2158,6 @@ DECLARE
 BEGIN
 	ids := ARRAY(SELECT r.id FROM sanse.resident r
 	              WHERE NOT r.active AND r.forgotten_at IS NULL
-	                AND r.deactivated_at < at - pg_catalog.current_setting('sanse.retention')::interval
-	              ORDER BY r.id);
-	IF cardinality(ids) = 0 THEN
-		RETURN 0;
-	END IF;
-	PERFORM sanse.audit('forget_resident', ids, 'retention: inactive longer than ' || pg_catalog.current_setting('sanse.retention'));
-	RETURN sanse.forget(ids);
-END
-$$;
-REVOKE ALL ON FUNCTION forget_expired(timestamptz) FROM PUBLIC;
-COMMENT ON FUNCTION forget_expired(timestamptz) IS 'forget the residents inactive for longer than sanse.retention at a time; returns how many';
--- Runs as the owner (only the owner can lock sweep_lock); revoked from
--- PUBLIC: grant EXECUTE to the role that schedules sweeps.
--- Under REPEATABLE READ or SERIALIZABLE (a DBA's session default) a phase
--- whose rows changed after the transaction's snapshot fails with 40001; it
--- is rolled back alone and left to the next sweep, which reaches the same
--- state because every step time is derived from the data.
-CREATE OR REPLACE FUNCTION sweep(at timestamptz DEFAULT now(),
-                                 OUT overdue_opened integer, OUT escalations integer, OUT skipped boolean)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-DECLARE
-	holder int;
-BEGIN
-	PERFORM sanse.check_sweep_time(at);
-	overdue_opened := 0;
-	escalations := 0;
-	BEGIN
-		LOCK TABLE sanse.sweep_lock IN EXCLUSIVE MODE NOWAIT;
-	EXCEPTION WHEN lock_not_available THEN
-		SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
-		 WHERE l.locktype = 'relation' AND l.relation = 'sanse.sweep_lock'::regclass AND l.granted
-		   AND l.pid <> pg_catalog.pg_backend_pid()
-		 LIMIT 1;
-		PERFORM pg_catalog.nextval('sanse.sweep_skipped');
-		RAISE WARNING 'sanse.sweep skipped: another sweep is running (pid %)', coalesce(holder::text, 'unknown')
-			USING HINT = 'Skips are counted in sanse.sweep_status.';
-		skipped := true;
-		RETURN;
-	END;
-	BEGIN
-		overdue_opened := sanse.sweep_overdue(at);
-	EXCEPTION WHEN serialization_failure THEN
-		RAISE WARNING 'sanse.sweep: overdue residents changed under this % transaction; left to the next sweep',
-			current_setting('transaction_isolation');
-	END;
-	BEGIN
-		escalations := sanse.sweep_escalations(at);
-	EXCEPTION WHEN serialization_failure THEN
-		RAISE WARNING 'sanse.sweep: open events changed under this % transaction; left to the next sweep',
-			current_setting('transaction_isolation');
-	END;
-	BEGIN
-		PERFORM sanse.forget_expired(at);
-	EXCEPTION WHEN serialization_failure THEN
-		RAISE WARNING 'sanse.sweep: residents to forget changed under this % transaction; left to the next sweep',
-			current_setting('transaction_isolation');
-	END;
-	BEGIN
-		PERFORM sanse.fold_worker_month();
-	EXCEPTION WHEN serialization_failure THEN
-		RAISE WARNING 'sanse.sweep: the check-in tally changed under this % transaction; left to the next sweep',
-			current_setting('transaction_isolation');
-	END;
-	skipped := false;
-END
-$$;
-COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_escalations (overdue events and the loop''s clocks), forget_expired, then fold_worker_month, one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';
-
--- Arrivals and handlings take the steps due by their time before ending a
--- clock (escalate_events for one event), the BI view with tiers as text,
--- and the retention setting read even before the library is loaded.
-DROP FUNCTION escalate_events(timestamptz, bigint);
--- Apply every escalation step due by p_at (optionally for one resident, or
--- one event), each at its logical time; returns the number of steps.  Planned for each
--- call's values (force_custom_plan), so the one statement serves the sweep
--- (every open event) and a check-in (one resident's) alike: a generic plan
--- cannot drop the "p_resident IS NULL OR" branch.
-CREATE FUNCTION escalate_events(p_at timestamptz, p_resident bigint DEFAULT NULL, p_event bigint DEFAULT NULL) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET plan_cache_mode = force_custom_plan AS $$
-DECLARE
-	n int;
-	total int := 0;
-BEGIN
-	LOOP
-		WITH stepped AS (
-			UPDATE sanse.event e
-			   SET level = e.level + 1,
-			       level_since = e.next_step_at,
-			       assignee_id = sanse.leader_for(e.area_id, e.level + 1),
-			       next_step_at = CASE WHEN e.level + 1 < 4
-			                           THEN sanse.zone_add(e.next_step_at, sanse.step_interval(e.kind, e.tier, e.status)) END
-			 WHERE e.status <> 'closed' AND e.next_step_at <= p_at	-- handled events have no clock
-			   AND (p_resident IS NULL OR e.resident_id = p_resident)
-			   AND (p_event IS NULL OR e.id = p_event)
-			RETURNING e.id, e.level, e.assignee_id, e.level_since)
-		INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
-		SELECT id, level, assignee_id, level_since FROM stepped;
-		GET DIAGNOSTICS n = ROW_COUNT;
-		EXIT WHEN n = 0;
-		total := total + n;
-	END LOOP;
-	RETURN total;
-END
-$$;
--- End the current clock at p_at: the steps due by then are reached, whether
--- or not a sweep took them; those dated after it never happened (an arrival
--- or handling synced late) and are removed.  The last step left is the
--- level reached at that time.
-CREATE OR REPLACE FUNCTION loop_end_clock(p_event bigint, p_since timestamptz, p_at timestamptz) RETURNS event_step
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
-DECLARE
-	last sanse.event_step;
-BEGIN
-	PERFORM sanse.escalate_events(p_at, NULL, p_event);
-	DELETE FROM sanse.event_step s WHERE s.event_id = p_event AND s.at > p_at AND s.at > p_since;
-	SELECT * INTO last FROM sanse.event_step s WHERE s.event_id = p_event ORDER BY s.at DESC, s.level DESC LIMIT 1;
-	RETURN last;
-END
-$$;
--- Residents inactive for longer than sanse.retention, forgotten by the sweep
--- (index resident_forget_due: the cost follows who is due).
-CREATE OR REPLACE FUNCTION forget_expired(at timestamptz) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
-DECLARE
-	ids bigint[];
-BEGIN
-	ids := ARRAY(SELECT r.id FROM sanse.resident r
-	              WHERE NOT r.active AND r.forgotten_at IS NULL
 	                AND r.deactivated_at < at - coalesce(pg_catalog.current_setting('sanse.retention', true), '2 years')::interval
 	              ORDER BY r.id);
 	IF cardinality(ids) = 0 THEN
@@ -2402,6 +2167,8 @@ BEGIN
 	RETURN sanse.forget(ids);
 END
 $$;
+REVOKE ALL ON FUNCTION forget_expired(timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION forget_expired(timestamptz) IS 'forget the residents inactive for longer than sanse.retention at a time; returns how many';
 -- coverage per area and tier, with the tier as text: what a BI tool that
 -- knows nothing of sanse filters with WHERE tier = 'red'.
 CREATE VIEW coverage_by_tier AS
@@ -2425,119 +2192,7 @@ SELECT up.id AS area_id, up.path::text AS path, up.kind, up.name, g.tier::text A
  GROUP BY up.id, up.path, up.kind, up.name, g.tier;
 COMMENT ON VIEW coverage_by_tier IS 'coverage per area (rolled up) and tier (as text): residents, overdue now, window met, coverage rate';
 
--- a retried arrival proves presence with its token too
--- 报到: presence, proved by the door token for an event about a resident.
-CREATE OR REPLACE FUNCTION arrive(event_id bigint, worker_id bigint, token text DEFAULT NULL, at timestamptz DEFAULT now())
-RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-#variable_conflict use_variable
-DECLARE
-	e sanse.event;
-	nonce bytea;
-	t record;
-	last sanse.event_step;
-BEGIN
-	PERFORM sanse.loop_time(at, 'an arrival');
-	e := sanse.loop_event(event_id);
-	IF e.resident_id IS NOT NULL THEN
-		nonce := sanse.door_token_verify(token, worker_id, 'arrival');
-		SELECT d.resident_id, d.revoked_at INTO t FROM sanse.door_token d WHERE d.nonce = nonce;
-		IF NOT FOUND THEN
-			PERFORM sanse.door_token_refuse(worker_id, 'unknown', 'arrival');
-		ELSIF t.revoked_at IS NOT NULL THEN
-			PERFORM sanse.door_token_refuse(worker_id, 'revoked', 'arrival');
-		ELSIF t.resident_id <> e.resident_id THEN
-			PERFORM sanse.door_token_refuse(worker_id, 'for another door', 'arrival');
-		END IF;
-	END IF;
-	-- a retry (after the token: a retry proves presence as the first did)
-	IF e.status <> 'called' AND e.arrived_by IS NOT DISTINCT FROM worker_id AND e.arrived_at = at THEN
-		RETURN;
-	END IF;
-	IF e.status <> 'called' THEN
-		PERFORM sanse.loop_refuse_stage(e, 'called', 'arrived at');
-	END IF;
-	IF at < e.called_at THEN
-		RAISE EXCEPTION 'an arrival cannot be dated before event % was called', e.id USING ERRCODE = '22008';
-	END IF;
-	IF NOT sanse.may_act(e.id, worker_id) THEN
-		PERFORM sanse.loop_refuse_worker(e, worker_id, 'arrive at');
-	END IF;
-	last := sanse.loop_end_clock(e.id, e.called_at, at);
-	UPDATE sanse.event x
-	   SET status = 'arrived', arrived_at = at, arrived_by = worker_id,
-	       level = last.level, level_since = last.at, assignee_id = last.assignee_id,
-	       next_step_at = CASE WHEN last.level < 4 THEN sanse.zone_add(at, sanse.step_interval(x.kind, x.tier, 'arrived')) END
-	 WHERE x.id = e.id;
-	INSERT INTO sanse.event_transition (event_id, stage, at, worker_id) VALUES (e.id, 'arrived', at, worker_id);
-END
-$$;
-
--- adding or removing a policy row re-derives the open clocks too
--- A policy edit (a row changed, added or removed) re-derives the open clocks
--- of its kind: the next step counts the new interval from the last step
--- reached on the current clock (or from the clock's start); steps already
--- reached stay.
-CREATE OR REPLACE FUNCTION loop_policy_rederive() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.loop_policy'::regclass THEN
-		RAISE EXCEPTION 'trigger function loop_policy_rederive() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.loop_policy.';
-	END IF;
-	-- each branch names only the transition tables its event has
-	IF TG_OP = 'DELETE' THEN
-		UPDATE sanse.event e
-		   SET next_step_at = sanse.zone_add(greatest(e.level_since,
-		                                              CASE e.status WHEN 'called' THEN e.called_at ELSE e.arrived_at END),
-		                                     sanse.step_interval(e.kind, e.tier, e.status))
-		 WHERE e.kind IN (SELECT o.kind FROM old_rows o) AND e.status IN ('called', 'arrived') AND e.level < 4;
-	ELSE
-		UPDATE sanse.event e
-		   SET next_step_at = sanse.zone_add(greatest(e.level_since,
-		                                              CASE e.status WHEN 'called' THEN e.called_at ELSE e.arrived_at END),
-		                                     sanse.step_interval(e.kind, e.tier, e.status))
-		 WHERE e.kind IN (SELECT n.kind FROM new_rows n) AND e.status IN ('called', 'arrived') AND e.level < 4;
-	END IF;
-	RETURN NULL;
-END
-$$;
-CREATE TRIGGER loop_policy_rederive_insert AFTER INSERT ON loop_policy
-	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION loop_policy_rederive();
-CREATE TRIGGER loop_policy_rederive_delete AFTER DELETE ON loop_policy
-	REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION loop_policy_rederive();
-
--- Audit and forgetting, reviewed: an override set on registration is audited
--- with its reason, one row per resident; an upsert is one policy change;
--- the rules and loop policies refuse TRUNCATE; forgetting writes neither an
--- override audit row nor a history row, and a forgotten resident gets no
--- token or event.
--- Tier overrides are audited (who and why is in the history too).
-CREATE OR REPLACE FUNCTION resident_audit_override() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
-		RAISE EXCEPTION 'trigger function resident_audit_override() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
-	END IF;
-	IF TG_OP = 'INSERT' THEN
-		PERFORM sanse.audit('tier_override', ARRAY[n.id], n.override_reason, 'set on registration', n.written_by)
-		   FROM new_rows n WHERE n.tier_override IS NOT NULL;
-	ELSE
-		PERFORM sanse.audit('tier_override', ARRAY[NEW.id], NEW.override_reason,
-		                    format('%s -> %s', coalesce(OLD.tier_override::text, 'none'), coalesce(NEW.tier_override::text, 'none')),
-		                    NEW.written_by);
-	END IF;
-	RETURN NULL;
-END
-$$;
-DROP TRIGGER resident_audit_override_update ON resident;
--- (forgetting a resident is audited as such)
-CREATE TRIGGER resident_audit_override_update AFTER UPDATE ON resident
-	FOR EACH ROW WHEN (OLD.tier_override IS DISTINCT FROM NEW.tier_override AND NEW.forgotten_at IS NULL)
-	EXECUTE FUNCTION resident_audit_override();
+-- Forgetting writes no history row (nor an override audit row, above).
 DROP TRIGGER resident_history_update ON resident;
 CREATE TRIGGER resident_history_update AFTER UPDATE ON resident
 	FOR EACH ROW
@@ -2546,30 +2201,13 @@ CREATE TRIGGER resident_history_update AFTER UPDATE ON resident
 	      OR OLD.tier_override IS DISTINCT FROM NEW.tier_override
 	      OR OLD.tier IS DISTINCT FROM NEW.tier))
 	EXECUTE FUNCTION resident_history_update();
--- Rule and policy changes, one row per statement.
-CREATE OR REPLACE FUNCTION audit_change() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.tier_policy'::regclass,
-	                    'sanse.loop_policy'::regclass) THEN
-		RAISE EXCEPTION 'trigger function audit_change() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
-	END IF;
-	-- an upsert's nested UPDATE is part of its INSERT: audited once, at the top
-	IF pg_catalog.pg_trigger_depth() > 1 THEN
-		RETURN NULL;
-	END IF;
-	PERFORM sanse.audit(CASE WHEN TG_TABLE_NAME = 'classification_rule' THEN 'rule_change' ELSE 'policy_change' END,
-	                    '{}', NULL, format('%s on %s', TG_OP, TG_TABLE_NAME));
-	RETURN NULL;
-END
-$$;
 -- TRUNCATE of the rules or the loop policies would bypass their row
 -- triggers (built-in rules, re-derived clocks, the audit): refused.
 CREATE FUNCTION refuse_truncate() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.loop_policy'::regclass) THEN
+	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.loop_policy'::regclass,
+	                    'sanse.area_grant'::regclass) THEN
 		RAISE EXCEPTION 'trigger function refuse_truncate() fired on table %', TG_RELID::regclass
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
 	END IF;
@@ -2589,7 +2227,8 @@ SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	current_nonce bytea;
 BEGIN
-	PERFORM 1 FROM sanse.resident r WHERE r.id = door_token.resident_id FOR KEY SHARE;
+	PERFORM 1 FROM sanse.resident r WHERE r.id = door_token.resident_id
+	   AND sanse.caller_sees(r.area_id, 'read') FOR KEY SHARE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'resident % does not exist', door_token.resident_id USING ERRCODE = '22023';
 	END IF;
@@ -2609,135 +2248,6 @@ BEGIN
 		 WHERE t.resident_id = door_token.resident_id AND t.revoked_at IS NULL;
 	END IF;
 	RETURN sanse.door_token_sign(current_nonce);
-END
-$$;
-CREATE OR REPLACE FUNCTION raise_event(kind text, resident_id bigint, detail text, scale text DEFAULT 'grid',
-                            at timestamptz DEFAULT now(), raised_by bigint DEFAULT NULL) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-#variable_conflict use_variable
-DECLARE
-	r sanse.resident;
-	same bigint;
-BEGIN
-	PERFORM sanse.loop_time(at, 'an event');
-	PERFORM sanse.loop_check_call(kind, scale, detail, raised_by);
-	SELECT * INTO r FROM sanse.resident x WHERE x.id = resident_id;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'resident % does not exist', coalesce(resident_id::text, 'NULL') USING ERRCODE = '22023';
-	ELSIF r.forgotten_at IS NOT NULL THEN
-		RAISE EXCEPTION 'resident % has been forgotten', resident_id
-			USING ERRCODE = '55000', DETAIL = 'No event is raised about a forgotten resident.';
-	END IF;
-	-- a retry of the same call returns the same event
-	SELECT e.id INTO same FROM sanse.event e
-	 WHERE e.resident_id = r.id AND e.kind = kind AND e.called_at = at AND e.parent_id IS NULL
-	   AND e.raised_by IS NOT DISTINCT FROM raised_by AND e.detail IS NOT DISTINCT FROM detail
-	 ORDER BY e.id LIMIT 1;
-	IF FOUND THEN
-		RETURN same;
-	END IF;
-	RETURN sanse.call_event(kind, r.id, r.area_id, r.tier, detail, scale, at, raised_by, NULL, NULL);
-END
-$$;
------------------------------------------------------------------------------
--- Deletion when the purpose ends (spec 8): forgetting a resident erases
--- what identifies them — name, factors, ID hash, coordinates, door tokens,
--- the free texts about them — and keeps the anonymous rows statistics need
--- (visits, events, steps, tier history without reasons).  The sweep forgets
--- residents inactive for longer than sanse.retention.
------------------------------------------------------------------------------
-CREATE OR REPLACE FUNCTION forget(p_residents bigint[]) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
-DECLARE
-	n int;
-BEGIN
-	DELETE FROM sanse.door_token t WHERE t.resident_id = ANY (p_residents);
-	UPDATE sanse.tier_history h SET override_reason = NULL
-	 WHERE h.resident_id = ANY (p_residents) AND h.override_reason IS NOT NULL;
-	UPDATE sanse.visit v SET note = NULL WHERE v.resident_id = ANY (p_residents) AND v.note IS NOT NULL;
-	UPDATE sanse.visit_withdrawn v SET note = NULL, reason = 'forgotten' WHERE v.resident_id = ANY (p_residents);
-	UPDATE sanse.event_transition t SET note = NULL
-	  FROM sanse.event e
-	 WHERE t.event_id = e.id AND e.resident_id = ANY (p_residents) AND t.note IS NOT NULL;
-	UPDATE sanse.event e SET detail = NULL, action = NULL, feedback = NULL
-	 WHERE e.resident_id = ANY (p_residents)
-	   AND (e.detail IS NOT NULL OR e.action IS NOT NULL OR e.feedback IS NOT NULL);
-	UPDATE sanse.resident r
-	   SET name = 'forgotten', factors = '{}', tier_override = NULL, override_reason = NULL,
-	       lat = NULL, lon = NULL, id_number = '', active = false, forgotten_at = now()
-	 WHERE r.id = ANY (p_residents) AND r.forgotten_at IS NULL;
-	GET DIAGNOSTICS n = ROW_COUNT;
-	RETURN n;
-END
-$$;
-
--- Transitions cheaper: may_act and step_interval keep their plans (PL/pgSQL),
--- and the tally trigger skips statements without a missed window.
--- May this worker act on this event?  Whoever may check in at the door of
--- its resident (a carer, or a leader or task force whose area contains it),
--- a leader or task force whose area contains the event's area, and staff of
--- a department whistled for it; active, and the bound login when db_role is
--- set (as check_in).
--- (PL/pgSQL so its plan is kept for the session: a transition calls it once.)
-CREATE OR REPLACE FUNCTION may_act(p_event bigint, p_worker bigint) RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	RETURN (SELECT coalesce(bool_or(
-	         w.active
-	         AND (w.db_role IS NULL
-	              OR (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = w.db_role)
-	                  AND pg_catalog.pg_has_role(session_user, w.db_role, 'MEMBER')))
-	         AND ((e.resident_id IS NOT NULL
-	               AND EXISTS (SELECT 1 FROM sanse.carer c WHERE c.resident_id = e.resident_id AND c.worker_id = w.id))
-	              OR (w.role <> 'member' AND sanse.path_contains(wa.path, ea.path))
-	              OR (w.department IS NOT NULL
-	                  AND (e.department = w.department
-	                       OR EXISTS (SELECT 1 FROM sanse.event c WHERE c.parent_id = e.id AND c.department = w.department))))),
-	         false)
-	  FROM sanse.event e
-	  JOIN sanse.area ea ON ea.id = e.area_id
-	  JOIN sanse.worker w ON w.id = p_worker
-	  JOIN sanse.area wa ON wa.id = w.area_id
-	 WHERE e.id = p_event);
-END
-$$;
--- The interval between an event's escalation steps on its current clock:
--- an overdue event's tier's escalate_after; a loop event's arrive_within
--- while called, handle_within once arrived; none after handling.
-CREATE OR REPLACE FUNCTION step_interval(kind text, tier risk_tier, status text) RETURNS interval
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, sanse AS $$
-#variable_conflict use_variable
-BEGIN
-	IF kind = 'overdue' THEN
-		RETURN (SELECT p.escalate_after FROM sanse.tier_policy p WHERE p.tier = tier);
-	ELSIF status = 'called' THEN
-		RETURN (SELECT l.arrive_within FROM sanse.loop_policy l
-		         WHERE l.kind = kind AND (l.tier = tier OR l.tier IS NULL)
-		         ORDER BY l.tier IS NULL LIMIT 1);
-	ELSIF status = 'arrived' THEN
-		RETURN (SELECT l.handle_within FROM sanse.loop_policy l
-		         WHERE l.kind = kind AND (l.tier = tier OR l.tier IS NULL)
-		         ORDER BY l.tier IS NULL LIMIT 1);
-	END IF;
-	RETURN NULL;
-END
-$$;
-CREATE OR REPLACE FUNCTION event_tally() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.event'::regclass THEN
-		RAISE EXCEPTION 'trigger function event_tally() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.event.';
-	END IF;
-	-- only missed windows count (the closed loop's events are not tallied)
-	IF TG_OP = 'INSERT' THEN
-		IF EXISTS (SELECT 1 FROM new_events n WHERE n.kind = 'overdue') THEN
-			PERFORM sanse.tally_missed(ARRAY(SELECT ROW(n.*)::sanse.event FROM new_events n WHERE n.kind = 'overdue'), 1);
-		END IF;
-	ELSIF EXISTS (SELECT 1 FROM old_events o WHERE o.kind = 'overdue') THEN
-		PERFORM sanse.tally_missed(ARRAY(SELECT ROW(o.*)::sanse.event FROM old_events o WHERE o.kind = 'overdue'), -1);
-	END IF;
-	RETURN NULL;
 END
 $$;
 
@@ -2787,8 +2297,9 @@ BEGIN
 	                                     WHEN 'read' THEN ARRAY['read', 'care']
 	                                     WHEN 'care' THEN ARRAY['care']
 	                                     ELSE '{}'::text[] END)
-	   AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g.role)
-	   AND pg_catalog.pg_has_role(p_role, g.role, 'MEMBER');
+	   AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g.role AND r.oid = g.role_oid)
+	   -- USAGE: the privileges of g.role are the role's own (inherited, or by SET ROLE)
+	   AND pg_catalog.pg_has_role(p_role, g.role, 'USAGE');
 END
 $$;
 COMMENT ON FUNCTION granted_areas(text, name) IS 'ids of the areas a role sees with at least this access (every area for superusers and the owner; none when it is not the session''s to ask)';
@@ -2818,337 +2329,6 @@ COMMENT ON FUNCTION cell(bigint, boolean) IS 'a count, NULL when from 1 to sanse
 CREATE TRIGGER a_restore_guard BEFORE INSERT ON department FOR EACH STATEMENT
 	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
 	EXECUTE FUNCTION restore_guard();
--- Restore: sanse's rows come back only through pg_restore in replica mode
--- (PGOPTIONS='-c session_replication_role=replica'), which loads them as
--- they were without re-running sanse's triggers; only the triggers that
--- merge restored rows over the defaults CREATE EXTENSION made and drop
--- cached copies fire there (ENABLE ALWAYS, next to each table).
------------------------------------------------------------------------------
--- A plain pg_restore would re-run sanse's triggers over restored rows
--- (history dated at the restore, override times overwritten, every missed
--- window tallied twice).  It is refused up front instead: sanse's rows come
--- back only with its triggers held back (replica mode, where this trigger
--- does not fire).  A dump's rows are recognised by what clients never send:
--- a COPY of a table that only sanse writes, or a COPY naming the identity
--- column.  (A plain-SQL dump made with --inserts is not recognised.)
------------------------------------------------------------------------------
-CREATE OR REPLACE FUNCTION restore_guard() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
-DECLARE
-	q text := left(current_query(), 4000);
-	cols text;
-BEGIN
-	IF TG_RELID NOT IN ('sanse.area'::regclass, 'sanse.worker'::regclass, 'sanse.classification_rule'::regclass,
-	                    'sanse.installation_secret'::regclass, 'sanse.tier_policy'::regclass,
-	                    'sanse.resident'::regclass, 'sanse.tier_history'::regclass, 'sanse.carer'::regclass,
-	                    'sanse.door_token'::regclass, 'sanse.visit'::regclass, 'sanse.event'::regclass,
-	                    'sanse.event_step'::regclass, 'sanse.worker_month'::regclass,
-	                    'sanse.worker_month_pending'::regclass, 'sanse.visit_withdrawn'::regclass,
-	                    'sanse.department'::regclass, 'sanse.loop_policy'::regclass, 'sanse.event_transition'::regclass,
-	                    'sanse.audit_log'::regclass, 'sanse.area_grant'::regclass) THEN
-		RAISE EXCEPTION 'trigger function restore_guard() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s tables.';
-	END IF;
-	IF q ~* '^\s*copy\s' THEN
-		cols := substring(q FROM '^\s*[Cc][Oo][Pp][Yy]\s+[^(\s]+\s*\(([^)]*)\)');
-		-- clients bulk-load areas, workers, residents (without ids) and carers
-		IF TG_TABLE_NAME = 'carer'
-		   OR (TG_TABLE_NAME IN ('area', 'worker', 'resident') AND cols IS NOT NULL
-		       AND cols !~* '(^|,)\s*"?id"?\s*(,|$)') THEN
-			RETURN NULL;
-		END IF;
-	ELSE
-		RETURN NULL;
-	END IF;
-	RAISE EXCEPTION 'rows of sanse.% look like a restore; sanse''s data must be restored with its triggers held back', TG_TABLE_NAME
-		USING ERRCODE = '55000',
-		      DETAIL = 'A plain restore would re-run sanse''s triggers over restored rows: tier history dated at the restore, override times overwritten, missed windows counted twice.',
-		      HINT = 'Restore into a fresh database as a superuser with: PGOPTIONS=''-c session_replication_role=replica'' pg_restore -d <database> <dump>';
-END
-$$;
--- Rule and policy changes, one row per statement.
-CREATE OR REPLACE FUNCTION audit_change() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.tier_policy'::regclass,
-	                    'sanse.loop_policy'::regclass, 'sanse.area_grant'::regclass) THEN
-		RAISE EXCEPTION 'trigger function audit_change() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
-	END IF;
-	-- an upsert's nested UPDATE is part of its INSERT: audited once, at the top
-	IF pg_catalog.pg_trigger_depth() > 1 THEN
-		RETURN NULL;
-	END IF;
-	PERFORM sanse.audit(CASE TG_TABLE_NAME WHEN 'classification_rule' THEN 'rule_change'
-	                                       WHEN 'area_grant' THEN 'grant_change' ELSE 'policy_change' END,
-	                    '{}', NULL, format('%s on %s', TG_OP, TG_TABLE_NAME));
-	RETURN NULL;
-END
-$$;
--- TRUNCATE of the rules or the loop policies would bypass their row
--- triggers (built-in rules, re-derived clocks, the audit): refused.
-CREATE OR REPLACE FUNCTION refuse_truncate() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.loop_policy'::regclass,
-	                    'sanse.area_grant'::regclass) THEN
-		RAISE EXCEPTION 'trigger function refuse_truncate() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
-	END IF;
-	RAISE EXCEPTION 'sanse.% cannot be truncated', TG_TABLE_NAME
-		USING ERRCODE = '23001', HINT = 'Delete the rows (built-in rules can only be switched off).';
-END
-$$;
-CREATE OR REPLACE FUNCTION classification_rule_reclassify() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.classification_rule'::regclass THEN
-		RAISE EXCEPTION 'trigger function classification_rule_reclassify() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.classification_rule.';
-	END IF;
-	LOCK TABLE sanse.resident IN SHARE ROW EXCLUSIVE MODE;
-	-- each branch names only the transition tables its event has
-	IF TG_OP = 'INSERT' THEN
-		PERFORM sanse.reclassify_residents_having(f) FROM (SELECT DISTINCT n.all_of FROM new_rows n) s(f);
-	ELSIF TG_OP = 'DELETE' THEN
-		PERFORM sanse.reclassify_residents_having(f) FROM (SELECT DISTINCT o.all_of FROM old_rows o) s(f);
-	ELSE
-		PERFORM sanse.reclassify_residents_having(f)
-		   FROM (SELECT n.all_of FROM new_rows n UNION SELECT o.all_of FROM old_rows o) s(f);
-	END IF;
-	RETURN NULL;
-END
-$$;
-CREATE OR REPLACE FUNCTION tier_policy_rederive() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.tier_policy'::regclass THEN
-		RAISE EXCEPTION 'trigger function tier_policy_rederive() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.tier_policy.';
-	END IF;
-	LOCK TABLE sanse.resident IN SHARE ROW EXCLUSIVE MODE;
-	UPDATE sanse.resident r SET active = r.active	-- any update re-derives next_visit
-	  FROM new_rows n JOIN old_rows o USING (tier)
-	 WHERE r.tier = n.tier AND r.active AND n.cadence IS DISTINCT FROM o.cadence;
-	RETURN NULL;
-END
-$$;
--- A policy edit (a row changed, added or removed) re-derives the open clocks
--- of its kind: the next step counts the new interval from the last step
--- reached on the current clock (or from the clock's start); steps already
--- reached stay.
-CREATE OR REPLACE FUNCTION loop_policy_rederive() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.loop_policy'::regclass THEN
-		RAISE EXCEPTION 'trigger function loop_policy_rederive() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.loop_policy.';
-	END IF;
-	-- each branch names only the transition tables its event has
-	IF TG_OP = 'DELETE' THEN
-		UPDATE sanse.event e
-		   SET next_step_at = sanse.zone_add(greatest(e.level_since,
-		                                              CASE e.status WHEN 'called' THEN e.called_at ELSE e.arrived_at END),
-		                                     sanse.step_interval(e.kind, e.tier, e.status))
-		 WHERE e.kind IN (SELECT o.kind FROM old_rows o) AND e.status IN ('called', 'arrived') AND e.level < 4;
-	ELSE
-		UPDATE sanse.event e
-		   SET next_step_at = sanse.zone_add(greatest(e.level_since,
-		                                              CASE e.status WHEN 'called' THEN e.called_at ELSE e.arrived_at END),
-		                                     sanse.step_interval(e.kind, e.tier, e.status))
-		 WHERE e.kind IN (SELECT n.kind FROM new_rows n) AND e.status IN ('called', 'arrived') AND e.level < 4;
-	END IF;
-	RETURN NULL;
-END
-$$;
-CREATE OR REPLACE FUNCTION door_token(resident_id bigint) RETURNS text
-LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
-SET search_path = pg_catalog, sanse AS $$
-#variable_conflict use_column
-DECLARE
-	current_nonce bytea;
-BEGIN
-	PERFORM 1 FROM sanse.resident r WHERE r.id = door_token.resident_id
-	   AND sanse.caller_sees(r.area_id, 'read') FOR KEY SHARE;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'resident % does not exist', door_token.resident_id USING ERRCODE = '22023';
-	END IF;
-	IF EXISTS (SELECT 1 FROM sanse.resident r WHERE r.id = door_token.resident_id AND r.forgotten_at IS NOT NULL) THEN
-		RAISE EXCEPTION 'resident % has been forgotten', door_token.resident_id
-			USING ERRCODE = '55000', DETAIL = 'A forgotten resident gets no door token.';
-	END IF;
-	SELECT t.nonce INTO current_nonce FROM sanse.door_token t
-	 WHERE t.resident_id = door_token.resident_id AND t.revoked_at IS NULL;
-	IF NOT FOUND THEN
-		INSERT INTO sanse.door_token (nonce, resident_id, version)
-		SELECT sanse.door_token_nonce(), door_token.resident_id,
-		       coalesce(max(t.version), 0) + 1
-		  FROM sanse.door_token t WHERE t.resident_id = door_token.resident_id
-		ON CONFLICT (resident_id) WHERE revoked_at IS NULL DO NOTHING;
-		SELECT t.nonce INTO STRICT current_nonce FROM sanse.door_token t
-		 WHERE t.resident_id = door_token.resident_id AND t.revoked_at IS NULL;
-	END IF;
-	RETURN sanse.door_token_sign(current_nonce);
-END
-$$;
-CREATE OR REPLACE FUNCTION revoke_door_token(resident_id bigint) RETURNS text
-LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
-SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	PERFORM 1 FROM sanse.resident r WHERE r.id = revoke_door_token.resident_id
-	   AND sanse.caller_sees(r.area_id, 'read') FOR NO KEY UPDATE;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'resident % does not exist', revoke_door_token.resident_id USING ERRCODE = '22023';
-	END IF;
-	UPDATE sanse.door_token t SET revoked_at = now()
-	 WHERE t.resident_id = revoke_door_token.resident_id AND t.revoked_at IS NULL;
-	PERFORM sanse.audit('token_revocation', ARRAY[revoke_door_token.resident_id], NULL);
-	RETURN sanse.door_token(revoke_door_token.resident_id);
-END
-$$;
-CREATE OR REPLACE FUNCTION raise_event(kind text, resident_id bigint, detail text, scale text DEFAULT 'grid',
-                            at timestamptz DEFAULT now(), raised_by bigint DEFAULT NULL) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-#variable_conflict use_variable
-DECLARE
-	r sanse.resident;
-	same bigint;
-BEGIN
-	PERFORM sanse.loop_time(at, 'an event');
-	PERFORM sanse.loop_check_call(kind, scale, detail, raised_by);
-	SELECT * INTO r FROM sanse.resident x WHERE x.id = resident_id AND sanse.caller_sees(x.area_id, 'read');
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'resident % does not exist', coalesce(resident_id::text, 'NULL') USING ERRCODE = '22023';
-	ELSIF r.forgotten_at IS NOT NULL THEN
-		RAISE EXCEPTION 'resident % has been forgotten', resident_id
-			USING ERRCODE = '55000', DETAIL = 'No event is raised about a forgotten resident.';
-	END IF;
-	-- a retry of the same call returns the same event
-	SELECT e.id INTO same FROM sanse.event e
-	 WHERE e.resident_id = r.id AND e.kind = kind AND e.called_at = at AND e.parent_id IS NULL
-	   AND e.raised_by IS NOT DISTINCT FROM raised_by AND e.detail IS NOT DISTINCT FROM detail
-	 ORDER BY e.id LIMIT 1;
-	IF FOUND THEN
-		RETURN same;
-	END IF;
-	RETURN sanse.call_event(kind, r.id, r.area_id, r.tier, detail, scale, at, raised_by, NULL, NULL);
-END
-$$;
-CREATE OR REPLACE FUNCTION dispatch_task(area_id bigint, detail text, scale text DEFAULT 'grid',
-                              at timestamptz DEFAULT now(), raised_by bigint DEFAULT NULL) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-#variable_conflict use_variable
-DECLARE
-	same bigint;
-BEGIN
-	PERFORM sanse.loop_time(at, 'a task');
-	PERFORM sanse.loop_check_call('task', scale, detail, raised_by);
-	IF NOT EXISTS (SELECT 1 FROM sanse.area a WHERE a.id = area_id AND sanse.caller_sees(a.id, 'read')) THEN
-		RAISE EXCEPTION 'area % does not exist', coalesce(area_id::text, 'NULL') USING ERRCODE = '22023';
-	END IF;
-	SELECT e.id INTO same FROM sanse.event e
-	 WHERE e.area_id = area_id AND e.resident_id IS NULL AND e.kind = 'task' AND e.called_at = at
-	   AND e.parent_id IS NULL AND e.raised_by IS NOT DISTINCT FROM raised_by AND e.detail IS NOT DISTINCT FROM detail
-	 ORDER BY e.id LIMIT 1;
-	IF FOUND THEN
-		RETURN same;
-	END IF;
-	RETURN sanse.call_event('task', NULL, area_id, NULL, detail, scale, at, raised_by, NULL, NULL);
-END
-$$;
-CREATE OR REPLACE FUNCTION forget_resident(resident_id bigint, reason text) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-#variable_conflict use_variable
-BEGIN
-	IF reason IS NULL OR btrim(reason) = '' THEN
-		RAISE EXCEPTION 'forgetting a resident needs a reason' USING ERRCODE = '22023';
-	ELSIF length(reason) > 2000 THEN
-		RAISE EXCEPTION 'the reason is longer than 2000 characters' USING ERRCODE = '22001';
-	END IF;
-	PERFORM 1 FROM sanse.resident r WHERE r.id = resident_id AND sanse.caller_sees(r.area_id, 'care')
-	   FOR NO KEY UPDATE;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'resident % does not exist', coalesce(resident_id::text, 'NULL') USING ERRCODE = '22023';
-	END IF;
-	PERFORM sanse.forget(ARRAY[resident_id]);
-	PERFORM sanse.audit('forget_resident', ARRAY[resident_id], reason);
-END
-$$;
-CREATE OR REPLACE FUNCTION withdraw_visit(visit_id bigint, reason text) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-DECLARE
-	v sanse.visit;
-	twin bigint;
-	prev timestamptz;
-BEGIN
-	IF reason IS NULL OR btrim(reason) = '' THEN
-		RAISE EXCEPTION 'withdrawing a visit needs a reason' USING ERRCODE = '22023';
-	ELSIF length(reason) > 2000 THEN
-		RAISE EXCEPTION 'the reason is longer than 2000 characters' USING ERRCODE = '22001';
-	END IF;
-	SELECT * INTO v FROM sanse.visit WHERE id = withdraw_visit.visit_id AND sanse.caller_sees(area_id, 'care');
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'visit % does not exist', withdraw_visit.visit_id USING ERRCODE = '22023';
-	END IF;
-	-- the resident's check-ins wait while its timeline is re-derived
-	PERFORM 1 FROM sanse.resident r WHERE r.id = v.resident_id FOR NO KEY UPDATE;
-	INSERT INTO sanse.visit_withdrawn (visit_id, resident_id, worker_id, at, checklist, flags, note, recorded_at, reason)
-	VALUES (v.id, v.resident_id, v.worker_id, v.at, v.checklist, v.flags, v.note, v.recorded_at, withdraw_visit.reason);
-	-- the visitor's own counts
-	INSERT INTO sanse.worker_month_pending (worker_id, month, visits, flagged_visits, checklist_items)
-	VALUES (v.worker_id, sanse.month_of(v.at), -1, -(v.flags <> '{}')::int, -cardinality(v.checklist));
-
-	SELECT t.id INTO twin FROM sanse.visit t
-	 WHERE t.resident_id = v.resident_id AND t.at = v.at AND t.id <> v.id ORDER BY t.id LIMIT 1;
-	IF twin IS NOT NULL THEN
-		-- another visit at the same instant takes its place
-		UPDATE sanse.event SET visit_id = twin, closed_by = (SELECT t.worker_id FROM sanse.visit t WHERE t.id = twin)
-		 WHERE event.visit_id = v.id;
-		UPDATE sanse.visit SET window_due = NULL WHERE id = v.id;
-		UPDATE sanse.visit SET window_due = v.window_due, flags = v.flags WHERE id = twin AND v.window_due IS NOT NULL;
-		DELETE FROM sanse.visit WHERE id = v.id;
-		RETURN;
-	END IF;
-
-	IF v.window_due IS NOT NULL THEN
-		INSERT INTO sanse.worker_month_pending (worker_id, month, windows_met)
-		SELECT c.worker_id, sanse.month_of(v.window_due), -1 FROM unnest(sanse.carers_of(v.resident_id)) c(worker_id);
-	END IF;
-	UPDATE sanse.event SET visit_id = NULL WHERE event.visit_id = v.id;
-	DELETE FROM sanse.visit WHERE id = v.id;
-	prev := (SELECT max(x.at) FROM sanse.visit x WHERE x.resident_id = v.resident_id AND x.at < v.at);
-	-- the anchor goes back when the latest visit is withdrawn (the owner may write it)
-	UPDATE sanse.resident r SET last_visit_at = (SELECT max(x.at) FROM sanse.visit x WHERE x.resident_id = r.id)
-	 WHERE r.id = v.resident_id AND r.last_visit_at IS DISTINCT FROM (SELECT max(x.at) FROM sanse.visit x WHERE x.resident_id = r.id);
-	PERFORM sanse.rederive_span(v.resident_id,
-		coalesce(prev, (SELECT r.registered_at FROM sanse.resident r WHERE r.id = v.resident_id)),
-		(SELECT min(x.at) FROM sanse.visit x WHERE x.resident_id = v.resident_id AND x.at > v.at));
-END
-$$;
--- Matching records across departments is a sensitive act: it needs a
--- purpose, and it is audited with the residents it found.
-CREATE OR REPLACE FUNCTION find_resident_by_id_number(id_number text, purpose text) RETURNS SETOF bigint
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, sanse AS $$
-#variable_conflict use_variable
-DECLARE
-	found bigint[];
-BEGIN
-	IF purpose IS NULL OR btrim(purpose) = '' THEN
-		RAISE EXCEPTION 'an ID-number lookup needs a purpose' USING ERRCODE = '22023',
-			HINT = 'Say why the record is looked up; the lookup is audited with it.';
-	END IF;
-	IF id_number IS NULL THEN
-		RAISE EXCEPTION 'the ID number must not be NULL' USING ERRCODE = '22004';
-	END IF;
-	-- only residents of the caller's subtrees (read access)
-	found := ARRAY(SELECT r.id FROM sanse.resident r
-	                WHERE r.id_number_hash = sanse.id_number_hash(id_number)
-	                  AND sanse.caller_sees(r.area_id, 'read') ORDER BY r.id);
-	PERFORM sanse.audit('id_lookup', found, purpose);
-	RETURN QUERY SELECT unnest(found);
-END
-$$;
 -- the screen views become wrappers over the owner's *_all views; grants
 -- given on them by hand move to the wrappers
 SELECT pg_catalog.set_config('sanse_upgrade.view_grants', coalesce((
@@ -3229,10 +2409,10 @@ SELECT l.area_id, l.path, l.name, l.month, l.kind,
        sanse.cell(l.raised, v.exact) AS raised, sanse.cell(l.answered_in_time, v.exact) AS answered_in_time,
        CASE WHEN v.exact OR (sanse.cell(l.raised, false) IS NOT NULL AND sanse.cell(l.answered_in_time, false) IS NOT NULL)
             THEN l.response_rate END AS response_rate,
-       CASE WHEN v.exact OR sanse.cell(l.raised, false) IS NOT NULL THEN l.median_time_to_arrive END AS median_time_to_arrive,
+       CASE WHEN v.exact THEN l.median_time_to_arrive END AS median_time_to_arrive,
        sanse.cell(l.handled, v.exact) AS handled, sanse.cell(l.closed, v.exact) AS closed,
        sanse.cell(l.reopened, v.exact) AS reopened,
-       CASE WHEN v.exact OR sanse.cell(l.raised, false) IS NOT NULL THEN l.mean_rating END AS mean_rating,
+       CASE WHEN v.exact THEN l.mean_rating END AS mean_rating,
        sanse.cell(l.confirmed_solved, v.exact) AS confirmed_solved, sanse.cell(l.still_open, v.exact) AS still_open
   FROM sanse.loop_metrics_all l
   JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
@@ -3248,7 +2428,7 @@ BEGIN
 	END LOOP;
 END
 $$;
-CREATE OR REPLACE VIEW carer_gaps AS
+CREATE VIEW carer_gaps AS
 SELECT r.id AS resident_id, r.area_id, r.tier::text AS tier,
        array_agg(f.force ORDER BY f.ord) AS missing_forces
   FROM resident r
@@ -3258,8 +2438,9 @@ SELECT r.id AS resident_id, r.area_id, r.tier::text AS tier,
    AND NOT EXISTS (SELECT 1 FROM carer c JOIN worker w ON w.id = c.worker_id
                     WHERE c.resident_id = r.id AND c.force = f.force AND w.active)
  GROUP BY r.id, r.area_id, r.tier;
+COMMENT ON VIEW carer_gaps IS 'active residents whose five-for-one is incomplete, with the forces missing (inactive carers count as missing)';
 -- The supervisor's board: every open event of every kind.
-CREATE OR REPLACE VIEW open_events AS
+CREATE VIEW open_events AS
 SELECT e.id AS event_id, e.area_id, a.path::text AS path, a.name AS area_name, e.kind, e.scale,
        e.status AS stage, e.level, e.assignee_id, w.name AS assignee_name,
        now() - e.due_at AS age,
@@ -3270,10 +2451,11 @@ SELECT e.id AS event_id, e.area_id, a.path::text AS path, a.name AS area_name, e
   LEFT JOIN sanse.worker w ON w.id = e.assignee_id
  WHERE e.status <> 'closed'
    AND e.area_id IN (SELECT sanse.granted_areas('read', current_user));
+COMMENT ON VIEW open_events IS 'every open event of every kind: area, kind, scale, stage, level, assignee, age (since due or raised), time left on its clock (negative: a step is due)';
 -- Who carries how much (paper 5.3.2: workers buried under visits): residents
 -- in their care by tier, the visits a week their cadences ask for, open
 -- events assigned to them, loop events they handled this month.
-CREATE OR REPLACE VIEW worker_load AS
+CREATE VIEW worker_load AS
 SELECT w.id AS worker_id, w.name AS worker_name, w.force, w.role, w.area_id,
        coalesce(c.red, 0) AS red, coalesce(c.yellow, 0) AS yellow, coalesce(c.blue, 0) AS blue,
        coalesce(c.visits_per_week, 0) AS visits_per_week,
@@ -3304,6 +2486,7 @@ SELECT w.id AS worker_id, w.name AS worker_name, w.force, w.role, w.area_id,
 	   AND t.at >= (date_trunc('month', now() AT TIME ZONE sanse.current_zone()) AT TIME ZONE sanse.current_zone())) h ON true
  WHERE w.active
    AND w.area_id IN (SELECT sanse.granted_areas('read', current_user));
+COMMENT ON VIEW worker_load IS 'per active worker: residents in their care by tier, visits a week their cadences ask for, open events assigned (overdue, loop, highest level), loop events handled this month';
 -----------------------------------------------------------------------------
 -- Row-level security by area (spec 8).  Every table that holds a person or
 -- their events shows a role (other than the owner, who bypasses it, and
@@ -3374,229 +2557,6 @@ DECLARE
 	r name;
 	roles name[];
 	best text;
-	aggregate_views text := 'sanse.coverage, sanse.coverage_by_tier, sanse.overdue_events, sanse.grid_daily_report, sanse.loop_metrics, sanse.worker_checkin_rate';
-	read_relations text := 'sanse.area, sanse.worker, sanse.department, sanse.carer, sanse.visit, sanse.event, sanse.event_step, '
-	                       'sanse.event_transition, sanse.tier_history, sanse.open_events, sanse.worker_load, sanse.carer_gaps, sanse.sweep_status';
-	resident_read_columns text;
-BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.area_grant'::regclass THEN
-		RAISE EXCEPTION 'trigger function area_grant_privileges() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.area_grant.';
-	END IF;
-	SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO resident_read_columns
-	  FROM pg_catalog.pg_attribute a
-	 WHERE a.attrelid = 'sanse.resident'::regclass AND a.attnum > 0 AND NOT a.attisdropped
-	   AND a.attname NOT IN ('factors', 'lat', 'lon', 'id_number_hash', 'id_number');
-	-- each branch names only the transition tables its event has
-	IF TG_OP = 'INSERT' THEN
-		roles := ARRAY(SELECT DISTINCT n.role FROM new_rows n);
-	ELSIF TG_OP = 'DELETE' THEN
-		roles := ARRAY(SELECT DISTINCT o.role FROM old_rows o);
-	ELSE
-		roles := ARRAY(SELECT n.role FROM new_rows n UNION SELECT o.role FROM old_rows o);
-	END IF;
-	FOREACH r IN ARRAY roles LOOP
-		CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles x WHERE x.rolname = r);
-		SELECT CASE max(CASE g.access WHEN 'care' THEN 3 WHEN 'read' THEN 2 ELSE 1 END)
-		         WHEN 3 THEN 'care' WHEN 2 THEN 'read' WHEN 1 THEN 'aggregate' END
-		  INTO best FROM sanse.area_grant g WHERE g.role = r;
-		EXECUTE format('REVOKE ALL ON %s FROM %I', aggregate_views, r);
-		EXECUTE format('REVOKE ALL ON %s FROM %I', read_relations, r);
-		EXECUTE format('REVOKE ALL ON sanse.resident FROM %I', r);
-		EXECUTE format('REVOKE ALL (%s, factors, lat, lon, id_number_hash, id_number) ON sanse.resident FROM %I',
-		               resident_read_columns, r);
-		IF best IS NOT NULL THEN
-			EXECUTE format('GRANT SELECT ON %s TO %I', aggregate_views, r);
-		END IF;
-		IF best IN ('read', 'care') THEN
-			EXECUTE format('GRANT SELECT ON %s TO %I', read_relations, r);
-			EXECUTE format('GRANT SELECT (%s) ON sanse.resident TO %I', resident_read_columns, r);
-		END IF;
-		IF best = 'care' THEN
-			EXECUTE format('GRANT SELECT, INSERT, UPDATE ON sanse.resident TO %I', r);
-			EXECUTE format('GRANT INSERT, UPDATE, DELETE ON sanse.carer TO %I', r);
-		END IF;
-	END LOOP;
-	RETURN NULL;
-END
-$$;
-CREATE TRIGGER area_grant_privileges_insert AFTER INSERT ON area_grant
-	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION area_grant_privileges();
-CREATE TRIGGER area_grant_privileges_update AFTER UPDATE ON area_grant
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION area_grant_privileges();
-CREATE TRIGGER area_grant_privileges_delete AFTER DELETE ON area_grant
-	REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION area_grant_privileges();
-CREATE TRIGGER area_grant_audit AFTER INSERT OR UPDATE OR DELETE ON area_grant
-	FOR EACH STATEMENT EXECUTE FUNCTION audit_change();
-CREATE TRIGGER area_grant_no_truncate BEFORE TRUNCATE ON area_grant
-	FOR EACH STATEMENT EXECUTE FUNCTION refuse_truncate();
-CREATE TRIGGER a_restore_guard BEFORE INSERT ON area_grant FOR EACH STATEMENT
-	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
-	EXECUTE FUNCTION restore_guard();
-REVOKE ALL ON FUNCTION area_grant_privileges() FROM PUBLIC;
-
--- worker_checkin_rate per granted area with small cells hidden; grant rows manage only SELECT on the district structure
--- Reads the tally kept as things happen (worker_tally): one row per (worker,
--- month) with activity, so a month of every worker costs milliseconds.
--- Workers of the areas the role may see; small cells hidden where its access
--- is aggregate only.
-CREATE OR REPLACE VIEW worker_checkin_rate AS
-SELECT t.worker_id, wk.name AS worker_name, wk.force, wk.area_id, t.month,
-       sanse.cell(t.windows_met + t.windows_missed, v.exact) AS windows_due,
-       sanse.cell(t.windows_met, v.exact) AS windows_met,
-       CASE WHEN t.windows_met + t.windows_missed > 0
-             AND (v.exact OR (sanse.cell(t.windows_met + t.windows_missed, false) IS NOT NULL
-                              AND sanse.cell(t.windows_met, false) IS NOT NULL))
-            THEN round(t.windows_met::numeric / (t.windows_met + t.windows_missed), 4) END AS checkin_rate,
-       sanse.cell(t.visits, v.exact) AS visits,
-       sanse.cell(t.flagged_visits, v.exact) AS flagged_visits,
-       CASE WHEN t.visits > 0 AND (v.exact OR sanse.cell(t.visits, false) IS NOT NULL)
-            THEN round(t.checklist_items::numeric / (cardinality(checklist_items()) * t.visits), 4) END AS checklist_completeness
-  FROM sanse.worker_tally t
-  JOIN sanse.worker wk ON wk.id = t.worker_id
-  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
-          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = wk.area_id
- WHERE t.windows_met + t.windows_missed > 0 OR t.visits > 0;
--- A grant row is the whole recipe: inserting, changing or deleting one gives
--- its role exactly the privileges its strongest remaining access needs
--- (schema usage is everyone's), and takes back the others, including any
--- granted by hand on these objects.
-CREATE OR REPLACE FUNCTION area_grant_privileges() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-DECLARE
-	r name;
-	roles name[];
-	best text;
-	aggregate_views text := 'sanse.coverage, sanse.coverage_by_tier, sanse.overdue_events, sanse.grid_daily_report, sanse.loop_metrics, sanse.worker_checkin_rate';
-	-- the district's structure has no row-level security: grant rows manage
-	-- only SELECT on it (its writes are granted by hand)
-	structure text := 'sanse.area, sanse.worker, sanse.department';
-	read_relations text := 'sanse.carer, sanse.visit, sanse.event, sanse.event_step, '
-	                       'sanse.event_transition, sanse.tier_history, sanse.open_events, sanse.worker_load, sanse.carer_gaps, sanse.sweep_status';
-	resident_read_columns text;
-BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.area_grant'::regclass THEN
-		RAISE EXCEPTION 'trigger function area_grant_privileges() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.area_grant.';
-	END IF;
-	SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO resident_read_columns
-	  FROM pg_catalog.pg_attribute a
-	 WHERE a.attrelid = 'sanse.resident'::regclass AND a.attnum > 0 AND NOT a.attisdropped
-	   AND a.attname NOT IN ('factors', 'lat', 'lon', 'id_number_hash', 'id_number');
-	-- each branch names only the transition tables its event has
-	IF TG_OP = 'INSERT' THEN
-		roles := ARRAY(SELECT DISTINCT n.role FROM new_rows n);
-	ELSIF TG_OP = 'DELETE' THEN
-		roles := ARRAY(SELECT DISTINCT o.role FROM old_rows o);
-	ELSE
-		roles := ARRAY(SELECT n.role FROM new_rows n UNION SELECT o.role FROM old_rows o);
-	END IF;
-	FOREACH r IN ARRAY roles LOOP
-		CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles x WHERE x.rolname = r);
-		SELECT CASE max(CASE g.access WHEN 'care' THEN 3 WHEN 'read' THEN 2 ELSE 1 END)
-		         WHEN 3 THEN 'care' WHEN 2 THEN 'read' WHEN 1 THEN 'aggregate' END
-		  INTO best FROM sanse.area_grant g WHERE g.role = r;
-		EXECUTE format('REVOKE ALL ON %s FROM %I', aggregate_views, r);
-		EXECUTE format('REVOKE ALL ON %s FROM %I', read_relations, r);
-		EXECUTE format('REVOKE SELECT ON %s FROM %I', structure, r);
-		EXECUTE format('REVOKE ALL ON sanse.resident FROM %I', r);
-		EXECUTE format('REVOKE ALL (%s, factors, lat, lon, id_number_hash, id_number) ON sanse.resident FROM %I',
-		               resident_read_columns, r);
-		IF best IS NOT NULL THEN
-			EXECUTE format('GRANT SELECT ON %s TO %I', aggregate_views, r);
-		END IF;
-		IF best IN ('read', 'care') THEN
-			EXECUTE format('GRANT SELECT ON %s TO %I', read_relations, r);
-			EXECUTE format('GRANT SELECT ON %s TO %I', structure, r);
-			EXECUTE format('GRANT SELECT (%s) ON sanse.resident TO %I', resident_read_columns, r);
-		END IF;
-		IF best = 'care' THEN
-			EXECUTE format('GRANT SELECT, INSERT, UPDATE ON sanse.resident TO %I', r);
-			EXECUTE format('GRANT INSERT, UPDATE, DELETE ON sanse.carer TO %I', r);
-		END IF;
-	END LOOP;
-	RETURN NULL;
-END
-$$;
-
--- Grant rows keep their role's OID (a role dropped and created again does not inherit them);
--- grants reach members that inherit (USAGE); care writes carers; loop medians and means for read access only
-ALTER TABLE area_grant ADD COLUMN role_oid oid NOT NULL;
-COMMENT ON COLUMN area_grant.role_oid IS 'the role the row was granted to (set by sanse): a role dropped and created again under the same name does not inherit the row';
--- The row names a role that exists now; its OID is kept, so the grant dies
--- with the role even if the name comes back.
-CREATE FUNCTION area_grant_role() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.area_grant'::regclass THEN
-		RAISE EXCEPTION 'trigger function area_grant_role() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.area_grant.';
-	END IF;
-	IF NEW.role IS NULL THEN
-		RETURN NEW;		-- the NOT NULL constraint refuses it (23502)
-	END IF;
-	NEW.role_oid := (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = NEW.role);
-	IF NEW.role_oid IS NULL THEN
-		-- a restore into a cluster without the role keeps the row, matching nobody
-		IF pg_catalog.current_setting('session_replication_role') = 'replica' THEN
-			NEW.role_oid := 0;
-			RETURN NEW;
-		END IF;
-		RAISE EXCEPTION 'role "%" does not exist', NEW.role USING ERRCODE = '42704';
-	END IF;
-	RETURN NEW;
-END
-$$;
-CREATE TRIGGER area_grant_role BEFORE INSERT OR UPDATE ON area_grant
-	FOR EACH ROW EXECUTE FUNCTION area_grant_role();
--- a restored row takes the OID its role has in this cluster
-ALTER TABLE area_grant ENABLE ALWAYS TRIGGER area_grant_role;
-REVOKE ALL ON FUNCTION area_grant_role() FROM PUBLIC;
--- The areas a role sees with at least an access: the subtrees granted to it
--- or to a role it is a member of.  Fails closed: an unknown or dropped role,
--- no grant, or a role the session may not act as sees nothing.  Superusers
--- and the extension owner see every area.  Row-level security and the
--- screen views call it with current_user; runs as the owner to read grants.
-CREATE OR REPLACE FUNCTION granted_areas(p_access text, p_role name) RETURNS SETOF bigint
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	IF p_role IS NULL OR p_access IS NULL
-	   OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = p_role)
-	   OR NOT pg_catalog.pg_has_role(session_user, p_role, 'MEMBER') THEN
-		RETURN;
-	END IF;
-	IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = p_role AND r.rolsuper)
-	   OR p_role = (SELECT o.rolname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_roles o ON o.oid = e.extowner
-	                 WHERE e.extname = 'sanse') THEN
-		RETURN QUERY SELECT a.id FROM sanse.area a;
-		RETURN;
-	END IF;
-	RETURN QUERY
-	SELECT DISTINCT a.id
-	  FROM sanse.area_grant g
-	  JOIN sanse.area a ON sanse.path_contains(g.path, a.path)
-	 WHERE g.access = ANY (CASE p_access WHEN 'aggregate' THEN ARRAY['aggregate', 'read', 'care']
-	                                     WHEN 'read' THEN ARRAY['read', 'care']
-	                                     WHEN 'care' THEN ARRAY['care']
-	                                     ELSE '{}'::text[] END)
-	   AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g.role AND r.oid = g.role_oid)
-	   -- USAGE: the privileges of g.role are the role's own (inherited, or by SET ROLE)
-	   AND pg_catalog.pg_has_role(p_role, g.role, 'USAGE');
-END
-$$;
--- A grant row is the whole recipe: inserting, changing or deleting one gives
--- its role exactly the privileges its strongest remaining access needs
--- (schema usage is everyone's), and takes back the others, including any
--- granted by hand on these objects.
-CREATE OR REPLACE FUNCTION area_grant_privileges() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-DECLARE
-	r name;
-	roles name[];
-	best text;
 	aggregate_views text := 'sanse.coverage, sanse.coverage_by_tier, sanse.overdue_events, sanse.grid_daily_report, sanse.loop_metrics, sanse.worker_checkin_rate, sanse.coverage_history';
 	-- the district's structure has no row-level security: grant rows manage
 	-- only SELECT on it (its writes are granted by hand)
@@ -3649,82 +2609,84 @@ BEGIN
 	RETURN NULL;
 END
 $$;
--- (runs as the owner: it locks the worker row, which a care role may read but not update)
-CREATE OR REPLACE FUNCTION carer_check() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-DECLARE
-	w sanse.worker;
+CREATE TRIGGER area_grant_privileges_insert AFTER INSERT ON area_grant
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION area_grant_privileges();
+CREATE TRIGGER area_grant_privileges_update AFTER UPDATE ON area_grant
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION area_grant_privileges();
+CREATE TRIGGER area_grant_privileges_delete AFTER DELETE ON area_grant
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION area_grant_privileges();
+CREATE TRIGGER area_grant_audit AFTER INSERT OR UPDATE OR DELETE ON area_grant
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_change();
+CREATE TRIGGER area_grant_no_truncate BEFORE TRUNCATE ON area_grant
+	FOR EACH STATEMENT EXECUTE FUNCTION refuse_truncate();
+CREATE TRIGGER a_restore_guard BEFORE INSERT ON area_grant FOR EACH STATEMENT
+	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
+	EXECUTE FUNCTION restore_guard();
+REVOKE ALL ON FUNCTION area_grant_privileges() FROM PUBLIC;
+
+-- worker_checkin_rate per granted area with small cells hidden; grant rows manage only SELECT on the district structure
+-- Reads the tally kept as things happen (worker_tally): one row per (worker,
+-- month) with activity, so a month of every worker costs milliseconds.
+-- Workers of the areas the role may see; small cells hidden where its access
+-- is aggregate only.
+CREATE OR REPLACE VIEW worker_checkin_rate AS
+SELECT t.worker_id, wk.name AS worker_name, wk.force, wk.area_id, t.month,
+       sanse.cell(t.windows_met + t.windows_missed, v.exact) AS windows_due,
+       sanse.cell(t.windows_met, v.exact) AS windows_met,
+       CASE WHEN t.windows_met + t.windows_missed > 0
+             AND (v.exact OR (sanse.cell(t.windows_met + t.windows_missed, false) IS NOT NULL
+                              AND sanse.cell(t.windows_met, false) IS NOT NULL))
+            THEN round(t.windows_met::numeric / (t.windows_met + t.windows_missed), 4) END AS checkin_rate,
+       sanse.cell(t.visits, v.exact) AS visits,
+       sanse.cell(t.flagged_visits, v.exact) AS flagged_visits,
+       CASE WHEN t.visits > 0 AND (v.exact OR sanse.cell(t.visits, false) IS NOT NULL)
+            THEN round(t.checklist_items::numeric / (cardinality(checklist_items()) * t.visits), 4) END AS checklist_completeness
+  FROM sanse.worker_tally t
+  JOIN sanse.worker wk ON wk.id = t.worker_id
+  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
+          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = wk.area_id
+ WHERE t.windows_met + t.windows_missed > 0 OR t.visits > 0;
+
+-- Grant rows keep their role's OID (a role dropped and created again does not inherit them);
+-- grants reach members that inherit (USAGE); care writes carers; loop medians and means for read access only
+ALTER TABLE area_grant ADD COLUMN role_oid oid NOT NULL;
+COMMENT ON COLUMN area_grant.role_oid IS 'the role the row was granted to (set by sanse): a role dropped and created again under the same name does not inherit the row';
+-- The row names a role that exists now; its OID is kept, so the grant dies
+-- with the role even if the name comes back.
+CREATE FUNCTION area_grant_role() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.carer'::regclass THEN
-		RAISE EXCEPTION 'trigger function carer_check() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.carer.';
+	IF TG_RELID IS DISTINCT FROM 'sanse.area_grant'::regclass THEN
+		RAISE EXCEPTION 'trigger function area_grant_role() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.area_grant.';
 	END IF;
-	SELECT * INTO w FROM sanse.worker WHERE id = NEW.worker_id FOR KEY SHARE;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'worker % does not exist', NEW.worker_id USING ERRCODE = '23503';
+	IF NEW.role IS NULL THEN
+		RETURN NEW;		-- the NOT NULL constraint refuses it (23502)
 	END IF;
-	IF NOT w.active THEN
-		RAISE EXCEPTION 'worker % is not active', NEW.worker_id
-			USING ERRCODE = '55000', HINT = 'Only active workers can be carers.';
+	NEW.role_oid := (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = NEW.role);
+	IF NEW.role_oid IS NULL THEN
+		-- a restore into a cluster without the role keeps the row, matching nobody
+		IF pg_catalog.current_setting('session_replication_role') = 'replica' THEN
+			NEW.role_oid := 0;
+			RETURN NEW;
+		END IF;
+		RAISE EXCEPTION 'role "%" does not exist', NEW.role USING ERRCODE = '42704';
 	END IF;
-	NEW.force := w.force;
 	RETURN NEW;
 END
 $$;
-CREATE OR REPLACE VIEW loop_metrics AS
-SELECT l.area_id, l.path, l.name, l.month, l.kind,
-       sanse.cell(l.raised, v.exact) AS raised, sanse.cell(l.answered_in_time, v.exact) AS answered_in_time,
-       CASE WHEN v.exact OR (sanse.cell(l.raised, false) IS NOT NULL AND sanse.cell(l.answered_in_time, false) IS NOT NULL)
-            THEN l.response_rate END AS response_rate,
-       CASE WHEN v.exact THEN l.median_time_to_arrive END AS median_time_to_arrive,
-       sanse.cell(l.handled, v.exact) AS handled, sanse.cell(l.closed, v.exact) AS closed,
-       sanse.cell(l.reopened, v.exact) AS reopened,
-       CASE WHEN v.exact THEN l.mean_rating END AS mean_rating,
-       sanse.cell(l.confirmed_solved, v.exact) AS confirmed_solved, sanse.cell(l.still_open, v.exact) AS still_open
-  FROM sanse.loop_metrics_all l
-  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
-          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = l.area_id;
-
+CREATE TRIGGER area_grant_role BEFORE INSERT OR UPDATE ON area_grant
+	FOR EACH ROW EXECUTE FUNCTION area_grant_role();
+-- a restored row takes the OID its role has in this cluster
+ALTER TABLE area_grant ENABLE ALWAYS TRIGGER area_grant_role;
+REVOKE ALL ON FUNCTION area_grant_role() FROM PUBLIC;
 -----------------------------------------------------------------------------
 -- Issue 14 (part): the daily history kept by the sweep (area_day) and the
 -- screen view over it (coverage_history).
 -----------------------------------------------------------------------------
-
-CREATE OR REPLACE FUNCTION restore_guard() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
-DECLARE
-	q text := left(current_query(), 4000);
-	cols text;
-BEGIN
-	IF TG_RELID NOT IN ('sanse.area'::regclass, 'sanse.worker'::regclass, 'sanse.classification_rule'::regclass,
-	                    'sanse.installation_secret'::regclass, 'sanse.tier_policy'::regclass,
-	                    'sanse.resident'::regclass, 'sanse.tier_history'::regclass, 'sanse.carer'::regclass,
-	                    'sanse.door_token'::regclass, 'sanse.visit'::regclass, 'sanse.event'::regclass,
-	                    'sanse.event_step'::regclass, 'sanse.worker_month'::regclass,
-	                    'sanse.worker_month_pending'::regclass, 'sanse.visit_withdrawn'::regclass,
-	                    'sanse.department'::regclass, 'sanse.loop_policy'::regclass, 'sanse.event_transition'::regclass,
-	                    'sanse.audit_log'::regclass, 'sanse.area_grant'::regclass,
-	                    'sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass) THEN
-		RAISE EXCEPTION 'trigger function restore_guard() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s tables.';
-	END IF;
-	IF q ~* '^\s*copy\s' THEN
-		cols := substring(q FROM '^\s*[Cc][Oo][Pp][Yy]\s+[^(\s]+\s*\(([^)]*)\)');
-		-- clients bulk-load areas, workers, residents (without ids) and carers
-		IF TG_TABLE_NAME = 'carer'
-		   OR (TG_TABLE_NAME IN ('area', 'worker', 'resident') AND cols IS NOT NULL
-		       AND cols !~* '(^|,)\s*"?id"?\s*(,|$)') THEN
-			RETURN NULL;
-		END IF;
-	ELSE
-		RETURN NULL;
-	END IF;
-	RAISE EXCEPTION 'rows of sanse.% look like a restore; sanse''s data must be restored with its triggers held back', TG_TABLE_NAME
-		USING ERRCODE = '55000',
-		      DETAIL = 'A plain restore would re-run sanse''s triggers over restored rows: tier history dated at the restore, override times overwritten, missed windows counted twice.',
-		      HINT = 'Restore into a fresh database as a superuser with: PGOPTIONS=''-c session_replication_role=replica'' pg_restore -d <database> <dump>';
-END
-$$;
 
 -- One row per recorded day: the zone its boundaries were cut in, the time
 -- of the sweep that recorded it and how many area rows it has (NULL: the
@@ -3971,61 +2933,3 @@ SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name, d.day,
   LEFT JOIN sanse.area_day h ON h.day = d.day AND h.area_id = a.id
  WHERE d.areas IS NOT NULL;
 COMMENT ON VIEW coverage_history IS 'daily history per area (rolled up) the role may see and recorded local day, as of the day''s end: residents in the programme by tier, overdue, windows met, overdue events opened, closed and open by level, loop events raised and answered in time, coverage rate, response rate (small cells hidden from aggregate-only roles)';
-
-CREATE OR REPLACE FUNCTION sweep(at timestamptz DEFAULT now(),
-                                 OUT overdue_opened integer, OUT escalations integer, OUT skipped boolean)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-DECLARE
-	holder int;
-BEGIN
-	PERFORM sanse.check_sweep_time(at);
-	overdue_opened := 0;
-	escalations := 0;
-	BEGIN
-		LOCK TABLE sanse.sweep_lock IN EXCLUSIVE MODE NOWAIT;
-	EXCEPTION WHEN lock_not_available THEN
-		SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
-		 WHERE l.locktype = 'relation' AND l.relation = 'sanse.sweep_lock'::regclass AND l.granted
-		   AND l.pid <> pg_catalog.pg_backend_pid()
-		 LIMIT 1;
-		PERFORM pg_catalog.nextval('sanse.sweep_skipped');
-		RAISE WARNING 'sanse.sweep skipped: another sweep is running (pid %)', coalesce(holder::text, 'unknown')
-			USING HINT = 'Skips are counted in sanse.sweep_status.';
-		skipped := true;
-		RETURN;
-	END;
-	BEGIN
-		overdue_opened := sanse.sweep_overdue(at);
-	EXCEPTION WHEN serialization_failure THEN
-		RAISE WARNING 'sanse.sweep: overdue residents changed under this % transaction; left to the next sweep',
-			current_setting('transaction_isolation');
-	END;
-	BEGIN
-		escalations := sanse.sweep_escalations(at);
-	EXCEPTION WHEN serialization_failure THEN
-		RAISE WARNING 'sanse.sweep: open events changed under this % transaction; left to the next sweep',
-			current_setting('transaction_isolation');
-	END;
-	BEGIN
-		PERFORM sanse.forget_expired(at);
-	EXCEPTION WHEN serialization_failure THEN
-		RAISE WARNING 'sanse.sweep: residents to forget changed under this % transaction; left to the next sweep',
-			current_setting('transaction_isolation');
-	END;
-	BEGIN
-		PERFORM sanse.fold_worker_month();
-	EXCEPTION WHEN serialization_failure THEN
-		RAISE WARNING 'sanse.sweep: the check-in tally changed under this % transaction; left to the next sweep',
-			current_setting('transaction_isolation');
-	END;
-	BEGIN
-		PERFORM sanse.record_history(at);
-	EXCEPTION WHEN serialization_failure THEN
-		RAISE WARNING 'sanse.sweep: the daily history changed under this % transaction; left to the next sweep',
-			current_setting('transaction_isolation');
-	END;
-	skipped := false;
-END
-$$;
-
-COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_escalations (overdue events and the loop''s clocks), forget_expired, fold_worker_month, then record_history (the daily history), one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';
