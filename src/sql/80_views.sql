@@ -333,7 +333,9 @@ SELECT l.area_id, l.path, l.name, l.month, l.kind,
        sanse.cell(l.raised, v.exact) AS raised, sanse.cell(l.answered_in_time, v.exact) AS answered_in_time,
        CASE WHEN v.exact OR (sanse.cell(l.raised, false) IS NOT NULL AND sanse.cell(l.answered_in_time, false) IS NOT NULL)
             THEN l.response_rate END AS response_rate,
-       CASE WHEN v.exact THEN l.median_time_to_arrive END AS median_time_to_arrive,
+       -- built on the arrivals, at least as many as answered in time
+       CASE WHEN v.exact OR sanse.cell(l.answered_in_time, false) IS NOT NULL
+            THEN l.median_time_to_arrive END AS median_time_to_arrive,
        sanse.cell(l.handled, v.exact) AS handled, sanse.cell(l.closed, v.exact) AS closed,
        sanse.cell(l.reopened, v.exact) AS reopened,
        CASE WHEN v.exact THEN l.mean_rating END AS mean_rating,

@@ -25,7 +25,7 @@ SET LOCAL sanse.timezone = 'Asia/Shanghai';
 SET LOCAL sanse.max_backdate = '10 years';	-- check-ins dated in 2024
 \ir include/helpers.psql
 \ir include/district.psql
-SELECT plan(759);
+SELECT plan(760);
 
 -----------------------------------------------------------------------------
 -- fixture (as the superuser, who sees every area)
@@ -388,6 +388,12 @@ SELECT is(pg_temp.rows_as('t18_agg', 'SELECT path, median_time_to_arrive FROM sa
                   'loop_metrics for aggregate: M1''s median time to arrive hidden with its count (M2 has no arrival)');
 SELECT is(pg_temp.rows_as('t18_agg', 'SELECT median_time_to_arrive FROM sanse.loop_metrics WHERE path = ''d.t.v.tg.g'''), '()',
           'loop_metrics for aggregate: G''s median time to arrive, built on its one arrival, hidden');
+-- with sanse.min_cell 1 no count is small: the median of G's one arrival, like M1's, is shown
+SET LOCAL sanse.min_cell = 1;
+SELECT is(pg_temp.rows_as('t18_agg', 'SELECT path, median_time_to_arrive FROM sanse.loop_metrics ORDER BY path'),
+          '(d.t.v.tg.g,00:10:00) ; (d.t.v.tg.g.m1,00:10:00) ; (d.t.v.tg.g.m2,)',
+          'loop_metrics for aggregate: a median time to arrive built on enough arrivals answered in time is shown');
+RESET sanse.min_cell;
 SELECT is(pg_temp.rows_as('t18_read', 'SELECT path, month, kind, raised, answered_in_time, response_rate, median_time_to_arrive, handled, closed, reopened, mean_rating, confirmed_solved, still_open FROM sanse.loop_metrics ORDER BY path, month, kind'),
           '(d.t.v.tg.g,2024-03-01,warning,6,1,0.1667,00:10:00,0,0,0,,0,6) ; (d.t.v.tg.g.m1,2024-03-01,warning,1,1,1.0000,00:10:00,0,0,0,,0,1) ; (d.t.v.tg.g.m2,2024-03-01,warning,5,0,0.0000,,0,0,0,,0,5)',
                   'loop_metrics for read: exact');
