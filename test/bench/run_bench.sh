@@ -147,12 +147,16 @@ echo "== resident writes under row-level security: an app role with care on the 
 # rows in this database (the recipe of spec 8).  The owner is the superuser
 # that created the extension: row-level security does not apply to it.
 APP=sanse_bench_app
+# the same app with BYPASSRLS: the same grants and triggers, no policy, so
+# app / bypass is what row-level security itself costs
+BYP=sanse_bench_app_bypassrls
 q -d sanse_bench >/dev/null <<SQL
 SET client_min_messages = warning;
 DO \$\$ BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$APP') THEN CREATE ROLE $APP NOLOGIN; END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$BYP') THEN CREATE ROLE $BYP NOLOGIN BYPASSRLS; END IF;
 END \$\$;
-INSERT INTO sanse.area_grant (role, path, access) VALUES ('$APP', 'q', 'care');
+INSERT INTO sanse.area_grant (role, path, access) VALUES ('$APP', 'q', 'care'), ('$BYP', 'q', 'care');
 GRANT USAGE ON SCHEMA bench TO $APP;
 SQL
 [ "$(PGOPTIONS="-c role=$APP" q -d sanse_bench -c "SELECT current_user")" = "$APP" ] || { echo "sessions do not act as $APP" >&2; exit 1; }
@@ -168,11 +172,13 @@ printf '\\set r random(1, %s)\n\\set d random(0, 99999)\nUPDATE sanse.resident S
 	"$nres" >"$out/own_update.sql"
 cp "$out/own_insert.sql" "$out/app_insert.sql"
 cp "$out/own_update.sql" "$out/app_update.sql"
+cp "$out/own_insert.sql" "$out/byp_insert.sql"
+cp "$out/own_update.sql" "$out/byp_update.sql"
 printf 'SELECT count(*) FROM sanse.granted_areas(%s, current_user);\n' "'care'" >"$out/app_granted.sql"
-role_app_insert=$APP; role_app_update=$APP; role_app_granted=$APP
+role_app_insert=$APP; role_app_update=$APP; role_app_granted=$APP; role_byp_insert=$BYP; role_byp_update=$BYP
 q -d sanse_bench -c "VACUUM ANALYZE" -c "CHECKPOINT"
-for s in own_insert app_insert own_update app_update app_granted; do tps $s 1 >/dev/null; done
-rounds 1 own_insert app_insert own_update app_update app_granted
+for s in own_insert app_insert byp_insert own_update app_update byp_update app_granted; do tps $s 1 >/dev/null; done
+rounds 1 own_insert app_insert byp_insert own_update app_update byp_update app_granted
 [ ! -e "$out/failed" ] || { echo "a pgbench run failed: no results written" >&2; exit 1; }
 app_rows=$(q -d sanse_bench -c "SELECT count(*) FROM sanse.resident WHERE written_by = '$APP'")
 [ "$app_rows" -gt 0 ] || { echo "the app role wrote no resident" >&2; exit 1; }
@@ -184,8 +190,8 @@ sub_update=$(subplans "UPDATE sanse.resident SET lat = 30, lon = 120 WHERE id = 
 # a new session's first probe loads the expansion of the grants; the next ones find it
 first_probe=$(q -d sanse_bench -c "SET ROLE $APP" -c "SELECT round(bench.time_ms('SELECT sanse.sees_area($mlo, ''care'')')::numeric, 3)")
 next_probe=$(q -d sanse_bench -c "SET ROLE $APP" -c "SELECT sanse.sees_area($mlo, 'care')" -c "SELECT round(min(bench.time_ms('SELECT sanse.sees_area($mlo, ''care'')'))::numeric, 3) FROM generate_series(1, 100)" | tail -n 1)
-echo "  INSERT: owner $own_insert_1 tps, app $app_insert_1 tps; UPDATE: owner $own_update_1 tps, app $app_update_1 tps; granted_areas('care') alone as the app $app_granted_1 tps"
-echo "  app / owner time: INSERT $(ratio "$own_insert_1" "$app_insert_1"), UPDATE $(ratio "$own_update_1" "$app_update_1"); subplans in the plans: INSERT $sub_insert, UPDATE $sub_update; a session's first probe $first_probe ms, then $next_probe ms"
+echo "  INSERT: owner $own_insert_1 tps, app $app_insert_1 tps, app with BYPASSRLS $byp_insert_1 tps; UPDATE: owner $own_update_1 tps, app $app_update_1 tps, app with BYPASSRLS $byp_update_1 tps; granted_areas('care') alone as the app $app_granted_1 tps"
+echo "  app / owner time: INSERT $(ratio "$own_insert_1" "$app_insert_1"), UPDATE $(ratio "$own_update_1" "$app_update_1"); app / app with BYPASSRLS: INSERT $(ratio "$byp_insert_1" "$app_insert_1"), UPDATE $(ratio "$byp_update_1" "$app_update_1"); subplans in the plans: INSERT $sub_insert, UPDATE $sub_update; a session's first probe $first_probe ms, then $next_probe ms"
 
 echo "== window_after and classify over 1,000,000 rows"
 q -d sanse_bench -v nrows="$NROWS" <<'SQL'
@@ -575,15 +581,18 @@ Target (issue 13): a town role at most 1.2× the owner's time.
 
 ### Resident writes: an app role with \`care\` on the district against the owner (pgbench, prepared statements; median of ${ROUNDS} rounds of ${SECS} s, 1 client, the sides taking turns in each round)
 
-The scale-1 Q district of the check-in path above, after its runs. \`$APP\` holds \`care\` on \`q\`. INSERT registers
+The scale-1 Q district of the check-in path above, after its runs. \`$APP\` holds \`care\` on \`q\`; \`$BYP\`
+holds the same grant row and has \`BYPASSRLS\`: the same privileges and triggers without any policy, so app / app
+with BYPASSRLS is the cost of row-level security itself, and the rest of app / owner is that of writing as a
+non-superuser (privilege checks, the guard on derived columns). INSERT registers
 a resident in a random micro grid (\`INSERT INTO sanse.resident (area_id, name, factors) VALUES (…)\`); UPDATE moves a
 random resident's door on the map (\`UPDATE sanse.resident SET lat = …, lon = … WHERE id = …\`). Each side first runs
 once unmeasured. µs = 10⁶ / tps; app / owner is the ratio of the times.
 
-| statement | owner (tps) | app role (tps) | µs owner | µs app | app / owner | subplans in the app's plan | target ≤ 1.2 |
-|---|---:|---:|---:|---:|---:|---:|---|
-| INSERT resident | $own_insert_1 | $app_insert_1 | $(us "$own_insert_1") | $(us "$app_insert_1") | $(ratio "$own_insert_1" "$app_insert_1") | $sub_insert | $(verdict "$(ratio "$own_insert_1" "$app_insert_1")" 1.2 max) |
-| UPDATE resident | $own_update_1 | $app_update_1 | $(us "$own_update_1") | $(us "$app_update_1") | $(ratio "$own_update_1" "$app_update_1") | $sub_update | $(verdict "$(ratio "$own_update_1" "$app_update_1")" 1.2 max) |
+| statement | owner (tps) | app role (tps) | app with BYPASSRLS (tps) | µs owner | µs app | app / owner | app / app with BYPASSRLS | subplans in the app's plan | target ≤ 1.2 |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---|
+| INSERT resident | $own_insert_1 | $app_insert_1 | $byp_insert_1 | $(us "$own_insert_1") | $(us "$app_insert_1") | $(ratio "$own_insert_1" "$app_insert_1") | $(ratio "$byp_insert_1" "$app_insert_1") | $sub_insert | $(verdict "$(ratio "$own_insert_1" "$app_insert_1")" 1.2 max) |
+| UPDATE resident | $own_update_1 | $app_update_1 | $byp_update_1 | $(us "$own_update_1") | $(us "$app_update_1") | $(ratio "$own_update_1" "$app_update_1") | $(ratio "$byp_update_1" "$app_update_1") | $sub_update | $(verdict "$(ratio "$own_update_1" "$app_update_1")" 1.2 max) |
 
 Each policy clause on \`sanse.resident\` is \`sanse.sees_area(area_id, …)\`, a probe per row of a per-backend
 expansion of the grant rows (area_access.c), reloaded when \`area_grant\`, \`area\` or the roles change; no policy
