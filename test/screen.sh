@@ -78,7 +78,8 @@ bins=$(qa -c "WITH cr AS (SELECT month, checkin_rate FROM sanse.worker_checkin_r
                                          WHEN checkin_rate >= 0.9 THEN floor(checkin_rate * 20) * 5 ELSE floor(checkin_rate * 10) * 10 END)
                 FROM cr JOIN m USING (month) WHERE checkin_rate IS NOT NULL")
 loop_rates=$(qa -c "SELECT count(*) FROM sanse.loop_metrics WHERE path = 'q' AND response_rate > 0")
-echo "# towns $towns, history days $history_days, histogram bins $bins, loop rates $loop_rates, worst micro grids $worst"
+loop_medians=$(qa -c "SELECT count(*) FROM sanse.loop_metrics WHERE path = 'q' AND kind = 'warning' AND median_time_to_arrive IS NOT NULL")
+echo "# towns $towns, history days $history_days, histogram bins $bins, loop rates $loop_rates, loop medians $loop_medians, worst micro grids $worst"
 
 # --- the page in headless Chromium ----------------------------------------------
 if ! node test/screen/check_page.js "$tmp/out/screen.html" "$tmp/out/screen.png" >"$tmp/result.json" 2>"$tmp/check.err"; then
@@ -99,5 +100,7 @@ check "trend: four series, one per level, each with a point on every day it is s
 check "histogram: one bar per non-empty bin of carers' check-in rates (at least one)" "$(r "r.checkin.bars") $( [ "$bins" -gt 0 ] && echo bars)" "$bins bars"
 check "loop: the 98 % target line" "$(r "r.loop.target_lines + ':' + r.loop.labels.some(t => /98%/.test(t))")" "1:true"
 check "loop: one bar per month and kind with a response rate" "$(r "r.loop.bars")" "$loop_rates"
+check "loop: the median arrival at a warning, a circle per month the role may see it (and its legend mark)" \
+	"$(r "r.loop.median_marks")" "$( [ "$loop_medians" -gt 0 ] && echo $((loop_medians + 1)) || echo 0)"
 check "worst ten: 10 bars, or as many micro grids as have a rate the role may see" "$(r "r.worst.bars")" "$worst"
 exit $fail

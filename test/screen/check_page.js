@@ -76,6 +76,8 @@ function measure() {
 	const checkin = paths('checkin').filter(e => isRect(e) && fill(e) === (pal.checkin || '').toLowerCase() && height(e) > 0);
 	const loop_bars = paths('loop').filter(e => isRect(e) && inPal(e, pal.loop) && height(e) > 0);
 	const target = paths('loop').filter(e => (e.getAttribute('stroke') || '').toLowerCase() === (pal.target || '').toLowerCase());
+	// the median arrival line's circles (its legend mark is one more)
+	const median_marks = paths('loop').filter(e => isArc(e) && fill(e) === (pal.median || '').toLowerCase()).length;
 	const worst = paths('worst').filter(e => isRect(e) && inPal(e, pal.coverage) && width(e) > 0);
 	return {
 		ready: !!s.ready, page_error: s.error || null,
@@ -84,7 +86,7 @@ function measure() {
 		treemap: { tiles: tiles.length, labels: texts('treemap') },
 		trend: { symbols: symbols.length, per_level, days: xs.size },
 		checkin: { bars: checkin.length },
-		loop: { bars: loop_bars.length, target_lines: target.length, labels: texts('loop') },
+		loop: { bars: loop_bars.length, target_lines: target.length, median_marks, labels: texts('loop') },
 		worst: { bars: worst.length, labels: texts('worst') },
 		title: document.title
 	};
