@@ -2303,6 +2303,17 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION granted_areas(text, name) IS 'ids of the areas a role sees with at least this access (every area for superusers and the owner; none when it is not the session''s to ask)';
+
+-- The areas the current user sees on the screen views, each with whether it
+-- sees them exactly (read or care) or as aggregates only (small cells
+-- hidden): what every screen view joins on.  Inlined into the views.
+CREATE FUNCTION screen_areas() RETURNS TABLE (id bigint, exact boolean)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+	SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user))
+	  FROM sanse.granted_areas('aggregate', current_user) g(id);
+END;
+COMMENT ON FUNCTION screen_areas() IS 'the areas current_user sees on the screen views, and whether exactly (read or care) or as aggregates only';
 -- The same question asked per row, as a probe of a per-backend expansion of
 -- the grant rows (area_access.c), reloaded when area_grant, area or the roles
 -- change: what row-level security asks of every row a role reads or writes.
@@ -2371,8 +2382,7 @@ SELECT c.area_id, c.path, c.kind, c.name,
        CASE WHEN v.exact OR (sanse.cell(c.residents, false) IS NOT NULL AND sanse.cell(c.overdue_now, false) IS NOT NULL)
             THEN c.coverage_rate END AS coverage_rate
   FROM sanse.coverage_all c
-  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
-          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = c.area_id;
+  JOIN sanse.screen_areas() v ON v.id = c.area_id;
 COMMENT ON VIEW coverage IS 'per area at every level (rolled up the hierarchy) the role may see: residents in the programme by tier, overdue now, current window met, coverage rate = share not overdue (small cells hidden from aggregate-only roles)';
 CREATE VIEW coverage_by_tier AS
 SELECT c.area_id, c.path, c.kind, c.name, c.tier,
@@ -2381,8 +2391,7 @@ SELECT c.area_id, c.path, c.kind, c.name, c.tier,
        CASE WHEN v.exact OR (sanse.cell(c.residents, false) IS NOT NULL AND sanse.cell(c.overdue_now, false) IS NOT NULL)
             THEN c.coverage_rate END AS coverage_rate
   FROM sanse.coverage_by_tier_all c
-  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
-          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = c.area_id;
+  JOIN sanse.screen_areas() v ON v.id = c.area_id;
 COMMENT ON VIEW coverage_by_tier IS 'coverage per area (rolled up) the role may see and tier (as text): residents, overdue now, window met, coverage rate (small cells hidden from aggregate-only roles)';
 CREATE VIEW overdue_events AS
 SELECT o.area_id, o.path, o.kind, o.name, o.month,
@@ -2392,8 +2401,7 @@ SELECT o.area_id, o.path, o.kind, o.name, o.month,
        sanse.cell(o.reached_level_3, v.exact) AS reached_level_3, sanse.cell(o.reached_level_4, v.exact) AS reached_level_4,
        CASE WHEN v.exact OR sanse.cell(o.closed, false) IS NOT NULL THEN o.median_time_to_close END AS median_time_to_close
   FROM sanse.overdue_events_all o
-  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
-          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = o.area_id;
+  JOIN sanse.screen_areas() v ON v.id = o.area_id;
 COMMENT ON VIEW overdue_events IS 'per area (rolled up) the role may see and month of the due time: overdue events opened, closed, still open, by highest level reached, median time to close (small cells hidden from aggregate-only roles)';
 CREATE VIEW grid_daily_report AS
 SELECT d.area_id, d.path, d.name, d.day,
@@ -2401,8 +2409,7 @@ SELECT d.area_id, d.path, d.name, d.day,
        sanse.cell(d.flagged_visits, v.exact) AS flagged_visits, sanse.cell(d.events_opened, v.exact) AS events_opened,
        sanse.cell(d.events_closed, v.exact) AS events_closed
   FROM sanse.grid_daily_report_all d
-  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
-          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = d.area_id;
+  JOIN sanse.screen_areas() v ON v.id = d.area_id;
 COMMENT ON VIEW grid_daily_report IS 'daily grid work report (网格工作报告) per micro grid the role may see: visits, complete checklists, flagged visits, events opened (by due day) and closed (small cells hidden from aggregate-only roles)';
 CREATE VIEW loop_metrics AS
 SELECT l.area_id, l.path, l.name, l.month, l.kind,
@@ -2417,8 +2424,7 @@ SELECT l.area_id, l.path, l.name, l.month, l.kind,
        CASE WHEN v.exact THEN l.mean_rating END AS mean_rating,
        sanse.cell(l.confirmed_solved, v.exact) AS confirmed_solved, sanse.cell(l.still_open, v.exact) AS still_open
   FROM sanse.loop_metrics_all l
-  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
-          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = l.area_id;
+  JOIN sanse.screen_areas() v ON v.id = l.area_id;
 COMMENT ON VIEW loop_metrics IS 'closed loop per area (rolled up) the role may see, month of raising and kind: raised, answered in time, response rate, median time to arrive, handled, closed, reopened, mean rating, confirmed solved by the resident, still open (small cells hidden from aggregate-only roles)';
 DO $$
 DECLARE
@@ -2648,8 +2654,7 @@ SELECT t.worker_id, wk.name AS worker_name, wk.force, wk.area_id, t.month,
             THEN round(t.checklist_items::numeric / (cardinality(checklist_items()) * t.visits), 4) END AS checklist_completeness
   FROM sanse.worker_tally t
   JOIN sanse.worker wk ON wk.id = t.worker_id
-  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
-          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = wk.area_id
+  JOIN sanse.screen_areas() v ON v.id = wk.area_id
  WHERE t.windows_met + t.windows_missed > 0 OR t.visits > 0;
 
 -- Grant rows keep their role's OID (a role dropped and created again does not inherit them);
@@ -2930,8 +2935,7 @@ SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name, d.day,
             THEN round(h.loop_answered_in_time::numeric / h.loop_raised, 4) END AS response_rate
   FROM sanse.area_day_recorded d
  CROSS JOIN sanse.area a
-  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
-          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = a.id
+  JOIN sanse.screen_areas() v ON v.id = a.id
   LEFT JOIN sanse.area_day h ON h.day = d.day AND h.area_id = a.id
  WHERE d.areas IS NOT NULL;
 COMMENT ON VIEW coverage_history IS 'daily history per area (rolled up) the role may see and recorded local day, as of the day''s end: residents in the programme by tier, overdue, windows met, overdue events opened, closed and open by level, loop events raised and answered in time, coverage rate, response rate (small cells hidden from aggregate-only roles)';

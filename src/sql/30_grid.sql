@@ -97,6 +97,17 @@ END
 $$;
 COMMENT ON FUNCTION granted_areas(text, name) IS 'ids of the areas a role sees with at least this access (every area for superusers and the owner; none when it is not the session''s to ask)';
 
+-- The areas the current user sees on the screen views, each with whether it
+-- sees them exactly (read or care) or as aggregates only (small cells
+-- hidden): what every screen view joins on.  Inlined into the views.
+CREATE FUNCTION screen_areas() RETURNS TABLE (id bigint, exact boolean)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+	SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user))
+	  FROM sanse.granted_areas('aggregate', current_user) g(id);
+END;
+COMMENT ON FUNCTION screen_areas() IS 'the areas current_user sees on the screen views, and whether exactly (read or care) or as aggregates only';
+
 -- The same question asked per row, as a probe of a per-backend expansion of
 -- the grant rows (area_access.c), reloaded when area_grant, area or the roles
 -- change: what row-level security asks of every row a role reads or writes.

@@ -250,8 +250,7 @@ SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name, d.day,
             THEN round(h.loop_answered_in_time::numeric / h.loop_raised, 4) END AS response_rate
   FROM sanse.area_day_recorded d
  CROSS JOIN sanse.area a
-  JOIN (SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user)) AS exact
-          FROM sanse.granted_areas('aggregate', current_user) g(id)) v ON v.id = a.id
+  JOIN sanse.screen_areas() v ON v.id = a.id
   LEFT JOIN sanse.area_day h ON h.day = d.day AND h.area_id = a.id
  WHERE d.areas IS NOT NULL;
 COMMENT ON VIEW coverage_history IS 'daily history per area (rolled up) the role may see and recorded local day, as of the day''s end: residents in the programme by tier, overdue, windows met, overdue events opened, closed and open by level, loop events raised and answered in time, coverage rate, response rate (small cells hidden from aggregate-only roles)';
