@@ -25,7 +25,7 @@ SET LOCAL sanse.timezone = 'Asia/Shanghai';
 SET LOCAL sanse.max_backdate = '10 years';	-- check-ins dated in 2024
 \ir include/helpers.psql
 \ir include/district.psql
-SELECT plan(760);
+SELECT plan(767);
 
 -----------------------------------------------------------------------------
 -- fixture (as the superuser, who sees every area)
@@ -502,6 +502,18 @@ SELECT is(:'seen_state'::text, '22023', 'raise_event about a resident the role m
 SELECT is(regexp_replace(concat_ws(' | ', :'seen_message', :'seen_detail', :'seen_hint'), '-?[0-9]+', 'N', 'g'),
           regexp_replace(concat_ws(' | ', :'none_message', :'none_detail', :'none_hint'), '-?[0-9]+', 'N', 'g'),
           'the error says no more than for an id that does not exist');
+
+-- the probes themselves: NULLs see nothing, an unknown access is an error
+SELECT pg_temp.area_id('d.t.v.tg.g.m1') AS m1 \gset
+SET LOCAL ROLE t18_read;
+SELECT is(sanse.sees_area(:m1, 'read'), true, 'sees_area: its own grid, read');
+SELECT is(sanse.sees_area(:m1, 'care'), false, 'sees_area: read is not care');
+SELECT is(sanse.sees_area(NULL, 'read'), false, 'sees_area: a NULL area is not seen');
+SELECT is(sanse.sees_area(:m1, NULL), false, 'sees_area: a NULL access sees nothing');
+SELECT is(sanse.caller_sees(NULL, 'read'), false, 'caller_sees: a NULL area is not seen');
+SELECT is(pg_temp.sqlstate_of(format($$SELECT sanse.sees_area(%s, 'owner')$$, :m1)), '22023', 'sees_area: an unknown access is 22023');
+SELECT is(pg_temp.sqlstate_of(format($$SELECT sanse.caller_sees(%s, '')$$, :m1)), '22023', 'caller_sees: an unknown access is 22023');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;
