@@ -207,6 +207,27 @@ cache_invalidate(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/*
+ * sanse.cell(n, exact) — a count as a role with aggregate access only sees
+ * it: NULL from 1 to sanse.min_cell - 1 unless exact.  In C so that the
+ * threshold is the library's superuser-only setting (a SQL function reading
+ * current_setting() would read a placeholder any role may set before the
+ * library is loaded in its session).
+ */
+PG_FUNCTION_INFO_V1(cell);
+Datum
+cell(PG_FUNCTION_ARGS)
+{
+	int64		n;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	n = PG_GETARG_INT64(0);
+	if ((!PG_ARGISNULL(1) && PG_GETARG_BOOL(1)) || n == 0 || n >= sanse_min_cell)
+		PG_RETURN_INT64(n);
+	PG_RETURN_NULL();
+}
+
 /* sanse.current_zone() — the zone sanse computes due dates in */
 PG_FUNCTION_INFO_V1(current_zone);
 Datum

@@ -126,10 +126,11 @@ CREATE FUNCTION caller_sees(p_area bigint, p_access text) RETURNS boolean
 COMMENT ON FUNCTION caller_sees(bigint, text) IS 'true when the acting role of the session sees the area with at least this access';
 
 -- A count as an aggregate-only role sees it: 1 to sanse.min_cell - 1 hidden.
+-- In C: reading the threshold loads sanse's library, so sanse.min_cell is
+-- the superuser-only setting, never a placeholder any role could have set
+-- before the library was loaded in its session.
 CREATE FUNCTION cell(n bigint, exact boolean) RETURNS bigint
-LANGUAGE sql STABLE PARALLEL SAFE
-RETURN CASE WHEN exact OR n IS NULL OR n = 0
-              OR n >= coalesce(pg_catalog.current_setting('sanse.min_cell', true), '5')::int THEN n END;
+	AS 'MODULE_PATHNAME', 'cell' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cell(bigint, boolean) IS 'a count, NULL when from 1 to sanse.min_cell - 1 and not exact (aggregate-only access)';
 
 -- ltree's @> bound when the extension is created (ltree may live in any
