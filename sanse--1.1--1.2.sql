@@ -2940,3 +2940,18 @@ SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name, d.day,
   LEFT JOIN sanse.area_day h ON h.day = d.day AND h.area_id = a.id
  WHERE d.areas IS NOT NULL;
 COMMENT ON VIEW coverage_history IS 'daily history per area (rolled up) the role may see and recorded local day, as of the day''s end: residents in the programme by tier, overdue, windows met, overdue events opened, closed and open by level, loop events raised and answered in time, coverage rate, response rate (small cells hidden from aggregate-only roles)';
+
+-- The views that filter by grant run as their owner, under no row-level
+-- security: as security barriers, a caller's own functions in a WHERE
+-- clause run on the rows they return, never below the filter or the
+-- aggregates (only leakproof operators, like = on a path, are pushed down).
+ALTER VIEW coverage SET (security_barrier = true);
+ALTER VIEW coverage_by_tier SET (security_barrier = true);
+ALTER VIEW overdue_events SET (security_barrier = true);
+ALTER VIEW grid_daily_report SET (security_barrier = true);
+ALTER VIEW loop_metrics SET (security_barrier = true);
+ALTER VIEW coverage_history SET (security_barrier = true);
+ALTER VIEW worker_checkin_rate SET (security_barrier = true);
+ALTER VIEW open_events SET (security_barrier = true);
+ALTER VIEW worker_load SET (security_barrier = true);
+ALTER VIEW carer_gaps SET (security_barrier = true);

@@ -129,3 +129,18 @@ CREATE TRIGGER a_restore_guard BEFORE INSERT ON area_grant FOR EACH STATEMENT
 	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
 	EXECUTE FUNCTION restore_guard();
 REVOKE ALL ON FUNCTION area_grant_privileges() FROM PUBLIC;
+
+-- The views that filter by grant run as their owner, under no row-level
+-- security: as security barriers, a caller's own functions in a WHERE
+-- clause run on the rows they return, never below the filter or the
+-- aggregates (only leakproof operators, like = on a path, are pushed down).
+ALTER VIEW coverage SET (security_barrier = true);
+ALTER VIEW coverage_by_tier SET (security_barrier = true);
+ALTER VIEW overdue_events SET (security_barrier = true);
+ALTER VIEW grid_daily_report SET (security_barrier = true);
+ALTER VIEW loop_metrics SET (security_barrier = true);
+ALTER VIEW coverage_history SET (security_barrier = true);
+ALTER VIEW worker_checkin_rate SET (security_barrier = true);
+ALTER VIEW open_events SET (security_barrier = true);
+ALTER VIEW worker_load SET (security_barrier = true);
+ALTER VIEW carer_gaps SET (security_barrier = true);

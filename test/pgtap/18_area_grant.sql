@@ -25,7 +25,7 @@ SET LOCAL sanse.timezone = 'Asia/Shanghai';
 SET LOCAL sanse.max_backdate = '10 years';	-- check-ins dated in 2024
 \ir include/helpers.psql
 \ir include/district.psql
-SELECT plan(767);
+SELECT plan(777);
 
 -----------------------------------------------------------------------------
 -- fixture (as the superuser, who sees every area)
@@ -514,6 +514,45 @@ SELECT is(sanse.caller_sees(NULL, 'read'), false, 'caller_sees: a NULL area is n
 SELECT is(pg_temp.sqlstate_of(format($$SELECT sanse.sees_area(%s, 'owner')$$, :m1)), '22023', 'sees_area: an unknown access is 22023');
 SELECT is(pg_temp.sqlstate_of(format($$SELECT sanse.caller_sees(%s, '')$$, :m1)), '22023', 'caller_sees: an unknown access is 22023');
 RESET ROLE;
+
+-- A caller's own function in the WHERE clause of a view that filters by
+-- grant must not run on the rows under the filter: a leaky function (here
+-- one that lies about being IMMUTABLE and notes every value it is given)
+-- sees only the rows the view returns, once each.  Without security_barrier
+-- it was pushed below the grant filter and the aggregates, and saw the
+-- areas outside the grant and every event behind a hidden count.
+CREATE FUNCTION pg_temp.leak(t text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE COST 0.0000001 AS $$
+BEGIN
+	PERFORM set_config('t18.leaked', current_setting('t18.leaked') || t || ' ', true);
+	RETURN true;
+END
+$$;
+-- calls of the leak / rows of the view, and values it saw that the view does not return
+CREATE FUNCTION pg_temp.leak_through(r name, v text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	rows bigint;
+	seen text[];
+	leaked text[];
+BEGIN
+	PERFORM set_config('t18.leaked', '', true);
+	EXECUTE format('SET LOCAL ROLE %I', r);
+	EXECUTE format('SELECT count(*) FROM sanse.%I WHERE pg_temp.leak(area_id::text)', v) INTO rows;
+	EXECUTE format('SELECT array_agg(area_id::text) FROM sanse.%I', v) INTO seen;
+	RESET ROLE;
+	leaked := string_to_array(btrim(current_setting('t18.leaked')), ' ');
+	RETURN format('%s calls / %s rows, %s beyond', coalesce(cardinality(leaked), 0), rows,
+	              (SELECT count(*) FROM unnest(leaked) x WHERE x <> ALL (coalesce(seen, '{}'))));
+END
+$$;
+SELECT set_config('t18.leaked', '', true);
+SELECT is(pg_temp.leak_through(r, v), format('%s calls / %s rows, 0 beyond', n, n),
+          format('%s as %s: a leaky WHERE runs on the rows it returns only', v, r))
+  FROM (VALUES ('t18_agg', 'coverage'), ('t18_agg', 'coverage_by_tier'), ('t18_agg', 'overdue_events'),
+               ('t18_agg', 'grid_daily_report'), ('t18_agg', 'loop_metrics'), ('t18_agg', 'coverage_history'),
+               ('t18_agg', 'worker_checkin_rate'),
+               ('t18_read', 'open_events'), ('t18_read', 'worker_load'), ('t18_read', 'carer_gaps')) x(r, v)
+ CROSS JOIN LATERAL (SELECT pg_temp.rows_as(x.r, format('SELECT count(*) FROM sanse.%I', x.v))) c(t)
+ CROSS JOIN LATERAL (SELECT trim(both '()' FROM c.t)::bigint AS n) k;
 
 SELECT * FROM finish();
 ROLLBACK;
