@@ -49,8 +49,10 @@ BEGIN
 END
 $$;
 
+-- As the owner: its checks for child areas, residents and workers must see
+-- every row, not what the caller's row-level security shows.
 CREATE OR REPLACE FUNCTION area_check() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	parent sanse.area;
 BEGIN

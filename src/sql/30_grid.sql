@@ -141,8 +141,10 @@ RETURN ancestor @> descendant;
 COMMENT ON FUNCTION path_contains(ltree, ltree) IS 'true when ancestor is descendant or one of its ancestors (ltree @>)';
 COMMENT ON TABLE area IS 'grid hierarchy: district > town > village > total_grid > general_grid > micro_grid';
 
+-- As the owner: its checks for child areas, residents and workers must see
+-- every row, not what the caller's row-level security shows.
 CREATE FUNCTION area_check() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	parent sanse.area;
 BEGIN

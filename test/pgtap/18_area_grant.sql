@@ -25,7 +25,7 @@ SET LOCAL sanse.timezone = 'Asia/Shanghai';
 SET LOCAL sanse.max_backdate = '10 years';	-- check-ins dated in 2024
 \ir include/helpers.psql
 \ir include/district.psql
-SELECT plan(777);
+SELECT plan(779);
 
 -----------------------------------------------------------------------------
 -- fixture (as the superuser, who sees every area)
@@ -553,6 +553,20 @@ SELECT is(pg_temp.leak_through(r, v), format('%s calls / %s rows, 0 beyond', n, 
                ('t18_read', 'open_events'), ('t18_read', 'worker_load'), ('t18_read', 'carer_gaps')) x(r, v)
  CROSS JOIN LATERAL (SELECT pg_temp.rows_as(x.r, format('SELECT count(*) FROM sanse.%I', x.v))) c(t)
  CROSS JOIN LATERAL (SELECT trim(both '()' FROM c.t)::bigint AS n) k;
+
+-- Moving an area checks for residents under it as the owner: a care role
+-- with the recipe's UPDATE on sanse.area cannot take another subtree's grid,
+-- residents and all, into its own (its row-level security hid the residents
+-- from the check, which let the move through).
+INSERT INTO sanse.area (path, kind, name) VALUES ('d.t.v.tg.g2.m9', 'micro_grid', 'M9');
+INSERT INTO sanse.resident (area_id, name, factors) VALUES (pg_temp.area_id('d.t.v.tg.g2.m9'), 'r m9', '{lives_alone}');
+GRANT UPDATE ON sanse.area TO t18_care;
+SET LOCAL ROLE t18_care;
+SELECT is(pg_temp.sqlstate_of($$UPDATE sanse.area SET path = 'd.t.v.tg.g.m9' WHERE path = 'd.t.v.tg.g2.m9'$$), '2BP01',
+          'a care role cannot move a grid with residents it cannot see into its subtree (2BP01)');
+RESET ROLE;
+SELECT is((SELECT path::text FROM sanse.area WHERE name = 'M9'), 'd.t.v.tg.g2.m9', 'the grid stayed where it was');
+REVOKE UPDATE ON sanse.area FROM t18_care;
 
 SELECT * FROM finish();
 ROLLBACK;
