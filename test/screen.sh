@@ -91,6 +91,18 @@ check "the page rendered without errors" "$(r "r.errors.concat(r.page_error ? [r
 check "every chart finished rendering into an SVG (renderer: svg)" "$(r "r.svg.join(',') + ':' + Object.values(r.finished).every(Boolean)")" "treemap,trend,checkin,loop,worst:true"
 check "the page loaded no network resource (only file:// requests, page and echarts.min.js)" \
 	"$(r "r.requests.filter(u => !u.startsWith('file://')).join(' ') + ':' + r.requests.map(u => u.split('/').pop()).sort().join(',')")" ":echarts.min.js,screen.html"
+check "the treemap's tooltip shows an area name that is markup as text" "$(r "r.tooltip_escapes")" "true"
+# without SCREEN_ROLE, as the superuser running the tests: refused, no page
+if PGDATABASE=$db sh test/demo/screen_page.sh "$tmp/super" >/dev/null 2>&1 || [ -e "$tmp/super/screen.html" ]; then
+	say "not ok - screen_page.sh refuses to draw as a superuser (every small cell exact)"
+else
+	say "ok - screen_page.sh refuses to draw as a superuser (every small cell exact)"
+fi
+# the page again after a town was renamed to markup that would close the script
+q -c "UPDATE sanse.area SET name = 'T1 </script><i>x</i>' WHERE path = 'q.t1'"
+SCREEN_ROLE=$role PGDATABASE=$db sh test/demo/screen_page.sh "$tmp/markup" >/dev/null
+check "a town named '</script><i>x</i>': the page's data holds no raw '<'" \
+	"$(grep -c '^const DATA = .*T1 \\u003c/script' "$tmp/markup/screen.html"):$(sed -n '/^const DATA = /p' "$tmp/markup/screen.html" | grep -c '<')" "1:0"
 check "treemap: one tile per town at the top level" "$(r "r.treemap.tiles")" "$towns"
 check "treemap: a label for every town" \
 	"$(r "$town_names.filter(n => r.treemap.labels.some(t => t.replace(/^▶ */, '') === n)).length")" "$towns"

@@ -32,12 +32,21 @@ SELECT :'role' <> '' AS set_role \gset
 \if :set_role
 SET ROLE :"role";
 \endif
+-- a superuser sees every count exactly: not for a page written to a file
+DO $$
+BEGIN
+	IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+		RAISE EXCEPTION 'screen_page: % is a superuser and would draw every small cell', current_user
+			USING HINT = 'Set SCREEN_ROLE to a role with an aggregate grant row.';
+	END IF;
+END
+$$;
 \o :json
 \i :data_sql
 \o
 \set screen `cat :'json'`
 \set page `cat :'template'`
-SELECT replace(:'page', '/*@SCREEN_DATA@*/null', replace(:'screen', '</', '<\/')) \g :out
+SELECT replace(:'page', '/*@SCREEN_DATA@*/null', replace(:'screen', '<', '\u003c')) \g :out
 SQL
 rm -f "$tmp.json"
 chmod 644 "$tmp"

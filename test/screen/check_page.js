@@ -79,8 +79,17 @@ function measure() {
 	// the median arrival line's circles (its legend mark is one more)
 	const median_marks = paths('loop').filter(e => isArc(e) && fill(e) === (pal.median || '').toLowerCase()).length;
 	const worst = paths('worst').filter(e => isRect(e) && inPal(e, pal.coverage) && width(e) > 0);
+	// the treemap's tooltip (HTML) given an area whose name is markup
+	let tooltip_escapes = null;
+	try {
+		const f = echarts.getInstanceByDom(document.getElementById('c-treemap')).getOption().tooltip[0].formatter;
+		const html = f({ data: { path: 'q.x', name: '<img src=x onerror=alert(1)>', kind: 'town', residents: 5, rate: 0.5, overdue: 0, value: 1 } });
+		tooltip_escapes = !/<img/i.test(html) && html.includes('&lt;img');
+	} catch (e) {
+		tooltip_escapes = 'error: ' + e.message;
+	}
 	return {
-		ready: !!s.ready, page_error: s.error || null,
+		ready: !!s.ready, page_error: s.error || null, tooltip_escapes,
 		finished: Object.fromEntries(Object.entries(s.charts || {}).map(([k, v]) => [k, v.finished])),
 		svg: ['treemap', 'trend', 'checkin', 'loop', 'worst'].filter(id => svg(id)),
 		treemap: { tiles: tiles.length, labels: texts('treemap') },
