@@ -2151,6 +2151,12 @@ $$;
 REVOKE ALL ON FUNCTION forget_resident(bigint, text), forget(bigint[]) FROM PUBLIC;
 COMMENT ON FUNCTION forget_resident(bigint, text) IS 'erase what identifies a resident who left the programme (name, factors, ID hash, coordinates, door tokens, free texts), keeping the anonymous rows; audited';
 
+-- sanse.retention as an interval, read in C (never a placeholder a role set
+-- before the library was loaded in its session).
+CREATE FUNCTION retention() RETURNS interval
+	AS 'MODULE_PATHNAME', 'retention' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION retention() IS 'the setting sanse.retention, as an interval';
+
 -- Residents inactive for longer than sanse.retention, forgotten by the sweep
 -- (index resident_forget_due: the cost follows who is due).
 CREATE FUNCTION forget_expired(at timestamptz) RETURNS integer
@@ -2160,12 +2166,12 @@ DECLARE
 BEGIN
 	ids := ARRAY(SELECT r.id FROM sanse.resident r
 	              WHERE NOT r.active AND r.forgotten_at IS NULL
-	                AND r.deactivated_at < at - coalesce(pg_catalog.current_setting('sanse.retention', true), '2 years')::interval
+	                AND r.deactivated_at < at - sanse.retention()
 	              ORDER BY r.id);
 	IF cardinality(ids) = 0 THEN
 		RETURN 0;
 	END IF;
-	PERFORM sanse.audit('forget_resident', ids, 'retention: inactive longer than ' || coalesce(pg_catalog.current_setting('sanse.retention', true), '2 years'));
+	PERFORM sanse.audit('forget_resident', ids, 'retention: inactive longer than ' || sanse.retention()::text);
 	RETURN sanse.forget(ids);
 END
 $$;

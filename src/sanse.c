@@ -76,7 +76,7 @@ check_sanse_max_backdate(char **newval, void **extra, GucSource source)
 	return true;
 }
 
-/* sanse.retention: any non-negative interval (SQL reads it with current_setting). */
+/* sanse.retention: any non-negative interval (SQL reads it through sanse.retention()). */
 static bool
 check_sanse_retention(char **newval, void **extra, GucSource source)
 {
@@ -226,6 +226,18 @@ cell(PG_FUNCTION_ARGS)
 	if ((!PG_ARGISNULL(1) && PG_GETARG_BOOL(1)) || n == 0 || n >= sanse_min_cell)
 		PG_RETURN_INT64(n);
 	PG_RETURN_NULL();
+}
+
+/*
+ * sanse.retention() — the setting sanse.retention as an interval, read in C
+ * for the reason cell() is: never a placeholder set by a non-superuser.
+ */
+PG_FUNCTION_INFO_V1(retention);
+Datum
+retention(PG_FUNCTION_ARGS)
+{
+	return DirectFunctionCall3(interval_in, CStringGetDatum(sanse_retention_text),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }
 
 /* sanse.current_zone() — the zone sanse computes due dates in */
