@@ -9,7 +9,12 @@ OBJS        = src/sanse.o src/trigger_guard.o src/checklist.o src/risk_tier.o sr
 # between versions are kept as they shipped.
 EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" sanse.control)
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
-DATA_built  = sanse--$(EXTVERSION).sql
+# The delta to the current version is built too, from the change files in
+# src/updates/<from>--<to>/ in name order (one per concern, so work on
+# different concerns never edits the same file); frozen once released.
+UPDATE_FROM    = 1.2
+UPDATE_SOURCES = $(sort $(wildcard src/updates/$(UPDATE_FROM)--$(EXTVERSION)/*.sql))
+DATA_built  = sanse--$(EXTVERSION).sql sanse--$(UPDATE_FROM)--$(EXTVERSION).sql
 DATA        = sanse--1.0.sql sanse--1.0--1.1.sql sanse--1.1--1.2.sql
 PGFILEDESC  = "sanse - three-colour household assistance"
 
@@ -99,5 +104,11 @@ sanse--$(EXTVERSION).sql: $(SQL_SOURCES) sanse.control
 	  echo '-- Generated from src/sql/*.sql by make; edit those files, not this one.'; \
 	  printf '%s\n' '\echo Use "CREATE EXTENSION sanse" to load this file. \quit'; \
 	  for f in $(SQL_SOURCES); do echo; echo "-- $$f"; cat $$f; done; } >$@
+
+sanse--$(UPDATE_FROM)--$(EXTVERSION).sql: $(UPDATE_SOURCES) sanse.control
+	{ echo '-- sanse $(UPDATE_FROM) -> $(EXTVERSION)'; \
+	  echo '-- Generated from src/updates/$(UPDATE_FROM)--$(EXTVERSION)/*.sql by make; edit those files, not this one.'; \
+	  printf '%s\n' '\echo Use "ALTER EXTENSION sanse UPDATE TO '"'"'$(EXTVERSION)'"'"'" to load this file. \quit'; \
+	  for f in $(UPDATE_SOURCES); do echo; echo "-- $$f"; cat $$f; done; } >$@
 
 EXTRA_CLEAN = results regression.diffs regression.out output_iso test/results

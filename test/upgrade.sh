@@ -56,7 +56,8 @@ SQL
 ) || fail=1
 view_rows() { echo "$views" | awk -F'|' -v v="$1" '$1 == v { print $2 }'; }
 view_diff() { echo "$views" | awk -F'|' -v v="$1" '$1 == v { print $3 }'; }
-check "the update reaches 1.2" "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'sanse'")" "1.2"
+current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" sanse.control)
+check "the update reaches $current" "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'sanse'")" "$current"
 check "the owner sees as many residents, visits and events as before the update ($counts_before)" "$(q -c "$counts")" "$counts_before"
 check "1.0's district had residents, visits and events to count" \
 	"$(echo "$counts_before" | awk -F'|' '$1 > 0 && $2 > 0 && $3 > 0 { print "yes" }')" "yes"
