@@ -11,6 +11,11 @@
 -- does not fire).  A dump's rows are recognised by what clients never send:
 -- a COPY of a table that only sanse writes, or a COPY naming the identity
 -- column.  (A plain-SQL dump made with --inserts is not recognised.)
+-- Only the COPY's own table is judged: pg_restore's COPY of a table is the
+-- top-level statement (trigger depth 1 here), while the rows sanse's
+-- triggers write during a client's COPY of residents (their tier history,
+-- audit rows) come from statements nested in a trigger (depth 2 and more)
+-- under the same query text, and are not a restore.
 -----------------------------------------------------------------------------
 CREATE FUNCTION restore_guard() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
@@ -29,6 +34,9 @@ BEGIN
 	                    'sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass) THEN
 		RAISE EXCEPTION 'trigger function restore_guard() fired on table %', TG_RELID::regclass
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s tables.';
+	END IF;
+	IF pg_trigger_depth() > 1 THEN
+		RETURN NULL;   -- written by a trigger during the COPY of another table
 	END IF;
 	IF q ~* '^\s*copy\s' THEN
 		cols := substring(q FROM '^\s*[Cc][Oo][Pp][Yy]\s+[^(\s]+\s*\(([^)]*)\)');

@@ -1,0 +1,41 @@
+-- 1.2 -> 1.3, issue 18 items 8-10 (clients): the restore guard no longer takes
+-- the rows sanse's triggers write during a client's COPY of residents (tier
+-- history) for a restore: it judges only the COPY's own table (trigger depth 1).
+CREATE OR REPLACE FUNCTION restore_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	q text := left(current_query(), 4000);
+	cols text;
+BEGIN
+	IF TG_RELID NOT IN ('sanse.area'::regclass, 'sanse.worker'::regclass, 'sanse.classification_rule'::regclass,
+	                    'sanse.installation_secret'::regclass, 'sanse.tier_policy'::regclass,
+	                    'sanse.resident'::regclass, 'sanse.tier_history'::regclass, 'sanse.carer'::regclass,
+	                    'sanse.door_token'::regclass, 'sanse.visit'::regclass, 'sanse.event'::regclass,
+	                    'sanse.event_step'::regclass, 'sanse.worker_month'::regclass,
+	                    'sanse.worker_month_pending'::regclass, 'sanse.visit_withdrawn'::regclass,
+	                    'sanse.department'::regclass, 'sanse.loop_policy'::regclass, 'sanse.event_transition'::regclass,
+	                    'sanse.audit_log'::regclass, 'sanse.area_grant'::regclass,
+	                    'sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass) THEN
+		RAISE EXCEPTION 'trigger function restore_guard() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s tables.';
+	END IF;
+	IF pg_trigger_depth() > 1 THEN
+		RETURN NULL;   -- written by a trigger during the COPY of another table
+	END IF;
+	IF q ~* '^\s*copy\s' THEN
+		cols := substring(q FROM '^\s*[Cc][Oo][Pp][Yy]\s+[^(\s]+\s*\(([^)]*)\)');
+		-- clients bulk-load areas, workers, residents (without ids) and carers
+		IF TG_TABLE_NAME = 'carer'
+		   OR (TG_TABLE_NAME IN ('area', 'worker', 'resident') AND cols IS NOT NULL
+		       AND cols !~* '(^|,)\s*"?id"?\s*(,|$)') THEN
+			RETURN NULL;
+		END IF;
+	ELSE
+		RETURN NULL;
+	END IF;
+	RAISE EXCEPTION 'rows of sanse.% look like a restore; sanse''s data must be restored with its triggers held back', TG_TABLE_NAME
+		USING ERRCODE = '55000',
+		      DETAIL = 'A plain restore would re-run sanse''s triggers over restored rows: tier history dated at the restore, override times overwritten, missed windows counted twice.',
+		      HINT = 'Restore into a fresh database as a superuser with: PGOPTIONS=''-c session_replication_role=replica'' pg_restore -d <database> <dump>';
+END
+$$;
