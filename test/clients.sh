@@ -5,7 +5,7 @@
 # new user would, through login roles holding exactly the README's grants.
 #
 # As a superuser the test runs the README's role recipe as written (the ```sql
-# block of "Roles and grants" that creates sanse_app).  The app logs in as the
+# blocks of "Roles and grants" that create sanse_app and grant it its functions).  The app logs in as the
 # recipe's own member of sanse_app (district_app, password 'change me'); the
 # other roles get a login member each (clients_printer IN ROLE sanse_printer,
 # clients_supervisor, clients_bi, clients_sweeper).  Under row-level security
@@ -23,6 +23,11 @@
 # README's options, and handles risk_tier[]; psycopg2 also reflects the views
 # with SQLAlchemy and reads them with pandas.  Finally the README's "Clients"
 # SQL block is run and a fresh app session must compare tiers without options.
+# Issue 18: the recipe's per-database part runs again in a second database
+# (its roles are created once per cluster, in a block of their own), and the
+# README's pooled login (NOINHERIT, a member of two area roles) runs the
+# README's request through node-postgres's Pool and then, on the same
+# connection, reads no resident.
 # Prints TAP-like lines; exits non-zero on any failure.  Host and port come
 # from the PG* environment (pg_virtualenv); user and password are overridden.
 cd "$(dirname "$0")/.." || exit 2
@@ -55,13 +60,31 @@ sql_block() {
 		inb && /^```/ { inb = 0; if (buf ~ pat) { printf "%s", buf; exit } next }
 		inb { buf = buf $0 "\n" }' README.md
 }
-sql_block 'CREATE ROLE sanse_app' >"$tmp/recipe.sql"
+# The recipe: roles once per cluster (the block creating sanse_app), grants
+# in every database (the block granting the app its functions); an old
+# README had both in one block, "run once per database".
+sql_block 'CREATE ROLE sanse_app' >"$tmp/recipe_roles.sql"
+sql_block 'GRANT EXECUTE ON FUNCTION sanse\.raise_event' >"$tmp/recipe_db.sql"
+if cmp -s "$tmp/recipe_roles.sql" "$tmp/recipe_db.sql"; then
+	cp "$tmp/recipe_roles.sql" "$tmp/recipe.sql"
+else
+	cat "$tmp/recipe_roles.sql" "$tmp/recipe_db.sql" >"$tmp/recipe.sql"
+fi
 sql_block 'search_path' '^\*\*Clients\.\*\*' >"$tmp/clients.sql"
-if [ -s "$tmp/recipe.sql" ]; then say "ok - README has the role recipe"; else say "not ok - README has a \`\`\`sql block creating sanse_app"; fi
+# the pooled login: roles, grant rows and one request, after "**Pooled apps"
+sql_block 'CREATE ROLE' '^\*\*Pooled apps' >"$tmp/pool_roles.sql"
+sql_block 'area_grant' '^\*\*Pooled apps' >"$tmp/pool_db.sql"
+sql_block 'SET LOCAL ROLE' '^\*\*Pooled apps' >"$tmp/pool_request.sql"
+if [ -s "$tmp/recipe_roles.sql" ] && [ -s "$tmp/recipe_db.sql" ]; then say "ok - README has the role recipe"; else say "not ok - README has \`\`\`sql blocks creating sanse_app and granting it sanse.raise_event"; fi
+if [ -s "$tmp/pool_roles.sql" ] && [ -s "$tmp/pool_db.sql" ] && [ -s "$tmp/pool_request.sql" ]; then
+	say "ok - README has the pooled login's roles, grant rows and request"
+else
+	say "not ok - README's \"Pooled apps\" has \`\`\`sql blocks creating the roles, inserting grant rows and switching with SET LOCAL ROLE"
+fi
 if [ -s "$tmp/clients.sql" ]; then say "ok - README's Clients section has its search_path SQL"; else say "not ok - README's Clients section has a \`\`\`sql block setting search_path"; fi
 
 # roles are cluster-wide: the recipe's and ours, dropped before and after
-roles="$(sed -n 's/.*CREATE ROLE \([a-z_0-9]*\).*/\1/p' "$tmp/recipe.sql" | tr '\n' ' ')clients_app clients_printer clients_supervisor clients_bi clients_sweeper"
+roles="$(cat "$tmp/recipe.sql" "$tmp/pool_roles.sql" | sed -n 's/.*CREATE ROLE \([a-z_0-9]*\).*/\1/p' | tr '\n' ' ')clients_app clients_printer clients_supervisor clients_bi clients_sweeper"
 drop_roles() {
 	for r in $roles; do
 		[ "$(sq -d postgres -c "SELECT count(*) FROM pg_roles WHERE rolname = '$r'")" = 1 ] || continue
@@ -73,11 +96,13 @@ drop_roles() {
 }
 cleanup() {
 	dropdb --if-exists "$db" >/dev/null 2>&1
+	dropdb --if-exists "${db}_2" >/dev/null 2>&1
 	drop_roles
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 dropdb --if-exists "$db" >/dev/null 2>&1
+dropdb --if-exists "${db}_2" >/dev/null 2>&1
 drop_roles
 createdb "$db" || exit 1
 sq -d "$db" -c "SET client_min_messages = warning; CREATE EXTENSION sanse CASCADE" || exit 1
@@ -86,6 +111,15 @@ if sq -d "$db" -f "$tmp/recipe.sql" >"$tmp/recipe.out" 2>&1; then
 	say "ok - the README's role recipe runs as written, as a superuser"
 else
 	say "not ok - the README's role recipe runs as written, as a superuser: $(tr '\n' ' ' <"$tmp/recipe.out")"
+fi
+# "in every database that has sanse": the per-database part in a second
+# database, after the roles exist (the old one-block recipe failed 42710 here)
+createdb "${db}_2" || exit 1
+sq -d "${db}_2" -c "SET client_min_messages = warning; CREATE EXTENSION sanse CASCADE" || exit 1
+if sq -d "${db}_2" -f "$tmp/recipe_db.sql" >"$tmp/recipe2.out" 2>&1; then
+	say "ok - the README's per-database part of the recipe runs again in a second database"
+else
+	say "not ok - the README's per-database part of the recipe runs again in a second database: $(tr '\n' ' ' <"$tmp/recipe2.out")"
 fi
 # the app logs in as the recipe's own member of sanse_app, with its password;
 # the other roles get a login member each here
@@ -105,6 +139,11 @@ for r in $members; do
 	sq -d "$db" -c "CREATE ROLE clients_$r LOGIN PASSWORD '$p' IN ROLE sanse_$r" || say "not ok - login role clients_$r IN ROLE sanse_$r"
 	export "SANSE_${R}_USER=clients_$r" "SANSE_${R}_PASSWORD=$p"
 done
+# in the second database the app login acts under the per-database grants
+got=$(PGUSER=$SANSE_APP_USER PGPASSWORD=$SANSE_APP_PASSWORD sq -d "${db}_2" \
+	-c "SELECT has_function_privilege('sanse.raise_event(text, bigint, text, text, timestamptz, bigint)', 'EXECUTE')" \
+	-c "INSERT INTO sanse.area (path, kind, name) VALUES ('q', 'district', 'Q') RETURNING kind" 2>&1 | tr '\n' ' ')
+say "$( [ "$got" = "t district " ] && echo ok || echo not ok) - in the second database the app login may raise events and write the district (got '$got')"
 # the cluster must not put sanse on anyone's path for us
 say "$( [ "$(sq -d "$db" -c "SELECT count(*) FROM pg_db_role_setting WHERE array_to_string(setconfig, ',') LIKE '%sanse%'")" = 0 ] \
 	&& echo ok || echo not ok) - no database or role setting puts sanse on the search_path yet"
@@ -203,5 +242,48 @@ rc=$?
 cat "$tmp/node2.out"
 if grep -q '^not ok' "$tmp/node2.out"; then fail=1
 elif [ $rc -ne 0 ]; then say "not ok - node-postgres client (search-path) exited with $rc"; fi
+
+# --- the README's pooled login (issue 18) --------------------------------------
+# As written: its roles (cluster), its grant rows (database), then one request
+# through node-postgres's Pool on one connection, as the pooled login; the
+# same connection after the request's transaction must read no resident.
+sq -d "$db" -f "$tmp/pool_roles.sql" >"$tmp/pool.out" 2>&1 && sq -d "$db" -f "$tmp/pool_db.sql" >>"$tmp/pool.out" 2>&1
+if [ $? -eq 0 ]; then
+	say "ok - the README's pooled login: its roles and grant rows run as written, as a superuser"
+else
+	say "not ok - the README's pooled login: its roles and grant rows run as written, as a superuser: $(tr '\n' ' ' <"$tmp/pool.out")"
+fi
+pool_login=$(sed -n "s/.*CREATE ROLE \([a-z_0-9]*\) LOGIN PASSWORD '\([^']*\)'.* IN ROLE .*/\1 \2/p" "$tmp/pool_roles.sql" | head -1)
+pool_role=$(sed -n 's/.*SET LOCAL ROLE \([a-z_0-9]*\).*/\1/p' "$tmp/pool_request.sql" | head -1)
+pool_paths=$(grep -o "('[a-z_0-9]*', *'[a-z0-9_.]*', *'care')" "$tmp/pool_db.sql" | sed "s/^('\([^']*\)', *'\([^']*\)'.*/\1 \2/")
+pool_path=$(echo "$pool_paths" | awk -v r="$pool_role" '$1 == r { print $2; exit }')
+pool_other=$(echo "$pool_paths" | awk -v r="$pool_role" '$1 != r { print $2; exit }')
+if [ -n "$pool_login" ] && [ -n "$pool_path" ] && [ -n "$pool_other" ]; then
+	say "ok - the pooled login ${pool_login%% *} switches to $pool_role ($pool_path); its other area is $pool_other"
+else
+	say "not ok - the README's pooled login: a LOGIN PASSWORD role IN ROLE the area roles, SET LOCAL ROLE to one with a care row, another area (login '$pool_login', role '$pool_role', paths '$pool_paths')"
+fi
+# (only when the README's blocks were found: the line above said which are missing)
+if [ -n "$pool_login" ] && [ -n "$pool_path" ] && [ -n "$pool_other" ]; then
+	# residents in the other area too (a superuser builds it if the README's paths are new here)
+	sq -d "$db" >"$tmp/pool_other.out" 2>&1 <<SQL
+SET client_min_messages = warning;
+INSERT INTO sanse.area (path, kind, name)
+SELECT p::ltree, k, p FROM (VALUES ('$pool_other', 'town', 1), ('$pool_other.v', 'village', 2), ('$pool_other.v.tg', 'total_grid', 3),
+                            ('$pool_other.v.tg.g', 'general_grid', 4), ('$pool_other.v.tg.g.m', 'micro_grid', 5)) v(p, k, o)
+ WHERE NOT EXISTS (SELECT FROM sanse.area a WHERE a.path = v.p::ltree) ORDER BY o;
+INSERT INTO sanse.resident (area_id, name, factors)
+SELECT id, 'pooled other ' || i, '{accident_risk}' FROM sanse.area, generate_series(1, 2) i WHERE path = '$pool_other.v.tg.g.m';
+SQL
+	[ $? -eq 0 ] || say "not ok - a superuser builds $pool_other with two residents: $(tr '\n' ' ' <"$tmp/pool_other.out")"
+	ids=$(sq -d "$db" -c "SELECT string_agg(r.id::text, ',' ORDER BY r.id) FROM sanse.resident r JOIN sanse.area a ON a.id = r.area_id WHERE a.path <@ '$pool_path'")
+	both=$(sq -d "$db" -c "SELECT count(*) FROM sanse.resident r JOIN sanse.area a ON a.id = r.area_id WHERE a.path <@ '$pool_path' OR a.path <@ '$pool_other'")
+	SANSE_POOLED_USER=${pool_login%% *} SANSE_POOLED_PASSWORD=${pool_login#* } SANSE_POOLED_IDS=$ids SANSE_POOLED_BOTH=$both \
+		SANSE_POOLED_PATH=$pool_path SANSE_POOLED_REQUEST_FILE=$tmp/pool_request.sql node test/clients/node_client.js pooled >"$tmp/node3.out" 2>&1
+	rc=$?
+	cat "$tmp/node3.out"
+	if grep -q '^not ok' "$tmp/node3.out"; then fail=1
+	elif [ $rc -ne 0 ]; then say "not ok - node-postgres client (pooled) exited with $rc"; fi
+fi
 
 exit $fail

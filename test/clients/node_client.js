@@ -15,6 +15,8 @@
 //   node node_client.js               the whole walk (district, tokens,
 //                                     check-ins, overrides, screens, search_path)
 //   node node_client.js search-path   after the README's "Clients" SQL block
+//   node node_client.js pooled        the README's pooled login (NOINHERIT):
+//                                     a request, then the connection after it
 'use strict';
 const path = require('path');
 const { Client } = require(path.join(__dirname, 'node_modules', 'pg'));
@@ -292,10 +294,43 @@ async function searchPathBlock() {
   await app.end();
 }
 
+// The README's pooled login (NOINHERIT, a member of each area role): a Pool
+// of one connection, one request as the README writes it (BEGIN; SET LOCAL
+// ROLE …; SELECT …; COMMIT), then the same connection outside any request.
+async function pooled() {
+  const fs = require('fs');
+  const { Pool } = require(path.join(__dirname, 'node_modules', 'pg'));
+  const user = process.env.SANSE_POOLED_USER;
+  const pool = new Pool({ user, password: process.env.SANSE_POOLED_PASSWORD, max: 1 });
+  const request = fs.readFileSync(process.env.SANSE_POOLED_REQUEST_FILE, 'utf8');
+  const want = (process.env.SANSE_POOLED_IDS || '').split(',').filter(Boolean).map(Number);
+  const c = await pool.connect();
+  try {
+    const results = [].concat(await c.query(request));   // the block as one simple query
+    const sel = results.find((r) => r.command === 'SELECT');
+    const got = sel ? sel.rows.map((r) => Number(r.id)).sort((a, b) => a - b) : null;
+    ok(`pooled login ${user}: the README's request sees the ${want.length} residents of ${process.env.SANSE_POOLED_PATH} and no other`,
+      want.length > 0 && JSON.stringify(got) === JSON.stringify(want), `got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+    eq(`pooled login ${user}: after the request's COMMIT the connection acts as itself again`,
+      (await c.query('SELECT current_user AS u')).rows[0].u, user);
+    let seen;
+    try {
+      seen = `${(await c.query('SELECT count(*) AS n FROM sanse.resident')).rows[0].n} residents`;
+    } catch (e) {
+      seen = e.code;
+    }
+    ok(`pooled login ${user}: on the same connection after the transaction it reads no resident (42501, or 0 rows; both areas hold ${process.env.SANSE_POOLED_BOTH})`,
+      seen === '42501' || seen === '0 residents', `got ${seen}`);
+  } finally {
+    c.release();
+    await pool.end();
+  }
+}
+
 (async () => {
   const phase = process.argv[2] || 'district';
   try {
-    await ({ district, 'search-path': searchPathBlock })[phase]();
+    await ({ district, 'search-path': searchPathBlock, pooled })[phase]();
   } catch (e) {   // an unexpected error is a failure, never a skip
     console.error(e);
     ok(`${phase} ran to the end`, false, `${e.code || ''} ${e.message}`);
