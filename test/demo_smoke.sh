@@ -11,14 +11,26 @@ qs() { PGOPTIONS="-c search_path=sanse,public" q "$@"; }
 fail=0
 check() { if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1 (got '$2', want '$3')"; fail=1; fi; }
 
-q >/dev/null 2>&1 <<'SQL' || { echo "not ok - generate and replay"; exit 1; }
+out=$(mktemp)
+# what make demo prints of the district and the replay (run_demo.sh shows
+# their notices) is kept and checked below
+q >"$out" 2>&1 <<'SQL' || { echo "not ok - generate and replay"; sed 's/^/# /' "$out"; rm -f "$out"; exit 1; }
 SET client_min_messages = warning;
 CREATE EXTENSION sanse CASCADE;
 \i test/demo/generate.sql
+RESET client_min_messages;
 SELECT * FROM sanse_demo.generate(0.42, 0.05, date_trunc('hour', now()) - interval '16 days');
 CALL sanse_demo.replay(date_trunc('hour', now()) - interval '16 days', 15, 10);
 SQL
 echo "ok - generate and replay"
+# issue 18: the department staff count printed blank; 15 "replay day" notices
+check "the district's printout gives the department staff count as a number" \
+	"$(sed -n 's/^department staff|\([0-9][0-9]*\)$/number/p' "$out")" "number"
+check "the printed department staff count is the number of workers with a department" \
+	"$(sed -n 's/^department staff|//p' "$out")" "$(q -c "SELECT count(*) FROM sanse.worker WHERE department IS NOT NULL")"
+check "the replay of 15 days prints at most two progress notices (one every 10 days, and the end)" \
+	"$(grep -c 'NOTICE' "$out" | awk '{ print ($1 <= 2) ? "at most 2" : $1 " notices" }')" "at most 2"
+rm -f "$out"
 check "tiers in the paper's proportions (28 : 506 : 1836 at 5 %)" \
 	"$(q -c "SELECT string_agg(n::text, ':' ORDER BY t DESC) FROM (SELECT tier t, count(*) n FROM sanse.resident GROUP BY tier) s")" "1:25:92"
 check "every resident has a complete five-for-one" "$(q -c "SELECT count(*) FROM sanse.carer_gaps")" "0"

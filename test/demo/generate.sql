@@ -130,7 +130,7 @@ BEGIN
 	  UNION ALL SELECT 'red', count(*) FROM resident WHERE tier = 'red'
 	  UNION ALL SELECT 'yellow', count(*) FROM resident WHERE tier = 'yellow'
 	  UNION ALL SELECT 'blue', count(*) FROM resident WHERE tier = 'blue'
-	  UNION ALL SELECT 'department staff', (xpath('/row/c/text()', query_to_xml(
+	  UNION ALL SELECT 'department staff', (xpath('/table/row/c/text()', query_to_xml(
 	                      CASE WHEN to_regclass('sanse.department') IS NULL THEN 'SELECT 0 AS c'
 	                           ELSE 'SELECT count(*) AS c FROM sanse.worker WHERE department IS NOT NULL' END,
 	                      false, false, '')))[1]::text::bigint
@@ -359,12 +359,15 @@ BEGIN
 		n_loop := n_loop + sanse_demo.loop_until(h);
 		PERFORM sanse.sweep(h);
 		IF extract(epoch FROM h - start)::bigint % 86400 = 0 THEN
-			RAISE NOTICE 'replay day %/%: % check-ins today, % in all, % overdue events open; % loop events raised, % open, % loop transitions',
-				(extract(epoch FROM h - start) / 86400)::int, days, n_day, n_visits,
-				(SELECT count(*) FROM sanse.event WHERE kind = 'overdue' AND status <> 'closed'),
-				(SELECT count(*) FROM sanse.event WHERE kind <> 'overdue'),
-				(SELECT count(*) FROM sanse.event WHERE kind <> 'overdue' AND status <> 'closed'), n_loop;
-			n_day := 0;
+			-- a progress line every 10 simulated days and at the end, not 90
+			IF (extract(epoch FROM h - start) / 86400)::int % 10 = 0 OR h >= stop THEN
+				RAISE NOTICE 'replay day %/%: % check-ins since the last line, % in all, % overdue events open; % loop events raised, % open, % loop transitions',
+					(extract(epoch FROM h - start) / 86400)::int, days, n_day, n_visits,
+					(SELECT count(*) FROM sanse.event WHERE kind = 'overdue' AND status <> 'closed'),
+					(SELECT count(*) FROM sanse.event WHERE kind <> 'overdue'),
+					(SELECT count(*) FROM sanse.event WHERE kind <> 'overdue' AND status <> 'closed'), n_loop;
+				n_day := 0;
+			END IF;
 			COMMIT;
 		END IF;
 	END LOOP;
