@@ -27,6 +27,15 @@
 #   <!-- readme-test: skip, <reason> -->
 #       not run; prints "ok - README.md:<line> skipped: <reason>".  Only for
 #       what cannot run here at all.
+#   <!-- readme-test: comments are results -->
+#       besides running as usual, the block's statements whose last line ends
+#       "; -- <text>" must print exactly <text>: each row's columns joined by
+#       " | ", rows joined by "; " (psql -A -t).  The blocks so marked are
+#       run again, in order, in one session of their own whose TimeZone is
+#       America/New_York and DateStyle ISO, so a block that shows times in
+#       another zone must set it itself (explanations go on comment lines of
+#       their own).  One line per statement checked; a marked block with no
+#       such statement is a failure.
 # A marker that is not followed by a ```sql fence, or an unknown directive,
 # is itself a failure.
 #
@@ -58,7 +67,7 @@ function flush_marker_error(msg) { errs = errs (errs == "" ? "" : "; ") msg }
 BEGIN { n = 0; inblk = 0; marker = ""; mline = 0 }
 inblk && /^[ \t]*```[ \t]*$/ {
 	inblk = 0
-	printf "%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", n, fence, fence + 1, db, expect, skip, ph, desc, err >(dir "/manifest")
+	printf "%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n, fence, fence + 1, db, expect, skip, ph, desc, err, results >(dir "/manifest")
 	close(file)
 	next
 }
@@ -79,7 +88,7 @@ inblk {
 /^[ \t]*```sql[ \t]*$/ {
 	n++; inblk = 1; fence = NR; file = dir "/blk." n ".sql"
 	printf "" >file
-	db = "main"; expect = ""; skip = ""; ph = ""; desc = ""; err = ""; errs = ""
+	db = "main"; expect = ""; skip = ""; ph = ""; desc = ""; err = ""; errs = ""; results = ""
 	if (marker != "") {
 		k = split(marker, d, ";")
 		for (i = 1; i <= k; i++) {
@@ -89,6 +98,7 @@ inblk {
 			else if (x == "run in the cron database") db = "cron"
 			else if (x == "run in a database with sanse 1.0") db = "v10"
 			else if (x ~ /^[A-Za-z_][A-Za-z_0-9]* is the test database$/) { ph = x; sub(/ .*/, "", ph) }
+			else if (x == "comments are results") results = "yes"
 			else flush_marker_error("unknown directive \"" x "\"")
 		}
 		err = errs
@@ -145,7 +155,7 @@ SQL
 	dropdb --if-exists "$main" >/dev/null 2>&1
 	dropdb --if-exists "$v10" >/dev/null 2>&1
 	drop_roles >/dev/null 2>&1
-	rm -rf "$tmp"
+	[ -n "$READMETEST_KEEP" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 2' INT TERM
@@ -295,6 +305,59 @@ while [ "$from" -le "$nblocks" ]; do
 	done
 	from=$next
 done
+
+# --- comments are results ------------------------------------------------------
+# The marked blocks again, in one session of their own in another zone: each
+# statement ending "; -- <text>" must print <text>.
+check_results() {
+	cs="$tmp/results.sql"
+	: >"$cs"
+	: >"$tmp/expected"
+	cur=
+	for i in $(awk -F '\t' '$10 == "yes" && $6 == "" && $9 == "" { print $1 }' "$tmp/manifest"); do
+		d=$(field "$i" 4)
+		if [ "$d" != "$cur" ]; then
+			printf '\\connect %s\n' "$(dbname "$d")" >>"$cs"
+			printf '\\pset format unaligned\n\\pset tuples_only on\n\\pset fieldsep %s\n' "' | '" >>"$cs"
+			cur=$d
+		fi
+		awk -v i="$i" -v first="$(field "$i" 3)" -v expf="$tmp/expected" '
+			{ stmt = stmt $0 "\n" }
+			match($0, /;[ \t]*(--.*)?$/) {
+				tail = substr($0, RSTART + 1)
+				if (tail ~ /^[ \t]*--/) {
+					sub(/^[ \t]*--[ \t]?/, "", tail); sub(/[ \t]+$/, "", tail)
+					n++
+					printf "%s\t%d\t%d\t%s\n", i, n, first + NR - 1, tail >>expf
+					printf "\\echo @@res %s %d\n%s\\echo @@endres %s %d\n", i, n, stmt, i, n
+				} else
+					printf "%s", stmt
+				stmt = ""
+			}
+			END { if (stmt != "") printf "%s", stmt; if (!n) printf "%s\t0\t%d\t\n", i, first >>expf }
+		' "$tmp/blk.$i.sql" >>"$cs"
+	done
+	[ -s "$tmp/expected" ] || return 0
+	PGOPTIONS='-c client_min_messages=warning -c TimeZone=America/New_York -c DateStyle=ISO,MDY' \
+		psql -X -q -f "$cs" >"$tmp/results" 2>"$tmp/results.err"
+	while IFS="$(printf '\t')" read -r i n line want; do
+		if [ "$n" = 0 ]; then
+			echo "not ok - README.md:$(field "$i" 2) is marked \"comments are results\" but no statement ends with \"; -- <result>\""
+			fail=1
+			continue
+		fi
+		got=$(awk -v k="$i $n" '$0 == "@@res " k { on = 1; next } $0 == "@@endres " k { on = 0 } on' "$tmp/results" |
+			awk 'NR > 1 { printf "; " } { printf "%s", $0 }')
+		if [ "$got" = "$want" ]; then
+			echo "ok - README.md:$line prints $want (TimeZone America/New_York in the session)"
+		else
+			echo "not ok - README.md:$line prints '$got', its comment says '$want' (TimeZone America/New_York in the session)"
+			grep 'ERROR' "$tmp/results.err" | head -2 | sed 's/^/# /'
+			fail=1
+		fi
+	done <"$tmp/expected"
+}
+check_results
 
 # The README gives the call that schedules sweeps from the cron database for
 # a sanse database without pg_cron as "the call schedule_sweeps prints in its
