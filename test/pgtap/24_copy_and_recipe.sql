@@ -9,6 +9,7 @@
 --   * Under row-level security PostgreSQL refuses COPY FROM (0A000) to every
 --     role but the owner and superusers; INSERT … SELECT from a temporary
 --     table loaded with COPY is the bulk path for a care role (the README).
+--     Areas have no row-level security: a role granted INSERT COPYs them.
 --   * next_visit and the other derived columns: a role that is not a
 --     superuser may not write them (42501); a superuser's value is replaced.
 --   * What a care role learns from resident ids (documented in the README):
@@ -21,7 +22,7 @@ SET LOCAL search_path = public, sanse;
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL sanse.timezone = 'Asia/Shanghai';
 \ir include/helpers.psql
-SELECT plan(24);
+SELECT plan(25);
 
 -- a tree of its own, with ids fixed so COPY data can name the micro grids
 INSERT INTO sanse.area (id, path, kind, name) OVERRIDING SYSTEM VALUE VALUES
@@ -123,6 +124,17 @@ COPY sanse.resident (area_id, name, factors) FROM :'f';
 ROLLBACK TO SAVEPOINT care_copy;
 SELECT is(:'copy_state'::text, '0A000', 'a care role''s COPY FROM into resident is refused by PostgreSQL under row-level security (0A000)');
 REVOKE pg_read_server_files FROM t24_care;
+-- the district's structure has no row-level security: with the recipe's hand
+-- grant the same role COPYs areas (naming the columns, without id)
+GRANT INSERT, UPDATE ON sanse.area TO t24_care;
+SET LOCAL ROLE t24_care;
+COPY sanse.area (path, kind, name) FROM STDIN;
+c24.t.v2	village	copied village
+c24.t.v2.tg	total_grid	copied total grid
+\.
+RESET ROLE;
+SELECT is((SELECT string_agg(path::text || ':' || kind, ', ' ORDER BY path) FROM sanse.area WHERE path <@ 'c24.t.v2'),
+          'c24.t.v2:village, c24.t.v2.tg:total_grid', 'the care role with INSERT on sanse.area by hand COPYs two areas');
 SET LOCAL ROLE t24_care;
 CREATE TEMP TABLE t24_load (area_id bigint, name text, factors text[]);
 COPY t24_load FROM STDIN;
