@@ -64,7 +64,7 @@ sql_block() {
 # in every database (the block granting the app its functions); an old
 # README had both in one block, "run once per database".
 sql_block 'CREATE ROLE sanse_app' >"$tmp/recipe_roles.sql"
-sql_block 'GRANT EXECUTE ON FUNCTION sanse\.raise_event' >"$tmp/recipe_db.sql"
+sql_block 'GRANT EXECUTE ON FUNCTION sanse\\.raise_event' >"$tmp/recipe_db.sql"
 if cmp -s "$tmp/recipe_roles.sql" "$tmp/recipe_db.sql"; then
 	cp "$tmp/recipe_roles.sql" "$tmp/recipe.sql"
 else

@@ -73,7 +73,9 @@ if [ -z "$(psql -X -q -t -A -d postgres -c "SELECT 1 FROM pg_database WHERE datn
 fi
 
 # The README's lines, so the test runs what a DBA would paste.
-readme_sweeper=$(sed -n '/^CREATE ROLE sanse_sweeper NOLOGIN;$/,/^GRANT EXECUTE ON FUNCTION sanse.sweep(timestamptz) TO sanse_sweeper;$/p' README.md)
+# (the role is in the recipe's once-per-cluster block, the grant in its per-database one)
+readme_sweeper=$(grep -E '^CREATE ROLE sanse_sweeper NOLOGIN;|^GRANT EXECUTE ON FUNCTION sanse\.sweep\(timestamptz\) TO sanse_sweeper;' README.md |
+	sed 's/[[:space:]]*--.*$//')
 readme_cron_grant=$(grep -o 'GRANT USAGE ON SCHEMA cron TO sanse_sweeper;' README.md | head -n 1)
 readme_in_db=$(grep "^SELECT cron.schedule_in_database('sanse-sweep:your_sanse_db'" README.md | head -n 1)
 check "README: the sanse_sweeper recipe (CREATE ROLE, GRANT EXECUTE on sweep)" \

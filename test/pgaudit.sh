@@ -54,7 +54,10 @@ sql_block() {
 		inb && /^```/ { inb = 0; if (buf ~ pat) { printf "%s", buf; exit } next }
 		inb { buf = buf $0 "\n" }' "${READMETEST_FILE:-README.md}"
 }
+# the recipe: its roles (once per cluster) and its grants (per database)
 sql_block 'CREATE ROLE sanse_app' >"$tmp/recipe.sql"
+sql_block 'GRANT EXECUTE ON FUNCTION sanse\\.raise_event' >"$tmp/recipe_db.sql"
+cmp -s "$tmp/recipe.sql" "$tmp/recipe_db.sql" || cat "$tmp/recipe_db.sql" >>"$tmp/recipe.sql"
 sql_block 'pgaudit\\.role' | sed "s/your_sanse_db/$db/g" >"$tmp/audit.sql"
 if [ -s "$tmp/audit.sql" ]; then
 	echo "# pgaudit set up as README.md's block shows"
