@@ -47,6 +47,7 @@
 # the end, with the databases, the pg_cron jobs the blocks scheduled, and
 # sanse (and pg_cron, if this test created it) in the cron database.
 # READMETEST_VERBOSE=1 prints each block's query results as "# " lines.
+# READMETEST_KEEP=1 keeps the temporary directory (blocks, scripts, output).
 cd "$(dirname "$0")/.." || exit 2
 readme=${READMETEST_FILE:-README.md}
 main=sanse_readme
