@@ -148,7 +148,7 @@ while read -r kind areas nonempty small; do
 	eval "shown_$kind=$shown hidden_$kind=$hidden areas_$kind=$areas nonempty_$kind=$nonempty"
 done <"$tmp/levels.owner"
 check "treemap: drawn down to the finest level with at most one in ten areas hidden" \
-	"$(said treemap note 'Drawn down to [^ ]+ ([a-z ]+) \(')" "$(plural "$depth" | sed 's/^[^ ]* //')"
+	"$(said treemap note 'Drawn(?: down to|:) [^ ]+ ([a-z ]+) \(')" "$(plural "$depth" | sed 's/^[^ ]* //')"
 
 # the worst areas, at the level the title names (the old page: micro grids)
 wkind=$(r "[['micro_grid', 'micro grids'], ['general_grid', 'general grids'], ['total_grid', 'total grids'], ['village', 'villages'], ['town', 'towns']]
