@@ -5,8 +5,13 @@
 # page in Debian's headless Chromium (test/screen/check_page.js, puppeteer-core
 # over the DevTools protocol) and checks that every chart drew its marks for
 # the data — counted here independently from the tables — and that the page
-# loaded nothing but its own files.  Prints TAP-like lines; runs against the
-# cluster in the PG* environment (make test's pg_virtualenv).
+# loaded nothing but its own files.  Then it reads what each panel says of
+# itself (its title, its counts, its "N of M hidden") and checks it against
+# SQL run as the owner (areas, small cells by sanse.min_cell, carers, the
+# true count below 80 %) and the views read as the aggregate role; and that
+# test/demo/screen_page.sh refuses every role that would see a small cell
+# exactly.  Prints TAP-like lines; runs against the cluster in the PG*
+# environment (make test's pg_virtualenv).
 #
 # SCREEN_DAYS and SCREEN_SCALE size the replay (default 30 days of the
 # paper-sized district; `make demo` replays 90).  SCREEN_KEEP=dir keeps the page and
@@ -92,7 +97,8 @@ if ! node test/screen/check_page.js "$tmp/out/screen.html" "$tmp/out/screen.png"
 	say "not ok - headless Chromium opened the page: $(tail -3 "$tmp/check.err" "$tmp/result.json" | tr '\n' ' ')"
 	exit 1
 fi
-r() { node -e "const r = JSON.parse(require('fs').readFileSync('$tmp/result.json', 'utf8')); const v = ($1); console.log(typeof v === 'object' ? JSON.stringify(v) : v)" "$2"; }
+result=$tmp/result.json
+r() { node -e "const r = JSON.parse(require('fs').readFileSync('$result', 'utf8')); const v = ($1); console.log(typeof v === 'object' ? JSON.stringify(v) : v)" "$2"; }
 # what a panel's title or note says, matched by a regular expression: its
 # groups, thousands' commas taken out ('' when it says nothing of the kind)
 said() {
@@ -115,48 +121,59 @@ check "loop: the median arrival at a warning, a circle per month the role may se
 	"$(r "r.loop.median_marks")" "$( [ "$loop_medians" -gt 0 ] && echo $((loop_medians + 1)) || echo 0)"
 
 # --- each panel's claims against SQL: what it says it shows and hides -------
-# Per level below the district: as the owner, its areas, those with
+# Per level below the page's area: as the owner, its areas, those with
 # residents, and those whose coverage rate is a small cell by the threshold
 # (residents, or overdue, from 1 to min_cell - 1); as the aggregate role,
 # the rates the view shows and hides, and its visible zeros.  The view may
 # hide more than the threshold (cells suppressed with others), never less.
-q -F ' ' -c "WITH k(ord, kind) AS (VALUES (2, 'town'), (3, 'village'), (4, 'total_grid'), (5, 'general_grid'), (6, 'micro_grid'))
-             SELECT k.kind,
-                    (SELECT count(*) FROM sanse.area a WHERE a.kind = k.kind AND a.path <@ 'q'),
-                    (SELECT count(*) FROM sanse.coverage_all c WHERE c.kind = k.kind AND c.path LIKE 'q.%' AND c.residents > 0),
-                    (SELECT count(*) FROM sanse.coverage_all c WHERE c.kind = k.kind AND c.path LIKE 'q.%' AND c.residents > 0
-                        AND (c.residents < $min OR c.overdue_now BETWEEN 1 AND $min - 1))
-               FROM k ORDER BY k.ord" >"$tmp/levels.owner"
-qa -F ' ' -c "SELECT kind, count(coverage_rate), count(*) FILTER (WHERE coverage_rate IS NULL AND residents IS DISTINCT FROM 0),
-                     count(*) FILTER (WHERE residents = 0)
-                FROM sanse.coverage WHERE path LIKE 'q.%' GROUP BY kind" >"$tmp/levels.view"
+# Sets depth: the finest level down to which at most one in ten areas with
+# residents is hidden (the first level below the area when it is not).
 plural() { case $1 in town) echo '镇街 towns' ;; village) echo '村社区 villages' ;; total_grid) echo '总网格 total grids' ;;
 	general_grid) echo '一般网格 general grids' ;; micro_grid) echo '微网格 micro grids' ;; esac; }
-depth='' depth_done=''
-while read -r kind areas nonempty small; do
-	set -- $(awk -v k="$kind" '$1 == k { print $2, $3, $4 }' "$tmp/levels.view")
-	shown=${1:-0} hidden=${2:-0} empty=${3:-0}
-	name=$(plural "$kind")
-	echo "# $kind: $areas areas, $nonempty with residents, $small small cells by the threshold (owner); view: $shown shown, $hidden hidden, $empty empty"
-	check "treemap note: '$name: H of A hidden', A the owner's count of areas, H the rates the view hides" \
-		"$(said treemap note "$name: ([\\d,]+) of ([\\d,]+) hidden")" "$hidden $areas"
-	check "$kind: the view hides at least the owner's small cells ($small), and shows, hides or shows empty each area" \
-		"$( [ "$hidden" -ge "$small" ] && echo at-least):$((shown + hidden + empty))" "at-least:$areas"
-	# the finest level down to which at most one in ten areas is hidden
-	if [ -z "$depth_done" ] && [ $((hidden * 10)) -le $((shown + hidden)) ]; then depth=$kind; else depth_done=1; fi
-	[ -n "$depth" ] || depth=$kind
-	eval "shown_$kind=$shown hidden_$kind=$hidden areas_$kind=$areas nonempty_$kind=$nonempty"
-done <"$tmp/levels.owner"
-check "treemap: drawn down to the finest level with at most one in ten areas hidden" \
-	"$(said treemap note 'Drawn(?: down to|:) [^ ]+ ([a-z ]+) \(')" "$(plural "$depth" | sed 's/^[^ ]* //')"
+check_levels() {
+	q -F ' ' -c "WITH k(ord, kind) AS (VALUES (2, 'town'), (3, 'village'), (4, 'total_grid'), (5, 'general_grid'), (6, 'micro_grid'))
+	             SELECT k.kind,
+	                    (SELECT count(*) FROM sanse.area a WHERE a.kind = k.kind AND a.path <@ '$1' AND a.path <> '$1'),
+	                    (SELECT count(*) FROM sanse.coverage_all c WHERE c.kind = k.kind AND c.path LIKE '$1.%' AND c.residents > 0),
+	                    (SELECT count(*) FROM sanse.coverage_all c WHERE c.kind = k.kind AND c.path LIKE '$1.%' AND c.residents > 0
+	                        AND (c.residents < $min OR c.overdue_now BETWEEN 1 AND $min - 1))
+	               FROM k ORDER BY k.ord" >"$tmp/levels.owner"
+	qa -F ' ' -c "SELECT kind, count(coverage_rate), count(*) FILTER (WHERE coverage_rate IS NULL AND residents IS DISTINCT FROM 0),
+	                     count(*) FILTER (WHERE residents = 0)
+	                FROM sanse.coverage WHERE path LIKE '$1.%' GROUP BY kind" >"$tmp/levels.view"
+	depth='' depth_done=''
+	while read -r kind areas nonempty small; do
+		[ "$areas" -gt 0 ] || continue
+		set -- $(awk -v k="$kind" '$1 == k { print $2, $3, $4 }' "$tmp/levels.view")
+		shown=${1:-0} hidden=${2:-0} empty=${3:-0}
+		name=$(plural "$kind")
+		echo "# $kind: $areas areas, $nonempty with residents, $small small cells by the threshold (owner); view: $shown shown, $hidden hidden, $empty empty"
+		check "treemap note: '$name: H of A hidden', A the owner's count of areas, H the rates the view hides" \
+			"$(said treemap note "$name: ([\\d,]+) of ([\\d,]+) hidden")" "$hidden $areas"
+		check "$kind: the view hides at least the owner's small cells ($small), and shows, hides or shows empty each area" \
+			"$( [ "$hidden" -ge "$small" ] && echo at-least):$((shown + hidden + empty))" "at-least:$areas"
+		if [ -z "$depth_done" ] && [ $((hidden * 10)) -le $((shown + hidden)) ]; then depth=$kind; else depth_done=1; fi
+		[ -n "$depth" ] || { depth=$kind; depth_alone=1; }
+		eval "shown_$kind=$shown hidden_$kind=$hidden areas_$kind=$areas nonempty_$kind=$nonempty"
+	done <"$tmp/levels.owner"
+	check "treemap: drawn down to the finest level with at most one in ten areas hidden, or the first level alone" \
+		"$(said treemap note 'Drawn(?: down to|:) [^ ]+ ([a-z ]+) \(')" "$(plural "$depth" | sed 's/^[^ ]* //')"
+}
+depth_alone=''
+check_levels q
 
 # the worst areas, at the level the title names (the old page: micro grids)
 wkind=$(r "[['micro_grid', 'micro grids'], ['general_grid', 'general grids'], ['total_grid', 'total grids'], ['village', 'villages'], ['town', 'towns']]
            .filter(([k, p]) => ((r.panels || {}).worst || {title: ''}).title.includes(p)).map(([k]) => k)[0] || ''")
 eval "wshown=\${shown_$wkind:-0} whidden=\${hidden_$wkind:-0} wareas=\${areas_$wkind:-0} wnonempty=\${nonempty_$wkind:-0}"
 check "worst: the title names the level the treemap is drawn down to" "$wkind" "$depth"
-check "worst: the level ranked has at most one in ten of its areas with residents hidden (owner: $wnonempty with residents; the view shows $wshown rates)" \
-	"$( [ $(( (wnonempty - wshown) * 10 )) -le "$wnonempty" ] && echo mostly-visible || echo "$((wnonempty - wshown)) of $wnonempty hidden")" "mostly-visible"
+if [ -z "$depth_alone" ]; then
+	check "worst: the level ranked has at most one in ten of its areas with residents hidden (owner: $wnonempty with residents; the view shows $wshown rates)" \
+		"$( [ $(( (wnonempty - wshown) * 10 )) -le "$wnonempty" ] && echo mostly-visible || echo "$((wnonempty - wshown)) of $wnonempty hidden")" "mostly-visible"
+else
+	check "worst: the level ranked is the first below the district, and the treemap's note says more than one in ten of it is hidden" \
+		"$(r "/more than one in ten hidden, the first level only/.test(r.panels.treemap.note)")" "true"
+fi
 nworst=$((wshown < 10 ? wshown : 10))
 check "worst: the title counts its bars, 10 or every area shown at the level" \
 	"$(said worst title '(?:The|All) (\d+) ') $(r "r.worst.bars")" "$nworst $nworst"
@@ -250,6 +267,24 @@ for who in 'read:holds a read or care grant' 'care:holds a read or care grant' '
 		say "not ok - screen_page.sh refuses to draw as $r_ and says why ($(head -1 "$tmp/$r_.err"))"
 	fi
 done
+# the page of one town, whose first level below (villages) may itself be
+# mostly hidden: drawn alone then, and said so
+SCREEN_ROOT=q.t1 SCREEN_ROLE=$role PGDATABASE=$db sh test/demo/screen_page.sh "$tmp/town" >/dev/null
+if node test/screen/check_page.js "$tmp/town/screen.html" >"$tmp/town.json" 2>"$tmp/check.err"; then
+	result=$tmp/town.json
+	echo "# the page of q.t1"
+	check "q.t1: the page rendered without errors" "$(r "r.errors.concat(r.page_error ? [r.page_error] : []).join('; ')")" ""
+	depth_alone=''
+	check_levels q.t1
+	check "q.t1: the treemap's note says whether every level drawn is mostly visible" \
+		"$(r "/more than one in ten hidden, the first level only/.test(r.panels.treemap.note) + ':' + /at most one in ten hidden per level drawn/.test(r.panels.treemap.note)")" \
+		"$( [ -n "$depth_alone" ] && echo true:false || echo false:true)"
+	check "q.t1: the worst panel ranks at the level drawn" \
+		"$(r "((r.panels.worst.title.match(/ (towns|villages|total grids|general grids|micro grids)[ ,]/) || [])[1]) || ''")" "$(plural "$depth" | sed 's/^[^ ]* //')"
+	result=$tmp/result.json
+else
+	say "not ok - headless Chromium opened the page of q.t1: $(tail -3 "$tmp/check.err" | tr '\n' ' ')"
+fi
 # the page again after a town was renamed to markup that would close the script
 q -c "UPDATE sanse.area SET name = 'T1 </script><i>x</i>' WHERE path = 'q.t1'"
 SCREEN_ROLE=$role PGDATABASE=$db sh test/demo/screen_page.sh "$tmp/markup" >/dev/null
