@@ -21,45 +21,74 @@ root AS (
 sub AS MATERIALIZED (
 	SELECT c.* FROM cov c, root r
 	 WHERE c.path = r.path OR c.path LIKE r.path || '.%'),
+-- How much of each level below the root the role may see: areas, those
+-- visibly empty (0 residents), those with a coverage rate shown, and those
+-- hidden (no rate, residents not a visible 0: a small cell).  A level is
+-- mostly visible when at most one in ten of its non-empty areas is hidden.
+kinds(ord, kind) AS (VALUES (1, 'district'), (2, 'town'), (3, 'village'), (4, 'total_grid'),
+                            (5, 'general_grid'), (6, 'micro_grid')),
+levels AS MATERIALIZED (
+	SELECT k.ord, k.kind, count(*) AS areas,
+	       count(*) FILTER (WHERE s.residents = 0) AS empty,
+	       count(*) FILTER (WHERE s.coverage_rate IS NOT NULL) AS shown,
+	       count(*) FILTER (WHERE s.coverage_rate IS NULL AND s.residents IS DISTINCT FROM 0) AS hidden
+	  FROM sub s JOIN kinds k ON k.kind = s.kind, root r
+	 WHERE s.path <> r.path
+	 GROUP BY k.ord, k.kind),
+-- the finest level down to which every level is mostly visible (the first
+-- level below the root when even that one is not): the treemap stops there
+-- and the ranking of the worst areas is made at it
+depth AS (
+	SELECT coalesce((SELECT max(l.ord) FROM levels l
+	                  WHERE NOT EXISTS (SELECT 1 FROM levels x
+	                                     WHERE x.ord <= l.ord AND x.hidden * 10 > x.shown + x.hidden)),
+	                (SELECT min(ord) FROM levels)) AS ord),
+drawn AS MATERIALIZED (
+	SELECT s.* FROM sub s JOIN kinds k ON k.kind = s.kind, depth d WHERE k.ord <= d.ord),
+-- a node's size is its micro grids (at least one, so an empty area still
+-- shows): the structure, not a count of people
+sizes AS (
+	SELECT array_to_string((string_to_array(m.path, '.'))[1:i], '.') AS path, count(*) AS micro_grids
+	  FROM sub m CROSS JOIN LATERAL generate_series(1, m.depth) i
+	 WHERE m.kind = 'micro_grid'
+	 GROUP BY 1),
 -- the hierarchy has six kinds (spec 1), so a tree is at most six deep: nest
--- it bottom-up, one kind at a time.  A node's size is its micro grids (at
--- least one, so an empty area still shows): below a town most counts are
--- small cells for aggregate-only roles, so residents cannot size the tiles.
+-- the drawn levels bottom-up, one kind at a time
 n6 AS (SELECT s.path, s.parent,
               json_build_object('name', s.name, 'path', s.path, 'kind', s.kind, 'value', 1,
                                 'residents', s.residents, 'overdue', s.overdue_now, 'rate', s.coverage_rate) AS node
-         FROM sub s WHERE s.kind = 'micro_grid'),
+         FROM drawn s WHERE s.kind = 'micro_grid'),
 n5 AS (SELECT s.path, s.parent,
-              json_build_object('name', s.name, 'path', s.path, 'kind', s.kind, 'value', greatest(c.size, 1),
+              json_build_object('name', s.name, 'path', s.path, 'kind', s.kind, 'value', greatest(z.micro_grids, 1),
                                 'residents', s.residents, 'overdue', s.overdue_now, 'rate', s.coverage_rate,
                                 'children', c.children) AS node
-         FROM sub s
-         LEFT JOIN (SELECT parent, sum((node->>'value')::int) AS size, json_agg(node ORDER BY path) AS children
-                      FROM n6 GROUP BY parent) c ON c.parent = s.path
+         FROM drawn s
+         LEFT JOIN sizes z ON z.path = s.path
+         LEFT JOIN (SELECT parent, json_agg(node ORDER BY path) AS children FROM n6 GROUP BY parent) c ON c.parent = s.path
         WHERE s.kind = 'general_grid'),
 n4 AS (SELECT s.path, s.parent,
-              json_build_object('name', s.name, 'path', s.path, 'kind', s.kind, 'value', greatest(c.size, 1),
+              json_build_object('name', s.name, 'path', s.path, 'kind', s.kind, 'value', greatest(z.micro_grids, 1),
                                 'residents', s.residents, 'overdue', s.overdue_now, 'rate', s.coverage_rate,
                                 'children', c.children) AS node
-         FROM sub s
-         LEFT JOIN (SELECT parent, sum((node->>'value')::int) AS size, json_agg(node ORDER BY path) AS children
-                      FROM n5 GROUP BY parent) c ON c.parent = s.path
+         FROM drawn s
+         LEFT JOIN sizes z ON z.path = s.path
+         LEFT JOIN (SELECT parent, json_agg(node ORDER BY path) AS children FROM n5 GROUP BY parent) c ON c.parent = s.path
         WHERE s.kind = 'total_grid'),
 n3 AS (SELECT s.path, s.parent,
-              json_build_object('name', s.name, 'path', s.path, 'kind', s.kind, 'value', greatest(c.size, 1),
+              json_build_object('name', s.name, 'path', s.path, 'kind', s.kind, 'value', greatest(z.micro_grids, 1),
                                 'residents', s.residents, 'overdue', s.overdue_now, 'rate', s.coverage_rate,
                                 'children', c.children) AS node
-         FROM sub s
-         LEFT JOIN (SELECT parent, sum((node->>'value')::int) AS size, json_agg(node ORDER BY path) AS children
-                      FROM n4 GROUP BY parent) c ON c.parent = s.path
+         FROM drawn s
+         LEFT JOIN sizes z ON z.path = s.path
+         LEFT JOIN (SELECT parent, json_agg(node ORDER BY path) AS children FROM n4 GROUP BY parent) c ON c.parent = s.path
         WHERE s.kind = 'village'),
 n2 AS (SELECT s.path, s.parent,
-              json_build_object('name', s.name, 'path', s.path, 'kind', s.kind, 'value', greatest(c.size, 1),
+              json_build_object('name', s.name, 'path', s.path, 'kind', s.kind, 'value', greatest(z.micro_grids, 1),
                                 'residents', s.residents, 'overdue', s.overdue_now, 'rate', s.coverage_rate,
                                 'children', c.children) AS node
-         FROM sub s
-         LEFT JOIN (SELECT parent, sum((node->>'value')::int) AS size, json_agg(node ORDER BY path) AS children
-                      FROM n3 GROUP BY parent) c ON c.parent = s.path
+         FROM drawn s
+         LEFT JOIN sizes z ON z.path = s.path
+         LEFT JOIN (SELECT parent, json_agg(node ORDER BY path) AS children FROM n3 GROUP BY parent) c ON c.parent = s.path
         WHERE s.kind = 'town'),
 -- the root's children, whatever kind the root is
 tree AS (SELECT coalesce(json_agg(k.node ORDER BY k.path), '[]'::json) AS children
@@ -93,8 +122,9 @@ checkin AS (
 	SELECT json_build_object(
 	         'month', to_char(sm.month, 'YYYY-MM'),
 	         'workers', (SELECT count(*) FROM cr WHERE cr.month = sm.month),
+	         'shown', (SELECT count(*) FROM cr WHERE cr.month = sm.month AND cr.checkin_rate IS NOT NULL),
 	         'hidden', (SELECT count(*) FROM cr WHERE cr.month = sm.month AND cr.checkin_rate IS NULL),
-	         'median', (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY checkin_rate) FROM cr WHERE cr.month = sm.month),
+	         'below80', (SELECT count(*) FROM cr WHERE cr.month = sm.month AND cr.checkin_rate < 0.8),
 	         'bins', (SELECT json_agg(json_build_object('label', b.label, 'workers',
 	                          (SELECT count(*) FROM cr WHERE cr.month = sm.month
 	                              AND cr.checkin_rate >= b.lo AND cr.checkin_rate < b.hi)) ORDER BY b.i)
@@ -108,15 +138,15 @@ loop AS (
 	           'median_s', extract(epoch FROM l.median_time_to_arrive)) ORDER BY l.month, l.kind), '[]'::json) AS rows
 	  FROM sanse.loop_metrics l, root r
 	 WHERE l.path = r.path),
--- the ten micro grids with the lowest coverage rate among those whose rate
--- the role may see (a small cell has none)
-micro AS (SELECT * FROM sub WHERE kind = 'micro_grid'),
+-- the ten areas with the lowest coverage rate at the finest mostly visible
+-- level, among those whose rate the role may see (a small cell has none)
 worst AS (
 	SELECT coalesce(json_agg(json_build_object('name', w.name, 'path', w.path, 'residents', w.residents,
 	                                           'overdue', w.overdue_now, 'rate', w.coverage_rate)
 	                         ORDER BY w.coverage_rate, w.overdue_now DESC NULLS LAST, w.path), '[]'::json) AS rows
-	  FROM (SELECT * FROM micro WHERE coverage_rate IS NOT NULL
-	         ORDER BY coverage_rate, overdue_now DESC NULLS LAST, path LIMIT 10) w)
+	  FROM (SELECT s.* FROM drawn s JOIN kinds k ON k.kind = s.kind, depth d
+	         WHERE k.ord = d.ord AND s.coverage_rate IS NOT NULL
+	         ORDER BY s.coverage_rate, s.overdue_now DESC NULLS LAST, s.path LIMIT 10) w)
 SELECT json_build_object(
          'generated_at', to_char(now() AT TIME ZONE sanse.current_zone(), 'YYYY-MM-DD HH24:MI'),
          'timezone', sanse.current_zone(),
@@ -130,6 +160,9 @@ SELECT json_build_object(
          'checkin', checkin.j,
          'loop', loop.rows,
          'worst', worst.rows,
-         'micro_grids', (SELECT count(*) FROM micro),
-         'micro_grids_hidden', (SELECT count(*) FROM micro WHERE coverage_rate IS NULL)) AS screen
+         'depth', (SELECT k.kind FROM kinds k, depth d WHERE k.ord = d.ord),
+         'levels', (SELECT coalesce(json_agg(json_build_object('kind', l.kind, 'areas', l.areas, 'empty', l.empty,
+                                                               'shown', l.shown, 'hidden', l.hidden,
+                                                               'drawn', l.ord <= d.ord) ORDER BY l.ord), '[]'::json)
+                      FROM levels l, depth d)) AS screen
   FROM root r, tree, hist, checkin, loop, worst;

@@ -79,6 +79,25 @@ function measure() {
 	// the median arrival line's circles (its legend mark is one more)
 	const median_marks = paths('loop').filter(e => isArc(e) && fill(e) === (pal.median || '').toLowerCase()).length;
 	const worst = paths('worst').filter(e => isRect(e) && inPal(e, pal.coverage) && width(e) > 0);
+	// what each panel says of itself: its title and its note, as shown
+	const panels = Object.fromEntries([...document.querySelectorAll('main section')].map(sec =>
+		[sec.id.replace(/^p-/, ''), { title: (sec.querySelector('h2') || {}).textContent || '',
+		                               note: [...sec.querySelectorAll('.note')].map(n => n.textContent).join(' ') }]));
+	const kpis = [...document.querySelectorAll('.kpi')].map(k => ({
+		label: k.querySelector('.label').textContent, value: k.querySelector('.value').textContent,
+		sub: k.querySelector('.sub').textContent }));
+	// the histogram's bars as the chart holds them (its labels and values),
+	// and the bars drawn in the colour of hidden cells
+	let checkin_data = null;
+	try {
+		const o = echarts.getInstanceByDom(document.getElementById('c-checkin')).getOption();
+		checkin_data = { labels: o.xAxis[0].data,
+		                 values: o.series[0].data.map(v => v != null && typeof v === 'object' ? v.value : v) };
+	} catch (e) {
+		checkin_data = { error: e.message };
+	}
+	const hidden_fill = pal.hidden || (pal.coverage || []).slice(-2)[0];
+	const checkin_hidden = paths('checkin').filter(e => isRect(e) && hidden_fill && fill(e) === hidden_fill.toLowerCase() && height(e) > 0);
 	// the treemap's tooltip (HTML) given an area whose name is markup
 	let tooltip_escapes = null;
 	try {
@@ -94,9 +113,10 @@ function measure() {
 		svg: ['treemap', 'trend', 'checkin', 'loop', 'worst'].filter(id => svg(id)),
 		treemap: { tiles: tiles.length, labels: texts('treemap') },
 		trend: { symbols: symbols.length, per_level, days: xs.size },
-		checkin: { bars: checkin.length },
+		checkin: { bars: checkin.length, hidden_bars: checkin_hidden.length, labels: texts('checkin'), ...checkin_data },
 		loop: { bars: loop_bars.length, target_lines: target.length, median_marks, labels: texts('loop') },
 		worst: { bars: worst.length, labels: texts('worst') },
+		panels, kpis,
 		title: document.title
 	};
 }
