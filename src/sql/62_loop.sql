@@ -144,7 +144,7 @@ BEGIN
 	ELSIF at < pg_catalog.clock_timestamp() - sanse.max_backdate() THEN
 		RAISE EXCEPTION '% cannot be dated further back than sanse.max_backdate', what
 			USING ERRCODE = '22008',
-			      DETAIL = format('A closed-loop transition may be dated at most sanse.max_backdate (%s) before the server clock.', sanse.max_backdate()),
+			      DETAIL = format('A closed-loop transition may be dated at most sanse.max_backdate (%s) before the server clock.', justify_hours(sanse.max_backdate())),
 			      HINT = 'A superuser replaying older history raises sanse.max_backdate.';
 	ELSIF at < since THEN
 		RAISE EXCEPTION '% cannot be dated before %', what, since_what USING ERRCODE = '22008';
