@@ -266,16 +266,21 @@ max_backdate(PG_FUNCTION_ARGS)
 
 /*
  * sanse.acting_role() — the role acting in the session: SET ROLE's, else the
- * login (what caller_sees asks about).  Inside a SECURITY DEFINER function
- * current_user is the function's owner, so the loop asks this instead.
+ * login (what caller_sees asks about), NULL if that role was dropped
+ * meanwhile.  Inside a SECURITY DEFINER function current_user is the
+ * function's owner, so the loop asks this instead.
  */
 PG_FUNCTION_INFO_V1(acting_role);
 Datum
 acting_role(PG_FUNCTION_ARGS)
 {
 	Oid			acting = GetCurrentRoleId();
+	char	   *name;
 
 	if (!OidIsValid(acting))
 		acting = GetSessionUserId();
-	PG_RETURN_DATUM(DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(acting, false))));
+	name = GetUserNameFromId(acting, true);
+	if (name == NULL)			/* dropped by another session meanwhile */
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(DirectFunctionCall1(namein, CStringGetDatum(name)));
 }
