@@ -5,6 +5,7 @@
 
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "pgtime.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -246,4 +247,40 @@ Datum
 current_zone(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(sanse_timezone));
+}
+
+/*
+ * sanse.max_backdate() — the setting sanse.max_backdate as the interval
+ * check_in bounds its times with (months as 30 days, as it counts them), read
+ * in C for the reason cell() is: never a placeholder a non-superuser set.
+ */
+PG_FUNCTION_INFO_V1(max_backdate);
+Datum
+max_backdate(PG_FUNCTION_ARGS)
+{
+	Interval   *span = palloc0(sizeof(Interval));
+
+	span->time = sanse_max_backdate;
+	PG_RETURN_INTERVAL_P(span);
+}
+
+/*
+ * sanse.acting_role() — the role acting in the session: SET ROLE's, else the
+ * login (what caller_sees asks about), NULL if that role was dropped
+ * meanwhile.  Inside a SECURITY DEFINER function current_user is the
+ * function's owner, so the loop asks this instead.
+ */
+PG_FUNCTION_INFO_V1(acting_role);
+Datum
+acting_role(PG_FUNCTION_ARGS)
+{
+	Oid			acting = GetCurrentRoleId();
+	char	   *name;
+
+	if (!OidIsValid(acting))
+		acting = GetSessionUserId();
+	name = GetUserNameFromId(acting, true);
+	if (name == NULL)			/* dropped by another session meanwhile */
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(DirectFunctionCall1(namein, CStringGetDatum(name)));
 }

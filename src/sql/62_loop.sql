@@ -76,7 +76,18 @@ CREATE TRIGGER loop_policy_no_truncate BEFORE TRUNCATE ON loop_policy
 	FOR EACH STATEMENT EXECUTE FUNCTION refuse_truncate();
 REVOKE ALL ON FUNCTION loop_policy_upsert(), loop_policy_rederive() FROM PUBLIC;
 
--- Every transition, as it happened: stage entered, logical time, worker.
+-- The role acting in the session (SET ROLE's, else the login), which a
+-- SECURITY DEFINER function cannot read from current_user; and
+-- sanse.max_backdate as check_in counts it.  Both read in C.
+CREATE FUNCTION acting_role() RETURNS name
+	AS 'MODULE_PATHNAME', 'acting_role' LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION acting_role() IS 'the role acting in the session: SET ROLE''s, else the login';
+CREATE FUNCTION max_backdate() RETURNS interval
+	AS 'MODULE_PATHNAME', 'max_backdate' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION max_backdate() IS 'the setting sanse.max_backdate, as the interval check-ins and loop transitions are bounded by';
+
+-- Every transition, as it happened: stage entered, logical time, worker,
+-- and who did it: the role acting and the login (evaluate refuses them).
 CREATE TABLE event_transition (
 	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	event_id bigint NOT NULL REFERENCES event (id) ON DELETE CASCADE,
@@ -84,8 +95,12 @@ CREATE TABLE event_transition (
 	at timestamptz NOT NULL,
 	worker_id bigint REFERENCES worker (id),
 	note text CHECK (length(note) <= 2000),
-	recorded_at timestamptz NOT NULL DEFAULT now()
+	recorded_at timestamptz NOT NULL DEFAULT now(),
+	acted_as name DEFAULT acting_role(),
+	login name DEFAULT session_user
 );
+COMMENT ON COLUMN event_transition.acted_as IS 'the role acting in the session that made the transition (SET ROLE''s, else the login)';
+COMMENT ON COLUMN event_transition.login IS 'the login (session_user) of the session that made the transition';
 CREATE INDEX event_transition_event ON event_transition (event_id, at);
 CREATE INDEX event_transition_handled ON event_transition (worker_id, at) WHERE stage = 'handled';
 COMMENT ON TABLE event_transition IS 'every transition of a closed-loop event: the stage entered, its logical time, the worker and a note';
@@ -100,31 +115,67 @@ CREATE FUNCTION scale_level(scale text) RETURNS smallint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN (ARRAY[1, 3, 4]::smallint[])[array_position(sanse.event_scales(), scale)];
 
--- A loop transition's time: given, and at most 5 minutes ahead (22008).
-CREATE FUNCTION loop_time(at timestamptz, what text) RETURNS void
+
+-- The original call of a loop event: called_at moves when evaluate reopens
+-- it, this does not.  A retried call finds its event by it, and the database
+-- enforces that one call makes one event (a retry that comes while the first
+-- call's transaction is open waits for it and gets its event): same kind,
+-- resident (or area, for a task), original time, author and detail.  A call
+-- without a detail is matched by looking, not enforced (forgetting a
+-- resident sets the details of its events to NULL, which never conflict).
+ALTER TABLE event ADD COLUMN first_called_at timestamptz;
+COMMENT ON COLUMN event.first_called_at IS 'a loop event''s original call time (called_at moves on a reopen): with kind, resident or area, author and detail, the key a retried call finds its event by';
+CREATE UNIQUE INDEX event_call_once ON event (kind, coalesce(resident_id, 0), (CASE WHEN resident_id IS NULL THEN area_id ELSE 0 END),
+                                             first_called_at, coalesce(raised_by, 0), md5(detail))
+	WHERE parent_id IS NULL AND first_called_at IS NOT NULL;
+
+-- A loop transition's time (spec 7, 22008): given and finite, at most 5
+-- minutes ahead of the server clock, at most sanse.max_backdate behind it
+-- (as a check-in), and not before the stage it follows (since).
+CREATE FUNCTION loop_time(at timestamptz, what text, since timestamptz DEFAULT NULL, since_what text DEFAULT NULL)
+RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF at IS NULL OR at > pg_catalog.clock_timestamp() + interval '5 minutes' OR NOT isfinite(at) THEN
-		RAISE EXCEPTION '% cannot be dated %', what, CASE WHEN at IS NULL THEN 'NULL' WHEN NOT isfinite(at) THEN at::text ELSE 'ahead of the server clock' END
+	IF at IS NULL OR NOT isfinite(at) THEN
+		RAISE EXCEPTION '% cannot be dated %', what, coalesce(at::text, 'NULL') USING ERRCODE = '22008';
+	ELSIF at > pg_catalog.clock_timestamp() + interval '5 minutes' THEN
+		RAISE EXCEPTION '% cannot be dated ahead of the server clock', what
 			USING ERRCODE = '22008', DETAIL = 'A closed-loop transition may be dated at most 5 minutes ahead of the server clock.';
+	ELSIF at < pg_catalog.clock_timestamp() - sanse.max_backdate() THEN
+		RAISE EXCEPTION '% cannot be dated further back than sanse.max_backdate', what
+			USING ERRCODE = '22008',
+			      DETAIL = format('A closed-loop transition may be dated at most sanse.max_backdate (%s) before the server clock.', justify_hours(sanse.max_backdate())),
+			      HINT = 'A superuser replaying older history raises sanse.max_backdate.';
+	ELSIF at < since THEN
+		RAISE EXCEPTION '% cannot be dated before %', what, since_what USING ERRCODE = '22008';
 	END IF;
 END
 $$;
 
--- May this worker act on this event?  Whoever may check in at the door of
--- its resident (a carer, or a leader or task force whose area contains it),
--- a leader or task force whose area contains the event's area, and staff of
--- a department whistled for it; active, and the bound login when db_role is
--- set (as check_in).
+-- May the calling role name this worker (spec 7)?  A worker bound to a
+-- db_role only as that role (the role acting, or a member of it); an unbound
+-- worker only inside the caller's care subtree.
+CREATE FUNCTION acts_for(p_worker bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	RETURN coalesce((SELECT CASE WHEN w.db_role IS NULL THEN sanse.caller_sees(w.area_id, 'care')
+	                             WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = w.db_role) THEN false
+	                             ELSE pg_catalog.pg_has_role(sanse.acting_role(), w.db_role, 'MEMBER') END
+	                   FROM sanse.worker w WHERE w.id = p_worker), false);
+END
+$$;
+
+-- May this worker act on this event, named by this caller?  The caller acts
+-- for the worker (acts_for), and the worker is active and one who may check
+-- in at the door of its resident (a carer, or a leader or task force whose
+-- area contains it), a leader or task force whose area contains the event's
+-- area, or staff of a department whistled for it.
 -- (PL/pgSQL so its plan is kept for the session: a transition calls it once.)
 CREATE FUNCTION may_act(p_event bigint, p_worker bigint) RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	RETURN (SELECT coalesce(bool_or(
+	RETURN sanse.acts_for(p_worker) AND (SELECT coalesce(bool_or(
 	         w.active
-	         AND (w.db_role IS NULL
-	              OR (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = w.db_role)
-	                  AND pg_catalog.pg_has_role(session_user, w.db_role, 'MEMBER')))
 	         AND ((e.resident_id IS NOT NULL
 	               AND EXISTS (SELECT 1 FROM sanse.carer c WHERE c.resident_id = e.resident_id AND c.worker_id = w.id))
 	              OR (w.role <> 'member' AND sanse.path_contains(wa.path, ea.path))
@@ -140,19 +191,33 @@ BEGIN
 END
 $$;
 
--- The event to move, locked; 22023 when there is none or it is a missed
--- visit (a visit closes those).
+-- The event to move, locked.  Outside the calling role's care subtree it
+-- does not exist (22023, the words of an id that names nothing, so nothing
+-- tells an event elsewhere, its kind or its stage); a missed visit the caller
+-- may see is refused (a visit closes those).  Its resident is locked first
+-- (FOR SHARE, in the order forget_resident takes resident and events), so a
+-- forgetting waits for the transition or the transition for the forgetting,
+-- and a forgotten resident's event takes none (55000).
 CREATE FUNCTION loop_event(p_event bigint) RETURNS event
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	e sanse.event;
+	forgotten timestamptz;
 BEGIN
-	SELECT * INTO e FROM sanse.event WHERE id = p_event FOR UPDATE;
+	SELECT * INTO e FROM sanse.event x WHERE x.id = p_event AND sanse.caller_sees(x.area_id, 'care');
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'event % does not exist', coalesce(p_event::text, 'NULL') USING ERRCODE = '22023';
 	ELSIF e.kind = 'overdue' THEN
 		RAISE EXCEPTION 'event % is an overdue event', p_event
 			USING ERRCODE = '22023', HINT = 'A visit to the resident (sanse.check_in) closes it.';
+	END IF;
+	IF e.resident_id IS NOT NULL THEN
+		SELECT r.forgotten_at INTO forgotten FROM sanse.resident r WHERE r.id = e.resident_id FOR SHARE;
+	END IF;
+	SELECT * INTO e FROM sanse.event x WHERE x.id = p_event FOR UPDATE;
+	IF forgotten IS NOT NULL THEN
+		RAISE EXCEPTION 'the resident of event % has been forgotten', p_event
+			USING ERRCODE = '55000', DETAIL = 'Nothing more is written about a forgotten resident.';
 	END IF;
 	RETURN e;
 END
@@ -171,7 +236,39 @@ LANGUAGE plpgsql AS $$
 BEGIN
 	RAISE EXCEPTION 'worker % may not % event % (%)', coalesce(p_worker::text, 'NULL'), act, e.id, e.status
 		USING ERRCODE = '42501',
-		      DETAIL = 'Only an active carer of its resident, a leader or task force whose area contains it, or staff of a department whistled for it may act on an event.';
+		      DETAIL = 'Only an active carer of its resident, a leader or task force whose area contains it, or staff of a department whistled for it may act on an event, named by its own bound role or, unbound, by a role with care over its area.';
+END
+$$;
+
+-- Did the caller take part in the event's current round (spec 7)?  Whether
+-- the role acting, or the login (which may SET ROLE to it: a pooled login),
+-- is or is a member of a role that arrived at or handled it, or of the
+-- bound db_role of the worker who did; for a resident's evaluation, of the
+-- one who fed back too (who relays the resident's word).  The extension
+-- owner and superusers, who can rewrite any row, are not asked.
+CREATE FUNCTION loop_took_part(e event, by text) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	acting name := sanse.acting_role();
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+	            WHERE r.rolname = acting
+	              AND (r.rolsuper OR r.oid = (SELECT x.extowner FROM pg_catalog.pg_extension x WHERE x.extname = 'sanse'))) THEN
+		RETURN false;
+	END IF;
+	RETURN EXISTS (
+		SELECT 1
+		  FROM (SELECT t.acted_as AS role FROM sanse.event_transition t
+		         WHERE t.event_id = e.id AND (t.stage IN ('arrived', 'handled') OR (t.stage = 'fed_back' AND by = 'resident'))
+		           AND t.id > coalesce((SELECT max(p.id) FROM sanse.event_transition p
+		                                 WHERE p.event_id = e.id AND p.stage = 'reopened'), 0)
+		        UNION
+		        SELECT w.db_role FROM sanse.worker w
+		         WHERE w.id IN (e.arrived_by, e.handled_by) OR (w.id = e.fed_back_by AND by = 'resident')) x
+		  JOIN pg_catalog.pg_roles r ON r.rolname = x.role
+		 WHERE pg_catalog.pg_has_role(acting, r.oid, 'MEMBER')
+		    OR (NOT (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname = session_user)
+		        AND pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')));
 END
 $$;
 
@@ -192,7 +289,8 @@ END
 $$;
 
 -- Create a loop event in stage called at its scale's level, with its first
--- step and its arrival clock.
+-- step and its arrival clock; NULL when the same call made its event already
+-- (event_call_once: a retry, which waited for the first call to commit).
 CREATE FUNCTION call_event(p_kind text, p_resident bigint, p_area bigint, p_tier risk_tier, p_detail text,
                            p_scale text, p_at timestamptz, p_raised_by bigint, p_parent bigint, p_department text)
 RETURNS bigint
@@ -202,11 +300,17 @@ DECLARE
 	new_id bigint;
 BEGIN
 	INSERT INTO sanse.event (resident_id, area_id, kind, status, tier, level, assignee_id, due_at, level_since,
-	                         next_step_at, scale, parent_id, department, detail, raised_by, called_at)
+	                         next_step_at, scale, parent_id, department, detail, raised_by, called_at, first_called_at)
 	VALUES (p_resident, p_area, p_kind, 'called', p_tier, lvl, sanse.leader_for(p_area, lvl), p_at, p_at,
 	        CASE WHEN lvl < 4 THEN sanse.zone_add(p_at, sanse.step_interval(p_kind, p_tier, 'called')) END,
-	        p_scale, p_parent, p_department, p_detail, p_raised_by, p_at)
+	        p_scale, p_parent, p_department, p_detail, p_raised_by, p_at, p_at)
+	ON CONFLICT (kind, coalesce(resident_id, 0), (CASE WHEN resident_id IS NULL THEN area_id ELSE 0 END),
+	             first_called_at, coalesce(raised_by, 0), md5(detail))
+	   WHERE parent_id IS NULL AND first_called_at IS NOT NULL DO NOTHING
 	RETURNING event.id INTO new_id;
+	IF new_id IS NULL THEN
+		RETURN NULL;
+	END IF;
 	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
 	SELECT e.id, lvl, e.assignee_id, p_at FROM sanse.event e WHERE e.id = new_id;
 	INSERT INTO sanse.event_transition (event_id, stage, at, worker_id, note) VALUES (new_id, 'called', p_at, p_raised_by, p_detail);
@@ -214,6 +318,21 @@ BEGIN
 END
 $$;
 
+-- The event a call made already (the key of event_call_once), or NULL.
+CREATE FUNCTION loop_same_call(p_kind text, p_resident bigint, p_area bigint, p_at timestamptz, p_raised_by bigint, p_detail text)
+RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	RETURN (SELECT e.id FROM sanse.event e
+	         WHERE e.kind = p_kind AND coalesce(e.resident_id, 0) = coalesce(p_resident, 0)
+	           AND (CASE WHEN e.resident_id IS NULL THEN e.area_id ELSE 0 END) = (CASE WHEN p_resident IS NULL THEN p_area ELSE 0 END)
+	           AND e.first_called_at = p_at AND coalesce(e.raised_by, 0) = coalesce(p_raised_by, 0)
+	           AND md5(e.detail) IS NOT DISTINCT FROM md5(p_detail) AND e.parent_id IS NULL
+	         ORDER BY e.id LIMIT 1);
+END
+$$;
+
+-- A call's values, and its author (raised_by): a worker the caller acts for.
 CREATE FUNCTION loop_check_call(kind text, scale text, detail text, raised_by bigint) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
@@ -230,6 +349,9 @@ BEGIN
 	END IF;
 	IF raised_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sanse.worker w WHERE w.id = raised_by) THEN
 		RAISE EXCEPTION 'worker % does not exist', raised_by USING ERRCODE = '22023';
+	ELSIF raised_by IS NOT NULL AND NOT sanse.acts_for(raised_by) THEN
+		RAISE EXCEPTION 'worker % may not be named as raising an event by this role', raised_by
+			USING ERRCODE = '42501', DETAIL = 'A worker bound to a db_role is named only by that role, an unbound worker only by a role with care over its area.';
 	END IF;
 END
 $$;
@@ -244,7 +366,8 @@ DECLARE
 BEGIN
 	PERFORM sanse.loop_time(at, 'an event');
 	PERFORM sanse.loop_check_call(kind, scale, detail, raised_by);
-	SELECT * INTO r FROM sanse.resident x WHERE x.id = resident_id AND sanse.caller_sees(x.area_id, 'read');
+	-- locked FOR SHARE: a forgetting waits for the event, or the event for it
+	SELECT * INTO r FROM sanse.resident x WHERE x.id = resident_id AND sanse.caller_sees(x.area_id, 'care') FOR SHARE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'resident % does not exist', coalesce(resident_id::text, 'NULL') USING ERRCODE = '22023';
 	ELSIF r.forgotten_at IS NOT NULL THEN
@@ -252,14 +375,9 @@ BEGIN
 			USING ERRCODE = '55000', DETAIL = 'No event is raised about a forgotten resident.';
 	END IF;
 	-- a retry of the same call returns the same event
-	SELECT e.id INTO same FROM sanse.event e
-	 WHERE e.resident_id = r.id AND e.kind = kind AND e.called_at = at AND e.parent_id IS NULL
-	   AND e.raised_by IS NOT DISTINCT FROM raised_by AND e.detail IS NOT DISTINCT FROM detail
-	 ORDER BY e.id LIMIT 1;
-	IF FOUND THEN
-		RETURN same;
-	END IF;
-	RETURN sanse.call_event(kind, r.id, r.area_id, r.tier, detail, scale, at, raised_by, NULL, NULL);
+	same := coalesce(sanse.loop_same_call(kind, r.id, NULL, at, raised_by, detail),
+	                 sanse.call_event(kind, r.id, r.area_id, r.tier, detail, scale, at, raised_by, NULL, NULL));
+	RETURN coalesce(same, sanse.loop_same_call(kind, r.id, NULL, at, raised_by, detail));
 END
 $$;
 REVOKE ALL ON FUNCTION raise_event(text, bigint, text, text, timestamptz, bigint) FROM PUBLIC;
@@ -274,23 +392,20 @@ DECLARE
 BEGIN
 	PERFORM sanse.loop_time(at, 'a task');
 	PERFORM sanse.loop_check_call('task', scale, detail, raised_by);
-	IF NOT EXISTS (SELECT 1 FROM sanse.area a WHERE a.id = area_id AND sanse.caller_sees(a.id, 'read')) THEN
+	IF NOT EXISTS (SELECT 1 FROM sanse.area a WHERE a.id = area_id AND sanse.caller_sees(a.id, 'care')) THEN
 		RAISE EXCEPTION 'area % does not exist', coalesce(area_id::text, 'NULL') USING ERRCODE = '22023';
 	END IF;
-	SELECT e.id INTO same FROM sanse.event e
-	 WHERE e.area_id = area_id AND e.resident_id IS NULL AND e.kind = 'task' AND e.called_at = at
-	   AND e.parent_id IS NULL AND e.raised_by IS NOT DISTINCT FROM raised_by AND e.detail IS NOT DISTINCT FROM detail
-	 ORDER BY e.id LIMIT 1;
-	IF FOUND THEN
-		RETURN same;
-	END IF;
-	RETURN sanse.call_event('task', NULL, area_id, NULL, detail, scale, at, raised_by, NULL, NULL);
+	same := coalesce(sanse.loop_same_call('task', NULL, area_id, at, raised_by, detail),
+	                 sanse.call_event('task', NULL, area_id, NULL, detail, scale, at, raised_by, NULL, NULL));
+	RETURN coalesce(same, sanse.loop_same_call('task', NULL, area_id, at, raised_by, detail));
 END
 $$;
 REVOKE ALL ON FUNCTION dispatch_task(bigint, text, text, timestamptz, bigint) FROM PUBLIC;
 COMMENT ON FUNCTION dispatch_task(bigint, text, text, timestamptz, bigint) IS 'dispatch a task about an area; returns the event id';
 
 -- 报到: presence, proved by the door token for an event about a resident.
+-- An arrival synced after a sweep escalated the event removes the steps
+-- dated after it (spec 7) and says so in its transition's note.
 CREATE FUNCTION arrive(event_id bigint, worker_id bigint, token text DEFAULT NULL, at timestamptz DEFAULT now())
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
@@ -300,8 +415,8 @@ DECLARE
 	nonce bytea;
 	t record;
 	last sanse.event_step;
+	removed text;
 BEGIN
-	PERFORM sanse.loop_time(at, 'an arrival');
 	e := sanse.loop_event(event_id);
 	IF e.resident_id IS NOT NULL THEN
 		nonce := sanse.door_token_verify(token, worker_id, 'arrival');
@@ -321,19 +436,22 @@ BEGIN
 	IF e.status <> 'called' THEN
 		PERFORM sanse.loop_refuse_stage(e, 'called', 'arrived at');
 	END IF;
-	IF at < e.called_at THEN
-		RAISE EXCEPTION 'an arrival cannot be dated before event % was called', e.id USING ERRCODE = '22008';
-	END IF;
+	PERFORM sanse.loop_time(at, 'an arrival', e.called_at, format('event %s was called', e.id));
 	IF NOT sanse.may_act(e.id, worker_id) THEN
 		PERFORM sanse.loop_refuse_worker(e, worker_id, 'arrive at');
 	END IF;
+	SELECT string_agg(format('L%s %s', s.level, s.at), ', ' ORDER BY s.at, s.level) INTO removed
+	  FROM sanse.event_step s WHERE s.event_id = e.id AND s.at > at AND s.at > e.called_at;
 	last := sanse.loop_end_clock(e.id, e.called_at, at);
 	UPDATE sanse.event x
 	   SET status = 'arrived', arrived_at = at, arrived_by = worker_id,
 	       level = last.level, level_since = last.at, assignee_id = last.assignee_id,
 	       next_step_at = CASE WHEN last.level < 4 THEN sanse.zone_add(at, sanse.step_interval(x.kind, x.tier, 'arrived')) END
 	 WHERE x.id = e.id;
-	INSERT INTO sanse.event_transition (event_id, stage, at, worker_id) VALUES (e.id, 'arrived', at, worker_id);
+	INSERT INTO sanse.event_transition (event_id, stage, at, worker_id, note)
+	VALUES (e.id, 'arrived', at, worker_id,
+	        CASE WHEN removed IS NOT NULL
+	             THEN format('synced %s after its time; removed escalation steps a sweep had taken: %s', date_trunc('second', now() - at), removed) END);
 END
 $$;
 REVOKE ALL ON FUNCTION arrive(bigint, bigint, text, timestamptz) FROM PUBLIC;
@@ -348,7 +466,6 @@ DECLARE
 	e sanse.event;
 	last sanse.event_step;
 BEGIN
-	PERFORM sanse.loop_time(at, 'a handling');
 	e := sanse.loop_event(event_id);
 	IF e.handled_by IS NOT DISTINCT FROM worker_id AND e.handled_at = at THEN
 		RETURN;		-- a retry
@@ -359,9 +476,7 @@ BEGIN
 	IF length(action) > 2000 THEN
 		RAISE EXCEPTION 'the action is longer than 2000 characters' USING ERRCODE = '22001';
 	END IF;
-	IF at < e.arrived_at THEN
-		RAISE EXCEPTION 'a handling cannot be dated before the arrival at event %', e.id USING ERRCODE = '22008';
-	END IF;
+	PERFORM sanse.loop_time(at, 'a handling', e.arrived_at, format('the arrival at event %s', e.id));
 	IF NOT sanse.may_act(e.id, worker_id) THEN
 		PERFORM sanse.loop_refuse_worker(e, worker_id, 'handle');
 	END IF;
@@ -389,25 +504,22 @@ DECLARE
 	e sanse.event;
 	same bigint;
 BEGIN
-	PERFORM sanse.loop_time(at, 'a whistle');
 	e := sanse.loop_event(event_id);
 	IF department IS NULL OR NOT EXISTS (SELECT 1 FROM sanse.department d WHERE d.code = department) THEN
 		RAISE EXCEPTION 'unknown department "%"', coalesce(department, 'NULL')
 			USING ERRCODE = '22023', HINT = 'Departments are the rows of sanse.department.';
 	END IF;
 	SELECT c.id INTO same FROM sanse.event c
-	 WHERE c.parent_id = e.id AND c.department = department AND c.called_at = at
+	 WHERE c.parent_id = e.id AND c.department = department AND c.first_called_at = at
 	   AND c.raised_by IS NOT DISTINCT FROM worker_id
 	 ORDER BY c.id LIMIT 1;
 	IF FOUND THEN
-		RETURN same;	-- a retry
+		RETURN same;	-- a retry (the parent's lock orders them)
 	END IF;
 	IF e.status NOT IN ('called', 'arrived') THEN
 		PERFORM sanse.loop_refuse_stage(e, 'called or arrived', 'whistled for');
 	END IF;
-	IF at < e.called_at THEN
-		RAISE EXCEPTION 'a whistle cannot be dated before event % was called', e.id USING ERRCODE = '22008';
-	END IF;
+	PERFORM sanse.loop_time(at, 'a whistle', e.called_at, format('event %s was called', e.id));
 	IF NOT sanse.may_act(e.id, worker_id) THEN
 		PERFORM sanse.loop_refuse_worker(e, worker_id, 'whistle for');
 	END IF;
@@ -427,7 +539,6 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	e sanse.event;
 BEGIN
-	PERFORM sanse.loop_time(at, 'a feedback');
 	e := sanse.loop_event(event_id);
 	IF e.fed_back_by IS NOT DISTINCT FROM worker_id AND e.fed_back_at = at THEN
 		RETURN;		-- a retry
@@ -438,9 +549,7 @@ BEGIN
 	IF length(note) > 2000 THEN
 		RAISE EXCEPTION 'the note is longer than 2000 characters' USING ERRCODE = '22001';
 	END IF;
-	IF at < e.handled_at THEN
-		RAISE EXCEPTION 'a feedback cannot be dated before event % was handled', e.id USING ERRCODE = '22008';
-	END IF;
+	PERFORM sanse.loop_time(at, 'a feedback', e.handled_at, format('event %s was handled', e.id));
 	IF NOT sanse.may_act(e.id, worker_id) THEN
 		PERFORM sanse.loop_refuse_worker(e, worker_id, 'feed back on');
 	END IF;
@@ -453,9 +562,11 @@ $$;
 REVOKE ALL ON FUNCTION feed_back(bigint, bigint, text, timestamptz) FROM PUBLIC;
 COMMENT ON FUNCTION feed_back(bigint, bigint, text, timestamptz) IS 'feed back (反馈) on a handled event';
 
--- 评价: by the resident or a supervisor, never by whoever handled it.  A
--- rating of 2 or less, or not solved, reopens the event one level up.
-CREATE FUNCTION evaluate(event_id bigint, rating smallint, solved boolean, by text, comment text DEFAULT NULL,
+-- 评价: by the resident or a supervisor, never by whoever took part in the
+-- round (loop_took_part).  A rating of 2 or less, or not solved, reopens the
+-- event one level up.  The rating is an integer so every driver's plain
+-- integer parameter binds.
+CREATE FUNCTION evaluate(event_id bigint, rating integer, solved boolean, by text, comment text DEFAULT NULL,
                          at timestamptz DEFAULT now())
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
@@ -464,8 +575,12 @@ DECLARE
 	e sanse.event;
 	lvl smallint;
 BEGIN
-	PERFORM sanse.loop_time(at, 'an evaluation');
 	e := sanse.loop_event(event_id);
+	IF sanse.loop_took_part(e, by) THEN
+		RAISE EXCEPTION 'whoever arrived at or handled event % may not evaluate it', e.id
+			USING ERRCODE = '42501',
+			      DETAIL = 'Neither the role that arrived or handled (for a resident''s evaluation, or fed back), nor a member of it, nor a login that may act as it, evaluates.';
+	END IF;
 	IF EXISTS (SELECT 1 FROM sanse.event_transition t
 	            WHERE t.event_id = e.id AND t.stage IN ('closed', 'reopened') AND t.at = at
 	              AND t.note IS NOT DISTINCT FROM format('%s by %s: %s', rating, by, coalesce(comment, ''))) THEN
@@ -486,16 +601,7 @@ BEGIN
 	IF length(comment) > 2000 THEN
 		RAISE EXCEPTION 'the comment is longer than 2000 characters' USING ERRCODE = '22001';
 	END IF;
-	IF at < e.fed_back_at THEN
-		RAISE EXCEPTION 'an evaluation cannot be dated before event % was fed back', e.id USING ERRCODE = '22008';
-	END IF;
-	-- whoever handled the event may not evaluate it
-	IF EXISTS (SELECT 1 FROM sanse.worker w
-	            WHERE w.id = e.handled_by AND w.db_role IS NOT NULL
-	              AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = w.db_role)
-	              AND pg_catalog.pg_has_role(session_user, w.db_role, 'MEMBER')) THEN
-		RAISE EXCEPTION 'whoever handled event % may not evaluate it', e.id USING ERRCODE = '42501';
-	END IF;
+	PERFORM sanse.loop_time(at, 'an evaluation', e.fed_back_at, format('event %s was fed back', e.id));
 	UPDATE sanse.event x SET rating = evaluate.rating, solved = evaluate.solved, evaluated_by = by WHERE x.id = e.id;
 	IF rating <= 2 OR NOT solved THEN
 		lvl := least(e.level + 1, 4);
@@ -517,10 +623,10 @@ BEGIN
 	END IF;
 END
 $$;
-REVOKE ALL ON FUNCTION evaluate(bigint, smallint, boolean, text, text, timestamptz) FROM PUBLIC;
-COMMENT ON FUNCTION evaluate(bigint, smallint, boolean, text, text, timestamptz) IS 'evaluate (评价) a fed-back event: rating 1-5, solved; 2 or less or unsolved reopens it one level up, otherwise it closes';
+REVOKE ALL ON FUNCTION evaluate(bigint, integer, boolean, text, text, timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION evaluate(bigint, integer, boolean, text, text, timestamptz) IS 'evaluate (评价) a fed-back event: rating 1-5, solved; 2 or less or unsolved reopens it one level up, otherwise it closes';
 
-REVOKE ALL ON FUNCTION may_act(bigint, bigint), loop_event(bigint), loop_refuse_stage(event, text, text),
-	loop_refuse_worker(event, bigint, text), loop_end_clock(bigint, timestamptz, timestamptz),
+REVOKE ALL ON FUNCTION may_act(bigint, bigint), acts_for(bigint), loop_event(bigint), loop_refuse_stage(event, text, text),
+	loop_refuse_worker(event, bigint, text), loop_took_part(event, text), loop_end_clock(bigint, timestamptz, timestamptz),
 	call_event(text, bigint, bigint, risk_tier, text, text, timestamptz, bigint, bigint, text),
-	loop_check_call(text, text, text, bigint) FROM PUBLIC;
+	loop_same_call(text, bigint, bigint, timestamptz, bigint, text), loop_check_call(text, text, text, bigint) FROM PUBLIC;

@@ -9,6 +9,7 @@ BEGIN;
 SET LOCAL search_path = public, sanse;
 SET LOCAL sanse.timezone = 'Asia/Shanghai';	-- months and clocks in the README's zone (the default)
 SET LOCAL TimeZone = 'Asia/Shanghai';	-- the same zone: to_char below prints local times
+SET LOCAL sanse.max_backdate = '10 years';	-- loop times dated in 2024
 \ir include/helpers.psql
 \ir include/district.psql
 SELECT plan(256);
@@ -123,8 +124,10 @@ CREATE ROLE sanse_t15_member NOLOGIN IN ROLE sanse_t15_app;
 GRANT EXECUTE ON FUNCTION sanse.arrive(bigint, bigint, text, timestamptz),
                           sanse.handle_event(bigint, bigint, text, timestamptz),
                           sanse.feed_back(bigint, bigint, text, timestamptz),
-                          sanse.evaluate(bigint, smallint, boolean, text, text, timestamptz)
+                          sanse.evaluate(bigint, integer, boolean, text, text, timestamptz)
    TO sanse_t15_app, sanse_t15_other, sanse_t15_member;
+-- the sessions of these roles act only where they hold care (issue 18)
+INSERT INTO area_grant (role, path, access) VALUES ('sanse_t15_app', 'd', 'care'), ('sanse_t15_other', 'd', 'care');
 
 -- Wang's door: the token revoked once (old_tok), the current one, and Li's
 SELECT pg_temp.token('Wang') AS old_tok \gset
@@ -142,7 +145,7 @@ SELECT has_function('sanse', f, args, format('%s(%s) exists', f, array_to_string
                ('handle_event', ARRAY['bigint', 'bigint', 'text', 'timestamp with time zone']),
                ('whistle', ARRAY['bigint', 'text', 'bigint', 'timestamp with time zone']),
                ('feed_back', ARRAY['bigint', 'bigint', 'text', 'timestamp with time zone']),
-               ('evaluate', ARRAY['bigint', 'smallint', 'boolean', 'text', 'text', 'timestamp with time zone'])) t(f, args);
+               ('evaluate', ARRAY['bigint', 'integer', 'boolean', 'text', 'text', 'timestamp with time zone'])) t(f, args);
 SELECT is(pg_get_function_result(p.oid), r, format('%s returns %s', p.proname, r))
   FROM pg_proc p, (VALUES ('raise_event', 'bigint'), ('dispatch_task', 'bigint'), ('whistle', 'bigint'),
                           ('arrive', 'void'), ('handle_event', 'void'), ('feed_back', 'void'), ('evaluate', 'void')) t(f, r)
