@@ -58,6 +58,13 @@ CREATE TABLE event (
 	CONSTRAINT event_loop_stages CHECK (kind = 'overdue' OR (status <> 'open' AND called_at IS NOT NULL))
 );
 CREATE UNIQUE INDEX event_overdue_once ON event (resident_id, due_at) WHERE kind = 'overdue';
+-- One missed period, one event: a resident's overdue events stay open until
+-- a visit closes them, and every window until that visit is re-derived from
+-- the same anchor (the last visit, or registration) — a tier override, a
+-- change of the tier's cadence or of the classification moves its due time,
+-- never the period missed.  So a resident has at most one open overdue
+-- event: the one of the first due time that passed in the period.
+CREATE UNIQUE INDEX event_overdue_open_once ON event (resident_id) WHERE kind = 'overdue' AND status = 'open';
 CREATE INDEX event_open_next_step ON event (next_step_at) WHERE status <> 'closed';
 CREATE INDEX event_area_due ON event (area_id, due_at);
 CREATE INDEX event_parent ON event (parent_id) WHERE parent_id IS NOT NULL;
@@ -179,8 +186,10 @@ END
 $$;
 
 -- Open the overdue event of each (resident, due, tier whose window was
--- missed) at level 1 unless it exists; the one place events are created.
--- Events are charged to the carers of the moment they are opened.
+-- missed) at level 1 unless it exists, or unless the resident has an open
+-- one (the same missed period, its window re-derived: event_overdue_open_once);
+-- the one place events are created.  Events are charged to the carers of the
+-- moment they are opened.
 CREATE FUNCTION open_overdue_events(p_residents bigint[], p_dues timestamptz[], p_tiers risk_tier[]) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
@@ -193,7 +202,9 @@ BEGIN
 		  FROM unnest(p_residents, p_dues, p_tiers) m(resident_id, due, tier)
 		  JOIN sanse.resident r ON r.id = m.resident_id
 		  JOIN sanse.tier_policy p ON p.tier = m.tier
-		ON CONFLICT (resident_id, due_at) WHERE kind = 'overdue' DO NOTHING
+		-- either unique index of overdue events: event_overdue_once or
+		-- event_overdue_open_once
+		ON CONFLICT DO NOTHING
 		RETURNING id, assignee_id, level_since)
 	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
 	SELECT id, 1, assignee_id, level_since FROM created;

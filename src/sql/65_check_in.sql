@@ -52,6 +52,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	until timestamptz := coalesce(p_to, now());
 	anchor timestamptz := p_from;
+	anchor_missed boolean := false;	-- the anchor's period has its missed window
 	cur_tier sanse.risk_tier := sanse.tier_at(p_resident, p_from);
 	w sanse.visit_window;
 	m record;
@@ -83,8 +84,11 @@ BEGIN
 	LOOP
 		IF cur_tier IS NOT NULL THEN
 			w := sanse.window_after(cur_tier, anchor);
-			IF sanse.due_at(w) <= m.at THEN
+			-- one missed period, one event: the first due time that passed
+			-- after the anchor, whatever tier changes re-derive it to later
+			IF sanse.due_at(w) <= m.at AND NOT anchor_missed THEN
 				INSERT INTO sanse_span_missed VALUES (sanse.due_at(w), cur_tier) ON CONFLICT DO NOTHING;
+				anchor_missed := true;
 			END IF;
 		END IF;
 		IF m.is_visit THEN
@@ -92,6 +96,7 @@ BEGIN
 				CASE WHEN cur_tier IS NOT NULL AND w @> m.at THEN sanse.due_at(w) END,
 				cur_tier IS NOT NULL AND m.at >= sanse.due_at(w));
 			anchor := m.at;
+			anchor_missed := false;
 		ELSIF m.new_tier IS NOT NULL OR m.at < until THEN
 			cur_tier := m.new_tier;
 		END IF;

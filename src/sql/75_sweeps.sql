@@ -44,7 +44,9 @@ DECLARE
 BEGIN
 	PERFORM sanse.check_sweep_time(at);
 	-- Lock the due residents (a check-in holding one makes us wait and
-	-- re-check its new window) and open the event of each missed window once.
+	-- re-check its new window) and open the event of each missed window once,
+	-- unless the resident's missed period has its open event already (a
+	-- window re-derived after it was missed: one missed period, one event).
 	SELECT array_agg(d.id), array_agg(d.due), array_agg(d.tier) INTO ids, dues, tiers
 	  FROM (SELECT r.id, r.tier, sanse.due_at(r.next_visit) AS due
 	          FROM sanse.resident r
@@ -52,7 +54,8 @@ BEGIN
 	           AND sanse.due_at(r.next_visit) <= sweep_overdue.at
 	           FOR NO KEY UPDATE OF r) d
 	 WHERE NOT EXISTS (SELECT 1 FROM sanse.event e
-	                    WHERE e.resident_id = d.id AND e.due_at = d.due AND e.kind = 'overdue');
+	                    WHERE e.resident_id = d.id AND e.kind = 'overdue'
+	                      AND (e.due_at = d.due OR e.status = 'open'));
 	IF ids IS NULL THEN
 		RETURN 0;
 	END IF;
