@@ -158,3 +158,19 @@ ALTER VIEW worker_checkin_rate SET (security_barrier = true);
 ALTER VIEW open_events SET (security_barrier = true);
 ALTER VIEW worker_load SET (security_barrier = true);
 ALTER VIEW carer_gaps SET (security_barrier = true);
+
+-- Sanse's lock bound (75_sweeps.sql) on the closed loop's functions, as on
+-- check_in and sweep: a town's role that locks a table or holds rows holds
+-- another town's call up for at most 5 s, which then fails with 55P03.
+DO $$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
+	          WHERE p.pronamespace = 'sanse'::regnamespace
+	            AND p.proname IN ('raise_event', 'dispatch_task', 'arrive', 'handle_event', 'whistle', 'feed_back', 'evaluate')
+	          ORDER BY p.oid LOOP
+		EXECUTE format('ALTER FUNCTION %s SET lock_timeout = %L', f, '5s');
+	END LOOP;
+END
+$$;

@@ -3,7 +3,8 @@
 -- event whose window is re-derived for the same missed period — a tier
 -- override, a cadence change of its tier's policy, a downgrade — keeps that
 -- one event, and its carers are charged once (worker_tally).  The database
--- enforces it: at most one open overdue event per resident.
+-- enforces it: one overdue event per resident and anchor (the visit, or
+-- registration, the missed windows were derived from).
 -- The foreign-lock bound (item 7) needs two sessions: test/locks.sh.
 BEGIN;
 SET LOCAL search_path = public, sanse;
@@ -81,14 +82,15 @@ SELECT lives_ok($$SELECT sweep(now())$$, 'a whole sweep after the downgrade runs
 SELECT is(pg_temp.open_events('lk downgrade'), 1::bigint, 'downgrade: one missed period, one open overdue event');
 SELECT is(pg_temp.missed('lk carer c'), 1::bigint, 'downgrade: the carer is charged once (folded by the sweep)');
 
--- 4. the database refuses a second open overdue event for a resident
+-- 4. the database refuses a second overdue event for one missed period (the
+-- anchor its window was derived from: here registration, no visit yet)
 -- (were it taken, the division by zero takes it back: 22012)
 SELECT is(pg_temp.sqlstate_of($$
-	WITH e AS (INSERT INTO sanse.event (resident_id, area_id, tier, due_at, level_since, next_step_at)
-	           SELECT r.id, r.area_id, 'red', now() - interval '1 hour', now() - interval '1 hour', now()
+	WITH e AS (INSERT INTO sanse.event (resident_id, area_id, tier, due_at, level_since, next_step_at, anchor_at)
+	           SELECT r.id, r.area_id, 'red', now() - interval '1 hour', now() - interval '1 hour', now(), r.registered_at
 	             FROM sanse.resident r WHERE r.name = 'lk override' RETURNING 1)
 	SELECT 1 / (count(*) - count(*))::int FROM e$$), '23505',
-	'a second open overdue event for one resident violates a unique index');
+	'a second overdue event for one resident and missed period violates a unique index');
 
 -- 5. a visit closes the one event; the next missed period gets its own
 SELECT ok(check_in(door_token(r.id), w.id, now() - interval '1 minute') > 0, 'the carer visits the overridden resident')

@@ -71,39 +71,106 @@ $$;
 
 
 -- One missed period, one event (60_events.sql, 75_sweeps.sql, rederive_span
--- in 65_check_in.sql).  A resident left with more than one open overdue event
--- by a re-derived window keeps the first one opened; the others go, and the
--- tally takes each back from the carers it was charged to.
+-- and close_overdue_events in 65_check_in.sql).  Each overdue event keeps its
+-- period's anchor: the visit (or registration) its window was derived from,
+-- i.e. the latest visit before its due time.  Where a re-derived window left
+-- two events for one period, the first one opened stays; the others go, and
+-- the tally takes each back from the carers it was charged to.
+ALTER TABLE event ADD COLUMN anchor_at timestamptz;
+COMMENT ON COLUMN event.anchor_at IS 'an overdue event''s missed period: the visit (or registration) its window was derived from; one event a period';
+UPDATE event e
+   SET anchor_at = coalesce((SELECT max(v.at) FROM visit v WHERE v.resident_id = e.resident_id AND v.at < e.due_at),
+                            (SELECT r.registered_at FROM resident r WHERE r.id = e.resident_id))
+ WHERE e.kind = 'overdue';
 DELETE FROM event e
- WHERE e.kind = 'overdue' AND e.status = 'open'
+ WHERE e.kind = 'overdue'
    AND EXISTS (SELECT 1 FROM event f
-                WHERE f.resident_id = e.resident_id AND f.kind = 'overdue' AND f.status = 'open' AND f.id < e.id)
+                WHERE f.resident_id = e.resident_id AND f.kind = 'overdue' AND f.anchor_at = e.anchor_at AND f.id < e.id)
    AND NOT EXISTS (SELECT 1 FROM event c WHERE c.parent_id = e.id);
--- (an overdue event is never a parent; were one, it is closed instead)
-UPDATE event e SET status = 'closed', resolved_at = now(), next_step_at = NULL
- WHERE e.kind = 'overdue' AND e.status = 'open'
-   AND EXISTS (SELECT 1 FROM event f
-                WHERE f.resident_id = e.resident_id AND f.kind = 'overdue' AND f.status = 'open' AND f.id < e.id);
-CREATE UNIQUE INDEX event_overdue_open_once ON event (resident_id) WHERE kind = 'overdue' AND status = 'open';
+CREATE UNIQUE INDEX event_overdue_period_once ON event (resident_id, anchor_at) WHERE kind = 'overdue';
+-- (its body names the columns of event: re-created with the new one, unchanged)
+CREATE OR REPLACE FUNCTION tally_missed(events event[], sign int) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, sanse
+BEGIN ATOMIC
+	INSERT INTO sanse.worker_month_pending (worker_id, month, windows_missed)
+	SELECT w.worker_id, sanse.month_of(e.due_at), tally_missed.sign
+	  FROM unnest(tally_missed.events) e
+	 CROSS JOIN LATERAL unnest(coalesce(e.charged_to, sanse.carers_of(e.resident_id))) w(worker_id)
+	 WHERE e.kind = 'overdue';
+END;
 
-CREATE OR REPLACE FUNCTION open_overdue_events(p_residents bigint[], p_dues timestamptz[], p_tiers risk_tier[]) RETURNS integer
+
+-- open_overdue_events and open_overdue_event take the anchor
+DROP FUNCTION open_overdue_event(bigint, timestamptz, risk_tier);
+DROP FUNCTION open_overdue_events(bigint[], timestamptz[], risk_tier[]);
+CREATE FUNCTION open_overdue_events(p_residents bigint[], p_dues timestamptz[], p_tiers risk_tier[],
+                                    p_anchors timestamptz[]) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	n int;
 BEGIN
 	WITH created AS (
-		INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, next_step_at, charged_to)
+		INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, next_step_at, charged_to, anchor_at)
 		SELECT r.id, r.area_id, m.tier, 1, sanse.leader_for(r.area_id, 1), m.due, m.due,
-		       sanse.zone_add(m.due, p.escalate_after), sanse.carers_of(r.id)
-		  FROM unnest(p_residents, p_dues, p_tiers) m(resident_id, due, tier)
+		       sanse.zone_add(m.due, p.escalate_after), sanse.carers_of(r.id), m.anchor
+		  FROM unnest(p_residents, p_dues, p_tiers, p_anchors) m(resident_id, due, tier, anchor)
 		  JOIN sanse.resident r ON r.id = m.resident_id
 		  JOIN sanse.tier_policy p ON p.tier = m.tier
-		-- either unique index of overdue events: event_overdue_once or
-		-- event_overdue_open_once
+		-- either unique index of overdue events: event_overdue_once (the
+		-- window's) or event_overdue_period_once (the period's)
 		ON CONFLICT DO NOTHING
 		RETURNING id, assignee_id, level_since)
 	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
 	SELECT id, 1, assignee_id, level_since FROM created;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+CREATE FUNCTION open_overdue_event(p_resident bigint, p_due timestamptz, p_tier risk_tier, p_anchor timestamptz) RETURNS integer
+LANGUAGE sql SET search_path = pg_catalog, sanse
+RETURN sanse.open_overdue_events(ARRAY[p_resident], ARRAY[p_due], ARRAY[p_tier], ARRAY[p_anchor]);
+
+CREATE OR REPLACE FUNCTION resident_keep_missed_window() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
+		RAISE EXCEPTION 'trigger function resident_keep_missed_window() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
+	END IF;
+	IF sanse.due_at(OLD.next_visit) <= now() THEN
+		PERFORM sanse.open_overdue_event(OLD.id, sanse.due_at(OLD.next_visit), OLD.tier,
+		                                 coalesce(OLD.last_visit_at, OLD.registered_at));
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION close_overdue_events(p_resident bigint, p_visit bigint, p_at timestamptz,
+                                     p_worker bigint, p_late_due timestamptz) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n int;
+BEGIN
+	IF p_late_due IS NOT NULL THEN
+		-- the period the visit came late for began at the visit before it
+		PERFORM sanse.open_overdue_event(p_resident, p_late_due, (SELECT r.tier FROM sanse.resident r WHERE r.id = p_resident),
+			coalesce((SELECT max(v.at) FROM sanse.visit v WHERE v.resident_id = p_resident AND v.at < p_at),
+			         (SELECT r.registered_at FROM sanse.resident r WHERE r.id = p_resident)));
+	END IF;
+	DELETE FROM sanse.event e
+	 WHERE e.resident_id = p_resident AND e.status <> 'closed' AND e.kind = 'overdue' AND e.due_at > p_at;
+	PERFORM sanse.escalate_events(p_at, p_resident);
+	DELETE FROM sanse.event_step s USING sanse.event e
+	 WHERE s.event_id = e.id AND e.resident_id = p_resident AND e.status <> 'closed' AND e.kind = 'overdue'
+	   AND s.level > 1 AND s.at > p_at;
+	UPDATE sanse.event e
+	   SET (level, level_since, assignee_id) =
+	       (SELECT s.level, s.at, s.assignee_id FROM sanse.event_step s
+	         WHERE s.event_id = e.id ORDER BY s.level DESC LIMIT 1),
+	       status = 'closed', resolved_at = p_at, visit_id = p_visit, closed_by = p_worker,
+	       next_step_at = NULL
+	 WHERE e.resident_id = p_resident AND e.status <> 'closed' AND e.kind = 'overdue';
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END
@@ -115,25 +182,26 @@ DECLARE
 	ids bigint[];
 	dues timestamptz[];
 	tiers sanse.risk_tier[];
+	anchors timestamptz[];
 BEGIN
 	PERFORM sanse.check_sweep_time(at);
 	-- Lock the due residents (a check-in holding one makes us wait and
 	-- re-check its new window) and open the event of each missed window once,
-	-- unless the resident's missed period has its open event already (a
-	-- window re-derived after it was missed: one missed period, one event).
-	SELECT array_agg(d.id), array_agg(d.due), array_agg(d.tier) INTO ids, dues, tiers
-	  FROM (SELECT r.id, r.tier, sanse.due_at(r.next_visit) AS due
+	-- unless its missed period has its event already (a window re-derived
+	-- after it was missed: one missed period, one event).
+	SELECT array_agg(d.id), array_agg(d.due), array_agg(d.tier), array_agg(d.anchor) INTO ids, dues, tiers, anchors
+	  FROM (SELECT r.id, r.tier, sanse.due_at(r.next_visit) AS due, coalesce(r.last_visit_at, r.registered_at) AS anchor
 	          FROM sanse.resident r
 	         WHERE r.active AND r.next_visit IS NOT NULL
 	           AND sanse.due_at(r.next_visit) <= sweep_overdue.at
 	           FOR NO KEY UPDATE OF r) d
 	 WHERE NOT EXISTS (SELECT 1 FROM sanse.event e
 	                    WHERE e.resident_id = d.id AND e.kind = 'overdue'
-	                      AND (e.due_at = d.due OR e.status = 'open'));
+	                      AND (e.due_at = d.due OR e.anchor_at = d.anchor));
 	IF ids IS NULL THEN
 		RETURN 0;
 	END IF;
-	RETURN sanse.open_overdue_events(ids, dues, tiers);
+	RETURN sanse.open_overdue_events(ids, dues, tiers, anchors);
 END
 $$;
 
@@ -151,7 +219,7 @@ DECLARE
 	carers bigint[] := sanse.carers_of(p_resident);
 BEGIN
 	IF pg_catalog.to_regclass('pg_temp.sanse_span_missed') IS NULL THEN
-		CREATE TEMP TABLE sanse_span_missed (due timestamptz PRIMARY KEY, tier sanse.risk_tier) ON COMMIT DROP;
+		CREATE TEMP TABLE sanse_span_missed (due timestamptz PRIMARY KEY, tier sanse.risk_tier, anchor timestamptz) ON COMMIT DROP;
 		CREATE TEMP TABLE sanse_span_visit (id bigint PRIMARY KEY, window_due timestamptz, late boolean) ON COMMIT DROP;
 	END IF;
 	TRUNCATE sanse_span_missed, sanse_span_visit;
@@ -177,7 +245,7 @@ BEGIN
 			-- one missed period, one event: the first due time that passed
 			-- after the anchor, whatever tier changes re-derive it to later
 			IF sanse.due_at(w) <= m.at AND NOT anchor_missed THEN
-				INSERT INTO sanse_span_missed VALUES (sanse.due_at(w), cur_tier) ON CONFLICT DO NOTHING;
+				INSERT INTO sanse_span_missed VALUES (sanse.due_at(w), cur_tier, anchor) ON CONFLICT DO NOTHING;
 				anchor_missed := true;
 			END IF;
 		END IF;
@@ -197,9 +265,14 @@ BEGIN
 	 WHERE e.resident_id = p_resident AND e.kind = 'overdue'
 	   AND e.due_at > p_from AND (p_to IS NULL OR e.due_at <= p_to)
 	   AND NOT EXISTS (SELECT 1 FROM sanse_span_missed s WHERE s.due = e.due_at);
+	-- those that stay keep the period they were missed in
+	UPDATE sanse.event e SET anchor_at = s.anchor
+	  FROM sanse_span_missed s
+	 WHERE e.resident_id = p_resident AND e.kind = 'overdue' AND e.due_at = s.due
+	   AND e.anchor_at IS DISTINCT FROM s.anchor;
 	-- and those that should
-	FOR ev IN SELECT s.due, s.tier FROM sanse_span_missed s ORDER BY s.due LOOP
-		PERFORM sanse.open_overdue_event(p_resident, ev.due, ev.tier);
+	FOR ev IN SELECT s.due, s.tier, s.anchor FROM sanse_span_missed s ORDER BY s.due LOOP
+		PERFORM sanse.open_overdue_event(p_resident, ev.due, ev.tier, ev.anchor);
 		SELECT v.id, v.at INTO closer FROM sanse.visit v
 		 WHERE v.resident_id = p_resident AND v.at >= ev.due AND (p_to IS NULL OR v.at <= p_to)
 		 ORDER BY v.at, v.id LIMIT 1;
@@ -251,6 +324,171 @@ BEGIN
 	SELECT c.worker_id, sanse.month_of(c.at), CASE WHEN c.late THEN 1 ELSE -1 END
 	  FROM changed c
 	 WHERE cardinality(c.flags) = CASE WHEN c.late THEN 1 ELSE 0 END;
+END
+$$;
+
+-- Sanse's lock bound (75_sweeps.sql): check_in, the closed loop's functions
+-- and the sweep give up a lock wait after 5 s with 55P03; the sweep gives up
+-- only the phase, records the holder for sweep_status and audits it.
+ALTER TABLE audit_log DROP CONSTRAINT audit_log_act_check;
+ALTER TABLE audit_log ADD CONSTRAINT audit_log_act_check
+	CHECK (act IN ('tier_override', 'rule_change', 'policy_change', 'grant_change',
+	               'token_revocation', 'id_lookup', 'forget_resident', 'lock_timeout'));
+
+CREATE OR REPLACE FUNCTION check_in(token text, worker_id bigint, at timestamptz DEFAULT now(),
+                                    checklist text[] DEFAULT '{}', note text DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'check_in' LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, sanse SET lock_timeout = '5s';	-- sanse's lock bound (README)
+
+CREATE TABLE sweep_lock_timeout (
+	at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	phase text NOT NULL,
+	holder_pid integer,
+	holder name,
+	relation text,
+	mode text
+);
+CREATE INDEX sweep_lock_timeout_at ON sweep_lock_timeout (at);
+REVOKE ALL ON sweep_lock_timeout FROM PUBLIC;
+COMMENT ON TABLE sweep_lock_timeout IS 'each sweep phase that gave up waiting for a lock (lock_timeout): when, which phase, and the session that held it (login, pid, relation, mode)';
+
+CREATE OR REPLACE FUNCTION lock_holders(OUT pid integer, OUT holder name, OUT relation text, OUT mode text)
+RETURNS SETOF record
+LANGUAGE sql STABLE SET search_path = pg_catalog, sanse
+BEGIN ATOMIC
+	SELECT l.pid, a.usename, pg_catalog.format('%I.%I', 'sanse', c.relname), l.mode
+	  FROM pg_catalog.pg_locks l
+	  JOIN pg_catalog.pg_class c ON c.oid = l.relation
+	  LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+	 WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_catalog.pg_backend_pid()
+	   AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+	   AND c.relnamespace = (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = 'sanse')
+	   AND c.relname <> 'sweep_lock'
+	   AND (l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
+	        OR (l.mode IN ('RowShareLock', 'RowExclusiveLock')
+	            AND a.xact_start <= pg_catalog.clock_timestamp() - pg_catalog.current_setting('lock_timeout')::interval))
+	 ORDER BY l.mode IN ('RowShareLock', 'RowExclusiveLock'), a.xact_start, l.pid, 3;
+END;
+
+REVOKE ALL ON FUNCTION lock_holders() FROM PUBLIC;
+COMMENT ON FUNCTION lock_holders() IS 'sessions that may hold up sanse''s statements: locks on sanse''s tables in SHARE or stronger modes, then row-lock modes held longer than lock_timeout';
+
+CREATE OR REPLACE FUNCTION sweep_gave_up(phase text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	h record;
+	holders text;
+BEGIN
+	SELECT * INTO h FROM sanse.lock_holders() LIMIT 1;
+	SELECT string_agg(format('%s (pid %s, %s on %s)', coalesce(x.holder::text, 'unknown login'), x.pid, x.mode, x.relation), '; ')
+	  INTO holders FROM (SELECT * FROM sanse.lock_holders() LIMIT 5) x;
+	INSERT INTO sanse.sweep_lock_timeout (phase, holder_pid, holder, relation, mode)
+	VALUES (sweep_gave_up.phase, h.pid, h.holder, h.relation, h.mode);
+	PERFORM sanse.audit('lock_timeout', '{}', NULL,
+		format('sanse.sweep gave up %s after waiting %s for a lock held by %s', sweep_gave_up.phase,
+		       pg_catalog.current_setting('lock_timeout'), coalesce(holders, 'a session that has let go since')));
+	RAISE WARNING USING ERRCODE = '55P03',
+		MESSAGE = format('sanse.sweep: %s gave up after waiting %s for a lock held by %s; left to the next sweep',
+		                 sweep_gave_up.phase, pg_catalog.current_setting('lock_timeout'), coalesce(holders, 'a session that has let go since')),
+		HINT = 'The holder is named in sanse.sweep_status and sanse.audit_log (act lock_timeout).';
+END
+$$;
+
+REVOKE ALL ON FUNCTION sweep_gave_up(text) FROM PUBLIC;
+
+CREATE OR REPLACE VIEW sweep_status AS
+SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END AS sweeps_skipped,
+       (SELECT l.pid FROM pg_catalog.pg_locks l
+         WHERE l.locktype = 'relation' AND l.relation = 'sanse.sweep_lock'::regclass
+           AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+           AND l.granted
+         LIMIT 1) AS running_pid,
+       (SELECT count(*) FROM sanse.sweep_lock_timeout) AS lock_timeouts,
+       t.at AS last_lock_timeout_at, t.phase AS last_lock_phase, t.holder AS last_lock_holder,
+       t.holder_pid AS last_lock_holder_pid, t.relation AS last_lock_relation, t.mode AS last_lock_mode
+  FROM sanse.sweep_skipped s
+  LEFT JOIN LATERAL (SELECT * FROM sanse.sweep_lock_timeout x ORDER BY x.at DESC LIMIT 1) t ON true;
+COMMENT ON VIEW sweep_status IS 'sweeps skipped since install because another was running, the pid of the sweep running now, and how many sweep phases gave up waiting for a lock: the last one''s time, phase and holder (login, pid, table, mode)';
+
+CREATE OR REPLACE FUNCTION sweep(at timestamptz DEFAULT now(),
+                                 OUT overdue_opened integer, OUT escalations integer, OUT skipped boolean)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse SET lock_timeout = '5s' AS $$
+DECLARE
+	holder int;
+BEGIN
+	PERFORM sanse.check_sweep_time(at);
+	overdue_opened := 0;
+	escalations := 0;
+	BEGIN
+		LOCK TABLE sanse.sweep_lock IN EXCLUSIVE MODE NOWAIT;
+	EXCEPTION WHEN lock_not_available THEN
+		SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
+		 WHERE l.locktype = 'relation' AND l.relation = 'sanse.sweep_lock'::regclass AND l.granted
+		   AND l.pid <> pg_catalog.pg_backend_pid()
+		 LIMIT 1;
+		PERFORM pg_catalog.nextval('sanse.sweep_skipped');
+		RAISE WARNING 'sanse.sweep skipped: another sweep is running (pid %)', coalesce(holder::text, 'unknown')
+			USING HINT = 'Skips are counted in sanse.sweep_status.';
+		skipped := true;
+		RETURN;
+	END;
+	BEGIN
+		overdue_opened := sanse.sweep_overdue(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: overdue residents changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('overdue events');
+	END;
+	BEGIN
+		escalations := sanse.sweep_escalations(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: open events changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('escalations');
+	END;
+	BEGIN
+		PERFORM sanse.forget_expired(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: residents to forget changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('forgetting');
+	END;
+	BEGIN
+		PERFORM sanse.fold_worker_month();
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: the check-in tally changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('tally fold');
+	END;
+	BEGIN
+		PERFORM sanse.record_history(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: the daily history changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('daily history');
+	END;
+	skipped := false;
+END
+$$;
+
+-- Sanse's lock bound (75_sweeps.sql) on the closed loop's functions, as on
+-- check_in and sweep: a town's role that locks a table or holds rows holds
+-- another town's call up for at most 5 s, which then fails with 55P03.
+DO $$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
+	          WHERE p.pronamespace = 'sanse'::regnamespace
+	            AND p.proname IN ('raise_event', 'dispatch_task', 'arrive', 'handle_event', 'whistle', 'feed_back', 'evaluate')
+	          ORDER BY p.oid LOOP
+		EXECUTE format('ALTER FUNCTION %s SET lock_timeout = %L', f, '5s');
+	END LOOP;
 END
 $$;
 
