@@ -185,16 +185,19 @@ DECLARE
 	anchors timestamptz[];
 BEGIN
 	PERFORM sanse.check_sweep_time(at);
-	-- Lock the due residents (a check-in holding one makes us wait and
-	-- re-check its new window) and open the event of each missed window once,
+	-- Lock the due residents and open the event of each missed window once,
 	-- unless its missed period has its event already (a window re-derived
-	-- after it was missed: one missed period, one event).
+	-- after it was missed: one missed period, one event).  A resident whose
+	-- row another transaction holds (a check-in, a writer, or a role keeping
+	-- its own town's rows locked) is skipped, not waited for: the next sweep
+	-- opens its event with the same due time and steps, or a late check-in
+	-- opens and closes it, so no town's row locks hold up another's events.
 	SELECT array_agg(d.id), array_agg(d.due), array_agg(d.tier), array_agg(d.anchor) INTO ids, dues, tiers, anchors
 	  FROM (SELECT r.id, r.tier, sanse.due_at(r.next_visit) AS due, coalesce(r.last_visit_at, r.registered_at) AS anchor
 	          FROM sanse.resident r
 	         WHERE r.active AND r.next_visit IS NOT NULL
 	           AND sanse.due_at(r.next_visit) <= sweep_overdue.at
-	           FOR NO KEY UPDATE OF r) d
+	           FOR NO KEY UPDATE OF r SKIP LOCKED) d
 	 WHERE NOT EXISTS (SELECT 1 FROM sanse.event e
 	                    WHERE e.resident_id = d.id AND e.kind = 'overdue'
 	                      AND (e.due_at = d.due OR e.anchor_at = d.anchor));
