@@ -74,19 +74,28 @@ $$;
 -- and close_overdue_events in 65_check_in.sql).  Each overdue event keeps its
 -- period's anchor: the visit (or registration) its window was derived from,
 -- i.e. the latest visit before its due time.  Where a re-derived window left
--- two events for one period, the first one opened stays; the others go, and
--- the tally takes each back from the carers it was charged to.
+-- two events for one period (both open, or closed by one visit), the first
+-- one opened stays; the others go, and the tally takes each back from the
+-- carers it was charged to.
 ALTER TABLE event ADD COLUMN anchor_at timestamptz;
 COMMENT ON COLUMN event.anchor_at IS 'an overdue event''s missed period: the visit (or registration) its window was derived from; one event a period';
 UPDATE event e
    SET anchor_at = coalesce((SELECT max(v.at) FROM visit v WHERE v.resident_id = e.resident_id AND v.at < e.due_at),
                             (SELECT r.registered_at FROM resident r WHERE r.id = e.resident_id))
  WHERE e.kind = 'overdue';
+-- the same period for certain: both still open, or closed by the same visit
 DELETE FROM event e
  WHERE e.kind = 'overdue'
    AND EXISTS (SELECT 1 FROM event f
-                WHERE f.resident_id = e.resident_id AND f.kind = 'overdue' AND f.anchor_at = e.anchor_at AND f.id < e.id)
+                WHERE f.resident_id = e.resident_id AND f.kind = 'overdue' AND f.anchor_at = e.anchor_at AND f.id < e.id
+                  AND ((f.status = 'open' AND e.status = 'open') OR f.visit_id = e.visit_id))
    AND NOT EXISTS (SELECT 1 FROM event c WHERE c.parent_id = e.id);
+-- any other pair whose anchor cannot be told apart from the visits (a
+-- last_visit_at written by hand, a withdrawn visit): the later keeps no anchor
+UPDATE event e SET anchor_at = NULL
+ WHERE e.kind = 'overdue'
+   AND EXISTS (SELECT 1 FROM event f
+                WHERE f.resident_id = e.resident_id AND f.kind = 'overdue' AND f.anchor_at = e.anchor_at AND f.id < e.id);
 CREATE UNIQUE INDEX event_overdue_period_once ON event (resident_id, anchor_at) WHERE kind = 'overdue';
 -- (its body names the columns of event: re-created with the new one, unchanged)
 CREATE OR REPLACE FUNCTION tally_missed(events event[], sign int) RETURNS void
