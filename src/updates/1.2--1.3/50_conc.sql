@@ -277,11 +277,16 @@ BEGIN
 	 WHERE e.resident_id = p_resident AND e.kind = 'overdue'
 	   AND e.due_at > p_from AND (p_to IS NULL OR e.due_at <= p_to)
 	   AND NOT EXISTS (SELECT 1 FROM sanse_span_missed s WHERE s.due = e.due_at);
-	-- those that stay keep the period they were missed in
-	UPDATE sanse.event e SET anchor_at = s.anchor
+	-- those that stay keep the period they were missed in (cleared first, so
+	-- that anchors moving from one event to another never meet)
+	UPDATE sanse.event e SET anchor_at = NULL
 	  FROM sanse_span_missed s
 	 WHERE e.resident_id = p_resident AND e.kind = 'overdue' AND e.due_at = s.due
 	   AND e.anchor_at IS DISTINCT FROM s.anchor;
+	UPDATE sanse.event e SET anchor_at = s.anchor
+	  FROM sanse_span_missed s
+	 WHERE e.resident_id = p_resident AND e.kind = 'overdue' AND e.due_at = s.due
+	   AND e.anchor_at IS NULL;
 	-- and those that should
 	FOR ev IN SELECT s.due, s.tier, s.anchor FROM sanse_span_missed s ORDER BY s.due LOOP
 		PERFORM sanse.open_overdue_event(p_resident, ev.due, ev.tier, ev.anchor);
