@@ -10,7 +10,7 @@ CREATE TABLE audit_log (
 	session_user_name name NOT NULL,
 	current_user_name name NOT NULL,
 	act text NOT NULL CHECK (act IN ('tier_override', 'rule_change', 'policy_change', 'grant_change',
-	                                 'token_revocation', 'id_lookup', 'forget_resident')),
+	                                 'token_revocation', 'id_lookup', 'forget_resident', 'lock_timeout')),
 	resident_ids bigint[] NOT NULL DEFAULT '{}',
 	purpose text CHECK (length(purpose) <= 2000),
 	detail text

@@ -51,6 +51,7 @@ CREATE TABLE event (
 	solved boolean,
 	evaluated_by text,
 	reopened int NOT NULL DEFAULT 0,
+	anchor_at timestamptz,
 	CHECK ((status = 'closed') = (resolved_at IS NOT NULL)),
 	CONSTRAINT event_open_has_clock CHECK (status IN ('closed', 'handled', 'fed_back') OR level = 4 OR next_step_at IS NOT NULL),
 	CONSTRAINT event_overdue_is_a_missed_window CHECK (kind <> 'overdue'
@@ -58,6 +59,12 @@ CREATE TABLE event (
 	CONSTRAINT event_loop_stages CHECK (kind = 'overdue' OR (status <> 'open' AND called_at IS NOT NULL))
 );
 CREATE UNIQUE INDEX event_overdue_once ON event (resident_id, due_at) WHERE kind = 'overdue';
+-- One missed period, one event: every window until the next visit is
+-- derived from the same anchor (the last visit, or registration) — a tier
+-- override, a change of the tier's cadence or of the classification moves its
+-- due time, never the period missed.  An overdue event keeps its period's
+-- anchor, and a period has one: the event of the first due time that passed.
+CREATE UNIQUE INDEX event_overdue_period_once ON event (resident_id, anchor_at) WHERE kind = 'overdue';
 CREATE INDEX event_open_next_step ON event (next_step_at) WHERE status <> 'closed';
 CREATE INDEX event_area_due ON event (area_id, due_at);
 CREATE INDEX event_parent ON event (parent_id) WHERE parent_id IS NOT NULL;
@@ -66,6 +73,7 @@ CREATE INDEX event_called_at ON event (called_at) WHERE kind <> 'overdue';
 COMMENT ON TABLE event IS 'events escalating micro grid > general grid > total grid > task force: overdue (one per missed window) and the closed loop''s warnings, findings, requests and tasks';
 COMMENT ON COLUMN event.level_since IS 'logical time the current level was reached (derived from due_at and escalate_after)';
 COMMENT ON COLUMN event.next_step_at IS 'logical time of the next escalation step while open';
+COMMENT ON COLUMN event.anchor_at IS 'an overdue event''s missed period: the visit (or registration) its window was derived from; one event a period';
 COMMENT ON COLUMN event.charged_to IS 'the resident''s carers when the window was missed: the workers whose check-in rate it counts against';
 
 CREATE TABLE event_step (
@@ -179,21 +187,26 @@ END
 $$;
 
 -- Open the overdue event of each (resident, due, tier whose window was
--- missed) at level 1 unless it exists; the one place events are created.
--- Events are charged to the carers of the moment they are opened.
-CREATE FUNCTION open_overdue_events(p_residents bigint[], p_dues timestamptz[], p_tiers risk_tier[]) RETURNS integer
+-- missed, anchor the window was derived from) at level 1 unless it exists, or
+-- unless the period of that anchor has its event already (its window
+-- re-derived since: event_overdue_period_once); the one place events are
+-- created.  Events are charged to the carers of the moment they are opened.
+CREATE FUNCTION open_overdue_events(p_residents bigint[], p_dues timestamptz[], p_tiers risk_tier[],
+                                    p_anchors timestamptz[]) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	n int;
 BEGIN
 	WITH created AS (
-		INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, next_step_at, charged_to)
+		INSERT INTO sanse.event (resident_id, area_id, tier, level, assignee_id, due_at, level_since, next_step_at, charged_to, anchor_at)
 		SELECT r.id, r.area_id, m.tier, 1, sanse.leader_for(r.area_id, 1), m.due, m.due,
-		       sanse.zone_add(m.due, p.escalate_after), sanse.carers_of(r.id)
-		  FROM unnest(p_residents, p_dues, p_tiers) m(resident_id, due, tier)
+		       sanse.zone_add(m.due, p.escalate_after), sanse.carers_of(r.id), m.anchor
+		  FROM unnest(p_residents, p_dues, p_tiers, p_anchors) m(resident_id, due, tier, anchor)
 		  JOIN sanse.resident r ON r.id = m.resident_id
 		  JOIN sanse.tier_policy p ON p.tier = m.tier
-		ON CONFLICT (resident_id, due_at) WHERE kind = 'overdue' DO NOTHING
+		-- either unique index of overdue events: event_overdue_once (the
+		-- window's) or event_overdue_period_once (the period's)
+		ON CONFLICT DO NOTHING
 		RETURNING id, assignee_id, level_since)
 	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
 	SELECT id, 1, assignee_id, level_since FROM created;
@@ -202,9 +215,9 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION open_overdue_event(p_resident bigint, p_due timestamptz, p_tier risk_tier) RETURNS integer
+CREATE FUNCTION open_overdue_event(p_resident bigint, p_due timestamptz, p_tier risk_tier, p_anchor timestamptz) RETURNS integer
 LANGUAGE sql SET search_path = pg_catalog, sanse
-RETURN sanse.open_overdue_events(ARRAY[p_resident], ARRAY[p_due], ARRAY[p_tier]);
+RETURN sanse.open_overdue_events(ARRAY[p_resident], ARRAY[p_due], ARRAY[p_tier], ARRAY[p_anchor]);
 
 CREATE FUNCTION resident_keep_missed_window() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
@@ -214,7 +227,8 @@ BEGIN
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
 	END IF;
 	IF sanse.due_at(OLD.next_visit) <= now() THEN
-		PERFORM sanse.open_overdue_event(OLD.id, sanse.due_at(OLD.next_visit), OLD.tier);
+		PERFORM sanse.open_overdue_event(OLD.id, sanse.due_at(OLD.next_visit), OLD.tier,
+		                                 coalesce(OLD.last_visit_at, OLD.registered_at));
 	END IF;
 	RETURN NULL;
 END

@@ -12,7 +12,10 @@ DECLARE
 	n int;
 BEGIN
 	IF p_late_due IS NOT NULL THEN
-		PERFORM sanse.open_overdue_event(p_resident, p_late_due, (SELECT r.tier FROM sanse.resident r WHERE r.id = p_resident));
+		-- the period the visit came late for began at the visit before it
+		PERFORM sanse.open_overdue_event(p_resident, p_late_due, (SELECT r.tier FROM sanse.resident r WHERE r.id = p_resident),
+			coalesce((SELECT max(v.at) FROM sanse.visit v WHERE v.resident_id = p_resident AND v.at < p_at),
+			         (SELECT r.registered_at FROM sanse.resident r WHERE r.id = p_resident)));
 	END IF;
 	DELETE FROM sanse.event e
 	 WHERE e.resident_id = p_resident AND e.status <> 'closed' AND e.kind = 'overdue' AND e.due_at > p_at;
@@ -37,7 +40,7 @@ $$;
 CREATE FUNCTION check_in(token text, worker_id bigint, at timestamptz DEFAULT now(),
                                     checklist text[] DEFAULT '{}', note text DEFAULT NULL) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'check_in' LANGUAGE C VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, sanse;
+	SET search_path = pg_catalog, sanse SET lock_timeout = '5s';	-- sanse's lock bound (README)
 COMMENT ON FUNCTION check_in(text, bigint, timestamptz, text[], text) IS
 	'record a door check-in; returns the visit id (the same id for a retried scan)';
 
@@ -52,6 +55,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	until timestamptz := coalesce(p_to, now());
 	anchor timestamptz := p_from;
+	anchor_missed boolean := false;	-- the anchor's period has its missed window
 	cur_tier sanse.risk_tier := sanse.tier_at(p_resident, p_from);
 	w sanse.visit_window;
 	m record;
@@ -60,7 +64,7 @@ DECLARE
 	carers bigint[] := sanse.carers_of(p_resident);
 BEGIN
 	IF pg_catalog.to_regclass('pg_temp.sanse_span_missed') IS NULL THEN
-		CREATE TEMP TABLE sanse_span_missed (due timestamptz PRIMARY KEY, tier sanse.risk_tier) ON COMMIT DROP;
+		CREATE TEMP TABLE sanse_span_missed (due timestamptz PRIMARY KEY, tier sanse.risk_tier, anchor timestamptz) ON COMMIT DROP;
 		CREATE TEMP TABLE sanse_span_visit (id bigint PRIMARY KEY, window_due timestamptz, late boolean) ON COMMIT DROP;
 	END IF;
 	TRUNCATE sanse_span_missed, sanse_span_visit;
@@ -83,8 +87,11 @@ BEGIN
 	LOOP
 		IF cur_tier IS NOT NULL THEN
 			w := sanse.window_after(cur_tier, anchor);
-			IF sanse.due_at(w) <= m.at THEN
-				INSERT INTO sanse_span_missed VALUES (sanse.due_at(w), cur_tier) ON CONFLICT DO NOTHING;
+			-- one missed period, one event: the first due time that passed
+			-- after the anchor, whatever tier changes re-derive it to later
+			IF sanse.due_at(w) <= m.at AND NOT anchor_missed THEN
+				INSERT INTO sanse_span_missed VALUES (sanse.due_at(w), cur_tier, anchor) ON CONFLICT DO NOTHING;
+				anchor_missed := true;
 			END IF;
 		END IF;
 		IF m.is_visit THEN
@@ -92,6 +99,7 @@ BEGIN
 				CASE WHEN cur_tier IS NOT NULL AND w @> m.at THEN sanse.due_at(w) END,
 				cur_tier IS NOT NULL AND m.at >= sanse.due_at(w));
 			anchor := m.at;
+			anchor_missed := false;
 		ELSIF m.new_tier IS NOT NULL OR m.at < until THEN
 			cur_tier := m.new_tier;
 		END IF;
@@ -102,9 +110,19 @@ BEGIN
 	 WHERE e.resident_id = p_resident AND e.kind = 'overdue'
 	   AND e.due_at > p_from AND (p_to IS NULL OR e.due_at <= p_to)
 	   AND NOT EXISTS (SELECT 1 FROM sanse_span_missed s WHERE s.due = e.due_at);
+	-- those that stay keep the period they were missed in (cleared first, so
+	-- that anchors moving from one event to another never meet)
+	UPDATE sanse.event e SET anchor_at = NULL
+	  FROM sanse_span_missed s
+	 WHERE e.resident_id = p_resident AND e.kind = 'overdue' AND e.due_at = s.due
+	   AND e.anchor_at IS DISTINCT FROM s.anchor;
+	UPDATE sanse.event e SET anchor_at = s.anchor
+	  FROM sanse_span_missed s
+	 WHERE e.resident_id = p_resident AND e.kind = 'overdue' AND e.due_at = s.due
+	   AND e.anchor_at IS NULL;
 	-- and those that should
-	FOR ev IN SELECT s.due, s.tier FROM sanse_span_missed s ORDER BY s.due LOOP
-		PERFORM sanse.open_overdue_event(p_resident, ev.due, ev.tier);
+	FOR ev IN SELECT s.due, s.tier, s.anchor FROM sanse_span_missed s ORDER BY s.due LOOP
+		PERFORM sanse.open_overdue_event(p_resident, ev.due, ev.tier, ev.anchor);
 		SELECT v.id, v.at INTO closer FROM sanse.visit v
 		 WHERE v.resident_id = p_resident AND v.at >= ev.due AND (p_to IS NULL OR v.at <= p_to)
 		 ORDER BY v.at, v.id LIMIT 1;

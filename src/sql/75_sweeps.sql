@@ -13,15 +13,90 @@ COMMENT ON TABLE sweep_lock IS 'locked by sanse.sweep for its run; no rows, no g
 CREATE SEQUENCE sweep_skipped;
 REVOKE ALL ON sweep_skipped FROM PUBLIC;
 
+-- Sanse's lock bound: check_in, the closed loop's functions and the sweep
+-- wait at most lock_timeout = 5s for each lock another session holds (their
+-- declarations SET it), then give up with 55P03 — a role's LOCK TABLE or
+-- long-held row locks in its own town hold up other towns for that long at
+-- most.  The sweep gives up only the phase that waited (the next sweep does
+-- it, every time derived from the data) and records here who held the lock,
+-- for sweep_status, with a lock_timeout row in the audit log.
+CREATE TABLE sweep_lock_timeout (
+	at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	phase text NOT NULL,
+	holder_pid integer,
+	holder name,
+	relation text,
+	mode text
+);
+CREATE INDEX sweep_lock_timeout_at ON sweep_lock_timeout (at);
+REVOKE ALL ON sweep_lock_timeout FROM PUBLIC;
+COMMENT ON TABLE sweep_lock_timeout IS 'each sweep phase that gave up waiting for a lock (lock_timeout): when, which phase, and the session that held it (login, pid, relation, mode)';
+
+-- Who holds up a phase that gave up: sessions holding a lock on one of
+-- sanse's tables in a mode that blocks its writes (SHARE or stronger), first;
+-- then sessions that hold a row-level lock mode on one (SELECT … FOR UPDATE,
+-- UPDATE) in a transaction older than the bound, which may hold the rows it
+-- waited for.  Read from pg_locks and pg_stat_activity only: no table of
+-- sanse is read (it may be the one locked).  The login is pg_stat_activity's
+-- usename (a SET ROLE inside that session is not visible from outside).
+CREATE FUNCTION lock_holders(OUT pid integer, OUT holder name, OUT relation text, OUT mode text)
+RETURNS SETOF record
+LANGUAGE sql STABLE SET search_path = pg_catalog, sanse
+BEGIN ATOMIC
+	SELECT l.pid, a.usename, pg_catalog.format('%I.%I', 'sanse', c.relname), l.mode
+	  FROM pg_catalog.pg_locks l
+	  JOIN pg_catalog.pg_class c ON c.oid = l.relation
+	  LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+	 WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_catalog.pg_backend_pid()
+	   AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+	   AND c.relnamespace = (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = 'sanse')
+	   AND c.relname <> 'sweep_lock'
+	   AND (l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
+	        OR (l.mode IN ('RowShareLock', 'RowExclusiveLock')
+	            AND a.xact_start <= pg_catalog.clock_timestamp() - pg_catalog.current_setting('lock_timeout')::interval))
+	 ORDER BY l.mode IN ('RowShareLock', 'RowExclusiveLock'), a.xact_start, l.pid, 3;
+END;
+REVOKE ALL ON FUNCTION lock_holders() FROM PUBLIC;
+COMMENT ON FUNCTION lock_holders() IS 'sessions that may hold up sanse''s statements: locks on sanse''s tables in SHARE or stronger modes, then row-lock modes held longer than lock_timeout';
+
+-- A sweep phase gave up waiting for a lock (called from its handler, the
+-- phase rolled back): recorded for sweep_status, audited, and a WARNING
+-- with 55P03.
+CREATE FUNCTION sweep_gave_up(phase text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	h record;
+	holders text;
+BEGIN
+	SELECT * INTO h FROM sanse.lock_holders() LIMIT 1;
+	SELECT string_agg(format('%s (pid %s, %s on %s)', coalesce(x.holder::text, 'unknown login'), x.pid, x.mode, x.relation), '; ')
+	  INTO holders FROM (SELECT * FROM sanse.lock_holders() LIMIT 5) x;
+	INSERT INTO sanse.sweep_lock_timeout (phase, holder_pid, holder, relation, mode)
+	VALUES (sweep_gave_up.phase, h.pid, h.holder, h.relation, h.mode);
+	PERFORM sanse.audit('lock_timeout', '{}', NULL,
+		format('sanse.sweep gave up %s after waiting %s for a lock held by %s', sweep_gave_up.phase,
+		       pg_catalog.current_setting('lock_timeout'), coalesce(holders, 'a session that has let go since')));
+	RAISE WARNING USING ERRCODE = '55P03',
+		MESSAGE = format('sanse.sweep: %s gave up after waiting %s for a lock held by %s; left to the next sweep',
+		                 sweep_gave_up.phase, pg_catalog.current_setting('lock_timeout'), coalesce(holders, 'a session that has let go since')),
+		HINT = 'The holder is named in sanse.sweep_status and sanse.audit_log (act lock_timeout).';
+END
+$$;
+REVOKE ALL ON FUNCTION sweep_gave_up(text) FROM PUBLIC;
+
 CREATE VIEW sweep_status AS
 SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END AS sweeps_skipped,
        (SELECT l.pid FROM pg_catalog.pg_locks l
          WHERE l.locktype = 'relation' AND l.relation = 'sanse.sweep_lock'::regclass
            AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
            AND l.granted
-         LIMIT 1) AS running_pid
-  FROM sanse.sweep_skipped s;
-COMMENT ON VIEW sweep_status IS 'sweeps skipped since install because another was running, and the pid of the sweep running now';
+         LIMIT 1) AS running_pid,
+       (SELECT count(*) FROM sanse.sweep_lock_timeout) AS lock_timeouts,
+       t.at AS last_lock_timeout_at, t.phase AS last_lock_phase, t.holder AS last_lock_holder,
+       t.holder_pid AS last_lock_holder_pid, t.relation AS last_lock_relation, t.mode AS last_lock_mode
+  FROM sanse.sweep_skipped s
+  LEFT JOIN LATERAL (SELECT * FROM sanse.sweep_lock_timeout x ORDER BY x.at DESC LIMIT 1) t ON true;
+COMMENT ON VIEW sweep_status IS 'sweeps skipped since install because another was running, the pid of the sweep running now, and how many sweep phases gave up waiting for a lock: the last one''s time, phase and holder (login, pid, table, mode)';
 
 -- Sweep times: at most 5 minutes ahead, as check_in (a sweep dated ahead
 -- would open events for windows still open and charge their carers).
@@ -41,22 +116,29 @@ DECLARE
 	ids bigint[];
 	dues timestamptz[];
 	tiers sanse.risk_tier[];
+	anchors timestamptz[];
 BEGIN
 	PERFORM sanse.check_sweep_time(at);
-	-- Lock the due residents (a check-in holding one makes us wait and
-	-- re-check its new window) and open the event of each missed window once.
-	SELECT array_agg(d.id), array_agg(d.due), array_agg(d.tier) INTO ids, dues, tiers
-	  FROM (SELECT r.id, r.tier, sanse.due_at(r.next_visit) AS due
+	-- Lock the due residents and open the event of each missed window once,
+	-- unless its missed period has its event already (a window re-derived
+	-- after it was missed: one missed period, one event).  A resident whose
+	-- row another transaction holds (a check-in, a writer, or a role keeping
+	-- its own town's rows locked) is skipped, not waited for: the next sweep
+	-- opens its event with the same due time and steps, or a late check-in
+	-- opens and closes it, so no town's row locks hold up another's events.
+	SELECT array_agg(d.id), array_agg(d.due), array_agg(d.tier), array_agg(d.anchor) INTO ids, dues, tiers, anchors
+	  FROM (SELECT r.id, r.tier, sanse.due_at(r.next_visit) AS due, coalesce(r.last_visit_at, r.registered_at) AS anchor
 	          FROM sanse.resident r
 	         WHERE r.active AND r.next_visit IS NOT NULL
 	           AND sanse.due_at(r.next_visit) <= sweep_overdue.at
-	           FOR NO KEY UPDATE OF r) d
+	           FOR NO KEY UPDATE OF r SKIP LOCKED) d
 	 WHERE NOT EXISTS (SELECT 1 FROM sanse.event e
-	                    WHERE e.resident_id = d.id AND e.due_at = d.due AND e.kind = 'overdue');
+	                    WHERE e.resident_id = d.id AND e.kind = 'overdue'
+	                      AND (e.due_at = d.due OR e.anchor_at = d.anchor));
 	IF ids IS NULL THEN
 		RETURN 0;
 	END IF;
-	RETURN sanse.open_overdue_events(ids, dues, tiers);
+	RETURN sanse.open_overdue_events(ids, dues, tiers, anchors);
 END
 $$;
 COMMENT ON FUNCTION sweep_overdue(timestamptz) IS 'open the overdue event of every window due by at that has none; returns how many';
@@ -78,7 +160,7 @@ COMMENT ON FUNCTION sweep_escalations(timestamptz) IS 'apply every escalation st
 -- state because every step time is derived from the data.
 CREATE FUNCTION sweep(at timestamptz DEFAULT now(),
                                  OUT overdue_opened integer, OUT escalations integer, OUT skipped boolean)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse SET lock_timeout = '5s' AS $$
 DECLARE
 	holder int;
 BEGIN
@@ -103,30 +185,40 @@ BEGIN
 	EXCEPTION WHEN serialization_failure THEN
 		RAISE WARNING 'sanse.sweep: overdue residents changed under this % transaction; left to the next sweep',
 			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('overdue events');
 	END;
 	BEGIN
 		escalations := sanse.sweep_escalations(at);
 	EXCEPTION WHEN serialization_failure THEN
 		RAISE WARNING 'sanse.sweep: open events changed under this % transaction; left to the next sweep',
 			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('escalations');
 	END;
 	BEGIN
 		PERFORM sanse.forget_expired(at);
 	EXCEPTION WHEN serialization_failure THEN
 		RAISE WARNING 'sanse.sweep: residents to forget changed under this % transaction; left to the next sweep',
 			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('forgetting');
 	END;
 	BEGIN
 		PERFORM sanse.fold_worker_month();
 	EXCEPTION WHEN serialization_failure THEN
 		RAISE WARNING 'sanse.sweep: the check-in tally changed under this % transaction; left to the next sweep',
 			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('tally fold');
 	END;
 	BEGIN
 		PERFORM sanse.record_history(at);
 	EXCEPTION WHEN serialization_failure THEN
 		RAISE WARNING 'sanse.sweep: the daily history changed under this % transaction; left to the next sweep',
 			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('daily history');
 	END;
 	skipped := false;
 END

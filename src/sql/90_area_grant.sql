@@ -50,6 +50,17 @@ ALTER TABLE visit_withdrawn ENABLE ROW LEVEL SECURITY;
 CREATE POLICY visit_withdrawn_read ON visit_withdrawn FOR SELECT
 	USING (sanse.sees_area((SELECT r.area_id FROM sanse.resident r WHERE r.id = resident_id), 'read'));
 
+-- Grant changes run one at a time: each takes this table's lock in its
+-- trigger and keeps it to commit, so two administrators' GRANTs and REVOKEs
+-- never update one table's privileges at once (XX000 "tuple concurrently
+-- updated"); the second waits for the first to commit.  Nobody holds a
+-- privilege on it, so only the owner (the trigger runs as the owner) can
+-- lock it: an advisory lock could be taken by any login and hold every grant
+-- change up.
+CREATE TABLE grant_lock ();
+REVOKE ALL ON grant_lock FROM PUBLIC;
+COMMENT ON TABLE grant_lock IS 'locked by the area_grant trigger until its transaction ends: grant changes one at a time; no rows, no grants';
+
 -- A grant row is the whole recipe: inserting, changing or deleting one gives
 -- its role exactly the privileges its strongest remaining access needs
 -- (schema usage is everyone's), and takes back the others, including any
@@ -72,6 +83,9 @@ BEGIN
 		RAISE EXCEPTION 'trigger function area_grant_privileges() fired on table %', TG_RELID::regclass
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.area_grant.';
 	END IF;
+	-- one grant change at a time, to commit (see grant_lock); the queries
+	-- below then see what the previous one committed
+	LOCK TABLE sanse.grant_lock IN EXCLUSIVE MODE;
 	SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO resident_read_columns
 	  FROM pg_catalog.pg_attribute a
 	 WHERE a.attrelid = 'sanse.resident'::regclass AND a.attnum > 0 AND NOT a.attisdropped
@@ -144,3 +158,19 @@ ALTER VIEW worker_checkin_rate SET (security_barrier = true);
 ALTER VIEW open_events SET (security_barrier = true);
 ALTER VIEW worker_load SET (security_barrier = true);
 ALTER VIEW carer_gaps SET (security_barrier = true);
+
+-- Sanse's lock bound (75_sweeps.sql) on the closed loop's functions, as on
+-- check_in and sweep: a town's role that locks a table or holds rows holds
+-- another town's call up for at most 5 s, which then fails with 55P03.
+DO $$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
+	          WHERE p.pronamespace = 'sanse'::regnamespace
+	            AND p.proname IN ('raise_event', 'dispatch_task', 'arrive', 'handle_event', 'whistle', 'feed_back', 'evaluate')
+	          ORDER BY p.oid LOOP
+		EXECUTE format('ALTER FUNCTION %s SET lock_timeout = %L', f, '5s');
+	END LOOP;
+END
+$$;
