@@ -51,6 +51,7 @@ CREATE TABLE event (
 	solved boolean,
 	evaluated_by text,
 	reopened int NOT NULL DEFAULT 0,
+	first_called_at timestamptz,	-- the loop's retry key (62_loop.sql)
 	anchor_at timestamptz,
 	CHECK ((status = 'closed') = (resolved_at IS NOT NULL)),
 	CONSTRAINT event_open_has_clock CHECK (status IN ('closed', 'handled', 'fed_back') OR level = 4 OR next_step_at IS NOT NULL),

@@ -123,7 +123,6 @@ RETURN (ARRAY[1, 3, 4]::smallint[])[array_position(sanse.event_scales(), scale)]
 -- resident (or area, for a task), original time, author and detail.  A call
 -- without a detail is matched by looking, not enforced (forgetting a
 -- resident sets the details of its events to NULL, which never conflict).
-ALTER TABLE event ADD COLUMN first_called_at timestamptz;
 COMMENT ON COLUMN event.first_called_at IS 'a loop event''s original call time (called_at moves on a reopen): with kind, resident or area, author and detail, the key a retried call finds its event by';
 CREATE UNIQUE INDEX event_call_once ON event (kind, coalesce(resident_id, 0), (CASE WHEN resident_id IS NULL THEN area_id ELSE 0 END),
                                              first_called_at, coalesce(raised_by, 0), md5(detail))
