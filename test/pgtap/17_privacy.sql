@@ -83,7 +83,8 @@ SELECT pg_temp.area_id('d.t.v.tg.g.m1') AS m1, pg_temp.area_id('d.t.v.tg.g.m2') 
 -- the objects
 -----------------------------------------------------------------------------
 SELECT columns_are('sanse', 'audit_log',
-                   ARRAY['id', 'at', 'session_user_name', 'current_user_name', 'act', 'resident_ids', 'purpose', 'detail'],
+                   ARRAY['id', 'at', 'session_user_name', 'current_user_name', 'act', 'resident_ids', 'purpose', 'detail',
+                         'text_key', 'text_seal', 'prev_id', 'hash'],
                    'audit_log has the README''s columns');
 SELECT has_function('sanse', 'find_resident_by_id_number', ARRAY['text', 'text'], 'find_resident_by_id_number(text, text) exists');
 SELECT has_function('sanse', 'forget_resident', ARRAY['bigint', 'text'], 'forget_resident(bigint, text) exists');
