@@ -91,7 +91,7 @@ REVOKE ALL ON FUNCTION find_resident_by_id_number(text, text) FROM PUBLIC;
 COMMENT ON FUNCTION find_resident_by_id_number(text, text) IS 'ids of residents registered with this clear ID card number; needs a purpose, audited';
 
 -- Tier overrides are audited — set, changed, cleared, or their reason
--- rewritten alone (who and why is in the history too).
+-- rewritten alone (who and why is in the history too, for tier changes).
 CREATE FUNCTION resident_audit_override() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
@@ -195,8 +195,7 @@ CREATE TRIGGER resident_history_update AFTER UPDATE ON resident
 	WHEN (NEW.forgotten_at IS NULL	-- forgetting keeps the history as it was
 	      AND (OLD.computed_tier IS DISTINCT FROM NEW.computed_tier
 	      OR OLD.tier_override IS DISTINCT FROM NEW.tier_override
-	      OR OLD.tier IS DISTINCT FROM NEW.tier
-	      OR (NEW.tier_override IS NOT NULL AND OLD.override_reason IS DISTINCT FROM NEW.override_reason)))
+	      OR OLD.tier IS DISTINCT FROM NEW.tier))
 	EXECUTE FUNCTION resident_history_update();
 
 -- Rule edits re-classify the residents whose factors satisfy an old or new
