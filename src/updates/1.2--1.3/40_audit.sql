@@ -148,9 +148,10 @@ ALTER TABLE sanse.audit_log ENABLE ALWAYS TRIGGER audit_log_chain;
 
 -- The first row that breaks the chain, NULL when it is whole: a row whose
 -- hash does not follow from its predecessor's and its own content, whose
--- text does not match its seal, or whose text is gone though it names no
--- forgotten resident; for a row deleted, its id (named by the row after it,
--- or by the head for the last).
+-- text does not match its seal, or whose text is gone though no later
+-- forget_resident row (in the chain itself) names one of its residents; for
+-- a row deleted, its id (named by the row after it, or by the head for the
+-- last).
 CREATE FUNCTION audit_verify() RETURNS bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
@@ -172,8 +173,8 @@ BEGIN
 	    OR (w.text_key IS NULL AND w.text_seal IS NULL AND (w.purpose IS NOT NULL OR w.detail IS NOT NULL))
 	    OR (w.text_key IS NULL AND w.text_seal IS NOT NULL
 	        AND (w.purpose IS NOT NULL OR w.detail IS NOT NULL OR w.act = 'forget_resident'
-	             OR NOT EXISTS (SELECT 1 FROM sanse.resident r
-	                             WHERE r.id = ANY (w.resident_ids) AND r.forgotten_at IS NOT NULL)))
+	             OR NOT EXISTS (SELECT 1 FROM sanse.audit_log f
+	                             WHERE f.act = 'forget_resident' AND f.id > w.id AND f.resident_ids && w.resident_ids)))
 	 ORDER BY w.id
 	 LIMIT 1;
 	IF broken IS NOT NULL THEN
