@@ -112,12 +112,17 @@ END;
 -- Appends join the chain: under the head's row lock (held to the end of the
 -- transaction, so the next append sees this one committed), the row takes
 -- the next id, its predecessor and its hash; whatever an INSERT said there
--- is replaced.  Waits for the head at most lock_timeout 10 s (55P03).  A
--- restore (replica mode) loads rows as they were, hashes and all.
+-- is replaced.  The predecessor is the head's row, or the last row this
+-- transaction appended after it (the head is written once, at commit).
+-- Waits for
+-- the head at most lock_timeout 10 s (55P03).  A restore (replica mode)
+-- loads rows as they were, hashes and all.
 CREATE FUNCTION audit_log_chain() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse SET lock_timeout = '10s' AS $$
 DECLARE
 	head sanse.audit_chain;
+	prev_id bigint;
+	prev_hash bytea;
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.audit_log'::regclass THEN
 		RAISE EXCEPTION 'trigger function audit_log_chain() fired on table %', TG_RELID::regclass
@@ -131,8 +136,18 @@ BEGIN
 		INSERT INTO sanse.audit_chain (one, last_id, last_hash) VALUES (true, 0, '\x') ON CONFLICT DO NOTHING;
 		SELECT * INTO head FROM sanse.audit_chain c FOR UPDATE;
 	END IF;
+	-- rows after the head are this transaction's own (any other appender
+	-- wrote the head before it committed, and we hold the head's lock)
+	-- (planned at each call, on the log's size now: a plan cached while the
+	-- log was small would read it whole)
+	EXECUTE 'SELECT a.id, a.hash FROM sanse.audit_log a WHERE a.id > $1 ORDER BY a.id DESC LIMIT 1'
+	   INTO prev_id, prev_hash USING head.last_id;
+	IF prev_id IS NULL THEN
+		prev_id := nullif(head.last_id, 0);
+		prev_hash := nullif(head.last_hash, '\x');
+	END IF;
 	NEW.id := pg_catalog.nextval('sanse.audit_log_id_seq');
-	NEW.prev_id := nullif(head.last_id, 0);
+	NEW.prev_id := prev_id;
 	IF NEW.purpose IS NULL AND NEW.detail IS NULL THEN
 		NEW.text_key := NULL;
 		NEW.text_seal := NULL;
@@ -140,14 +155,38 @@ BEGIN
 		NEW.text_key := sanse.audit_text_key();
 		NEW.text_seal := sanse.audit_text_seal(NEW.purpose, NEW.detail, NEW.text_key);
 	END IF;
-	NEW.hash := sanse.audit_row_hash(nullif(head.last_hash, '\x'), NEW);
-	UPDATE sanse.audit_chain c SET last_id = NEW.id, last_hash = NEW.hash;
+	NEW.hash := sanse.audit_row_hash(prev_hash, NEW);
 	RETURN NEW;
+END
+$$;
+-- The head follows the transaction's last row, at commit (a deferred
+-- constraint trigger: it fires for each row, and writes for the last only;
+-- written for each row, the head would pile up versions no one can prune
+-- before the commit, and each append would read them all).
+CREATE FUNCTION audit_log_chain_head() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	last_id bigint;
+BEGIN
+	IF TG_RELID IS DISTINCT FROM 'sanse.audit_log'::regclass THEN
+		RAISE EXCEPTION 'trigger function audit_log_chain_head() fired on table %', TG_RELID::regclass
+			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.audit_log.';
+	END IF;
+	-- (planned at each call, as above)
+	EXECUTE 'SELECT a.id FROM sanse.audit_log a ORDER BY a.id DESC LIMIT 1' INTO last_id;
+	IF last_id = NEW.id THEN
+		UPDATE sanse.audit_chain c SET last_id = NEW.id, last_hash = NEW.hash WHERE c.last_id < NEW.id;
+	END IF;
+	RETURN NULL;
 END
 $$;
 CREATE TRIGGER audit_log_chain BEFORE INSERT ON audit_log
 	FOR EACH ROW EXECUTE FUNCTION audit_log_chain();
 ALTER TABLE audit_log ENABLE ALWAYS TRIGGER audit_log_chain;
+CREATE CONSTRAINT TRIGGER audit_log_chain_head AFTER INSERT ON audit_log
+	DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW EXECUTE FUNCTION audit_log_chain_head();
+ALTER TABLE audit_log ENABLE ALWAYS TRIGGER audit_log_chain_head;
 
 -- The first row that breaks the chain, NULL when it is whole: a row whose
 -- hash does not follow from its predecessor's and its own content, whose
@@ -160,7 +199,6 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, sanse AS 
 DECLARE
 	broken bigint;
 	head sanse.audit_chain;
-	last sanse.audit_log;
 BEGIN
 	SELECT CASE WHEN w.prev_id IS DISTINCT FROM w.before AND w.prev_id IS NOT NULL
 	             AND (w.before IS NULL OR w.prev_id > w.before) THEN w.prev_id ELSE w.id END
@@ -183,11 +221,12 @@ BEGIN
 	IF broken IS NOT NULL THEN
 		RETURN broken;
 	END IF;
+	-- the head names the last row committed: gone (rows at the end deleted)
+	-- or changed, it breaks there (rows after it are this transaction's)
 	SELECT * INTO head FROM sanse.audit_chain;
-	SELECT * INTO last FROM sanse.audit_log a ORDER BY a.id DESC LIMIT 1;
-	IF head.last_id IS DISTINCT FROM last.id OR head.last_hash IS DISTINCT FROM last.hash THEN
-		-- rows at the end are gone (or the head was changed)
-		RETURN coalesce(nullif(head.last_id, 0), last.id);
+	IF nullif(head.last_id, 0) IS NOT NULL
+	   AND NOT EXISTS (SELECT 1 FROM sanse.audit_log a WHERE a.id = head.last_id AND a.hash = head.last_hash) THEN
+		RETURN head.last_id;
 	END IF;
 	RETURN NULL;
 END
@@ -245,5 +284,5 @@ BEGIN
 		USING ERRCODE = '23001', HINT = 'Delete the rows (built-in rules can only be switched off).';
 END
 $$;
-REVOKE ALL ON FUNCTION audit_change(), audit_log_append_only(), refuse_truncate(), audit_log_chain() FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_change(), audit_log_append_only(), refuse_truncate(), audit_log_chain(), audit_log_chain_head() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_row_hash(bytea, audit_log), audit_text_seal(text, text, bytea), audit_text_key() FROM PUBLIC;
