@@ -201,7 +201,7 @@ BEGIN
 	             AND (w.before IS NULL OR w.prev_id > w.before) THEN w.prev_id ELSE w.id END
 	  INTO broken
 	  FROM (SELECT a.id, a.prev_id, a.hash, a.text_key, a.text_seal, a.purpose, a.detail, a.act, a.resident_ids,
-	               lag(a.id) OVER (ORDER BY a.id) AS before, lag(a.hash) OVER (ORDER BY a.id) AS before_hash,
+	               lag(a.id) OVER (ORDER BY a.id) AS before,
 	               sanse.audit_row_hash(lag(a.hash) OVER (ORDER BY a.id), a) AS expected
 	          FROM sanse.audit_log a) w
 	 WHERE w.prev_id IS DISTINCT FROM w.before
