@@ -88,13 +88,18 @@ typedef enum EntryColumn
 	ENTRY_PREV_LAT,
 	ENTRY_PREV_LON,
 	ENTRY_REPEAT,
-	ENTRY_REGISTERED_AT
+	ENTRY_REGISTERED_AT,
+	ENTRY_FORGOTTEN				/* as the row lock found it */
 } EntryColumn;
 
-#define ENTRY_NCOLUMNS	ENTRY_REGISTERED_AT
+#define ENTRY_NCOLUMNS	ENTRY_FORGOTTEN
 
-/* CONTAINS: whether the worker's area wa contains the resident's area ra */
-#define ENTRY_SQL(CONTAINS) \
+/*
+ * CONTAINS: whether the worker's area wa contains the resident's area ra;
+ * FORGOTTEN: whether the resident r has been forgotten (false for a
+ * database whose SQL predates forgotten_at)
+ */
+#define ENTRY_SQL(CONTAINS, FORGOTTEN) \
 	"SELECT t.resident_id, "						/* ENTRY_RESIDENT_ID */ \
 	"       t.revoked_at IS NOT NULL, "				/* ENTRY_REVOKED */ \
 	"       (SELECT v.id FROM sanse.visit v "		/* ENTRY_EARLIER_VISIT_ID */ \
@@ -116,7 +121,8 @@ typedef enum EntryColumn
 	"       EXISTS (SELECT 1 FROM sanse.visit v "	/* ENTRY_REPEAT */ \
 	"                WHERE v.resident_id = r.id AND v.worker_id = $2 " \
 	"                  AND v.at >= $3 - $4 AND v.at < $3), " \
-	"       r.registered_at "						/* ENTRY_REGISTERED_AT */ \
+	"       r.registered_at, "						/* ENTRY_REGISTERED_AT */ \
+	"       " FORGOTTEN " "							/* ENTRY_FORGOTTEN */ \
 	"  FROM sanse.door_token t " \
 	"  JOIN sanse.resident r ON r.id = t.resident_id " \
 	"  JOIN sanse.area ra ON ra.id = r.area_id " \
@@ -211,8 +217,8 @@ typedef struct CheckInQuery
 } CheckInQuery;
 
 static const CheckInQuery queries[NUM_PLANS] = {
-	[PLAN_ENTRY] = {ENTRY_SQL(CONTAINS_PATH_CONTAINS), 4, ENTRY_ARGTYPES, ENTRY_NCOLUMNS},
-	[PLAN_ENTRY_TEXT_PATHS] = {ENTRY_SQL(CONTAINS_TEXT_PATHS), 4, ENTRY_ARGTYPES, ENTRY_NCOLUMNS},
+	[PLAN_ENTRY] = {ENTRY_SQL(CONTAINS_PATH_CONTAINS, "r.forgotten_at IS NOT NULL"), 4, ENTRY_ARGTYPES, ENTRY_NCOLUMNS},
+	[PLAN_ENTRY_TEXT_PATHS] = {ENTRY_SQL(CONTAINS_TEXT_PATHS, "false"), 4, ENTRY_ARGTYPES, ENTRY_NCOLUMNS},
 	[PLAN_RECORD] = {RECORD_SQL(""), 8, RECORD_ARGTYPES, RECORD_NCOLUMNS},
 	[PLAN_RECORD_TALLY] = {RECORD_SQL(TALLY_SQL), 8, RECORD_ARGTYPES, RECORD_NCOLUMNS},
 	[PLAN_RECORD_TALLY_PER_WORKER] = {RECORD_SQL(TALLY_SQL_PER_WORKER), 8, RECORD_ARGTYPES, RECORD_NCOLUMNS},
@@ -427,6 +433,16 @@ record_visit(const CheckInRequest *req)
 	resident_id = DatumGetInt64(result_datum(ENTRY_RESIDENT_ID, &isnull));
 	if (result_bool(ENTRY_REVOKED))
 		refuse_token(req->worker_id, "revoked");
+
+	/*
+	 * Forgotten while this scan waited for the row lock (its token was read
+	 * before the forgetting committed): nothing more is written about them.
+	 */
+	if (result_bool(ENTRY_FORGOTTEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the resident at this door has been forgotten"),
+				 errdetail("No visit is recorded for a resident who has been forgotten.")));
 
 	/* 3. a mobile retry of the same scan gets the same visit back */
 	visit_id = DatumGetInt64(result_datum(ENTRY_EARLIER_VISIT_ID, &isnull));

@@ -9,6 +9,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -167,8 +168,17 @@ resident_maintain(PG_FUNCTION_ARGS)
 		bool		old_null;
 		Datum		old_override = heap_getattr(oldtuple, attnum[COL_TIER_OVERRIDE], desc, &old_null);
 
+		bool		old_reason_null;
+		Datum		old_reason = heap_getattr(oldtuple, attnum[COL_OVERRIDE_REASON], desc, &old_reason_null);
+
 		override_changed = (old_null != isnull[COL_TIER_OVERRIDE]) ||
 			(!old_null && DatumGetRiskTier(old_override) != DatumGetRiskTier(value[COL_TIER_OVERRIDE]));
+		/* a reason rewritten alone changes the override too (audited, in the history) */
+		if (!override_changed && !isnull[COL_TIER_OVERRIDE])
+			override_changed = (old_reason_null != isnull[COL_OVERRIDE_REASON]) ||
+				(!old_reason_null &&
+				 !DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID,
+													   old_reason, value[COL_OVERRIDE_REASON])));
 		if (!override_changed)
 		{
 			replace_value[COL_OVERRIDE_BY] = heap_getattr(oldtuple, attnum[COL_OVERRIDE_BY], desc,

@@ -286,6 +286,10 @@ same "every sanse sequence is where it was" \
 same "area_grant rows (role, path, access, role OID)" "SELECT role, path, access, role_oid FROM area_grant ORDER BY role, path, access"
 same "audit_log rows (the restore adds none)" \
 	"SELECT id, at, session_user_name, current_user_name, act, resident_ids, purpose, detail FROM audit_log ORDER BY id"
+same "the audit chain: each row's seal, predecessor and hash, the head, and audit_verify() whole" \
+	"SELECT id, encode(text_seal, 'hex'), prev_id, encode(hash, 'hex') FROM audit_log
+	 UNION ALL SELECT last_id, 'head', NULL, encode(last_hash, 'hex') FROM audit_chain
+	 UNION ALL SELECT -1, 'verify: ' || coalesce(audit_verify()::text, 'whole'), NULL, NULL ORDER BY 1, 2"
 same "row-level security policies on the same tables" \
 	"SELECT tablename, policyname, permissive, roles, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'sanse' ORDER BY tablename, policyname"
 same "relrowsecurity on the same tables" \
@@ -326,6 +330,9 @@ for pair in "51010119400101123X|Granny Li" " 510101194502021234 |Uncle Zhang" "1
 		      = (SELECT array_agg(id ORDER BY id) FROM resident WHERE name = '$name')" "t"
 done
 same "a new resident's ID number hashes the same in both databases" "SELECT encode(id_number_hash('44030119800101001X'), 'hex')"
+expect "the lookups' audit rows joined the restored chain: audit_verify() whole, the head at the last row" "$dst" \
+	"SELECT coalesce(audit_verify()::text, 'whole'), (SELECT last_id FROM audit_chain) = (SELECT max(id) FROM audit_log),
+	        (SELECT count(*) FROM audit_log WHERE purpose = 'restore check')" "whole|t|3"
 
 # Door tokens printed from the source open the same doors in the destination;
 # the one revoked there stays refused.

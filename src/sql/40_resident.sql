@@ -90,7 +90,8 @@ $$;
 REVOKE ALL ON FUNCTION find_resident_by_id_number(text, text) FROM PUBLIC;
 COMMENT ON FUNCTION find_resident_by_id_number(text, text) IS 'ids of residents registered with this clear ID card number; needs a purpose, audited';
 
--- Tier overrides are audited (who and why is in the history too).
+-- Tier overrides are audited — set, changed, cleared, or their reason
+-- rewritten alone (who and why is in the history too, for tier changes).
 CREATE FUNCTION resident_audit_override() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
@@ -103,7 +104,9 @@ BEGIN
 		   FROM new_rows n WHERE n.tier_override IS NOT NULL;
 	ELSE
 		PERFORM sanse.audit('tier_override', ARRAY[NEW.id], NEW.override_reason,
-		                    format('%s -> %s', coalesce(OLD.tier_override::text, 'none'), coalesce(NEW.tier_override::text, 'none')),
+		                    CASE WHEN OLD.tier_override IS NOT DISTINCT FROM NEW.tier_override
+		                         THEN format('%s, reason changed', NEW.tier_override)
+		                         ELSE format('%s -> %s', coalesce(OLD.tier_override::text, 'none'), coalesce(NEW.tier_override::text, 'none')) END,
 		                    NEW.written_by);
 	END IF;
 	RETURN NULL;
@@ -114,7 +117,9 @@ CREATE TRIGGER resident_audit_override_insert AFTER INSERT ON resident
 	FOR EACH STATEMENT EXECUTE FUNCTION resident_audit_override();
 -- (forgetting a resident is audited as such)
 CREATE TRIGGER resident_audit_override_update AFTER UPDATE ON resident
-	FOR EACH ROW WHEN (OLD.tier_override IS DISTINCT FROM NEW.tier_override AND NEW.forgotten_at IS NULL)
+	FOR EACH ROW WHEN ((OLD.tier_override IS DISTINCT FROM NEW.tier_override
+	                    OR (NEW.tier_override IS NOT NULL AND OLD.override_reason IS DISTINCT FROM NEW.override_reason))
+	                   AND NEW.forgotten_at IS NULL)
 	EXECUTE FUNCTION resident_audit_override();
 
 -- When a resident left the programme, for deletion once the purpose ends.

@@ -212,6 +212,11 @@ BEGIN
 	END IF;
 	-- the resident's check-ins wait while its timeline is re-derived
 	PERFORM 1 FROM sanse.resident r WHERE r.id = v.resident_id FOR NO KEY UPDATE;
+	-- forgotten meanwhile: nothing more is written about them
+	IF (SELECT r.forgotten_at FROM sanse.resident r WHERE r.id = v.resident_id) IS NOT NULL THEN
+		RAISE EXCEPTION 'the resident of visit % has been forgotten', withdraw_visit.visit_id
+			USING ERRCODE = '55000', DETAIL = 'Nothing more is written about a forgotten resident.';
+	END IF;
 	INSERT INTO sanse.visit_withdrawn (visit_id, resident_id, worker_id, at, checklist, flags, note, recorded_at, reason)
 	VALUES (v.id, v.resident_id, v.worker_id, v.at, v.checklist, v.flags, v.note, v.recorded_at, withdraw_visit.reason);
 	-- the visitor's own counts

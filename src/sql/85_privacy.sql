@@ -1,9 +1,15 @@
 -----------------------------------------------------------------------------
 -- Deletion when the purpose ends (spec 8): forgetting a resident erases
 -- what identifies them — name, factors, ID hash, coordinates, door tokens,
--- the free texts about them — and keeps the anonymous rows statistics need
--- (visits, events, steps, tier history without reasons).  The sweep forgets
--- residents inactive for longer than sanse.retention.
+-- the free texts about them, in the audit log too — and keeps the anonymous
+-- rows statistics need (visits, events, steps, tier history without
+-- reasons).  The sweep forgets residents inactive for longer than
+-- sanse.retention.
+--
+-- Forgetting and the writes about a person exclude each other: both lock the
+-- resident's row first (forgetting FOR UPDATE, in a statement of its own, so
+-- its erasing statements see what a writer it waited for committed; check_in
+-- and the loop's functions re-check forgotten_at once they hold the lock).
 -----------------------------------------------------------------------------
 CREATE FUNCTION forget(p_residents bigint[]) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
@@ -26,6 +32,12 @@ BEGIN
 	       lat = NULL, lon = NULL, id_number = '', active = false, forgotten_at = now()
 	 WHERE r.id = ANY (p_residents) AND r.forgotten_at IS NULL;
 	GET DIAGNOSTICS n = ROW_COUNT;
+	-- the free text of the audit rows that name them (override reasons,
+	-- lookup purposes): the act, who, when and the chain stay; the ground
+	-- of a forgetting stays (it is the audit of the erasure)
+	UPDATE sanse.audit_log a SET purpose = NULL, detail = NULL, text_key = NULL
+	 WHERE a.resident_ids && p_residents AND a.act <> 'forget_resident'
+	   AND (a.purpose IS NOT NULL OR a.detail IS NOT NULL OR a.text_key IS NOT NULL);
 	RETURN n;
 END
 $$;
@@ -40,7 +52,7 @@ BEGIN
 		RAISE EXCEPTION 'the reason is longer than 2000 characters' USING ERRCODE = '22001';
 	END IF;
 	PERFORM 1 FROM sanse.resident r WHERE r.id = resident_id AND sanse.caller_sees(r.area_id, 'care')
-	   FOR NO KEY UPDATE;
+	   FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'resident % does not exist', coalesce(resident_id::text, 'NULL') USING ERRCODE = '22023';
 	END IF;
@@ -64,10 +76,12 @@ LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	ids bigint[];
 BEGIN
+	-- locked first (a resident a writer holds is left for the next sweep)
 	ids := ARRAY(SELECT r.id FROM sanse.resident r
 	              WHERE NOT r.active AND r.forgotten_at IS NULL
 	                AND r.deactivated_at < at - sanse.retention()
-	              ORDER BY r.id);
+	              ORDER BY r.id
+	                FOR UPDATE SKIP LOCKED);
 	IF cardinality(ids) = 0 THEN
 		RETURN 0;
 	END IF;

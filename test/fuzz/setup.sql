@@ -531,7 +531,10 @@ BEGIN
 		-- the trigger: as sanse attaches it, or any timing, level and events
 		IF def IS NOT NULL AND fuzz.chance(0.5) THEN
 			trig := regexp_replace(def, ' ON \S+ ', ' ON pg_temp.fz_trg ');
-			trig := regexp_replace(trig, 'CREATE TRIGGER \S+ ', 'CREATE TRIGGER fz ');
+			-- a constraint trigger as a plain one: fired at the statement's end,
+			-- inside this scenario's try, not at the commit of the whole batch
+			trig := regexp_replace(trig, 'CREATE (CONSTRAINT )?TRIGGER \S+ ', 'CREATE TRIGGER fz ');
+			trig := regexp_replace(trig, ' (NOT )?DEFERRABLE INITIALLY (DEFERRED|IMMEDIATE)', '');
 		ELSE
 			ev := '{}';
 			FOREACH trig IN ARRAY ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'] LOOP
