@@ -33,10 +33,10 @@ cleanup() {
 	dropdb --if-exists "$db" >/dev/null 2>&1
 	psql -X -q -d postgres -c "DROP ROLE IF EXISTS $login" >/dev/null 2>&1
 }
-trap cleanup EXIT
+[ -n "$KEEP" ] || trap cleanup EXIT
 psql -X -q -d postgres -c "DROP ROLE IF EXISTS $login" >/dev/null 2>&1
 
-q >/dev/null 2>&1 <<SQL || { echo "not ok - generate, replay and publish"; exit 1; }
+q >/dev/null 2>"/tmp/$db.err" <<SQL || { echo "not ok - generate, replay and publish"; sed "s/^/# /" "/tmp/$db.err"; exit 1; }
 SET client_min_messages = warning;
 CREATE EXTENSION sanse CASCADE;
 \i test/demo/generate.sql
@@ -94,9 +94,10 @@ done
 
 q >/dev/null <<SQL || { echo "not ok - the attack ran"; exit 1; }
 CREATE TABLE cell AS
-SELECT s.v, s.area_id, s.path, s.k, s.m, s.val AS seen, t.val AS truth
+-- (a cell the owner's view has no row for is a true 0)
+SELECT s.v, s.area_id, s.path, s.k, s.m, s.val AS seen, coalesce(t.val, 0) AS truth
   FROM ($(long_form seen)) s
-  JOIN ($(long_form truth)) t USING (v, area_id, k, m);
+  LEFT JOIN ($(long_form truth)) t USING (v, area_id, k, m);
 CREATE UNIQUE INDEX ON cell (v, area_id, k, m);
 -- the known values: what is shown
 CREATE TABLE known AS SELECT v, area_id, k, m, seen AS val, 'shown' AS how FROM cell WHERE seen IS NOT NULL;
@@ -158,16 +159,21 @@ UNION ALL
 SELECT 'ml/' || c.area_id || '/' || date_trunc('month', c.k::date)::date, c.v, c.area_id, c.k, c.m, -1
   FROM cell c WHERE c.v = 'coverage_history' AND c.m = 'loop_raised'
    AND date_trunc('month', c.k::date)::date IN (SELECT month FROM full_month);
--- a recorded day of a micro grid: all its events = overdue ones + loop ones
+-- a recorded day of an area without children (a micro grid): all its
+-- events = overdue ones + loop ones (the report counts an area's own events,
+-- the history its subtree's)
 INSERT INTO rel
 SELECT 'gd/' || c.area_id || '/' || c.k, c.v, c.area_id, c.k, c.m, 1
   FROM cell c WHERE c.v = 'grid_daily_report' AND c.m = 'events_opened'
    AND EXISTS (SELECT 1 FROM cell h WHERE h.v = 'coverage_history' AND h.k = c.k)
+   AND NOT EXISTS (SELECT 1 FROM cell x WHERE x.v = 'coverage' AND x.m = 'residents'
+                    AND subpath(x.path::ltree, 0, nlevel(x.path::ltree) - 1) = c.path::ltree)
 UNION ALL
 SELECT 'gd/' || c.area_id || '/' || c.k, c.v, c.area_id, c.k, c.m, -1
   FROM cell c WHERE c.v = 'coverage_history' AND c.m IN ('events_opened', 'loop_raised')
-   AND c.area_id IN (SELECT area_id FROM cell WHERE v = 'grid_daily_report')
-   AND c.k IN (SELECT k FROM cell WHERE v = 'grid_daily_report');
+   AND (c.area_id, c.k) IN (SELECT area_id, k FROM cell WHERE v = 'grid_daily_report')
+   AND NOT EXISTS (SELECT 1 FROM cell x WHERE x.v = 'coverage' AND x.m = 'residents'
+                    AND subpath(x.path::ltree, 0, nlevel(x.path::ltree) - 1) = c.path::ltree);
 CREATE INDEX ON rel (v, area_id, k, m);
 CREATE INDEX ON rel (rid);
 

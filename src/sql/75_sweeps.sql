@@ -128,6 +128,8 @@ BEGIN
 		RAISE WARNING 'sanse.sweep: the daily history changed under this % transaction; left to the next sweep',
 			current_setting('transaction_isolation');
 	END;
+	-- the screen aggregate-only roles read (77_published.sql)
+	PERFORM sanse.publish_screen_if_due(at);
 	skipped := false;
 END
 $$;
