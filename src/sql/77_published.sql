@@ -208,7 +208,7 @@ COMMENT ON FUNCTION suppress_cells() IS 'primary and secondary cell suppression 
 
 -- Fresh work tables for one suppression.
 CREATE FUNCTION suppress_begin() RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET client_min_messages = warning AS $$
 BEGIN
 	DROP TABLE IF EXISTS pg_temp.sc_cell, pg_temp.sc_member, pg_temp.sc_parent;
 	CREATE TEMP TABLE sc_cell (
@@ -311,7 +311,7 @@ COMMENT ON FUNCTION publish_history_day(date, timestamptz) IS 'publish one recor
 -- as of now, suppressed together (a month's totals against its published
 -- days, whose cells never change).  Returns how many cells it hid.
 CREATE FUNCTION publish_screen(at timestamptz DEFAULT now()) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET client_min_messages = warning AS $$
 DECLARE
 	d date;
 	n_hidden int;
