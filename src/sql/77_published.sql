@@ -147,36 +147,44 @@ COMMENT ON FUNCTION min_cell_in_force() IS 'the setting sanse.min_cell that sans
 
 -- The suppression itself, on the session's work tables sc_cell (a count:
 -- value, hidden, frozen = already published and never changed, w = how many
--- hidden cells a frozen one stands for, zero_ok = a 0 that may be hidden)
+-- hidden cells a frozen one stands for, round = the round of the fixpoint
+-- that hid it)
 -- and sc_member (group, cell, sign:
 -- in a group, sum(sign * value) = 0).  Returns how many cells it hid.
 CREATE FUNCTION suppress_cells() RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
 DECLARE
 	n int;
 	z int;
+	r int := 0;
 	total int := 0;
 BEGIN
 	-- a group of one cell says nothing
 	DELETE FROM pg_temp.sc_member m
 	 WHERE m.gid IN (SELECT x.gid FROM pg_temp.sc_member x GROUP BY x.gid HAVING count(*) < 2);
-	-- a 0 may be hidden only where it is part of a row's partition: a 0
-	-- hidden elsewhere could be read back from a month or day without a row
-	UPDATE pg_temp.sc_cell c SET zero_ok = true
-	 WHERE c.cid IN (SELECT m.cid FROM pg_temp.sc_member m WHERE m.part);
-	-- primary: the small counts (sanse.cell reads sanse.min_cell in C)
-	UPDATE pg_temp.sc_cell c SET hidden = true WHERE NOT c.frozen AND NOT c.hidden AND sanse.cell(c.val, false) IS NULL;
+	CREATE INDEX ON pg_temp.sc_member (gid);
+	CREATE INDEX ON pg_temp.sc_member (cid);
+	ANALYZE pg_temp.sc_member;
+	-- primary: the small counts (sanse.cell reads sanse.min_cell in C); the
+	-- hidden cells of each round are "new" (round r): only the groups they
+	-- belong to are looked at again
+	UPDATE pg_temp.sc_cell c SET hidden = true, round = 0
+	 WHERE NOT c.frozen AND NOT c.hidden AND sanse.cell(c.val, false) IS NULL;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	total := n;
+	UPDATE pg_temp.sc_cell c SET round = 0 WHERE c.frozen AND c.hidden;
+	ANALYZE pg_temp.sc_cell;
 	LOOP
+		IF to_regclass('pg_temp.sc_touched') IS NOT NULL THEN
+			DROP TABLE pg_temp.sc_touched;
+		END IF;
+		CREATE TEMP TABLE sc_touched ON COMMIT DROP AS
+		SELECT DISTINCT m.gid FROM pg_temp.sc_cell c JOIN pg_temp.sc_member m ON m.cid = c.cid WHERE c.round = r;
 		-- zeros of a row's partition with a hidden cell (its tiers, closed
 		-- and still open, levels): a 0 there tells the hidden one's make-up
-		UPDATE pg_temp.sc_cell c SET hidden = true
+		UPDATE pg_temp.sc_cell c SET hidden = true, round = r + 1
 		 WHERE NOT c.frozen AND NOT c.hidden AND c.val = 0
-		   AND c.cid IN (SELECT m.cid FROM pg_temp.sc_member m
-		                  WHERE m.part
-		                    AND m.gid IN (SELECT h.gid FROM pg_temp.sc_member h JOIN pg_temp.sc_cell x ON x.cid = h.cid
-		                                   WHERE h.part AND x.hidden));
+		   AND c.cid IN (SELECT m.cid FROM pg_temp.sc_touched t JOIN pg_temp.sc_member m ON m.gid = t.gid WHERE m.part);
 		GET DIAGNOSTICS z = ROW_COUNT;
 		-- complements: a group with one hidden cell, or whose hidden cells all
 		-- count the same way and add up to what is shown (then all are 0),
@@ -184,7 +192,7 @@ BEGIN
 		-- the total)
 		WITH g AS (
 			SELECT m.gid
-			  FROM pg_temp.sc_member m JOIN pg_temp.sc_cell c ON c.cid = m.cid
+			  FROM pg_temp.sc_touched t JOIN pg_temp.sc_member m ON m.gid = t.gid JOIN pg_temp.sc_cell c ON c.cid = m.cid
 			 GROUP BY m.gid
 			HAVING sum(c.w) FILTER (WHERE c.hidden) = 1
 			    OR (sum(c.w) FILTER (WHERE c.hidden) > 1
@@ -193,13 +201,19 @@ BEGIN
 		pick AS (
 			SELECT DISTINCT ON (m.gid) m.cid
 			  FROM g JOIN pg_temp.sc_member m ON m.gid = g.gid JOIN pg_temp.sc_cell c ON c.cid = m.cid
-			 WHERE NOT c.hidden AND NOT c.frozen AND (c.val <> 0 OR c.zero_ok)
+			 WHERE NOT c.hidden AND NOT c.frozen
+			   -- a 0 only where it is part of a row's partition: a 0 hidden
+			   -- elsewhere could be read back from a month or day without a row
+			   AND (c.val <> 0 OR EXISTS (SELECT 1 FROM pg_temp.sc_member pm WHERE pm.cid = c.cid AND pm.part))
 			 ORDER BY m.gid, c.val = 0, m.sign, c.val, c.cid)
-		UPDATE pg_temp.sc_cell c SET hidden = true FROM pick WHERE c.cid = pick.cid AND NOT c.hidden;
+		UPDATE pg_temp.sc_cell c SET hidden = true, round = r + 1 FROM pick WHERE c.cid = pick.cid AND NOT c.hidden;
 		GET DIAGNOSTICS n = ROW_COUNT;
 		total := total + z + n;
+		RAISE DEBUG 'suppress_cells: round %, % zeros and % complements hidden', r + 1, z, n;
 		EXIT WHEN z = 0 AND n = 0;
+		r := r + 1;
 	END LOOP;
+	DROP TABLE pg_temp.sc_touched;
 	RETURN total;
 END
 $$;
@@ -214,8 +228,8 @@ BEGIN
 	CREATE TEMP TABLE sc_cell (
 		cid serial PRIMARY KEY, src text NOT NULL, area_id bigint, k text NOT NULL DEFAULT '', m text NOT NULL,
 		val bigint NOT NULL, hidden boolean NOT NULL DEFAULT false, frozen boolean NOT NULL DEFAULT false,
-		w integer NOT NULL DEFAULT 1, zero_ok boolean NOT NULL DEFAULT false) ON COMMIT DROP;
-	CREATE TEMP TABLE sc_member (gid text NOT NULL, cid integer NOT NULL, sign integer NOT NULL,
+		w integer NOT NULL DEFAULT 1, round integer) ON COMMIT DROP;
+	CREATE TEMP TABLE sc_member (gid bigint NOT NULL, cid integer NOT NULL, sign integer NOT NULL,
 	                             part boolean NOT NULL DEFAULT false) ON COMMIT DROP;
 	CREATE TEMP TABLE sc_parent ON COMMIT DROP AS
 	SELECT a.id, p.id AS parent
@@ -234,10 +248,12 @@ CREATE FUNCTION suppress_hierarchy(p_src text[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	INSERT INTO pg_temp.sc_member (gid, cid, sign)
-	SELECT 'h/' || c.src || '/' || c.area_id || '/' || c.k || '/' || c.m, c.cid, 1
-	  FROM pg_temp.sc_cell c WHERE c.src = ANY (p_src) AND NOT c.frozen
+	SELECT pg_catalog.hashtextextended('h/' || c.src || '/' || c.area_id || '/' || c.k || '/' || c.m, 0), c.cid, 1
+	  FROM pg_temp.sc_cell c
+	 WHERE c.src = ANY (p_src) AND NOT c.frozen
+	   AND c.area_id IN (SELECT p.parent FROM pg_temp.sc_parent p)
 	UNION ALL
-	SELECT 'h/' || c.src || '/' || p.parent || '/' || c.k || '/' || c.m, c.cid, -1
+	SELECT pg_catalog.hashtextextended('h/' || c.src || '/' || p.parent || '/' || c.k || '/' || c.m, 0), c.cid, -1
 	  FROM pg_temp.sc_cell c JOIN pg_temp.sc_parent p ON p.id = c.area_id
 	 WHERE c.src = ANY (p_src) AND NOT c.frozen;
 END
@@ -249,7 +265,8 @@ CREATE FUNCTION suppress_row_group(p_src text, p_name text, p_total text, p_part
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	INSERT INTO pg_temp.sc_member (gid, cid, sign, part)
-	SELECT p_name || '/' || c.area_id || '/' || c.k, c.cid, CASE WHEN c.m = p_total THEN 1 ELSE -1 END, true
+	SELECT pg_catalog.hashtextextended(p_name || '/' || c.area_id || '/' || c.k, 0), c.cid,
+	       CASE WHEN c.m = p_total THEN 1 ELSE -1 END, true
 	  FROM pg_temp.sc_cell c
 	 WHERE c.src = p_src AND (c.m = p_total OR c.m = ANY (p_parts)) AND NOT c.frozen;
 END
@@ -259,7 +276,7 @@ REVOKE ALL ON FUNCTION suppress_row_group(text, text, text, text[]) FROM PUBLIC;
 -- One recorded day of the history, published: its area_day rows, cells
 -- suppressed within the day (hierarchy and tiers), frozen from then on.
 CREATE FUNCTION publish_history_day(p_day date, at timestamptz DEFAULT now()) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
 DECLARE
 	n int;
 BEGIN
@@ -311,7 +328,7 @@ COMMENT ON FUNCTION publish_history_day(date, timestamptz) IS 'publish one recor
 -- as of now, suppressed together (a month's totals against its published
 -- days, whose cells never change).  Returns how many cells it hid.
 CREATE FUNCTION publish_screen(at timestamptz DEFAULT now()) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET client_min_messages = warning AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
 DECLARE
 	d date;
 	n_hidden int;
@@ -326,7 +343,9 @@ BEGIN
 	END LOOP;
 
 	PERFORM sanse.suppress_begin();
-	DROP TABLE IF EXISTS pg_temp.sc_cov, pg_temp.sc_oe, pg_temp.sc_lm, pg_temp.sc_gdr;
+	IF to_regclass('pg_temp.sc_cov') IS NOT NULL THEN
+		DROP TABLE pg_temp.sc_cov, pg_temp.sc_oe, pg_temp.sc_lm, pg_temp.sc_gdr, pg_temp.sc_shown;
+	END IF;
 	CREATE TEMP TABLE sc_cov ON COMMIT DROP AS
 	SELECT c.area_id, c.path, c.kind, c.name, c.residents, c.red, c.yellow, c.blue, c.overdue_now, c.window_met,
 	       coalesce(b.o_red, 0) AS o_red, coalesce(b.o_yellow, 0) AS o_yellow, coalesce(b.o_blue, 0) AS o_blue,
@@ -413,15 +432,15 @@ BEGIN
 	PERFORM sanse.suppress_row_group('oe', 'levels', 'opened', ARRAY['reached_level_1', 'reached_level_2', 'reached_level_3', 'reached_level_4']);
 	PERFORM sanse.suppress_row_group('lm', 'loop_closed_open', 'raised', ARRAY['closed', 'still_open']);
 	INSERT INTO pg_temp.sc_member (gid, cid, sign)
-	SELECT 'md/' || c.area_id || '/' || c.k, c.cid, CASE c.src WHEN 'oe' THEN 1 ELSE -1 END
+	SELECT hashtextextended('md/' || c.area_id || '/' || c.k, 0), c.cid, CASE c.src WHEN 'oe' THEN 1 ELSE -1 END
 	  FROM pg_temp.sc_cell c
 	 WHERE (c.src = 'oe' AND c.m = 'opened') OR (c.src = 'histm' AND c.m = 'events_opened')
 	UNION ALL
-	SELECT 'ml/' || c.area_id || '/' || split_part(c.k, '/', 1), c.cid, CASE c.src WHEN 'lm' THEN 1 ELSE -1 END
+	SELECT hashtextextended('ml/' || c.area_id || '/' || split_part(c.k, '/', 1), 0), c.cid, CASE c.src WHEN 'lm' THEN 1 ELSE -1 END
 	  FROM pg_temp.sc_cell c
 	 WHERE (c.src = 'lm' AND c.m = 'raised') OR (c.src = 'histm' AND c.m = 'loop_raised')
 	UNION ALL
-	SELECT 'gd/' || c.area_id || '/' || c.k, c.cid, CASE c.src WHEN 'gdr' THEN 1 ELSE -1 END
+	SELECT hashtextextended('gd/' || c.area_id || '/' || c.k, 0), c.cid, CASE c.src WHEN 'gdr' THEN 1 ELSE -1 END
 	  FROM pg_temp.sc_cell c
 	 WHERE (c.src = 'gdr' AND c.m = 'events_opened'
 	        AND EXISTS (SELECT 1 FROM sanse.published_history_day p WHERE p.day = c.k::date))
@@ -429,12 +448,12 @@ BEGIN
 	-- a month or day whose history has no hidden cell adds nothing: its
 	-- frozen cells alone would only ask to hide the total when it is hidden
 	DELETE FROM pg_temp.sc_member m
-	 WHERE (m.gid LIKE 'md/%' OR m.gid LIKE 'ml/%' OR m.gid LIKE 'gd/%')
-	   AND m.gid NOT IN (SELECT x.gid FROM pg_temp.sc_member x JOIN pg_temp.sc_cell c ON c.cid = x.cid
-	                      WHERE NOT c.frozen);
-	CREATE INDEX ON pg_temp.sc_member (gid);
-	CREATE INDEX ON pg_temp.sc_member (cid);
-	ANALYZE pg_temp.sc_member;
+	 USING (SELECT x.gid FROM pg_temp.sc_member x JOIN pg_temp.sc_cell c ON c.cid = x.cid
+	         WHERE x.sign = -1 AND c.frozen
+	        EXCEPT
+	        SELECT x.gid FROM pg_temp.sc_member x JOIN pg_temp.sc_cell c ON c.cid = x.cid
+	         WHERE NOT c.frozen AND x.sign = 1 AND c.src IN ('oe', 'lm', 'gdr')) f
+	 WHERE m.gid = f.gid;
 	n_hidden := sanse.suppress_cells();
 	SELECT count(*) INTO n_cells FROM pg_temp.sc_cell c WHERE NOT c.frozen;
 
@@ -445,7 +464,6 @@ BEGIN
 	DELETE FROM sanse.published_loop_metrics;
 	DELETE FROM sanse.published_grid_daily_report;
 	DELETE FROM sanse.published_worker_checkin_rate;
-	DROP TABLE IF EXISTS pg_temp.sc_shown;
 	CREATE TEMP TABLE sc_shown ON COMMIT DROP AS
 	SELECT c.src, c.area_id, c.k, jsonb_object_agg(c.m, CASE WHEN c.hidden THEN NULL ELSE c.val END) AS j
 	  FROM pg_temp.sc_cell c WHERE NOT c.frozen

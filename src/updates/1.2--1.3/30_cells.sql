@@ -154,36 +154,44 @@ COMMENT ON FUNCTION min_cell_in_force() IS 'the setting sanse.min_cell that sans
 
 -- The suppression itself, on the session's work tables sc_cell (a count:
 -- value, hidden, frozen = already published and never changed, w = how many
--- hidden cells a frozen one stands for, zero_ok = a 0 that may be hidden)
+-- hidden cells a frozen one stands for, round = the round of the fixpoint
+-- that hid it)
 -- and sc_member (group, cell, sign:
 -- in a group, sum(sign * value) = 0).  Returns how many cells it hid.
 CREATE FUNCTION suppress_cells() RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
 DECLARE
 	n int;
 	z int;
+	r int := 0;
 	total int := 0;
 BEGIN
 	-- a group of one cell says nothing
 	DELETE FROM pg_temp.sc_member m
 	 WHERE m.gid IN (SELECT x.gid FROM pg_temp.sc_member x GROUP BY x.gid HAVING count(*) < 2);
-	-- a 0 may be hidden only where it is part of a row's partition: a 0
-	-- hidden elsewhere could be read back from a month or day without a row
-	UPDATE pg_temp.sc_cell c SET zero_ok = true
-	 WHERE c.cid IN (SELECT m.cid FROM pg_temp.sc_member m WHERE m.part);
-	-- primary: the small counts (sanse.cell reads sanse.min_cell in C)
-	UPDATE pg_temp.sc_cell c SET hidden = true WHERE NOT c.frozen AND NOT c.hidden AND sanse.cell(c.val, false) IS NULL;
+	CREATE INDEX ON pg_temp.sc_member (gid);
+	CREATE INDEX ON pg_temp.sc_member (cid);
+	ANALYZE pg_temp.sc_member;
+	-- primary: the small counts (sanse.cell reads sanse.min_cell in C); the
+	-- hidden cells of each round are "new" (round r): only the groups they
+	-- belong to are looked at again
+	UPDATE pg_temp.sc_cell c SET hidden = true, round = 0
+	 WHERE NOT c.frozen AND NOT c.hidden AND sanse.cell(c.val, false) IS NULL;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	total := n;
+	UPDATE pg_temp.sc_cell c SET round = 0 WHERE c.frozen AND c.hidden;
+	ANALYZE pg_temp.sc_cell;
 	LOOP
+		IF to_regclass('pg_temp.sc_touched') IS NOT NULL THEN
+			DROP TABLE pg_temp.sc_touched;
+		END IF;
+		CREATE TEMP TABLE sc_touched ON COMMIT DROP AS
+		SELECT DISTINCT m.gid FROM pg_temp.sc_cell c JOIN pg_temp.sc_member m ON m.cid = c.cid WHERE c.round = r;
 		-- zeros of a row's partition with a hidden cell (its tiers, closed
 		-- and still open, levels): a 0 there tells the hidden one's make-up
-		UPDATE pg_temp.sc_cell c SET hidden = true
+		UPDATE pg_temp.sc_cell c SET hidden = true, round = r + 1
 		 WHERE NOT c.frozen AND NOT c.hidden AND c.val = 0
-		   AND c.cid IN (SELECT m.cid FROM pg_temp.sc_member m
-		                  WHERE m.part
-		                    AND m.gid IN (SELECT h.gid FROM pg_temp.sc_member h JOIN pg_temp.sc_cell x ON x.cid = h.cid
-		                                   WHERE h.part AND x.hidden));
+		   AND c.cid IN (SELECT m.cid FROM pg_temp.sc_touched t JOIN pg_temp.sc_member m ON m.gid = t.gid WHERE m.part);
 		GET DIAGNOSTICS z = ROW_COUNT;
 		-- complements: a group with one hidden cell, or whose hidden cells all
 		-- count the same way and add up to what is shown (then all are 0),
@@ -191,7 +199,7 @@ BEGIN
 		-- the total)
 		WITH g AS (
 			SELECT m.gid
-			  FROM pg_temp.sc_member m JOIN pg_temp.sc_cell c ON c.cid = m.cid
+			  FROM pg_temp.sc_touched t JOIN pg_temp.sc_member m ON m.gid = t.gid JOIN pg_temp.sc_cell c ON c.cid = m.cid
 			 GROUP BY m.gid
 			HAVING sum(c.w) FILTER (WHERE c.hidden) = 1
 			    OR (sum(c.w) FILTER (WHERE c.hidden) > 1
@@ -200,13 +208,19 @@ BEGIN
 		pick AS (
 			SELECT DISTINCT ON (m.gid) m.cid
 			  FROM g JOIN pg_temp.sc_member m ON m.gid = g.gid JOIN pg_temp.sc_cell c ON c.cid = m.cid
-			 WHERE NOT c.hidden AND NOT c.frozen AND (c.val <> 0 OR c.zero_ok)
+			 WHERE NOT c.hidden AND NOT c.frozen
+			   -- a 0 only where it is part of a row's partition: a 0 hidden
+			   -- elsewhere could be read back from a month or day without a row
+			   AND (c.val <> 0 OR EXISTS (SELECT 1 FROM pg_temp.sc_member pm WHERE pm.cid = c.cid AND pm.part))
 			 ORDER BY m.gid, c.val = 0, m.sign, c.val, c.cid)
-		UPDATE pg_temp.sc_cell c SET hidden = true FROM pick WHERE c.cid = pick.cid AND NOT c.hidden;
+		UPDATE pg_temp.sc_cell c SET hidden = true, round = r + 1 FROM pick WHERE c.cid = pick.cid AND NOT c.hidden;
 		GET DIAGNOSTICS n = ROW_COUNT;
 		total := total + z + n;
+		RAISE DEBUG 'suppress_cells: round %, % zeros and % complements hidden', r + 1, z, n;
 		EXIT WHEN z = 0 AND n = 0;
+		r := r + 1;
 	END LOOP;
+	DROP TABLE pg_temp.sc_touched;
 	RETURN total;
 END
 $$;
@@ -221,8 +235,8 @@ BEGIN
 	CREATE TEMP TABLE sc_cell (
 		cid serial PRIMARY KEY, src text NOT NULL, area_id bigint, k text NOT NULL DEFAULT '', m text NOT NULL,
 		val bigint NOT NULL, hidden boolean NOT NULL DEFAULT false, frozen boolean NOT NULL DEFAULT false,
-		w integer NOT NULL DEFAULT 1, zero_ok boolean NOT NULL DEFAULT false) ON COMMIT DROP;
-	CREATE TEMP TABLE sc_member (gid text NOT NULL, cid integer NOT NULL, sign integer NOT NULL,
+		w integer NOT NULL DEFAULT 1, round integer) ON COMMIT DROP;
+	CREATE TEMP TABLE sc_member (gid bigint NOT NULL, cid integer NOT NULL, sign integer NOT NULL,
 	                             part boolean NOT NULL DEFAULT false) ON COMMIT DROP;
 	CREATE TEMP TABLE sc_parent ON COMMIT DROP AS
 	SELECT a.id, p.id AS parent
@@ -241,10 +255,12 @@ CREATE FUNCTION suppress_hierarchy(p_src text[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	INSERT INTO pg_temp.sc_member (gid, cid, sign)
-	SELECT 'h/' || c.src || '/' || c.area_id || '/' || c.k || '/' || c.m, c.cid, 1
-	  FROM pg_temp.sc_cell c WHERE c.src = ANY (p_src) AND NOT c.frozen
+	SELECT pg_catalog.hashtextextended('h/' || c.src || '/' || c.area_id || '/' || c.k || '/' || c.m, 0), c.cid, 1
+	  FROM pg_temp.sc_cell c
+	 WHERE c.src = ANY (p_src) AND NOT c.frozen
+	   AND c.area_id IN (SELECT p.parent FROM pg_temp.sc_parent p)
 	UNION ALL
-	SELECT 'h/' || c.src || '/' || p.parent || '/' || c.k || '/' || c.m, c.cid, -1
+	SELECT pg_catalog.hashtextextended('h/' || c.src || '/' || p.parent || '/' || c.k || '/' || c.m, 0), c.cid, -1
 	  FROM pg_temp.sc_cell c JOIN pg_temp.sc_parent p ON p.id = c.area_id
 	 WHERE c.src = ANY (p_src) AND NOT c.frozen;
 END
@@ -256,7 +272,8 @@ CREATE FUNCTION suppress_row_group(p_src text, p_name text, p_total text, p_part
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	INSERT INTO pg_temp.sc_member (gid, cid, sign, part)
-	SELECT p_name || '/' || c.area_id || '/' || c.k, c.cid, CASE WHEN c.m = p_total THEN 1 ELSE -1 END, true
+	SELECT pg_catalog.hashtextextended(p_name || '/' || c.area_id || '/' || c.k, 0), c.cid,
+	       CASE WHEN c.m = p_total THEN 1 ELSE -1 END, true
 	  FROM pg_temp.sc_cell c
 	 WHERE c.src = p_src AND (c.m = p_total OR c.m = ANY (p_parts)) AND NOT c.frozen;
 END
@@ -266,7 +283,7 @@ REVOKE ALL ON FUNCTION suppress_row_group(text, text, text, text[]) FROM PUBLIC;
 -- One recorded day of the history, published: its area_day rows, cells
 -- suppressed within the day (hierarchy and tiers), frozen from then on.
 CREATE FUNCTION publish_history_day(p_day date, at timestamptz DEFAULT now()) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
 DECLARE
 	n int;
 BEGIN
@@ -318,7 +335,7 @@ COMMENT ON FUNCTION publish_history_day(date, timestamptz) IS 'publish one recor
 -- as of now, suppressed together (a month's totals against its published
 -- days, whose cells never change).  Returns how many cells it hid.
 CREATE FUNCTION publish_screen(at timestamptz DEFAULT now()) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET client_min_messages = warning AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
 DECLARE
 	d date;
 	n_hidden int;
@@ -333,7 +350,9 @@ BEGIN
 	END LOOP;
 
 	PERFORM sanse.suppress_begin();
-	DROP TABLE IF EXISTS pg_temp.sc_cov, pg_temp.sc_oe, pg_temp.sc_lm, pg_temp.sc_gdr;
+	IF to_regclass('pg_temp.sc_cov') IS NOT NULL THEN
+		DROP TABLE pg_temp.sc_cov, pg_temp.sc_oe, pg_temp.sc_lm, pg_temp.sc_gdr, pg_temp.sc_shown;
+	END IF;
 	CREATE TEMP TABLE sc_cov ON COMMIT DROP AS
 	SELECT c.area_id, c.path, c.kind, c.name, c.residents, c.red, c.yellow, c.blue, c.overdue_now, c.window_met,
 	       coalesce(b.o_red, 0) AS o_red, coalesce(b.o_yellow, 0) AS o_yellow, coalesce(b.o_blue, 0) AS o_blue,
@@ -420,15 +439,15 @@ BEGIN
 	PERFORM sanse.suppress_row_group('oe', 'levels', 'opened', ARRAY['reached_level_1', 'reached_level_2', 'reached_level_3', 'reached_level_4']);
 	PERFORM sanse.suppress_row_group('lm', 'loop_closed_open', 'raised', ARRAY['closed', 'still_open']);
 	INSERT INTO pg_temp.sc_member (gid, cid, sign)
-	SELECT 'md/' || c.area_id || '/' || c.k, c.cid, CASE c.src WHEN 'oe' THEN 1 ELSE -1 END
+	SELECT hashtextextended('md/' || c.area_id || '/' || c.k, 0), c.cid, CASE c.src WHEN 'oe' THEN 1 ELSE -1 END
 	  FROM pg_temp.sc_cell c
 	 WHERE (c.src = 'oe' AND c.m = 'opened') OR (c.src = 'histm' AND c.m = 'events_opened')
 	UNION ALL
-	SELECT 'ml/' || c.area_id || '/' || split_part(c.k, '/', 1), c.cid, CASE c.src WHEN 'lm' THEN 1 ELSE -1 END
+	SELECT hashtextextended('ml/' || c.area_id || '/' || split_part(c.k, '/', 1), 0), c.cid, CASE c.src WHEN 'lm' THEN 1 ELSE -1 END
 	  FROM pg_temp.sc_cell c
 	 WHERE (c.src = 'lm' AND c.m = 'raised') OR (c.src = 'histm' AND c.m = 'loop_raised')
 	UNION ALL
-	SELECT 'gd/' || c.area_id || '/' || c.k, c.cid, CASE c.src WHEN 'gdr' THEN 1 ELSE -1 END
+	SELECT hashtextextended('gd/' || c.area_id || '/' || c.k, 0), c.cid, CASE c.src WHEN 'gdr' THEN 1 ELSE -1 END
 	  FROM pg_temp.sc_cell c
 	 WHERE (c.src = 'gdr' AND c.m = 'events_opened'
 	        AND EXISTS (SELECT 1 FROM sanse.published_history_day p WHERE p.day = c.k::date))
@@ -436,12 +455,12 @@ BEGIN
 	-- a month or day whose history has no hidden cell adds nothing: its
 	-- frozen cells alone would only ask to hide the total when it is hidden
 	DELETE FROM pg_temp.sc_member m
-	 WHERE (m.gid LIKE 'md/%' OR m.gid LIKE 'ml/%' OR m.gid LIKE 'gd/%')
-	   AND m.gid NOT IN (SELECT x.gid FROM pg_temp.sc_member x JOIN pg_temp.sc_cell c ON c.cid = x.cid
-	                      WHERE NOT c.frozen);
-	CREATE INDEX ON pg_temp.sc_member (gid);
-	CREATE INDEX ON pg_temp.sc_member (cid);
-	ANALYZE pg_temp.sc_member;
+	 USING (SELECT x.gid FROM pg_temp.sc_member x JOIN pg_temp.sc_cell c ON c.cid = x.cid
+	         WHERE x.sign = -1 AND c.frozen
+	        EXCEPT
+	        SELECT x.gid FROM pg_temp.sc_member x JOIN pg_temp.sc_cell c ON c.cid = x.cid
+	         WHERE NOT c.frozen AND x.sign = 1 AND c.src IN ('oe', 'lm', 'gdr')) f
+	 WHERE m.gid = f.gid;
 	n_hidden := sanse.suppress_cells();
 	SELECT count(*) INTO n_cells FROM pg_temp.sc_cell c WHERE NOT c.frozen;
 
@@ -452,7 +471,6 @@ BEGIN
 	DELETE FROM sanse.published_loop_metrics;
 	DELETE FROM sanse.published_grid_daily_report;
 	DELETE FROM sanse.published_worker_checkin_rate;
-	DROP TABLE IF EXISTS pg_temp.sc_shown;
 	CREATE TEMP TABLE sc_shown ON COMMIT DROP AS
 	SELECT c.src, c.area_id, c.k, jsonb_object_agg(c.m, CASE WHEN c.hidden THEN NULL ELSE c.val END) AS j
 	  FROM pg_temp.sc_cell c WHERE NOT c.frozen
@@ -613,141 +631,155 @@ COMMENT ON VIEW grid_daily_report_all IS 'all areas, for the owner (read grid_da
 -- 80_views.sql and 78_history.sql: the screen views, published rows for aggregate-only areas
 
 CREATE OR REPLACE VIEW worker_checkin_rate AS
-SELECT p.worker_id, p.worker_name, p.force, p.area_id, p.month, p.windows_due, p.windows_met, p.checkin_rate,
-       p.visits, p.flagged_visits, p.checklist_completeness
-  FROM sanse.published_worker_checkin_rate p
-  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
- WHERE sanse.screen_sees_aggregate()
-UNION ALL
-SELECT t.worker_id, wk.name AS worker_name, wk.force, wk.area_id, t.month,
-       t.windows_met + t.windows_missed AS windows_due, t.windows_met::bigint,
-       CASE WHEN t.windows_met + t.windows_missed > 0
-            THEN round(t.windows_met::numeric / (t.windows_met + t.windows_missed), 4) END AS checkin_rate,
-       t.visits::bigint, t.flagged_visits::bigint,
-       CASE WHEN t.visits > 0
-            THEN round(t.checklist_items::numeric / (cardinality(checklist_items()) * t.visits), 4) END AS checklist_completeness
-  FROM sanse.worker_tally t
-  JOIN sanse.worker wk ON wk.id = t.worker_id
-  JOIN sanse.screen_areas() v ON v.id = wk.area_id AND v.exact
- WHERE (t.windows_met + t.windows_missed > 0 OR t.visits > 0)
-   AND sanse.screen_sees_exact();
+-- a subquery: the security barrier keeps a caller's WHERE above both branches
+SELECT u.* FROM (
+	SELECT p.worker_id, p.worker_name, p.force, p.area_id, p.month, p.windows_due, p.windows_met, p.checkin_rate,
+	       p.visits, p.flagged_visits, p.checklist_completeness
+	  FROM sanse.published_worker_checkin_rate p
+	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
+	 WHERE sanse.screen_sees_aggregate()
+	UNION ALL
+	SELECT t.worker_id, wk.name AS worker_name, wk.force, wk.area_id, t.month,
+	       t.windows_met + t.windows_missed AS windows_due, t.windows_met::bigint,
+	       CASE WHEN t.windows_met + t.windows_missed > 0
+	            THEN round(t.windows_met::numeric / (t.windows_met + t.windows_missed), 4) END AS checkin_rate,
+	       t.visits::bigint, t.flagged_visits::bigint,
+	       CASE WHEN t.visits > 0
+	            THEN round(t.checklist_items::numeric / (cardinality(checklist_items()) * t.visits), 4) END AS checklist_completeness
+	  FROM sanse.worker_tally t
+	  JOIN sanse.worker wk ON wk.id = t.worker_id
+	  JOIN sanse.screen_areas() v ON v.id = wk.area_id AND v.exact
+	 WHERE (t.windows_met + t.windows_missed > 0 OR t.visits > 0)
+	   AND sanse.screen_sees_exact()) u;
 COMMENT ON VIEW worker_checkin_rate IS 'per worker and month (sanse.timezone): windows due for the residents in their care when the outcome was recorded, met on time, check-in rate (打卡率), their visits, flagged visits, checklist completeness';
 
 ALTER VIEW worker_checkin_rate SET (security_barrier = true);
 
 CREATE OR REPLACE VIEW coverage AS
-SELECT p.area_id, p.path, p.kind, p.name, p.residents, p.red, p.yellow, p.blue, p.overdue_now, p.window_met,
-       p.coverage_rate
-  FROM sanse.published_coverage p
-  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
- WHERE sanse.screen_sees_aggregate()
-UNION ALL
-SELECT c.area_id, c.path, c.kind, c.name, c.residents, c.red, c.yellow, c.blue, c.overdue_now, c.window_met,
-       c.coverage_rate
-  FROM sanse.coverage_all c
-  JOIN sanse.screen_areas() v ON v.id = c.area_id AND v.exact
- WHERE sanse.screen_sees_exact();
+-- a subquery: the security barrier keeps a caller's WHERE above both branches
+SELECT u.* FROM (
+	SELECT p.area_id, p.path, p.kind, p.name, p.residents, p.red, p.yellow, p.blue, p.overdue_now, p.window_met,
+	       p.coverage_rate
+	  FROM sanse.published_coverage p
+	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
+	 WHERE sanse.screen_sees_aggregate()
+	UNION ALL
+	SELECT c.area_id, c.path, c.kind, c.name, c.residents, c.red, c.yellow, c.blue, c.overdue_now, c.window_met,
+	       c.coverage_rate
+	  FROM sanse.coverage_all c
+	  JOIN sanse.screen_areas() v ON v.id = c.area_id AND v.exact
+	 WHERE sanse.screen_sees_exact()) u;
 COMMENT ON VIEW coverage IS 'per area at every level (rolled up the hierarchy) the role may see: residents in the programme by tier, overdue now, current window met, coverage rate = share not overdue (for aggregate-only roles: as published by the sweep, cells suppressed)';
 
 ALTER VIEW coverage SET (security_barrier = true);
 
 CREATE OR REPLACE VIEW coverage_by_tier AS
-SELECT p.area_id, p.path, p.kind, p.name, p.tier, p.residents, p.overdue_now, p.window_met, p.coverage_rate
-  FROM sanse.published_coverage_by_tier p
-  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
- WHERE sanse.screen_sees_aggregate()
-UNION ALL
-SELECT c.area_id, c.path, c.kind, c.name, c.tier, c.residents, c.overdue_now, c.window_met, c.coverage_rate
-  FROM sanse.coverage_by_tier_all c
-  JOIN sanse.screen_areas() v ON v.id = c.area_id AND v.exact
- WHERE sanse.screen_sees_exact();
+-- a subquery: the security barrier keeps a caller's WHERE above both branches
+SELECT u.* FROM (
+	SELECT p.area_id, p.path, p.kind, p.name, p.tier, p.residents, p.overdue_now, p.window_met, p.coverage_rate
+	  FROM sanse.published_coverage_by_tier p
+	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
+	 WHERE sanse.screen_sees_aggregate()
+	UNION ALL
+	SELECT c.area_id, c.path, c.kind, c.name, c.tier, c.residents, c.overdue_now, c.window_met, c.coverage_rate
+	  FROM sanse.coverage_by_tier_all c
+	  JOIN sanse.screen_areas() v ON v.id = c.area_id AND v.exact
+	 WHERE sanse.screen_sees_exact()) u;
 COMMENT ON VIEW coverage_by_tier IS 'coverage per area (rolled up) the role may see and tier (as text): residents, overdue now, window met, coverage rate (for aggregate-only roles: as published by the sweep, every tier of every area, cells suppressed)';
 
 ALTER VIEW coverage_by_tier SET (security_barrier = true);
 
 CREATE OR REPLACE VIEW overdue_events AS
-SELECT p.area_id, p.path, p.kind, p.name, p.month, p.opened, p.closed, p.still_open,
-       p.reached_level_1, p.reached_level_2, p.reached_level_3, p.reached_level_4, p.median_time_to_close
-  FROM sanse.published_overdue_events p
-  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
- WHERE sanse.screen_sees_aggregate()
-UNION ALL
-SELECT o.area_id, o.path, o.kind, o.name, o.month, o.opened, o.closed, o.still_open,
-       o.reached_level_1, o.reached_level_2, o.reached_level_3, o.reached_level_4, o.median_time_to_close
-  FROM sanse.overdue_events_all o
-  JOIN sanse.screen_areas() v ON v.id = o.area_id AND v.exact
- WHERE sanse.screen_sees_exact();
+-- a subquery: the security barrier keeps a caller's WHERE above both branches
+SELECT u.* FROM (
+	SELECT p.area_id, p.path, p.kind, p.name, p.month, p.opened, p.closed, p.still_open,
+	       p.reached_level_1, p.reached_level_2, p.reached_level_3, p.reached_level_4, p.median_time_to_close
+	  FROM sanse.published_overdue_events p
+	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
+	 WHERE sanse.screen_sees_aggregate()
+	UNION ALL
+	SELECT o.area_id, o.path, o.kind, o.name, o.month, o.opened, o.closed, o.still_open,
+	       o.reached_level_1, o.reached_level_2, o.reached_level_3, o.reached_level_4, o.median_time_to_close
+	  FROM sanse.overdue_events_all o
+	  JOIN sanse.screen_areas() v ON v.id = o.area_id AND v.exact
+	 WHERE sanse.screen_sees_exact()) u;
 COMMENT ON VIEW overdue_events IS 'per area (rolled up) the role may see and month of the due time: overdue events opened, closed, still open, by highest level reached, median time to close (for aggregate-only roles: as published by the sweep, cells suppressed)';
 
 ALTER VIEW overdue_events SET (security_barrier = true);
 
 CREATE OR REPLACE VIEW grid_daily_report AS
-SELECT p.area_id, p.path, p.name, p.day, p.visits, p.complete_checklists, p.flagged_visits, p.events_opened, p.events_closed
-  FROM sanse.published_grid_daily_report p
-  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
- WHERE sanse.screen_sees_aggregate()
-UNION ALL
-SELECT d.area_id, d.path, d.name, d.day, d.visits, d.complete_checklists, d.flagged_visits, d.events_opened, d.events_closed
-  FROM sanse.grid_daily_report_all d
-  JOIN sanse.screen_areas() v ON v.id = d.area_id AND v.exact
- WHERE sanse.screen_sees_exact();
+-- a subquery: the security barrier keeps a caller's WHERE above both branches
+SELECT u.* FROM (
+	SELECT p.area_id, p.path, p.name, p.day, p.visits, p.complete_checklists, p.flagged_visits, p.events_opened, p.events_closed
+	  FROM sanse.published_grid_daily_report p
+	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
+	 WHERE sanse.screen_sees_aggregate()
+	UNION ALL
+	SELECT d.area_id, d.path, d.name, d.day, d.visits, d.complete_checklists, d.flagged_visits, d.events_opened, d.events_closed
+	  FROM sanse.grid_daily_report_all d
+	  JOIN sanse.screen_areas() v ON v.id = d.area_id AND v.exact
+	 WHERE sanse.screen_sees_exact()) u;
 COMMENT ON VIEW grid_daily_report IS 'daily grid work report (网格工作报告) per micro grid the role may see: visits, complete checklists, flagged visits, events opened (by due day) and closed (for aggregate-only roles: as published by the sweep, cells suppressed)';
 
 ALTER VIEW grid_daily_report SET (security_barrier = true);
 
 CREATE OR REPLACE VIEW loop_metrics AS
-SELECT p.area_id, p.path, p.name, p.month, p.kind, p.raised, p.answered_in_time, p.response_rate,
-       p.median_time_to_arrive, p.handled, p.closed, p.reopened, p.mean_rating, p.confirmed_solved, p.still_open
-  FROM sanse.published_loop_metrics p
-  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
- WHERE sanse.screen_sees_aggregate()
-UNION ALL
-SELECT l.area_id, l.path, l.name, l.month, l.kind, l.raised, l.answered_in_time, l.response_rate,
-       l.median_time_to_arrive, l.handled, l.closed, l.reopened, l.mean_rating, l.confirmed_solved, l.still_open
-  FROM sanse.loop_metrics_all l
-  JOIN sanse.screen_areas() v ON v.id = l.area_id AND v.exact
- WHERE sanse.screen_sees_exact();
+-- a subquery: the security barrier keeps a caller's WHERE above both branches
+SELECT u.* FROM (
+	SELECT p.area_id, p.path, p.name, p.month, p.kind, p.raised, p.answered_in_time, p.response_rate,
+	       p.median_time_to_arrive, p.handled, p.closed, p.reopened, p.mean_rating, p.confirmed_solved, p.still_open
+	  FROM sanse.published_loop_metrics p
+	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
+	 WHERE sanse.screen_sees_aggregate()
+	UNION ALL
+	SELECT l.area_id, l.path, l.name, l.month, l.kind, l.raised, l.answered_in_time, l.response_rate,
+	       l.median_time_to_arrive, l.handled, l.closed, l.reopened, l.mean_rating, l.confirmed_solved, l.still_open
+	  FROM sanse.loop_metrics_all l
+	  JOIN sanse.screen_areas() v ON v.id = l.area_id AND v.exact
+	 WHERE sanse.screen_sees_exact()) u;
 COMMENT ON VIEW loop_metrics IS 'closed loop per area (rolled up) the role may see, month of raising and kind: raised, answered in time, response rate, median time to arrive, handled, closed, reopened, mean rating, confirmed solved by the resident, still open (for aggregate-only roles: as published by the sweep, cells suppressed, no mean rating)';
 
 ALTER VIEW loop_metrics SET (security_barrier = true);
 
 CREATE OR REPLACE VIEW coverage_history AS
-SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name, d.day,
-       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.residents END AS residents,
-       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.red END AS red,
-       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.yellow END AS yellow,
-       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.blue END AS blue,
-       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.overdue END AS overdue,
-       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.windows_met END AS windows_met,
-       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.events_opened END AS events_opened,
-       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.events_closed END AS events_closed,
-       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.open_level_1 END AS open_level_1,
-       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.open_level_2 END AS open_level_2,
-       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.open_level_3 END AS open_level_3,
-       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.open_level_4 END AS open_level_4,
-       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.loop_raised END AS loop_raised,
-       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.loop_answered_in_time END AS loop_answered_in_time,
-       h.coverage_rate, h.response_rate
-  FROM sanse.published_history_day d
- CROSS JOIN sanse.area a
-  JOIN sanse.screen_areas() v ON v.id = a.id AND NOT v.exact
-  LEFT JOIN sanse.published_coverage_history h ON h.day = d.day AND h.area_id = a.id
- WHERE sanse.screen_sees_aggregate()
-UNION ALL
-SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name, d.day,
-       coalesce(h.residents, 0)::bigint, coalesce(h.red, 0)::bigint, coalesce(h.yellow, 0)::bigint,
-       coalesce(h.blue, 0)::bigint, coalesce(h.overdue, 0)::bigint, coalesce(h.windows_met, 0)::bigint,
-       coalesce(h.events_opened, 0)::bigint, coalesce(h.events_closed, 0)::bigint,
-       coalesce(h.open_level_1, 0)::bigint, coalesce(h.open_level_2, 0)::bigint,
-       coalesce(h.open_level_3, 0)::bigint, coalesce(h.open_level_4, 0)::bigint,
-       coalesce(h.loop_raised, 0)::bigint, coalesce(h.loop_answered_in_time, 0)::bigint,
-       CASE WHEN h.residents > 0 THEN round(1 - h.overdue::numeric / h.residents, 4) END,
-       CASE WHEN h.loop_raised > 0 THEN round(h.loop_answered_in_time::numeric / h.loop_raised, 4) END
-  FROM sanse.area_day_recorded d
- CROSS JOIN sanse.area a
-  JOIN sanse.screen_areas() v ON v.id = a.id AND v.exact
-  LEFT JOIN sanse.area_day h ON h.day = d.day AND h.area_id = a.id
- WHERE d.areas IS NOT NULL AND sanse.screen_sees_exact();
+-- a subquery: the security barrier keeps a caller's WHERE above both branches
+SELECT u.* FROM (
+	SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name, d.day,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.residents END AS residents,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.red END AS red,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.yellow END AS yellow,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.blue END AS blue,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.overdue END AS overdue,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.windows_met END AS windows_met,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.events_opened END AS events_opened,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.events_closed END AS events_closed,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.open_level_1 END AS open_level_1,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.open_level_2 END AS open_level_2,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.open_level_3 END AS open_level_3,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.open_level_4 END AS open_level_4,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.loop_raised END AS loop_raised,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.loop_answered_in_time END AS loop_answered_in_time,
+	       h.coverage_rate, h.response_rate
+	  FROM sanse.published_history_day d
+	 CROSS JOIN sanse.area a
+	  JOIN sanse.screen_areas() v ON v.id = a.id AND NOT v.exact
+	  LEFT JOIN sanse.published_coverage_history h ON h.day = d.day AND h.area_id = a.id
+	 WHERE sanse.screen_sees_aggregate()
+	UNION ALL
+	SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name, d.day,
+	       coalesce(h.residents, 0)::bigint, coalesce(h.red, 0)::bigint, coalesce(h.yellow, 0)::bigint,
+	       coalesce(h.blue, 0)::bigint, coalesce(h.overdue, 0)::bigint, coalesce(h.windows_met, 0)::bigint,
+	       coalesce(h.events_opened, 0)::bigint, coalesce(h.events_closed, 0)::bigint,
+	       coalesce(h.open_level_1, 0)::bigint, coalesce(h.open_level_2, 0)::bigint,
+	       coalesce(h.open_level_3, 0)::bigint, coalesce(h.open_level_4, 0)::bigint,
+	       coalesce(h.loop_raised, 0)::bigint, coalesce(h.loop_answered_in_time, 0)::bigint,
+	       CASE WHEN h.residents > 0 THEN round(1 - h.overdue::numeric / h.residents, 4) END,
+	       CASE WHEN h.loop_raised > 0 THEN round(h.loop_answered_in_time::numeric / h.loop_raised, 4) END
+	  FROM sanse.area_day_recorded d
+	 CROSS JOIN sanse.area a
+	  JOIN sanse.screen_areas() v ON v.id = a.id AND v.exact
+	  LEFT JOIN sanse.area_day h ON h.day = d.day AND h.area_id = a.id
+	 WHERE d.areas IS NOT NULL AND sanse.screen_sees_exact()) u;
 COMMENT ON VIEW coverage_history IS 'daily history per area (rolled up) the role may see and recorded local day, as of the day''s end: residents in the programme by tier, overdue, windows met, overdue events opened, closed and open by level, loop events raised and answered in time, coverage rate, response rate (for aggregate-only roles: the days as published by the sweep, cells suppressed)';
 
 ALTER VIEW coverage_history SET (security_barrier = true);
@@ -812,4 +844,5 @@ BEGIN
 	skipped := false;
 END
 $$;
+
 COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_escalations (overdue events and the loop''s clocks), forget_expired, fold_worker_month, then record_history (the daily history) and publish_screen_if_due (the screen aggregate-only roles read), one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';
