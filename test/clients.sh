@@ -170,6 +170,8 @@ if grep -q '^not ok' "$tmp/py.out"; then fail=1
 elif [ $rc -ne 0 ]; then say "not ok - psycopg2 client exited with $rc"; fi
 
 # --- BI over both villages: a cell of five or more is shown ---------------------
+# (BI reads the screen as the sweep publishes it)
+sq -d "$db" -c "SELECT sanse.publish_screen()" >/dev/null
 bi() { PGUSER=$SANSE_BI_USER PGPASSWORD=$SANSE_BI_PASSWORD sq -d "$db" "$@"; }
 got=$(bi -c "SELECT residents FROM sanse.coverage WHERE path = '$sup_path'" 2>&1)
 say "$( [ "$got" = 6 ] && echo ok || echo not ok) - BI (aggregate) sees the town $sup_path's six residents of both villages (5 or more is shown; got '$got')"
