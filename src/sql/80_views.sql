@@ -85,9 +85,10 @@ COMMENT ON VIEW coverage_by_tier_all IS 'all areas, for the owner (read coverage
 CREATE VIEW worker_checkin_rate AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
-	SELECT p.worker_id, p.worker_name, p.force, p.area_id, p.month, p.windows_due, p.windows_met, p.checkin_rate,
-	       p.visits, p.flagged_visits, p.checklist_completeness
+	SELECT p.worker_id, wk.name AS worker_name, wk.force, p.area_id, p.month, p.windows_due, p.windows_met,
+	       p.checkin_rate, p.visits, p.flagged_visits, p.checklist_completeness
 	  FROM sanse.published_worker_checkin_rate p
+	  JOIN sanse.worker wk ON wk.id = p.worker_id
 	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
 	 WHERE sanse.screen_sees_aggregate()
 	UNION ALL
@@ -316,16 +317,19 @@ COMMENT ON VIEW worker_load IS 'per active worker: residents in their care by ti
 -- read from what the sweep published (77_published.sql): small cells and
 -- their complements hidden, so no hidden count can be worked out by
 -- arithmetic, and nothing computed from people's rows when the role asks.
--- Each branch is gated by a one-time filter on the caller, so a role with
+-- Names and paths are the areas' (and workers') as they are now, the
+-- counts as published.  Each branch is gated by a one-time filter on the
+-- caller, so a role with
 -- aggregate access only never executes the live one (nor EXPLAIN ANALYZE
 -- shows it run).
 -----------------------------------------------------------------------------
 CREATE VIEW coverage AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
-	SELECT p.area_id, p.path, p.kind, p.name, p.residents, p.red, p.yellow, p.blue, p.overdue_now, p.window_met,
-	       p.coverage_rate
+	SELECT p.area_id, a.path::text AS path, a.kind, a.name, p.residents, p.red, p.yellow, p.blue, p.overdue_now,
+	       p.window_met, p.coverage_rate
 	  FROM sanse.published_coverage p
+	  JOIN sanse.area a ON a.id = p.area_id
 	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
 	 WHERE sanse.screen_sees_aggregate()
 	UNION ALL
@@ -339,8 +343,10 @@ COMMENT ON VIEW coverage IS 'per area at every level (rolled up the hierarchy) t
 CREATE VIEW coverage_by_tier AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
-	SELECT p.area_id, p.path, p.kind, p.name, p.tier, p.residents, p.overdue_now, p.window_met, p.coverage_rate
+	SELECT p.area_id, a.path::text AS path, a.kind, a.name, p.tier, p.residents, p.overdue_now, p.window_met,
+	       p.coverage_rate
 	  FROM sanse.published_coverage_by_tier p
+	  JOIN sanse.area a ON a.id = p.area_id
 	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
 	 WHERE sanse.screen_sees_aggregate()
 	UNION ALL
@@ -353,9 +359,10 @@ COMMENT ON VIEW coverage_by_tier IS 'coverage per area (rolled up) the role may 
 CREATE VIEW overdue_events AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
-	SELECT p.area_id, p.path, p.kind, p.name, p.month, p.opened, p.closed, p.still_open,
+	SELECT p.area_id, a.path::text AS path, a.kind, a.name, p.month, p.opened, p.closed, p.still_open,
 	       p.reached_level_1, p.reached_level_2, p.reached_level_3, p.reached_level_4, p.median_time_to_close
 	  FROM sanse.published_overdue_events p
+	  JOIN sanse.area a ON a.id = p.area_id
 	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
 	 WHERE sanse.screen_sees_aggregate()
 	UNION ALL
@@ -369,8 +376,10 @@ COMMENT ON VIEW overdue_events IS 'per area (rolled up) the role may see and mon
 CREATE VIEW grid_daily_report AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
-	SELECT p.area_id, p.path, p.name, p.day, p.visits, p.complete_checklists, p.flagged_visits, p.events_opened, p.events_closed
+	SELECT p.area_id, a.path::text AS path, a.name, p.day, p.visits, p.complete_checklists, p.flagged_visits,
+	       p.events_opened, p.events_closed
 	  FROM sanse.published_grid_daily_report p
+	  JOIN sanse.area a ON a.id = p.area_id
 	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
 	 WHERE sanse.screen_sees_aggregate()
 	UNION ALL
@@ -383,9 +392,10 @@ COMMENT ON VIEW grid_daily_report IS 'daily grid work report (网格工作报告
 CREATE VIEW loop_metrics AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
-	SELECT p.area_id, p.path, p.name, p.month, p.kind, p.raised, p.answered_in_time, p.response_rate,
+	SELECT p.area_id, a.path::text AS path, a.name, p.month, p.kind, p.raised, p.answered_in_time, p.response_rate,
 	       p.median_time_to_arrive, p.handled, p.closed, p.reopened, p.mean_rating, p.confirmed_solved, p.still_open
 	  FROM sanse.published_loop_metrics p
+	  JOIN sanse.area a ON a.id = p.area_id
 	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
 	 WHERE sanse.screen_sees_aggregate()
 	UNION ALL

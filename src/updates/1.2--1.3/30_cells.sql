@@ -633,9 +633,10 @@ COMMENT ON VIEW grid_daily_report_all IS 'all areas, for the owner (read grid_da
 CREATE OR REPLACE VIEW worker_checkin_rate AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
-	SELECT p.worker_id, p.worker_name, p.force, p.area_id, p.month, p.windows_due, p.windows_met, p.checkin_rate,
-	       p.visits, p.flagged_visits, p.checklist_completeness
+	SELECT p.worker_id, wk.name AS worker_name, wk.force, p.area_id, p.month, p.windows_due, p.windows_met,
+	       p.checkin_rate, p.visits, p.flagged_visits, p.checklist_completeness
 	  FROM sanse.published_worker_checkin_rate p
+	  JOIN sanse.worker wk ON wk.id = p.worker_id
 	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
 	 WHERE sanse.screen_sees_aggregate()
 	UNION ALL
@@ -658,9 +659,10 @@ ALTER VIEW worker_checkin_rate SET (security_barrier = true);
 CREATE OR REPLACE VIEW coverage AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
-	SELECT p.area_id, p.path, p.kind, p.name, p.residents, p.red, p.yellow, p.blue, p.overdue_now, p.window_met,
-	       p.coverage_rate
+	SELECT p.area_id, a.path::text AS path, a.kind, a.name, p.residents, p.red, p.yellow, p.blue, p.overdue_now,
+	       p.window_met, p.coverage_rate
 	  FROM sanse.published_coverage p
+	  JOIN sanse.area a ON a.id = p.area_id
 	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
 	 WHERE sanse.screen_sees_aggregate()
 	UNION ALL
@@ -676,8 +678,10 @@ ALTER VIEW coverage SET (security_barrier = true);
 CREATE OR REPLACE VIEW coverage_by_tier AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
-	SELECT p.area_id, p.path, p.kind, p.name, p.tier, p.residents, p.overdue_now, p.window_met, p.coverage_rate
+	SELECT p.area_id, a.path::text AS path, a.kind, a.name, p.tier, p.residents, p.overdue_now, p.window_met,
+	       p.coverage_rate
 	  FROM sanse.published_coverage_by_tier p
+	  JOIN sanse.area a ON a.id = p.area_id
 	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
 	 WHERE sanse.screen_sees_aggregate()
 	UNION ALL
@@ -692,9 +696,10 @@ ALTER VIEW coverage_by_tier SET (security_barrier = true);
 CREATE OR REPLACE VIEW overdue_events AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
-	SELECT p.area_id, p.path, p.kind, p.name, p.month, p.opened, p.closed, p.still_open,
+	SELECT p.area_id, a.path::text AS path, a.kind, a.name, p.month, p.opened, p.closed, p.still_open,
 	       p.reached_level_1, p.reached_level_2, p.reached_level_3, p.reached_level_4, p.median_time_to_close
 	  FROM sanse.published_overdue_events p
+	  JOIN sanse.area a ON a.id = p.area_id
 	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
 	 WHERE sanse.screen_sees_aggregate()
 	UNION ALL
@@ -710,8 +715,10 @@ ALTER VIEW overdue_events SET (security_barrier = true);
 CREATE OR REPLACE VIEW grid_daily_report AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
-	SELECT p.area_id, p.path, p.name, p.day, p.visits, p.complete_checklists, p.flagged_visits, p.events_opened, p.events_closed
+	SELECT p.area_id, a.path::text AS path, a.name, p.day, p.visits, p.complete_checklists, p.flagged_visits,
+	       p.events_opened, p.events_closed
 	  FROM sanse.published_grid_daily_report p
+	  JOIN sanse.area a ON a.id = p.area_id
 	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
 	 WHERE sanse.screen_sees_aggregate()
 	UNION ALL
@@ -726,9 +733,10 @@ ALTER VIEW grid_daily_report SET (security_barrier = true);
 CREATE OR REPLACE VIEW loop_metrics AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
-	SELECT p.area_id, p.path, p.name, p.month, p.kind, p.raised, p.answered_in_time, p.response_rate,
+	SELECT p.area_id, a.path::text AS path, a.name, p.month, p.kind, p.raised, p.answered_in_time, p.response_rate,
 	       p.median_time_to_arrive, p.handled, p.closed, p.reopened, p.mean_rating, p.confirmed_solved, p.still_open
 	  FROM sanse.published_loop_metrics p
+	  JOIN sanse.area a ON a.id = p.area_id
 	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
 	 WHERE sanse.screen_sees_aggregate()
 	UNION ALL
