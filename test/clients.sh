@@ -105,6 +105,8 @@ for r in $members; do
 	sq -d "$db" -c "CREATE ROLE clients_$r LOGIN PASSWORD '$p' IN ROLE sanse_$r" || say "not ok - login role clients_$r IN ROLE sanse_$r"
 	export "SANSE_${R}_USER=clients_$r" "SANSE_${R}_PASSWORD=$p"
 done
+# the screen BI reads is published by the sweep; the clients publish at once
+sq -d "$db" -c "GRANT EXECUTE ON FUNCTION sanse.publish_screen(timestamptz) TO clients_sweeper" >/dev/null
 # the cluster must not put sanse on anyone's path for us
 say "$( [ "$(sq -d "$db" -c "SELECT count(*) FROM pg_db_role_setting WHERE array_to_string(setconfig, ',') LIKE '%sanse%'")" = 0 ] \
 	&& echo ok || echo not ok) - no database or role setting puts sanse on the search_path yet"

@@ -136,11 +136,10 @@ SELECT is(pg_temp.rows_as('t21_read', $$SELECT residents, red, yellow, blue FROM
 -- EXPLAIN ANALYZE: an aggregate role executes scans of the published tables
 -- (and the areas) only; the owner's live branch reads the people.
 -----------------------------------------------------------------------------
-SELECT is(pg_temp.scanned_as('t21_agg', 'SELECT * FROM sanse.' || v),
-          CASE v WHEN 'coverage_history' THEN 'area,published_coverage_history,published_history_day'
-                 -- no loop event in the fixture: no published row to name its area
-                 WHEN 'loop_metrics' THEN 'published_loop_metrics'
-                 ELSE 'area,published_' || v END,
+-- (area is scanned only when there are published rows to name)
+SELECT matches(pg_temp.scanned_as('t21_agg', 'SELECT * FROM sanse.' || v),
+          CASE v WHEN 'coverage_history' THEN '^(area,published_coverage_history,)?published_history_day$'
+                 ELSE '^(area,)?published_' || v || '$' END,
           format('EXPLAIN ANALYZE of %s as an aggregate role: only published rows scanned', v))
   FROM unnest(ARRAY['coverage', 'coverage_by_tier', 'overdue_events', 'loop_metrics', 'grid_daily_report', 'coverage_history']) v;
 SELECT is(pg_temp.scanned_as(current_user, 'SELECT * FROM sanse.coverage') LIKE '%resident%', true,

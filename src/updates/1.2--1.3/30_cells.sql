@@ -166,11 +166,13 @@ DECLARE
 	r int := 0;
 	total int := 0;
 BEGIN
+	IF to_regclass('pg_temp.sc_cell') IS NULL THEN
+		RAISE EXCEPTION 'no cells to suppress in this session' USING ERRCODE = '55000',
+			HINT = 'sanse.publish_screen() makes them (with sanse.suppress_begin()).';
+	END IF;
 	-- a group of one cell says nothing
 	DELETE FROM pg_temp.sc_member m
 	 WHERE m.gid IN (SELECT x.gid FROM pg_temp.sc_member x GROUP BY x.gid HAVING count(*) < 2);
-	CREATE INDEX ON pg_temp.sc_member (gid);
-	CREATE INDEX ON pg_temp.sc_member (cid);
 	ANALYZE pg_temp.sc_member;
 	-- primary: the small counts (sanse.cell reads sanse.min_cell in C); the
 	-- hidden cells of each round are "new" (round r): only the groups they
@@ -182,10 +184,8 @@ BEGIN
 	UPDATE pg_temp.sc_cell c SET round = 0 WHERE c.frozen AND c.hidden;
 	ANALYZE pg_temp.sc_cell;
 	LOOP
-		IF to_regclass('pg_temp.sc_touched') IS NOT NULL THEN
-			DROP TABLE pg_temp.sc_touched;
-		END IF;
-		CREATE TEMP TABLE sc_touched ON COMMIT DROP AS
+		DELETE FROM pg_temp.sc_touched;
+		INSERT INTO pg_temp.sc_touched (gid)
 		SELECT DISTINCT m.gid FROM pg_temp.sc_cell c JOIN pg_temp.sc_member m ON m.cid = c.cid WHERE c.round = r;
 		-- zeros of a row's partition with a hidden cell (its tiers, closed
 		-- and still open, levels): a 0 there tells the hidden one's make-up
@@ -220,7 +220,6 @@ BEGIN
 		EXIT WHEN z = 0 AND n = 0;
 		r := r + 1;
 	END LOOP;
-	DROP TABLE pg_temp.sc_touched;
 	RETURN total;
 END
 $$;
@@ -229,21 +228,30 @@ COMMENT ON FUNCTION suppress_cells() IS 'primary and secondary cell suppression 
 
 -- Fresh work tables for one suppression.
 CREATE FUNCTION suppress_begin() RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET client_min_messages = warning AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	DROP TABLE IF EXISTS pg_temp.sc_cell, pg_temp.sc_member, pg_temp.sc_parent;
-	CREATE TEMP TABLE sc_cell (
-		cid serial PRIMARY KEY, src text NOT NULL, area_id bigint, k text NOT NULL DEFAULT '', m text NOT NULL,
-		val bigint NOT NULL, hidden boolean NOT NULL DEFAULT false, frozen boolean NOT NULL DEFAULT false,
-		w integer NOT NULL DEFAULT 1, round integer) ON COMMIT DROP;
-	CREATE TEMP TABLE sc_member (gid bigint NOT NULL, cid integer NOT NULL, sign integer NOT NULL,
-	                             part boolean NOT NULL DEFAULT false) ON COMMIT DROP;
-	CREATE TEMP TABLE sc_parent ON COMMIT DROP AS
-	SELECT a.id, p.id AS parent
+	-- made once a transaction and emptied after (no new relation, so no new
+	-- lock, for each day a sweep publishes)
+	IF to_regclass('pg_temp.sc_cell') IS NULL THEN
+		CREATE TEMP TABLE sc_cell (
+			cid serial PRIMARY KEY, src text NOT NULL, area_id bigint, k text NOT NULL DEFAULT '', m text NOT NULL,
+			val bigint NOT NULL, hidden boolean NOT NULL DEFAULT false, frozen boolean NOT NULL DEFAULT false,
+			w integer NOT NULL DEFAULT 1, round integer) ON COMMIT DROP;
+		CREATE INDEX ON pg_temp.sc_cell (src, area_id, k, m);
+		CREATE TEMP TABLE sc_member (gid bigint NOT NULL, cid integer NOT NULL, sign integer NOT NULL,
+		                             part boolean NOT NULL DEFAULT false) ON COMMIT DROP;
+		CREATE INDEX ON pg_temp.sc_member (gid);
+		CREATE INDEX ON pg_temp.sc_member (cid);
+		CREATE TEMP TABLE sc_parent (id bigint PRIMARY KEY, parent bigint NOT NULL) ON COMMIT DROP;
+		CREATE TEMP TABLE sc_touched (gid bigint NOT NULL) ON COMMIT DROP;
+	ELSE
+		TRUNCATE pg_temp.sc_cell, pg_temp.sc_member, pg_temp.sc_parent, pg_temp.sc_touched;
+	END IF;
+	INSERT INTO pg_temp.sc_parent (id, parent)
+	SELECT a.id, p.id
 	  FROM sanse.area a
 	  JOIN sanse.area p ON p.path::text = pg_catalog.regexp_replace(a.path::text, '[.][^.]*$', '')
 	 WHERE pg_catalog.strpos(a.path::text, '.') > 0;
-	CREATE INDEX ON pg_temp.sc_parent (id);
 END
 $$;
 REVOKE ALL ON FUNCTION suppress_begin() FROM PUBLIC;
@@ -254,6 +262,10 @@ COMMENT ON FUNCTION suppress_begin() IS 'create the session''s work tables of on
 CREATE FUNCTION suppress_hierarchy(p_src text[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
+	IF to_regclass('pg_temp.sc_cell') IS NULL THEN
+		RAISE EXCEPTION 'no cells to suppress in this session' USING ERRCODE = '55000',
+			HINT = 'sanse.publish_screen() makes them (with sanse.suppress_begin()).';
+	END IF;
 	INSERT INTO pg_temp.sc_member (gid, cid, sign)
 	SELECT pg_catalog.hashtextextended('h/' || c.src || '/' || c.area_id || '/' || c.k || '/' || c.m, 0), c.cid, 1
 	  FROM pg_temp.sc_cell c
@@ -271,6 +283,10 @@ REVOKE ALL ON FUNCTION suppress_hierarchy(text[]) FROM PUBLIC;
 CREATE FUNCTION suppress_row_group(p_src text, p_name text, p_total text, p_parts text[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
+	IF to_regclass('pg_temp.sc_cell') IS NULL THEN
+		RAISE EXCEPTION 'no cells to suppress in this session' USING ERRCODE = '55000',
+			HINT = 'sanse.publish_screen() makes them (with sanse.suppress_begin()).';
+	END IF;
 	INSERT INTO pg_temp.sc_member (gid, cid, sign, part)
 	SELECT pg_catalog.hashtextextended(p_name || '/' || c.area_id || '/' || c.k, 0), c.cid,
 	       CASE WHEN c.m = p_total THEN 1 ELSE -1 END, true
@@ -298,7 +314,6 @@ BEGIN
 	                            ('open_level_3', h.open_level_3), ('open_level_4', h.open_level_4),
 	                            ('loop_raised', h.loop_raised), ('loop_answered_in_time', h.loop_answered_in_time)) x(m, v)
 	 WHERE h.day = p_day;
-	CREATE INDEX ON pg_temp.sc_cell (area_id, m);
 	PERFORM sanse.suppress_hierarchy(ARRAY['hist']);
 	PERFORM sanse.suppress_row_group('hist', 'tiers', 'residents', ARRAY['red', 'yellow', 'blue']);
 	PERFORM sanse.suppress_cells();
@@ -322,7 +337,6 @@ BEGIN
 	INSERT INTO sanse.published_history_day (day, published_at, min_cell)
 	VALUES (p_day, at, sanse.min_cell_in_force())
 	ON CONFLICT (day) DO UPDATE SET published_at = EXCLUDED.published_at, min_cell = EXCLUDED.min_cell;
-	DROP TABLE pg_temp.sc_cell, pg_temp.sc_member, pg_temp.sc_parent;
 	RETURN n;
 END
 $$;
@@ -427,7 +441,6 @@ BEGIN
 	  JOIN sanse.published_coverage_history p ON p.day = h.day AND p.area_id = h.area_id
 	 CROSS JOIN LATERAL (VALUES ('events_opened', h.events_opened, p.events_opened IS NULL),
 	                            ('loop_raised', h.loop_raised, p.loop_raised IS NULL)) x(m, v, hid);
-	CREATE INDEX ON pg_temp.sc_cell (src, area_id, k, m);
 	ANALYZE pg_temp.sc_cell;
 
 	-- the groups
@@ -531,8 +544,7 @@ BEGIN
 	ON CONFLICT (one) DO UPDATE SET published_at = EXCLUDED.published_at, published_clock = EXCLUDED.published_clock,
 	                                min_cell = EXCLUDED.min_cell,
 	                                cells = EXCLUDED.cells, hidden = EXCLUDED.hidden;
-	DROP TABLE pg_temp.sc_cell, pg_temp.sc_member, pg_temp.sc_parent, pg_temp.sc_cov, pg_temp.sc_oe,
-	           pg_temp.sc_lm, pg_temp.sc_gdr, pg_temp.sc_shown;
+	DROP TABLE pg_temp.sc_cov, pg_temp.sc_oe, pg_temp.sc_lm, pg_temp.sc_gdr, pg_temp.sc_shown;
 	RETURN n_hidden;
 END
 $$;
