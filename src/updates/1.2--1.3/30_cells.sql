@@ -347,9 +347,11 @@ COMMENT ON FUNCTION publish_history_day(date, timestamptz) IS 'publish one recor
 -- published yet, then coverage (with coverage_by_tier: the same cells),
 -- overdue_events, loop_metrics, grid_daily_report and worker_checkin_rate
 -- as of now, suppressed together (a month's totals against its published
--- days, whose cells never change).  Returns how many cells it hid.
+-- days, whose cells never change).  Returns how many cells it hid.  Runs as
+-- the owner: the sweep calls it, and a role the owner grants EXECUTE may
+-- publish at once (after a bulk load, say).
 CREATE FUNCTION publish_screen(at timestamptz DEFAULT now()) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse SET jit = off AS $$
 DECLARE
 	d date;
 	n_hidden int;
