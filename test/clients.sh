@@ -144,6 +144,8 @@ got=$(PGUSER=$SANSE_APP_USER PGPASSWORD=$SANSE_APP_PASSWORD sq -d "${db}_2" \
 	-c "SELECT has_function_privilege('sanse.raise_event(text, bigint, text, text, timestamptz, bigint)', 'EXECUTE')" \
 	-c "INSERT INTO sanse.area (path, kind, name) VALUES ('q', 'district', 'Q') RETURNING kind" 2>&1 | tr '\n' ' ')
 say "$( [ "$got" = "t district " ] && echo ok || echo not ok) - in the second database the app login may raise events and write the district (got '$got')"
+# the screen BI reads is published by the sweep; the clients publish at once
+sq -d "$db" -c "GRANT EXECUTE ON FUNCTION sanse.publish_screen(timestamptz) TO clients_sweeper" >/dev/null
 # the cluster must not put sanse on anyone's path for us
 say "$( [ "$(sq -d "$db" -c "SELECT count(*) FROM pg_db_role_setting WHERE array_to_string(setconfig, ',') LIKE '%sanse%'")" = 0 ] \
 	&& echo ok || echo not ok) - no database or role setting puts sanse on the search_path yet"
@@ -209,6 +211,8 @@ if grep -q '^not ok' "$tmp/py.out"; then fail=1
 elif [ $rc -ne 0 ]; then say "not ok - psycopg2 client exited with $rc"; fi
 
 # --- BI over both villages: a cell of five or more is shown ---------------------
+# (BI reads the screen as the sweep publishes it)
+sq -d "$db" -c "SELECT sanse.publish_screen()" >/dev/null
 bi() { PGUSER=$SANSE_BI_USER PGPASSWORD=$SANSE_BI_PASSWORD sq -d "$db" "$@"; }
 got=$(bi -c "SELECT residents FROM sanse.coverage WHERE path = '$sup_path'" 2>&1)
 say "$( [ "$got" = 6 ] && echo ok || echo not ok) - BI (aggregate) sees the town $sup_path's six residents of both villages (5 or more is shown; got '$got')"

@@ -42,6 +42,8 @@ SELECT id, date_trunc('month', now())::date, 1, 0, 1 FROM sanse.worker;
 CREATE ROLE $role NOLOGIN;
 CREATE ROLE $login LOGIN PASSWORD 'small' IN ROLE $role;
 INSERT INTO sanse.area_grant (role, path, access) VALUES ('$role', 'q', 'aggregate');
+-- what aggregate-only roles read: the screen as the sweep publishes it
+SELECT sanse.publish_screen();
 SQL
 m2=$(q -c "SELECT id FROM sanse.area WHERE path = 'q.t.v.tg.g.m2'")
 check "the district has a recorded day with M2's one resident (as the owner)" \

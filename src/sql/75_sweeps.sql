@@ -220,6 +220,13 @@ BEGIN
 	WHEN lock_not_available THEN
 		PERFORM sanse.sweep_gave_up('daily history');
 	END;
+	-- the screen aggregate-only roles read (77_published.sql)
+	BEGIN
+		PERFORM sanse.publish_screen_if_due(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: the screen''s numbers changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	END;
 	skipped := false;
 END
 $$;
@@ -304,4 +311,4 @@ $$;
 COMMENT ON FUNCTION sweep_job() IS 'this database''s pg_cron sweep job and its last run: status (succeeded, failed, running), times, message';
 
 REVOKE ALL ON FUNCTION sweep(timestamptz) FROM PUBLIC;
-COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_escalations (overdue events and the loop''s clocks), forget_expired, fold_worker_month, then record_history (the daily history), one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';
+COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_escalations (overdue events and the loop''s clocks), forget_expired, fold_worker_month, then record_history (the daily history) and publish_screen_if_due (the screen aggregate-only roles read), one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';

@@ -224,33 +224,47 @@ REVOKE ALL ON FUNCTION record_history(timestamptz, integer) FROM PUBLIC;
 COMMENT ON FUNCTION record_history(timestamptz, integer) IS 'record in area_day every local day (sanse.timezone) that ended by at and is not recorded yet, oldest first, at most max_days; returns how many days (run by sanse.sweep)';
 
 -- The history for the screen: every recorded day and area the role may see
--- (zeros where an area had no row), PII-free, small cells hidden from
--- aggregate-only roles as in the other screen views.
+-- (zeros where an area had no row), PII-free.  Areas seen as aggregates
+-- only: the days as published once each by the sweep (published_coverage_
+-- history, cells suppressed within the day, and never changed after); the
+-- others: area_day itself.
 CREATE VIEW coverage_history AS
-SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name, d.day,
-       sanse.cell(coalesce(h.residents, 0), v.exact) AS residents,
-       sanse.cell(coalesce(h.red, 0), v.exact) AS red,
-       sanse.cell(coalesce(h.yellow, 0), v.exact) AS yellow,
-       sanse.cell(coalesce(h.blue, 0), v.exact) AS blue,
-       sanse.cell(coalesce(h.overdue, 0), v.exact) AS overdue,
-       sanse.cell(coalesce(h.windows_met, 0), v.exact) AS windows_met,
-       sanse.cell(coalesce(h.events_opened, 0), v.exact) AS events_opened,
-       sanse.cell(coalesce(h.events_closed, 0), v.exact) AS events_closed,
-       sanse.cell(coalesce(h.open_level_1, 0), v.exact) AS open_level_1,
-       sanse.cell(coalesce(h.open_level_2, 0), v.exact) AS open_level_2,
-       sanse.cell(coalesce(h.open_level_3, 0), v.exact) AS open_level_3,
-       sanse.cell(coalesce(h.open_level_4, 0), v.exact) AS open_level_4,
-       sanse.cell(coalesce(h.loop_raised, 0), v.exact) AS loop_raised,
-       sanse.cell(coalesce(h.loop_answered_in_time, 0), v.exact) AS loop_answered_in_time,
-       CASE WHEN h.residents > 0
-             AND (v.exact OR (sanse.cell(h.residents, false) IS NOT NULL AND sanse.cell(h.overdue, false) IS NOT NULL))
-            THEN round(1 - h.overdue::numeric / h.residents, 4) END AS coverage_rate,
-       CASE WHEN h.loop_raised > 0
-             AND (v.exact OR (sanse.cell(h.loop_raised, false) IS NOT NULL AND sanse.cell(h.loop_answered_in_time, false) IS NOT NULL))
-            THEN round(h.loop_answered_in_time::numeric / h.loop_raised, 4) END AS response_rate
-  FROM sanse.area_day_recorded d
- CROSS JOIN sanse.area a
-  JOIN sanse.screen_areas() v ON v.id = a.id
-  LEFT JOIN sanse.area_day h ON h.day = d.day AND h.area_id = a.id
- WHERE d.areas IS NOT NULL;
-COMMENT ON VIEW coverage_history IS 'daily history per area (rolled up) the role may see and recorded local day, as of the day''s end: residents in the programme by tier, overdue, windows met, overdue events opened, closed and open by level, loop events raised and answered in time, coverage rate, response rate (small cells hidden from aggregate-only roles)';
+-- a subquery: the security barrier keeps a caller's WHERE above both branches
+SELECT u.* FROM (
+	SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name, d.day,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.residents END AS residents,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.red END AS red,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.yellow END AS yellow,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.blue END AS blue,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.overdue END AS overdue,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.windows_met END AS windows_met,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.events_opened END AS events_opened,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.events_closed END AS events_closed,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.open_level_1 END AS open_level_1,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.open_level_2 END AS open_level_2,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.open_level_3 END AS open_level_3,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.open_level_4 END AS open_level_4,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.loop_raised END AS loop_raised,
+	       CASE WHEN h.area_id IS NULL THEN 0 ELSE h.loop_answered_in_time END AS loop_answered_in_time,
+	       h.coverage_rate, h.response_rate
+	  FROM sanse.published_history_day d
+	 CROSS JOIN sanse.area a
+	  JOIN sanse.screen_areas() v ON v.id = a.id AND NOT v.exact
+	  LEFT JOIN sanse.published_coverage_history h ON h.day = d.day AND h.area_id = a.id
+	 WHERE sanse.screen_sees_aggregate()
+	UNION ALL
+	SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name, d.day,
+	       coalesce(h.residents, 0)::bigint, coalesce(h.red, 0)::bigint, coalesce(h.yellow, 0)::bigint,
+	       coalesce(h.blue, 0)::bigint, coalesce(h.overdue, 0)::bigint, coalesce(h.windows_met, 0)::bigint,
+	       coalesce(h.events_opened, 0)::bigint, coalesce(h.events_closed, 0)::bigint,
+	       coalesce(h.open_level_1, 0)::bigint, coalesce(h.open_level_2, 0)::bigint,
+	       coalesce(h.open_level_3, 0)::bigint, coalesce(h.open_level_4, 0)::bigint,
+	       coalesce(h.loop_raised, 0)::bigint, coalesce(h.loop_answered_in_time, 0)::bigint,
+	       CASE WHEN h.residents > 0 THEN round(1 - h.overdue::numeric / h.residents, 4) END,
+	       CASE WHEN h.loop_raised > 0 THEN round(h.loop_answered_in_time::numeric / h.loop_raised, 4) END
+	  FROM sanse.area_day_recorded d
+	 CROSS JOIN sanse.area a
+	  JOIN sanse.screen_areas() v ON v.id = a.id AND v.exact
+	  LEFT JOIN sanse.area_day h ON h.day = d.day AND h.area_id = a.id
+	 WHERE d.areas IS NOT NULL AND sanse.screen_sees_exact()) u;
+COMMENT ON VIEW coverage_history IS 'daily history per area (rolled up) the role may see and recorded local day, as of the day''s end: residents in the programme by tier, overdue, windows met, overdue events opened, closed and open by level, loop events raised and answered in time, coverage rate, response rate (for aggregate-only roles: the days as published by the sweep, cells suppressed)';

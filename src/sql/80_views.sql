@@ -79,24 +79,31 @@ COMMENT ON VIEW coverage_by_tier_all IS 'all areas, for the owner (read coverage
 
 -- Reads the tally kept as things happen (worker_tally): one row per (worker,
 -- month) with activity, so a month of every worker costs milliseconds.
--- Workers of the areas the role may see; small cells hidden where its access
--- is aggregate only.
+-- Workers of the areas the role may see; where its access is aggregate only,
+-- the month as published by the sweep, small cells hidden (a worker's month
+-- is no part of a published total: primary suppression only).
 CREATE VIEW worker_checkin_rate AS
-SELECT t.worker_id, wk.name AS worker_name, wk.force, wk.area_id, t.month,
-       sanse.cell(t.windows_met + t.windows_missed, v.exact) AS windows_due,
-       sanse.cell(t.windows_met, v.exact) AS windows_met,
-       CASE WHEN t.windows_met + t.windows_missed > 0
-             AND (v.exact OR (sanse.cell(t.windows_met + t.windows_missed, false) IS NOT NULL
-                              AND sanse.cell(t.windows_met, false) IS NOT NULL))
-            THEN round(t.windows_met::numeric / (t.windows_met + t.windows_missed), 4) END AS checkin_rate,
-       sanse.cell(t.visits, v.exact) AS visits,
-       sanse.cell(t.flagged_visits, v.exact) AS flagged_visits,
-       CASE WHEN t.visits > 0 AND (v.exact OR sanse.cell(t.visits, false) IS NOT NULL)
-            THEN round(t.checklist_items::numeric / (cardinality(checklist_items()) * t.visits), 4) END AS checklist_completeness
-  FROM sanse.worker_tally t
-  JOIN sanse.worker wk ON wk.id = t.worker_id
-  JOIN sanse.screen_areas() v ON v.id = wk.area_id
- WHERE t.windows_met + t.windows_missed > 0 OR t.visits > 0;
+-- a subquery: the security barrier keeps a caller's WHERE above both branches
+SELECT u.* FROM (
+	SELECT p.worker_id, wk.name AS worker_name, wk.force, p.area_id, p.month, p.windows_due, p.windows_met,
+	       p.checkin_rate, p.visits, p.flagged_visits, p.checklist_completeness
+	  FROM sanse.published_worker_checkin_rate p
+	  JOIN sanse.worker wk ON wk.id = p.worker_id
+	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
+	 WHERE sanse.screen_sees_aggregate()
+	UNION ALL
+	SELECT t.worker_id, wk.name AS worker_name, wk.force, wk.area_id, t.month,
+	       t.windows_met + t.windows_missed AS windows_due, t.windows_met::bigint,
+	       CASE WHEN t.windows_met + t.windows_missed > 0
+	            THEN round(t.windows_met::numeric / (t.windows_met + t.windows_missed), 4) END AS checkin_rate,
+	       t.visits::bigint, t.flagged_visits::bigint,
+	       CASE WHEN t.visits > 0
+	            THEN round(t.checklist_items::numeric / (cardinality(checklist_items()) * t.visits), 4) END AS checklist_completeness
+	  FROM sanse.worker_tally t
+	  JOIN sanse.worker wk ON wk.id = t.worker_id
+	  JOIN sanse.screen_areas() v ON v.id = wk.area_id AND v.exact
+	 WHERE (t.windows_met + t.windows_missed > 0 OR t.visits > 0)
+	   AND sanse.screen_sees_exact()) u;
 COMMENT ON VIEW worker_checkin_rate IS 'per worker and month (sanse.timezone): windows due for the residents in their care when the outcome was recorded, met on time, check-in rate (打卡率), their visits, flagged visits, checklist completeness';
 
 -- A month is computed per event (a filter on month cannot use an
@@ -128,9 +135,11 @@ SELECT up.id AS area_id, up.path::text AS path, up.kind, up.name, ev.month,
  GROUP BY up.id, up.path, up.kind, up.name, ev.month;
 COMMENT ON VIEW overdue_events_all IS 'all areas, for the owner (read overdue_events): per area (rolled up) and month of the due time: overdue events opened, closed, still open, by highest level reached, median time to close';
 
--- The days walked run from the earliest to the latest finite visit, due or
--- closing time (each an index end-point), stepped as local dates (not in the
--- session's TimeZone).  A row belongs to the day of its own local date;
+-- The days walked are the local dates (sanse.timezone, not the session's
+-- TimeZone) that have a finite visit, due or closing time, found by a skip
+-- scan of each index (the first time at or after the next day's start, one
+-- probe per day that has rows): one row dated 4713 BC adds one day, never
+-- the 6,700 years before the next one.  A row belongs to the day of its own local date;
 -- the index range only narrows the search, and is three hours wider
 -- than [local midnight, next local midnight) on both sides, because where
 -- clocks go back over midnight the day starts at the first midnight while
@@ -148,19 +157,44 @@ SELECT x.area_id, d.day,
        sum(x.flagged)::bigint AS flagged_visits,
        sum(x.opened)::bigint AS events_opened,
        sum(x.closed)::bigint AS events_closed
-  FROM (SELECT g::date AS day,
-               (g AT TIME ZONE sanse.current_zone()) - interval '3 hours' AS starts,
-               ((g + interval '1 day') AT TIME ZONE sanse.current_zone()) + interval '3 hours' AS ends
-          FROM generate_series(
-                 (least((SELECT min(at) FROM sanse.visit WHERE at > '-infinity'),
-                        (SELECT min(due_at) FROM sanse.event WHERE due_at > '-infinity'),
-                        (SELECT min(resolved_at) FROM sanse.event WHERE status = 'closed' AND resolved_at > '-infinity'))
-                  AT TIME ZONE sanse.current_zone())::date::timestamp,
-                 (greatest((SELECT max(at) FROM sanse.visit WHERE at < 'infinity'),
-                           (SELECT max(due_at) FROM sanse.event WHERE due_at < 'infinity'),
-                           (SELECT max(resolved_at) FROM sanse.event WHERE status = 'closed' AND resolved_at < 'infinity'))
-                  AT TIME ZONE sanse.current_zone())::date::timestamp,
-                 interval '1 day') g) d
+  FROM (SELECT g.day,
+               (g.day::timestamp AT TIME ZONE sanse.current_zone()) - interval '3 hours' AS starts,
+               ((g.day + 1)::timestamp AT TIME ZONE sanse.current_zone()) + interval '3 hours' AS ends
+          FROM (WITH RECURSIVE
+                vd(day) AS (
+                	SELECT (min(v.at) AT TIME ZONE sanse.current_zone())::date FROM sanse.visit v
+                	 WHERE v.at > '-infinity' AND v.at < 'infinity'
+                	UNION ALL
+                	SELECT greatest(vd.day + 1, n.day)
+                	  FROM vd CROSS JOIN LATERAL (
+                		SELECT (SELECT (min(v.at) AT TIME ZONE sanse.current_zone())::date FROM sanse.visit v
+                		         WHERE v.at >= ((vd.day + 1)::timestamp AT TIME ZONE sanse.current_zone()) - interval '3 hours'
+                		           AND v.at < 'infinity') AS day) n
+                	 WHERE n.day IS NOT NULL),
+                ed(day) AS (
+                	SELECT (min(e.due_at) AT TIME ZONE sanse.current_zone())::date FROM sanse.event e
+                	 WHERE e.due_at > '-infinity' AND e.due_at < 'infinity'
+                	UNION ALL
+                	SELECT greatest(ed.day + 1, n.day)
+                	  FROM ed CROSS JOIN LATERAL (
+                		SELECT (SELECT (min(e.due_at) AT TIME ZONE sanse.current_zone())::date FROM sanse.event e
+                		         WHERE e.due_at >= ((ed.day + 1)::timestamp AT TIME ZONE sanse.current_zone()) - interval '3 hours'
+                		           AND e.due_at < 'infinity') AS day) n
+                	 WHERE n.day IS NOT NULL),
+                cd(day) AS (
+                	SELECT (min(e.resolved_at) AT TIME ZONE sanse.current_zone())::date FROM sanse.event e
+                	 WHERE e.status = 'closed' AND e.resolved_at > '-infinity' AND e.resolved_at < 'infinity'
+                	UNION ALL
+                	SELECT greatest(cd.day + 1, n.day)
+                	  FROM cd CROSS JOIN LATERAL (
+                		SELECT (SELECT (min(e.resolved_at) AT TIME ZONE sanse.current_zone())::date FROM sanse.event e
+                		         WHERE e.status = 'closed'
+                		           AND e.resolved_at >= ((cd.day + 1)::timestamp AT TIME ZONE sanse.current_zone()) - interval '3 hours'
+                		           AND e.resolved_at < 'infinity') AS day) n
+                	 WHERE n.day IS NOT NULL)
+                SELECT vd.day FROM vd WHERE vd.day IS NOT NULL
+                UNION SELECT ed.day FROM ed WHERE ed.day IS NOT NULL
+                UNION SELECT cd.day FROM cd WHERE cd.day IS NOT NULL) g) d
  CROSS JOIN LATERAL (
 	SELECT v.area_id, 1 AS visits, (cardinality(v.checklist) = cardinality(checklist_items()))::int AS complete,
 	       (v.flags <> '{}')::int AS flagged, 0 AS opened, 0 AS closed
@@ -278,63 +312,96 @@ COMMENT ON VIEW worker_load IS 'per active worker: residents in their care by ti
 
 -----------------------------------------------------------------------------
 -- The screen views clients read (spec 8): each role sees the areas granted
--- to it (every area for superusers and the owner), and where its access is
--- aggregate only, no count from 1 to sanse.min_cell - 1 (nor a rate, median
--- or mean built on one): no small cell identifies a household.
+-- to it (every area for superusers and the owner).  An area it sees exactly
+-- (read or care) is computed live; an area it sees as aggregates only is
+-- read from what the sweep published (77_published.sql): small cells and
+-- their complements hidden, so no hidden count can be worked out by
+-- arithmetic, and nothing computed from people's rows when the role asks.
+-- Names and paths are the areas' (and workers') as they are now, the
+-- counts as published.  Each branch is gated by a one-time filter on the
+-- caller, so a role with
+-- aggregate access only never executes the live one (nor EXPLAIN ANALYZE
+-- shows it run).
 -----------------------------------------------------------------------------
 CREATE VIEW coverage AS
-SELECT c.area_id, c.path, c.kind, c.name,
-       sanse.cell(c.residents, v.exact) AS residents, sanse.cell(c.red, v.exact) AS red,
-       sanse.cell(c.yellow, v.exact) AS yellow, sanse.cell(c.blue, v.exact) AS blue,
-       sanse.cell(c.overdue_now, v.exact) AS overdue_now, sanse.cell(c.window_met, v.exact) AS window_met,
-       CASE WHEN v.exact OR (sanse.cell(c.residents, false) IS NOT NULL AND sanse.cell(c.overdue_now, false) IS NOT NULL)
-            THEN c.coverage_rate END AS coverage_rate
-  FROM sanse.coverage_all c
-  JOIN sanse.screen_areas() v ON v.id = c.area_id;
-COMMENT ON VIEW coverage IS 'per area at every level (rolled up the hierarchy) the role may see: residents in the programme by tier, overdue now, current window met, coverage rate = share not overdue (small cells hidden from aggregate-only roles)';
+-- a subquery: the security barrier keeps a caller's WHERE above both branches
+SELECT u.* FROM (
+	SELECT p.area_id, a.path::text AS path, a.kind, a.name, p.residents, p.red, p.yellow, p.blue, p.overdue_now,
+	       p.window_met, p.coverage_rate
+	  FROM sanse.published_coverage p
+	  JOIN sanse.area a ON a.id = p.area_id
+	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
+	 WHERE sanse.screen_sees_aggregate()
+	UNION ALL
+	SELECT c.area_id, c.path, c.kind, c.name, c.residents, c.red, c.yellow, c.blue, c.overdue_now, c.window_met,
+	       c.coverage_rate
+	  FROM sanse.coverage_all c
+	  JOIN sanse.screen_areas() v ON v.id = c.area_id AND v.exact
+	 WHERE sanse.screen_sees_exact()) u;
+COMMENT ON VIEW coverage IS 'per area at every level (rolled up the hierarchy) the role may see: residents in the programme by tier, overdue now, current window met, coverage rate = share not overdue (for aggregate-only roles: as published by the sweep, cells suppressed)';
 
 CREATE VIEW coverage_by_tier AS
-SELECT c.area_id, c.path, c.kind, c.name, c.tier,
-       sanse.cell(c.residents, v.exact) AS residents, sanse.cell(c.overdue_now, v.exact) AS overdue_now,
-       sanse.cell(c.window_met, v.exact) AS window_met,
-       CASE WHEN v.exact OR (sanse.cell(c.residents, false) IS NOT NULL AND sanse.cell(c.overdue_now, false) IS NOT NULL)
-            THEN c.coverage_rate END AS coverage_rate
-  FROM sanse.coverage_by_tier_all c
-  JOIN sanse.screen_areas() v ON v.id = c.area_id;
-COMMENT ON VIEW coverage_by_tier IS 'coverage per area (rolled up) the role may see and tier (as text): residents, overdue now, window met, coverage rate (small cells hidden from aggregate-only roles)';
+-- a subquery: the security barrier keeps a caller's WHERE above both branches
+SELECT u.* FROM (
+	SELECT p.area_id, a.path::text AS path, a.kind, a.name, p.tier, p.residents, p.overdue_now, p.window_met,
+	       p.coverage_rate
+	  FROM sanse.published_coverage_by_tier p
+	  JOIN sanse.area a ON a.id = p.area_id
+	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
+	 WHERE sanse.screen_sees_aggregate()
+	UNION ALL
+	SELECT c.area_id, c.path, c.kind, c.name, c.tier, c.residents, c.overdue_now, c.window_met, c.coverage_rate
+	  FROM sanse.coverage_by_tier_all c
+	  JOIN sanse.screen_areas() v ON v.id = c.area_id AND v.exact
+	 WHERE sanse.screen_sees_exact()) u;
+COMMENT ON VIEW coverage_by_tier IS 'coverage per area (rolled up) the role may see and tier (as text): residents, overdue now, window met, coverage rate (for aggregate-only roles: as published by the sweep, every tier of every area, cells suppressed)';
 
 CREATE VIEW overdue_events AS
-SELECT o.area_id, o.path, o.kind, o.name, o.month,
-       sanse.cell(o.opened, v.exact) AS opened, sanse.cell(o.closed, v.exact) AS closed,
-       sanse.cell(o.still_open, v.exact) AS still_open,
-       sanse.cell(o.reached_level_1, v.exact) AS reached_level_1, sanse.cell(o.reached_level_2, v.exact) AS reached_level_2,
-       sanse.cell(o.reached_level_3, v.exact) AS reached_level_3, sanse.cell(o.reached_level_4, v.exact) AS reached_level_4,
-       CASE WHEN v.exact OR sanse.cell(o.closed, false) IS NOT NULL THEN o.median_time_to_close END AS median_time_to_close
-  FROM sanse.overdue_events_all o
-  JOIN sanse.screen_areas() v ON v.id = o.area_id;
-COMMENT ON VIEW overdue_events IS 'per area (rolled up) the role may see and month of the due time: overdue events opened, closed, still open, by highest level reached, median time to close (small cells hidden from aggregate-only roles)';
+-- a subquery: the security barrier keeps a caller's WHERE above both branches
+SELECT u.* FROM (
+	SELECT p.area_id, a.path::text AS path, a.kind, a.name, p.month, p.opened, p.closed, p.still_open,
+	       p.reached_level_1, p.reached_level_2, p.reached_level_3, p.reached_level_4, p.median_time_to_close
+	  FROM sanse.published_overdue_events p
+	  JOIN sanse.area a ON a.id = p.area_id
+	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
+	 WHERE sanse.screen_sees_aggregate()
+	UNION ALL
+	SELECT o.area_id, o.path, o.kind, o.name, o.month, o.opened, o.closed, o.still_open,
+	       o.reached_level_1, o.reached_level_2, o.reached_level_3, o.reached_level_4, o.median_time_to_close
+	  FROM sanse.overdue_events_all o
+	  JOIN sanse.screen_areas() v ON v.id = o.area_id AND v.exact
+	 WHERE sanse.screen_sees_exact()) u;
+COMMENT ON VIEW overdue_events IS 'per area (rolled up) the role may see and month of the due time: overdue events opened, closed, still open, by highest level reached, median time to close (for aggregate-only roles: as published by the sweep, cells suppressed)';
 
 CREATE VIEW grid_daily_report AS
-SELECT d.area_id, d.path, d.name, d.day,
-       sanse.cell(d.visits, v.exact) AS visits, sanse.cell(d.complete_checklists, v.exact) AS complete_checklists,
-       sanse.cell(d.flagged_visits, v.exact) AS flagged_visits, sanse.cell(d.events_opened, v.exact) AS events_opened,
-       sanse.cell(d.events_closed, v.exact) AS events_closed
-  FROM sanse.grid_daily_report_all d
-  JOIN sanse.screen_areas() v ON v.id = d.area_id;
-COMMENT ON VIEW grid_daily_report IS 'daily grid work report (网格工作报告) per micro grid the role may see: visits, complete checklists, flagged visits, events opened (by due day) and closed (small cells hidden from aggregate-only roles)';
+-- a subquery: the security barrier keeps a caller's WHERE above both branches
+SELECT u.* FROM (
+	SELECT p.area_id, a.path::text AS path, a.name, p.day, p.visits, p.complete_checklists, p.flagged_visits,
+	       p.events_opened, p.events_closed
+	  FROM sanse.published_grid_daily_report p
+	  JOIN sanse.area a ON a.id = p.area_id
+	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
+	 WHERE sanse.screen_sees_aggregate()
+	UNION ALL
+	SELECT d.area_id, d.path, d.name, d.day, d.visits, d.complete_checklists, d.flagged_visits, d.events_opened, d.events_closed
+	  FROM sanse.grid_daily_report_all d
+	  JOIN sanse.screen_areas() v ON v.id = d.area_id AND v.exact
+	 WHERE sanse.screen_sees_exact()) u;
+COMMENT ON VIEW grid_daily_report IS 'daily grid work report (网格工作报告) per micro grid the role may see: visits, complete checklists, flagged visits, events opened (by due day) and closed (for aggregate-only roles: as published by the sweep, cells suppressed)';
 
 CREATE VIEW loop_metrics AS
-SELECT l.area_id, l.path, l.name, l.month, l.kind,
-       sanse.cell(l.raised, v.exact) AS raised, sanse.cell(l.answered_in_time, v.exact) AS answered_in_time,
-       CASE WHEN v.exact OR (sanse.cell(l.raised, false) IS NOT NULL AND sanse.cell(l.answered_in_time, false) IS NOT NULL)
-            THEN l.response_rate END AS response_rate,
-       -- built on the arrivals, at least as many as answered in time
-       CASE WHEN v.exact OR sanse.cell(l.answered_in_time, false) IS NOT NULL
-            THEN l.median_time_to_arrive END AS median_time_to_arrive,
-       sanse.cell(l.handled, v.exact) AS handled, sanse.cell(l.closed, v.exact) AS closed,
-       sanse.cell(l.reopened, v.exact) AS reopened,
-       CASE WHEN v.exact THEN l.mean_rating END AS mean_rating,
-       sanse.cell(l.confirmed_solved, v.exact) AS confirmed_solved, sanse.cell(l.still_open, v.exact) AS still_open
-  FROM sanse.loop_metrics_all l
-  JOIN sanse.screen_areas() v ON v.id = l.area_id;
-COMMENT ON VIEW loop_metrics IS 'closed loop per area (rolled up) the role may see, month of raising and kind: raised, answered in time, response rate, median time to arrive, handled, closed, reopened, mean rating, confirmed solved by the resident, still open (small cells hidden from aggregate-only roles)';
+-- a subquery: the security barrier keeps a caller's WHERE above both branches
+SELECT u.* FROM (
+	SELECT p.area_id, a.path::text AS path, a.name, p.month, p.kind, p.raised, p.answered_in_time, p.response_rate,
+	       p.median_time_to_arrive, p.handled, p.closed, p.reopened, p.mean_rating, p.confirmed_solved, p.still_open
+	  FROM sanse.published_loop_metrics p
+	  JOIN sanse.area a ON a.id = p.area_id
+	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
+	 WHERE sanse.screen_sees_aggregate()
+	UNION ALL
+	SELECT l.area_id, l.path, l.name, l.month, l.kind, l.raised, l.answered_in_time, l.response_rate,
+	       l.median_time_to_arrive, l.handled, l.closed, l.reopened, l.mean_rating, l.confirmed_solved, l.still_open
+	  FROM sanse.loop_metrics_all l
+	  JOIN sanse.screen_areas() v ON v.id = l.area_id AND v.exact
+	 WHERE sanse.screen_sees_exact()) u;
+COMMENT ON VIEW loop_metrics IS 'closed loop per area (rolled up) the role may see, month of raising and kind: raised, answered in time, response rate, median time to arrive, handled, closed, reopened, mean rating, confirmed solved by the resident, still open (for aggregate-only roles: as published by the sweep, cells suppressed, no mean rating)';

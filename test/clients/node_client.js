@@ -237,6 +237,10 @@ async function district() {
     (await one(sup, 'SELECT count(*) FROM sanse.visit WHERE area_id = $1', [OTHER.area]))[0], '0');
 
   // --- the BI analyst: the screen views ------------------------------------
+  // BI reads the screen as published: publish now (clients.sh grants it to the sweeper)
+  const publisher = await connect('SWEEPER');
+  await publisher.query('SELECT sanse.publish_screen()');
+  await publisher.end();
   const bi = await connect('BI');
   eq('BI role has no sanse on its search_path', (await one(bi, 'SHOW search_path'))[0].includes('sanse'), false);
   r = await bi.query('SELECT path, kind, residents, red, yellow, blue, overdue_now, window_met, coverage_rate ' +

@@ -244,6 +244,10 @@ def district():
        one(sup, "SELECT count(*) FROM sanse.visit WHERE area_id = %s", (OTHER_AREA,))[0], 0)
 
     # --- the BI analyst: the screen views ------------------------------------
+    # BI reads the screen as published: publish now (clients.sh grants it to the sweeper)
+    publisher = connect("SWEEPER")
+    one(publisher, "SELECT sanse.publish_screen()")
+    publisher.close()
     bi = connect("BI")
     eq("BI role has no sanse on its search_path", "sanse" in one(bi, "SHOW search_path")[0], False)
     with bi.cursor() as cur:

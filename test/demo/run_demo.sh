@@ -30,6 +30,8 @@ SELECT * FROM sanse_demo.generate($SEED, $SCALE, date_trunc('hour', now()) - int
 \timing on
 CALL sanse_demo.replay(date_trunc('hour', now()) - interval '$((DAYS + 1)) days', $DAYS);
 \timing off
+-- what aggregate-only roles read: the screen published as of the replay's end
+SELECT sanse.publish_screen() \gset
 \i test/demo/screen.sql
 SQL
 

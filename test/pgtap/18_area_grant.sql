@@ -65,6 +65,8 @@ SELECT r.id, r.area_id, 'blue', '2024-04-01 00:00+08', '2024-04-01 00:00+08', 'c
        CASE WHEN r.name LIKE 'm2 %' THEN timestamptz '2024-04-03 00:00+08' ELSE '2024-04-02 00:00+08' END
   FROM sanse.resident r ORDER BY r.id;
 
+-- what aggregate-only roles read: the screen as the sweep publishes it
+SELECT sanse.publish_screen() \gset
 -- ids by name, substituted into the matrix's statements as {own_...} and {other_...}
 CREATE TEMP TABLE fx (key text PRIMARY KEY, id bigint NOT NULL);
 INSERT INTO fx VALUES
@@ -206,7 +208,7 @@ SELECT m.tbl, m.op, c.kind, c.side, c.expected
   ('door_token',       'SELECT', '42501',  '42501',   '42501',  '42501',   '42501',  '42501',   '42501',  '42501',   '0 rows', '0 rows',  '42501',  '42501'),
   ('visit_withdrawn',  'SELECT', '42501',  '42501',   '42501',  '42501',   '42501',  '42501',   '42501',  '42501',   '0 rows', '0 rows',  '42501',  '42501'),
   ('coverage',         'SELECT', '1 rows', '0 rows',  '1 rows', '0 rows',  '1 rows', '0 rows',  '42501',  '42501',   '0 rows', '0 rows',  '1 rows', '0 rows'),
-  ('coverage_by_tier', 'SELECT', '1 rows', '0 rows',  '1 rows', '0 rows',  '1 rows', '0 rows',  '42501',  '42501',   '0 rows', '0 rows',  '1 rows', '0 rows'),
+  ('coverage_by_tier', 'SELECT', '3 rows', '0 rows',  '1 rows', '0 rows',  '1 rows', '0 rows',  '42501',  '42501',   '0 rows', '0 rows',  '1 rows', '0 rows'),
   ('overdue_events',   'SELECT', '2 rows', '0 rows',  '2 rows', '0 rows',  '2 rows', '0 rows',  '42501',  '42501',   '0 rows', '0 rows',  '2 rows', '0 rows'),
   ('grid_daily_report','SELECT', '5 rows', '0 rows',  '5 rows', '0 rows',  '5 rows', '0 rows',  '42501',  '42501',   '0 rows', '0 rows',  '5 rows', '0 rows'),
   ('loop_metrics',     'SELECT', '1 rows', '0 rows',  '1 rows', '0 rows',  '1 rows', '0 rows',  '42501',  '42501',   '0 rows', '0 rows',  '1 rows', '0 rows')
@@ -351,23 +353,34 @@ BEGIN
 	RETURN res;
 END
 $$;
--- coverage: G 6 residents, all overdue now; M1 1; M2 5
+-- coverage: G 6 residents, all blue and overdue now; M1 1; M2 5; G2 (M3) 1,
+-- TG 7.  Published with cell suppression (77_published.sql): M1's 1 hidden
+-- would be G - M2, so M2's 5 is hidden too; G2's 1 would be TG - G, so G's 6
+-- is hidden too; red and yellow 0 beside a hidden number of residents are
+-- hidden (they would say all are blue); window met is 0 everywhere with no
+-- hidden cell in its groups: shown.
 SELECT is(pg_temp.rows_as('t18_agg', 'SELECT path, residents, red, yellow, blue, overdue_now, window_met, coverage_rate FROM sanse.coverage ORDER BY path'),
-          '(d.t.v.tg.g,6,0,0,6,6,0,0.0000) ; (d.t.v.tg.g.m1,,0,0,,,0,) ; (d.t.v.tg.g.m2,5,0,0,5,5,0,0.0000)',
-                  'coverage for aggregate: M1''s ones hidden and its rate with them, zeros and counts of 5 or more shown, no other area');
+          '(d.t.v.tg.g,,,,,,0,) ; (d.t.v.tg.g.m1,,,,,,0,) ; (d.t.v.tg.g.m2,,,,,,0,)',
+                  'coverage for aggregate: M1''s and G2''s ones hidden with their complements M2 and G, the zeros beside them and the rates; no other area');
 SELECT is(pg_temp.rows_as('t18_read', 'SELECT path, residents, red, yellow, blue, overdue_now, window_met, coverage_rate FROM sanse.coverage ORDER BY path'),
           '(d.t.v.tg.g,6,0,0,6,6,0,0.0000) ; (d.t.v.tg.g.m1,1,0,0,1,1,0,0.0000) ; (d.t.v.tg.g.m2,5,0,0,5,5,0,0.0000)',
                   'coverage for read: exact');
+-- coverage_by_tier for aggregate: every tier of every area (a missing row
+-- would show a hidden 0), the same cells as coverage's
 SELECT is(pg_temp.rows_as('t18_agg', 'SELECT path, tier, residents, overdue_now, window_met, coverage_rate FROM sanse.coverage_by_tier ORDER BY path, tier'),
-          '(d.t.v.tg.g,blue,6,6,0,0.0000) ; (d.t.v.tg.g.m1,blue,,,0,) ; (d.t.v.tg.g.m2,blue,5,5,0,0.0000)',
-                  'coverage_by_tier for aggregate: M1''s ones and rate hidden');
+          '(d.t.v.tg.g,blue,,,0,) ; (d.t.v.tg.g,red,,,0,) ; (d.t.v.tg.g,yellow,,,0,) ; (d.t.v.tg.g.m1,blue,,,0,) ; (d.t.v.tg.g.m1,red,,,0,) ; (d.t.v.tg.g.m1,yellow,,,0,) ; (d.t.v.tg.g.m2,blue,,,0,) ; (d.t.v.tg.g.m2,red,,,0,) ; (d.t.v.tg.g.m2,yellow,,,0,)',
+                  'coverage_by_tier for aggregate: every tier of every area, hidden as in coverage');
 SELECT is(pg_temp.rows_as('t18_read', 'SELECT path, tier, residents, overdue_now, window_met, coverage_rate FROM sanse.coverage_by_tier ORDER BY path, tier'),
           '(d.t.v.tg.g,blue,6,6,0,0.0000) ; (d.t.v.tg.g.m1,blue,1,1,0,0.0000) ; (d.t.v.tg.g.m2,blue,5,5,0,0.0000)',
                   'coverage_by_tier for read: exact');
--- overdue_events: April closed after 1 day (M1) and 2 days (M2's five); May: M1's open one
+-- overdue_events: April closed after 1 day (M1) and 2 days (M2's five), and
+-- M3's one (G2, TG 7); May: M1's open one.  April as coverage: M1's and G2's
+-- ones hidden, M2 and G with them; every 0 beside a hidden opened (still
+-- open, levels 2 to 4) hidden; the medians with their counts.  May: G's and
+-- M1's 1 opened hidden, and the zeros beside them.
 SELECT is(pg_temp.rows_as('t18_agg', 'SELECT path, month, opened, closed, still_open, reached_level_1, reached_level_2, reached_level_3, reached_level_4, median_time_to_close FROM sanse.overdue_events ORDER BY path, month'),
-          '(d.t.v.tg.g,2024-04-01,6,6,0,6,0,0,0,"2 days") ; (d.t.v.tg.g,2024-05-01,,0,,,0,0,0,) ; (d.t.v.tg.g.m1,2024-04-01,,,0,,0,0,0,) ; (d.t.v.tg.g.m1,2024-05-01,,0,,,0,0,0,) ; (d.t.v.tg.g.m2,2024-04-01,5,5,0,5,0,0,0,"2 days")',
-                  'overdue_events for aggregate: ones hidden, M1''s median of one closing hidden with its count');
+          '(d.t.v.tg.g,2024-04-01,,,,,,,,) ; (d.t.v.tg.g,2024-05-01,,,,,,,,) ; (d.t.v.tg.g.m1,2024-04-01,,,,,,,,) ; (d.t.v.tg.g.m1,2024-05-01,,,,,,,,) ; (d.t.v.tg.g.m2,2024-04-01,,,,,,,,)',
+                  'overdue_events for aggregate: ones hidden with their complements and the zeros beside them, medians with their counts');
 SELECT is(pg_temp.rows_as('t18_read', 'SELECT path, month, opened, closed, still_open, reached_level_1, reached_level_2, reached_level_3, reached_level_4, median_time_to_close FROM sanse.overdue_events ORDER BY path, month'),
           '(d.t.v.tg.g,2024-04-01,6,6,0,6,0,0,0,"2 days") ; (d.t.v.tg.g,2024-05-01,1,0,1,1,0,0,0,) ; (d.t.v.tg.g.m1,2024-04-01,1,1,0,1,0,0,0,"1 day") ; (d.t.v.tg.g.m1,2024-05-01,1,0,1,1,0,0,0,) ; (d.t.v.tg.g.m2,2024-04-01,5,5,0,5,0,0,0,"2 days")',
                   'overdue_events for read: exact, M1''s median of one day shown');
@@ -379,10 +392,14 @@ SELECT is(pg_temp.rows_as('t18_agg', 'SELECT path, day, visits, complete_checkli
 SELECT is(pg_temp.rows_as('t18_read', 'SELECT path, day, visits, complete_checklists, flagged_visits, events_opened, events_closed FROM sanse.grid_daily_report ORDER BY path, day'),
           '(d.t.v.tg.g.m1,2024-03-02,1,0,0,0,0) ; (d.t.v.tg.g.m1,2024-03-05,0,0,0,1,0) ; (d.t.v.tg.g.m1,2024-04-01,0,0,0,1,0) ; (d.t.v.tg.g.m1,2024-04-02,0,0,0,0,1) ; (d.t.v.tg.g.m1,2024-05-01,0,0,0,1,0) ; (d.t.v.tg.g.m2,2024-03-06,0,0,0,5,0) ; (d.t.v.tg.g.m2,2024-04-01,0,0,0,5,0) ; (d.t.v.tg.g.m2,2024-04-03,5,0,4,0,5)',
                   'grid_daily_report for read: exact');
--- loop_metrics: March warnings, G 6 (M1's answered after ten minutes), M1 1, M2 5
+-- loop_metrics: March warnings, G 6 (M1's answered after ten minutes), M1 1,
+-- M2 5, G2 (M3) 1, TG 7.  Raised and still open as coverage (M2 and G hidden
+-- with M1 and G2); closed 0 beside a hidden raised hidden (raised = closed +
+-- still open); answered in time: G 1 = M1 1, both hidden, M2's 0 shown (G -
+-- M1 tells nothing); handled, reopened, confirmed: 0 in every group, shown.
 SELECT is(pg_temp.rows_as('t18_agg', 'SELECT path, month, kind, raised, answered_in_time, response_rate, handled, closed, reopened, mean_rating, confirmed_solved, still_open FROM sanse.loop_metrics ORDER BY path, month, kind'),
-          '(d.t.v.tg.g,2024-03-01,warning,6,,,0,0,0,,0,6) ; (d.t.v.tg.g.m1,2024-03-01,warning,,,,0,0,0,,0,) ; (d.t.v.tg.g.m2,2024-03-01,warning,5,0,0.0000,0,0,0,,0,5)',
-                  'loop_metrics for aggregate: G''s one answer in time hidden and its response rate with it; M1''s all hidden');
+          '(d.t.v.tg.g,2024-03-01,warning,,,,0,,0,,0,) ; (d.t.v.tg.g.m1,2024-03-01,warning,,,,0,,0,,0,) ; (d.t.v.tg.g.m2,2024-03-01,warning,,0,,0,,0,,0,)',
+                  'loop_metrics for aggregate: M1''s and G''s one answer in time hidden, raised hidden with its complements, rates with them');
 SELECT is(pg_temp.rows_as('t18_agg', 'SELECT path, median_time_to_arrive FROM sanse.loop_metrics WHERE path <> ''d.t.v.tg.g'' ORDER BY path'),
           '(d.t.v.tg.g.m1,) ; (d.t.v.tg.g.m2,)',
                   'loop_metrics for aggregate: M1''s median time to arrive hidden with its count (M2 has no arrival)');
@@ -390,10 +407,12 @@ SELECT is(pg_temp.rows_as('t18_agg', 'SELECT median_time_to_arrive FROM sanse.lo
           'loop_metrics for aggregate: G''s median time to arrive, built on its one arrival, hidden');
 -- with sanse.min_cell 1 no count is small: the median of G's one arrival, like M1's, is shown
 SET LOCAL sanse.min_cell = 1;
+SELECT sanse.publish_screen() \gset
 SELECT is(pg_temp.rows_as('t18_agg', 'SELECT path, median_time_to_arrive FROM sanse.loop_metrics ORDER BY path'),
           '(d.t.v.tg.g,00:10:00) ; (d.t.v.tg.g.m1,00:10:00) ; (d.t.v.tg.g.m2,)',
           'loop_metrics for aggregate: a median time to arrive built on enough arrivals answered in time is shown');
 RESET sanse.min_cell;
+SELECT sanse.publish_screen() \gset
 SELECT is(pg_temp.rows_as('t18_read', 'SELECT path, month, kind, raised, answered_in_time, response_rate, median_time_to_arrive, handled, closed, reopened, mean_rating, confirmed_solved, still_open FROM sanse.loop_metrics ORDER BY path, month, kind'),
           '(d.t.v.tg.g,2024-03-01,warning,6,1,0.1667,00:10:00,0,0,0,,0,6) ; (d.t.v.tg.g.m1,2024-03-01,warning,1,1,1.0000,00:10:00,0,0,0,,0,1) ; (d.t.v.tg.g.m2,2024-03-01,warning,5,0,0.0000,,0,0,0,,0,5)',
                   'loop_metrics for read: exact');
@@ -412,14 +431,17 @@ SELECT is(pg_temp.outcome(NULL, r, q), '42501', format('%s cannot change sanse.m
 SELECT is(pg_temp.sqlstate_of(q), '22023', format('sanse.min_cell cannot be emptied or zeroed (22023): %s', q))
   FROM unnest(ARRAY[$$SET LOCAL sanse.min_cell = ''$$, 'SET LOCAL sanse.min_cell = 0']) q;
 SET LOCAL sanse.min_cell = 7;
+SELECT sanse.publish_screen() \gset
 SELECT is(pg_temp.rows_as('t18_agg', 'SELECT path, residents FROM sanse.coverage ORDER BY path'),
           '(d.t.v.tg.g,) ; (d.t.v.tg.g.m1,) ; (d.t.v.tg.g.m2,)',
                   'with sanse.min_cell 7 (set by the superuser) 5 and 6 are hidden too');
 SET LOCAL sanse.min_cell = 1;
+SELECT sanse.publish_screen() \gset
 SELECT is(pg_temp.rows_as('t18_agg', 'SELECT path, residents FROM sanse.coverage ORDER BY path'),
           '(d.t.v.tg.g,6) ; (d.t.v.tg.g.m1,1) ; (d.t.v.tg.g.m2,5)',
                   'with sanse.min_cell 1 nothing is hidden');
 RESET sanse.min_cell;
+SELECT sanse.publish_screen() \gset
 
 -----------------------------------------------------------------------------
 -- (d) a grant row is the whole recipe
