@@ -226,6 +226,8 @@ BEGIN
 	EXCEPTION WHEN serialization_failure THEN
 		RAISE WARNING 'sanse.sweep: the screen''s numbers changed under this % transaction; left to the next sweep',
 			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('screen publication');
 	END;
 	skipped := false;
 END
