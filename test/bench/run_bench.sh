@@ -397,6 +397,11 @@ VACUUM ANALYZE sanse.event;
 VACUUM ANALYZE sanse.event_transition;
 SQL
 vloop=$(q -d sanse_bench_views -c "SELECT count(*) FROM sanse.event WHERE kind <> 'overdue'")
+# Aggregate-only roles read the screen the sweep publishes (issue 18): publish
+# it once, timed, as the sweep does every ten minutes.
+pub_ms=$(q -d sanse_bench_views -c "SELECT round(bench.time_ms('SELECT sanse.publish_screen()')::numeric, 1)") \
+	|| { echo "publish_screen failed" >&2; exit 1; }
+echo "  the screen published for aggregate-only roles in $pub_ms ms ($vareas areas, $vloop loop events)"
 TOWN=q.t1
 READER=sanse_bench_town_read
 AGGREGATOR=sanse_bench_town_aggregate
@@ -553,6 +558,7 @@ $(awk -v r="$(ratio "$loop10" "$loop1")" 'BEGIN { print (r >= 5 && r <= 20 ? "me
 | \`grid_daily_report\`: one micro grid, every day | $daily_grid |
 | \`grid_daily_report\`: every micro grid, one day | $daily_day |
 | daily history: one day recorded (\`record_area_day\`, $hist_rows area rows), as the first sweep after midnight does | $hist_day |
+| the screen published for aggregate-only roles (\`publish_screen\`, cell suppression to a fixpoint), as a sweep does at most every ten minutes | $pub_ms |
 | \`coverage_history WHERE path = 'q'\` (the day just recorded) | $hist_read |
 
 With 90 days of history written directly ($vvisits visits, $vevents overdue events; \`worker_month\`
