@@ -105,10 +105,13 @@ sanse--$(EXTVERSION).sql: $(SQL_SOURCES) sanse.control
 	  printf '%s\n' '\echo Use "CREATE EXTENSION sanse" to load this file. \quit'; \
 	  for f in $(SQL_SOURCES); do echo; echo "-- $$f"; cat $$f; done; } >$@
 
-sanse--$(UPDATE_FROM)--$(EXTVERSION).sql: $(UPDATE_SOURCES) sanse.control
+# A line "--@include src/sql/FILE.sql" in a change file stands for that whole
+# source file (a concept new in this version), so it is not written twice.
+sanse--$(UPDATE_FROM)--$(EXTVERSION).sql: $(UPDATE_SOURCES) $(SQL_SOURCES) sanse.control
 	{ echo '-- sanse $(UPDATE_FROM) -> $(EXTVERSION)'; \
 	  echo '-- Generated from src/updates/$(UPDATE_FROM)--$(EXTVERSION)/*.sql by make; edit those files, not this one.'; \
 	  printf '%s\n' '\echo Use "ALTER EXTENSION sanse UPDATE TO '"'"'$(EXTVERSION)'"'"'" to load this file. \quit'; \
-	  for f in $(UPDATE_SOURCES); do echo; echo "-- $$f"; cat $$f; done; } >$@
+	  for f in $(UPDATE_SOURCES); do echo; echo "-- $$f"; \
+	    awk '/^--@include / { while ((getline l < $$2) > 0) print l; close($$2); next } { print }' $$f; done; } >$@
 
 EXTRA_CLEAN = results regression.diffs regression.out output_iso test/results
