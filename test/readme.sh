@@ -1,13 +1,25 @@
 #!/bin/sh
-# The README's SQL runs as written (issue 11).  Every ```sql block of
-# README.md is extracted in order and run as a superuser with psql
-# -v ON_ERROR_STOP=1, block after block in one session, so the narrative
-# carries from block to block (a search_path set in one block holds in the
-# next, the district built in one is there for the next).  One TAP-like line
-# per block: "ok - README.md:<line> ..." or "not ok - README.md:<line> ...
-# <error>", <line> being the line of the block's ```sql fence.  A block that
-# fails ends the session; the next blocks go on in a new one on the same
-# databases.  Non-SQL fences (```sh, plain ```) are not run.
+# The documentation's SQL runs as written (issues 11 and 19).  Every ```sql
+# block of README.md, then of each page of doc/ and doc/zh/, is extracted in
+# order and run as a superuser with psql -v ON_ERROR_STOP=1, block after
+# block in one session, so the narrative carries from block to block within a
+# page (a search_path set in one block holds in the next, the district built
+# in one is there for the next).  One TAP-like line per block:
+# "ok - <file>:<line> ..." or "not ok - <file>:<line> ... <error>", <line>
+# being the line of the block's ```sql fence.  A block that fails ends the
+# session; the next blocks go on in a new one on the same databases.
+# Non-SQL fences (```sh, plain ```) are not run.
+#
+# The files, in this fixed order (FILES below): README.md; the reference
+# doc/types.md, residents.md, checkin.md, loop.md, protection.md, screen.md,
+# operations.md, errors.md; the Chinese guide doc/zh/README.md, install.md,
+# roles.md, sweeps.md, screen.md, errors.md.  Each file runs on its own, as
+# if on a fresh cluster: its databases are dropped and created afresh and
+# the roles it creates are dropped before and after it, so every page is
+# self-sufficient (a page whose examples need a district builds it in its
+# own first blocks).  A page of doc/ or doc/zh/ missing from FILES is a
+# failure, so no page goes unchecked; a page other than README.md may have no
+# sql block (an index).  READMETEST_FILE=<file> runs that one file.
 #
 # Markers.  An HTML comment on the line right before a ```sql fence says how
 # to run it; directives are separated by ";":
@@ -25,7 +37,7 @@
 #       the placeholder word your_sanse_db is replaced by the name of the
 #       fresh database the unmarked blocks run in
 #   <!-- readme-test: skip, <reason> -->
-#       not run; prints "ok - README.md:<line> skipped: <reason>".  Only for
+#       not run; prints "ok - <file>:<line> skipped: <reason>".  Only for
 #       what cannot run here at all.
 #   <!-- readme-test: comments are results -->
 #       besides running as usual, the block's statements whose last line ends
@@ -41,14 +53,48 @@
 #
 # Unmarked blocks run in a fresh database (sanse_readme, dropped and created)
 # in which CREATE EXTENSION sanse CASCADE has been run, as the README tells a
-# reader to do before its first block (unless a block of the README does it).
-# The roles the README's blocks create (CREATE ROLE ...) are cluster-wide:
+# reader to do before its first block (unless a block of the file does it).
+# The roles the file's blocks create (CREATE ROLE ...) are cluster-wide:
 # any left from an interrupted run are dropped first, and all are dropped at
 # the end, with the databases, the pg_cron jobs the blocks scheduled, and
 # sanse (and pg_cron, if this test created it) in the cron database.
 # READMETEST_VERBOSE=1 prints each block's query results as "# " lines.
 # READMETEST_KEEP=1 keeps the temporary directory (blocks, scripts, output).
 cd "$(dirname "$0")/.." || exit 2
+FILES="README.md doc/types.md doc/residents.md doc/checkin.md doc/loop.md doc/protection.md doc/screen.md
+doc/operations.md doc/errors.md doc/zh/README.md doc/zh/install.md doc/zh/roles.md doc/zh/sweeps.md
+doc/zh/screen.md doc/zh/errors.md"
+if [ -z "$READMETEST_FILE" ]; then
+	fail=0
+	out=$(mktemp) || exit 2
+	for f in $FILES; do
+		[ -f "$f" ] && continue
+		echo "not ok - $f exists (it is in test/readme.sh's list)"
+		fail=1
+	done
+	for f in doc/*.md doc/zh/*.md; do
+		[ -f "$f" ] || continue
+		case " $(echo $FILES) " in
+		*" $f "*) ;;
+		*)
+			echo "not ok - $f is in test/readme.sh's list of files (FILES)"
+			fail=1
+			;;
+		esac
+	done
+	for f in $FILES; do
+		[ -f "$f" ] || continue
+		echo "# $f"
+		READMETEST_FILE=$f sh "$0" >"$out" 2>&1
+		rc=$?
+		cat "$out"
+		[ $rc -eq 0 ] && continue
+		fail=1
+		grep -q '^not ok' "$out" || echo "not ok - $f: test/readme.sh exited $rc"
+	done
+	rm -f "$out"
+	exit $fail
+fi
 readme=${READMETEST_FILE:-README.md}
 main=sanse_readme
 v10=sanse_readme_10
@@ -115,9 +161,14 @@ END {
 ' "$readme" || exit 2
 touch "$tmp/manifest" "$tmp/stray"
 nblocks=$(wc -l <"$tmp/manifest")
-if [ "$nblocks" -eq 0 ]; then
-	echo "not ok - README.md has sql blocks"
-	exit 1
+if [ "$nblocks" -eq 0 ] && [ ! -s "$tmp/stray" ]; then
+	rm -rf "$tmp"
+	if [ "$readme" = README.md ]; then
+		echo "not ok - README.md has sql blocks"
+		exit 1
+	fi
+	echo "# $readme has no sql block"
+	exit 0
 fi
 field() { awk -F '\t' -v i="$1" -v f="$2" '$1 == i { print $f }' "$tmp/manifest"; }
 uses() { awk -F '\t' -v d="$1" '$4 == d && $6 == "" { f = 1 } END { exit !f }' "$tmp/manifest"; }
@@ -238,10 +289,10 @@ session() {
 }
 # the text between "@@begin <i>" and the next "@@begin" in a file
 segment() { awk -v i="$2" '/^@@begin / { on = ($2 == i); next } on' "$1"; }
-# "psql:<file>:<n>: ERROR:  <code>: <message>" -> "README.md:<line>: ERROR <code> <message>"
+# "psql:<file>:<n>: ERROR:  <code>: <message>" -> "$readme:<line>: ERROR <code> <message>"
 errors() {
 	segment "$tmp/err" "$1" | grep 'ERROR:' | sed -n "s|^psql:$tmp/blk\.$1\.sql:\([0-9]*\): ERROR: *\(.*\)|\1 \2|p" |
-		while read -r n rest; do echo "README.md:$(($(field "$1" 3) + n - 1)): ERROR $rest"; done
+		while read -r n rest; do echo "$readme:$(($(field "$1" 3) + n - 1)): ERROR $rest"; done
 	segment "$tmp/err" "$1" | grep 'ERROR:' | grep -v "^psql:$tmp/blk\.$1\.sql:" | sed 's/^psql:[^ ]*: //'
 }
 verbose() {
@@ -255,38 +306,38 @@ report() {
 	desc=$(field "$i" 8)
 	want=$(field "$i" 5)
 	if [ -n "$(field "$i" 9)" ]; then
-		echo "not ok - README.md:$line bad marker: $(field "$i" 9)"
+		echo "not ok - $readme:$line bad marker: $(field "$i" 9)"
 		fail=1
 	elif [ -n "$(field "$i" 6)" ]; then
-		echo "ok - README.md:$line skipped: $(field "$i" 6)"
+		echo "ok - $readme:$line skipped: $(field "$i" 6)"
 	elif ! grep -qx "@@begin $i" "$tmp/marks"; then
-		echo "not ok - README.md:$line $desc: not run (psql: $(grep -v '^@@' "$tmp/err" | head -1))"
+		echo "not ok - $readme:$line $desc: not run (psql: $(grep -v '^@@' "$tmp/err" | head -1))"
 		fail=1
 	elif ! grep -qx "@@end $i" "$tmp/marks"; then
-		echo "not ok - README.md:$line $desc: $(errors "$i" | head -1)"
+		echo "not ok - $readme:$line $desc: $(errors "$i" | head -1)"
 		verbose "$i"
 		fail=1
 	elif [ -n "$want" ]; then
 		got=$(sed -n "s/^@@sqlstate $i //p" "$tmp/marks")
 		nerr=$(errors "$i" | wc -l)
 		if [ "$got" = "$want" ] && [ "$nerr" -eq 1 ]; then
-			echo "ok - README.md:$line $desc fails with $want"
+			echo "ok - $readme:$line $desc fails with $want"
 		elif [ "$got" = 00000 ]; then
-			echo "not ok - README.md:$line $desc: succeeded, want SQLSTATE $want"
+			echo "not ok - $readme:$line $desc: succeeded, want SQLSTATE $want"
 			fail=1
 		else
-			echo "not ok - README.md:$line $desc: want SQLSTATE $want and one error, got $got; $(errors "$i" | tr '\n' ' ')"
+			echo "not ok - $readme:$line $desc: want SQLSTATE $want and one error, got $got; $(errors "$i" | tr '\n' ' ')"
 			fail=1
 		fi
 		verbose "$i"
 	else
-		echo "ok - README.md:$line $desc"
+		echo "ok - $readme:$line $desc"
 		verbose "$i"
 	fi
 }
 
 while IFS="$(printf '\t')" read -r sline smsg; do
-	echo "not ok - README.md:$sline $smsg"
+	echo "not ok - $readme:$sline $smsg"
 	fail=1
 done <"$tmp/stray"
 
@@ -343,16 +394,16 @@ check_results() {
 		psql -X -q -f "$cs" >"$tmp/results" 2>"$tmp/results.err"
 	while IFS="$(printf '\t')" read -r i n line want; do
 		if [ "$n" = 0 ]; then
-			echo "not ok - README.md:$(field "$i" 2) is marked \"comments are results\" but no statement ends with \"; -- <result>\""
+			echo "not ok - $readme:$(field "$i" 2) is marked \"comments are results\" but no statement ends with \"; -- <result>\""
 			fail=1
 			continue
 		fi
 		got=$(awk -v k="$i $n" '$0 == "@@res " k { on = 1; next } $0 == "@@endres " k { on = 0 } on' "$tmp/results" |
 			awk 'NR > 1 { printf "; " } { printf "%s", $0 }')
 		if [ "$got" = "$want" ]; then
-			echo "ok - README.md:$line prints $want (TimeZone America/New_York in the session)"
+			echo "ok - $readme:$line prints $want (TimeZone America/New_York in the session)"
 		else
-			echo "not ok - README.md:$line prints '$got', its comment says '$want' (TimeZone America/New_York in the session)"
+			echo "not ok - $readme:$line prints '$got', its comment says '$want' (TimeZone America/New_York in the session)"
 			grep 'ERROR' "$tmp/results.err" | head -2 | sed 's/^/# /'
 			fail=1
 		fi
@@ -369,9 +420,9 @@ if [ -n "$i" ]; then
 	want=$(grep -o 'SELECT cron\.schedule_in_database(.*);' "$tmp/blk.$i.sql" | head -1)
 	got=$(psql -X -q -d "$main" -c "SELECT sanse.schedule_sweeps()" 2>&1 | grep -o 'SELECT cron\.schedule_in_database(.*);' | head -1)
 	if [ -n "$want" ] && [ "$got" = "$want" ]; then
-		echo "ok - README.md:$line the call is the one schedule_sweeps() prints in its hint without pg_cron"
+		echo "ok - $readme:$line the call is the one schedule_sweeps() prints in its hint without pg_cron"
 	else
-		echo "not ok - README.md:$line the call is the one schedule_sweeps() prints in its hint without pg_cron (hint: '$got', README with $main: '$want')"
+		echo "not ok - $readme:$line the call is the one schedule_sweeps() prints in its hint without pg_cron (hint: '$got', $readme with $main: '$want')"
 		fail=1
 	fi
 fi
