@@ -28,6 +28,8 @@
 # README's pooled login (NOINHERIT, a member of two area roles) runs the
 # README's request through node-postgres's Pool and then, on the same
 # connection, reads no resident.
+# Issue 19: the recipe, "Pooled apps" and "Clients" moved from README.md to
+# doc/protection.md, which is where "the README's" blocks are read from.
 # Prints TAP-like lines; exits non-zero on any failure.  Host and port come
 # from the PG* environment (pg_virtualenv); user and password are overridden.
 cd "$(dirname "$0")/.." || exit 2
@@ -51,14 +53,14 @@ else
 fi
 
 # --- the README's SQL ---------------------------------------------------------
-# sql_block PATTERN: the first ```sql block of README.md containing PATTERN
+# sql_block PATTERN: the first ```sql block of doc/protection.md containing PATTERN
 # (an awk regex) after the first line matching AFTER (default: anywhere)
 sql_block() {
 	awk -v pat="$1" -v after="${2:-}" '
 		after != "" && !seen { if ($0 ~ after) seen = 1; next }
 		/^```sql/ { inb = 1; buf = ""; next }
 		inb && /^```/ { inb = 0; if (buf ~ pat) { printf "%s", buf; exit } next }
-		inb { buf = buf $0 "\n" }' README.md
+		inb { buf = buf $0 "\n" }' doc/protection.md
 }
 # The recipe: roles once per cluster (the block creating sanse_app), grants
 # in every database (the block granting the app its functions); an old

@@ -24,7 +24,8 @@
 #   - a clear ID card number the app writes with a bind parameter
 #     (node-postgres) stays out of the log; the audit line carries $1.
 # Hazards the README warns about are shown as "# note:" lines, not counted.
-# READMETEST_FILE reads another README (as test/readme.sh does).
+# The README's blocks are those of doc/protection.md since issue 19 (the
+# README became a guide); READMETEST_FILE reads another file.
 # Prints TAP-like lines; exits non-zero on any failure.
 cd "$(dirname "$0")/.." || exit 2
 db=sanse_pgaudit
@@ -47,12 +48,12 @@ case ",$(echo "$spl" | tr -d ' ')," in
 esac
 
 # --- the README's SQL -------------------------------------------------------------
-# sql_block PATTERN: the first ```sql block of README.md containing PATTERN
+# sql_block PATTERN: the first ```sql block of doc/protection.md containing PATTERN
 sql_block() {
 	awk -v pat="$1" '
 		/^```sql/ { inb = 1; buf = ""; next }
 		inb && /^```/ { inb = 0; if (buf ~ pat) { printf "%s", buf; exit } next }
-		inb { buf = buf $0 "\n" }' "${READMETEST_FILE:-README.md}"
+		inb { buf = buf $0 "\n" }' "${READMETEST_FILE:-doc/protection.md}"
 }
 # the recipe: its roles (once per cluster) and its grants (per database)
 sql_block 'CREATE ROLE sanse_app' >"$tmp/recipe.sql"
@@ -60,9 +61,9 @@ sql_block 'GRANT EXECUTE ON FUNCTION sanse\\.raise_event' >"$tmp/recipe_db.sql"
 cmp -s "$tmp/recipe.sql" "$tmp/recipe_db.sql" || cat "$tmp/recipe_db.sql" >>"$tmp/recipe.sql"
 sql_block 'pgaudit\\.role' | sed "s/your_sanse_db/$db/g" >"$tmp/audit.sql"
 if [ -s "$tmp/audit.sql" ]; then
-	echo "# pgaudit set up as README.md's block shows"
+	echo "# pgaudit set up as doc/protection.md's block shows"
 else
-	echo "# README.md has no \`\`\`sql block setting pgaudit.role yet: using this test's copy"
+	echo "# doc/protection.md has no \`\`\`sql block setting pgaudit.role yet: using this test's copy"
 	cat >"$tmp/audit.sql" <<SQL
 CREATE EXTENSION pgaudit;
 CREATE ROLE sanse_auditor NOLOGIN;
