@@ -17,7 +17,7 @@
 -- audit rows) come from statements nested in a trigger (depth 2 and more)
 -- under the same query text, and are not a restore.
 -----------------------------------------------------------------------------
-CREATE FUNCTION restore_guard() RETURNS trigger
+CREATE OR REPLACE FUNCTION restore_guard() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	q text := left(current_query(), 4000);

@@ -40,7 +40,7 @@ SELECT pg_catalog.pg_extension_config_dump('audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('audit_log_id_seq', '');
 
 -- Append-only even for the owner's sessions (and in replica mode).
-CREATE FUNCTION audit_log_append_only() RETURNS trigger
+CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.audit_log'::regclass THEN
@@ -84,7 +84,7 @@ SELECT pg_catalog.pg_extension_config_dump('audit_chain', '');
 
 -- What a row's hash covers, in a text no session setting changes (the time
 -- in microseconds since 1970; a record's text form quotes each field).
-CREATE FUNCTION audit_row_hash(prev_hash bytea, a audit_log) RETURNS bytea
+CREATE OR REPLACE FUNCTION audit_row_hash(prev_hash bytea, a audit_log) RETURNS bytea
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, sanse
 BEGIN ATOMIC
 	SELECT pg_catalog.sha256(coalesce(audit_row_hash.prev_hash, '\x'::bytea)
@@ -95,7 +95,7 @@ BEGIN ATOMIC
 	                                    pg_catalog.encode((audit_row_hash.a).text_seal, 'hex'))::text, 'UTF8'));
 END;
 -- The seal of a row's free text under its key.
-CREATE FUNCTION audit_text_seal(purpose text, detail text, key bytea) RETURNS bytea
+CREATE OR REPLACE FUNCTION audit_text_seal(purpose text, detail text, key bytea) RETURNS bytea
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, sanse
 BEGIN ATOMIC
 	SELECT hmac(pg_catalog.convert_to(ROW(audit_text_seal.purpose, audit_text_seal.detail)::text, 'UTF8'),
@@ -103,7 +103,7 @@ BEGIN ATOMIC
 END;
 
 -- A fresh random key for a row's seal (pgcrypto, bound when created).
-CREATE FUNCTION audit_text_key() RETURNS bytea
+CREATE OR REPLACE FUNCTION audit_text_key() RETURNS bytea
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, sanse
 BEGIN ATOMIC
 	SELECT gen_random_bytes(32);
@@ -117,7 +117,7 @@ END;
 -- Waits for
 -- the head at most lock_timeout 10 s (55P03).  A restore (replica mode)
 -- loads rows as they were, hashes and all.
-CREATE FUNCTION audit_log_chain() RETURNS trigger
+CREATE OR REPLACE FUNCTION audit_log_chain() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse SET lock_timeout = '10s' AS $$
 DECLARE
 	head sanse.audit_chain;
@@ -163,7 +163,7 @@ $$;
 -- constraint trigger: it fires for each row, and writes for the last only;
 -- written for each row, the head would pile up versions no one can prune
 -- before the commit, and each append would read them all).
-CREATE FUNCTION audit_log_chain_head() RETURNS trigger
+CREATE OR REPLACE FUNCTION audit_log_chain_head() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	last_id bigint;
@@ -194,7 +194,7 @@ ALTER TABLE audit_log ENABLE ALWAYS TRIGGER audit_log_chain_head;
 -- forget_resident row (in the chain itself) names one of its residents; for
 -- a row deleted, its id (named by the row after it, or by the head for the
 -- last).
-CREATE FUNCTION audit_verify() RETURNS bigint
+CREATE OR REPLACE FUNCTION audit_verify() RETURNS bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	broken bigint;
@@ -240,7 +240,7 @@ CREATE TRIGGER a_restore_guard BEFORE INSERT ON audit_log FOR EACH STATEMENT
 -- Write an audit row.  Run as the owner (SECURITY DEFINER functions and
 -- triggers call it), so current_user is the owner: the acting role is the
 -- session's SET ROLE, else the login.
-CREATE FUNCTION audit(act text, resident_ids bigint[], purpose text, detail text DEFAULT NULL,
+CREATE OR REPLACE FUNCTION audit(act text, resident_ids bigint[], purpose text, detail text DEFAULT NULL,
                       acting name DEFAULT NULL) RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, sanse
 BEGIN ATOMIC
@@ -252,7 +252,7 @@ END;
 REVOKE ALL ON FUNCTION audit(text, bigint[], text, text, name) FROM PUBLIC;
 
 -- Rule and policy changes, one row per statement.
-CREATE FUNCTION audit_change() RETURNS trigger
+CREATE OR REPLACE FUNCTION audit_change() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.tier_policy'::regclass,
@@ -272,7 +272,7 @@ END
 $$;
 -- TRUNCATE of the rules or the loop policies would bypass their row
 -- triggers (built-in rules, re-derived clocks, the audit): refused.
-CREATE FUNCTION refuse_truncate() RETURNS trigger
+CREATE OR REPLACE FUNCTION refuse_truncate() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.loop_policy'::regclass,

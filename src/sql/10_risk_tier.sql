@@ -4,13 +4,13 @@
 -----------------------------------------------------------------------------
 
 CREATE TYPE risk_tier;
-CREATE FUNCTION risk_tier_in(cstring) RETURNS risk_tier
+CREATE OR REPLACE FUNCTION risk_tier_in(cstring) RETURNS risk_tier
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION risk_tier_out(risk_tier) RETURNS cstring
+CREATE OR REPLACE FUNCTION risk_tier_out(risk_tier) RETURNS cstring
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION risk_tier_recv(internal) RETURNS risk_tier
+CREATE OR REPLACE FUNCTION risk_tier_recv(internal) RETURNS risk_tier
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION risk_tier_send(risk_tier) RETURNS bytea
+CREATE OR REPLACE FUNCTION risk_tier_send(risk_tier) RETURNS bytea
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE TYPE risk_tier (
@@ -25,27 +25,27 @@ CREATE TYPE risk_tier (
 );
 COMMENT ON TYPE risk_tier IS 'care risk tier: blue < yellow < red';
 
-CREATE FUNCTION risk_tier_eq(risk_tier, risk_tier) RETURNS bool
+CREATE OR REPLACE FUNCTION risk_tier_eq(risk_tier, risk_tier) RETURNS bool
 	AS 'chareq' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
-CREATE FUNCTION risk_tier_ne(risk_tier, risk_tier) RETURNS bool
+CREATE OR REPLACE FUNCTION risk_tier_ne(risk_tier, risk_tier) RETURNS bool
 	AS 'charne' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
-CREATE FUNCTION risk_tier_lt(risk_tier, risk_tier) RETURNS bool
+CREATE OR REPLACE FUNCTION risk_tier_lt(risk_tier, risk_tier) RETURNS bool
 	AS 'charlt' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
-CREATE FUNCTION risk_tier_le(risk_tier, risk_tier) RETURNS bool
+CREATE OR REPLACE FUNCTION risk_tier_le(risk_tier, risk_tier) RETURNS bool
 	AS 'charle' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
-CREATE FUNCTION risk_tier_gt(risk_tier, risk_tier) RETURNS bool
+CREATE OR REPLACE FUNCTION risk_tier_gt(risk_tier, risk_tier) RETURNS bool
 	AS 'chargt' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
-CREATE FUNCTION risk_tier_ge(risk_tier, risk_tier) RETURNS bool
+CREATE OR REPLACE FUNCTION risk_tier_ge(risk_tier, risk_tier) RETURNS bool
 	AS 'charge' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
-CREATE FUNCTION risk_tier_cmp(risk_tier, risk_tier) RETURNS int4
+CREATE OR REPLACE FUNCTION risk_tier_cmp(risk_tier, risk_tier) RETURNS int4
 	AS 'btcharcmp' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
-CREATE FUNCTION risk_tier_hash(risk_tier) RETURNS int4
+CREATE OR REPLACE FUNCTION risk_tier_hash(risk_tier) RETURNS int4
 	AS 'hashchar' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
-CREATE FUNCTION risk_tier_hash_extended(risk_tier, int8) RETURNS int8
+CREATE OR REPLACE FUNCTION risk_tier_hash_extended(risk_tier, int8) RETURNS int8
 	AS 'hashcharextended' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
-CREATE FUNCTION risk_tier_larger(risk_tier, risk_tier) RETURNS risk_tier
+CREATE OR REPLACE FUNCTION risk_tier_larger(risk_tier, risk_tier) RETURNS risk_tier
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION risk_tier_smaller(risk_tier, risk_tier) RETURNS risk_tier
+CREATE OR REPLACE FUNCTION risk_tier_smaller(risk_tier, risk_tier) RETURNS risk_tier
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE OPERATOR = (

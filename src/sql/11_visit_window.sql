@@ -5,13 +5,13 @@
 
 CREATE TYPE visit_window;
 
-CREATE FUNCTION visit_window_in(cstring) RETURNS visit_window
+CREATE OR REPLACE FUNCTION visit_window_in(cstring) RETURNS visit_window
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION visit_window_out(visit_window) RETURNS cstring
+CREATE OR REPLACE FUNCTION visit_window_out(visit_window) RETURNS cstring
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION visit_window_recv(internal) RETURNS visit_window
+CREATE OR REPLACE FUNCTION visit_window_recv(internal) RETURNS visit_window
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION visit_window_send(visit_window) RETURNS bytea
+CREATE OR REPLACE FUNCTION visit_window_send(visit_window) RETURNS bytea
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE TYPE visit_window (
@@ -25,47 +25,47 @@ CREATE TYPE visit_window (
 );
 COMMENT ON TYPE visit_window IS 'half-open span [opens, due) in which a visit is due';
 
-CREATE FUNCTION visit_window(opens timestamptz, due timestamptz) RETURNS visit_window
+CREATE OR REPLACE FUNCTION visit_window(opens timestamptz, due timestamptz) RETURNS visit_window
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION visit_window(timestamptz, timestamptz) IS 'window [opens, due)';
-CREATE FUNCTION opens_at(visit_window) RETURNS timestamptz
+CREATE OR REPLACE FUNCTION opens_at(visit_window) RETURNS timestamptz
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION opens_at(visit_window) IS 'first instant inside the window';
-CREATE FUNCTION due_at(visit_window) RETURNS timestamptz
+CREATE OR REPLACE FUNCTION due_at(visit_window) RETURNS timestamptz
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION due_at(visit_window) IS 'due time: first instant after the window';
-CREATE FUNCTION is_overdue(visit_window, timestamptz) RETURNS boolean
+CREATE OR REPLACE FUNCTION is_overdue(visit_window, timestamptz) RETURNS boolean
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION is_overdue(visit_window, timestamptz) IS 'true when the time is at or after the due time';
-CREATE FUNCTION lateness(visit_window, timestamptz) RETURNS interval
+CREATE OR REPLACE FUNCTION lateness(visit_window, timestamptz) RETURNS interval
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION lateness(visit_window, timestamptz) IS 'time past the due time, zero when not overdue';
 
-CREATE FUNCTION visit_window_contains(visit_window, timestamptz) RETURNS bool
+CREATE OR REPLACE FUNCTION visit_window_contains(visit_window, timestamptz) RETURNS bool
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION visit_window_contained(timestamptz, visit_window) RETURNS bool
+CREATE OR REPLACE FUNCTION visit_window_contained(timestamptz, visit_window) RETURNS bool
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION visit_window_overlaps(visit_window, visit_window) RETURNS bool
+CREATE OR REPLACE FUNCTION visit_window_overlaps(visit_window, visit_window) RETURNS bool
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION visit_window_eq(visit_window, visit_window) RETURNS bool
+CREATE OR REPLACE FUNCTION visit_window_eq(visit_window, visit_window) RETURNS bool
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION visit_window_ne(visit_window, visit_window) RETURNS bool
+CREATE OR REPLACE FUNCTION visit_window_ne(visit_window, visit_window) RETURNS bool
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION visit_window_lt(visit_window, visit_window) RETURNS bool
+CREATE OR REPLACE FUNCTION visit_window_lt(visit_window, visit_window) RETURNS bool
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION visit_window_le(visit_window, visit_window) RETURNS bool
+CREATE OR REPLACE FUNCTION visit_window_le(visit_window, visit_window) RETURNS bool
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION visit_window_gt(visit_window, visit_window) RETURNS bool
+CREATE OR REPLACE FUNCTION visit_window_gt(visit_window, visit_window) RETURNS bool
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION visit_window_ge(visit_window, visit_window) RETURNS bool
+CREATE OR REPLACE FUNCTION visit_window_ge(visit_window, visit_window) RETURNS bool
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION visit_window_cmp(visit_window, visit_window) RETURNS int4
+CREATE OR REPLACE FUNCTION visit_window_cmp(visit_window, visit_window) RETURNS int4
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION visit_window_sortsupport(internal) RETURNS void
+CREATE OR REPLACE FUNCTION visit_window_sortsupport(internal) RETURNS void
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION visit_window_hash(visit_window) RETURNS int4
+CREATE OR REPLACE FUNCTION visit_window_hash(visit_window) RETURNS int4
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION visit_window_hash_extended(visit_window, int8) RETURNS int8
+CREATE OR REPLACE FUNCTION visit_window_hash_extended(visit_window, int8) RETURNS int8
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE OPERATOR @> (
@@ -122,9 +122,9 @@ CREATE OPERATOR CLASS visit_window_hash_ops
 		FUNCTION 1 visit_window_hash(visit_window),
 		FUNCTION 2 visit_window_hash_extended(visit_window, int8);
 
-CREATE FUNCTION visit_window_larger(visit_window, visit_window) RETURNS visit_window
+CREATE OR REPLACE FUNCTION visit_window_larger(visit_window, visit_window) RETURNS visit_window
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION visit_window_smaller(visit_window, visit_window) RETURNS visit_window
+CREATE OR REPLACE FUNCTION visit_window_smaller(visit_window, visit_window) RETURNS visit_window
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE AGGREGATE max(visit_window) (
 	SFUNC = visit_window_larger, STYPE = visit_window, COMBINEFUNC = visit_window_larger,

@@ -2,17 +2,17 @@
 -- Cadences and the next visit window (spec 3)
 -----------------------------------------------------------------------------
 
-CREATE FUNCTION window_after(anchor timestamptz, cadence text, tz text) RETURNS visit_window
+CREATE OR REPLACE FUNCTION window_after(anchor timestamptz, cadence text, tz text) RETURNS visit_window
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION window_after(timestamptz, text, text) IS
 	'window in which the next visit after anchor is due, for a cadence computed in zone tz';
 
-CREATE FUNCTION cadence_is_valid(cadence text) RETURNS boolean
+CREATE OR REPLACE FUNCTION cadence_is_valid(cadence text) RETURNS boolean
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cadence_is_valid(text) IS
 	'true for a cadence in the grammar; raises 22P02 otherwise';
 
-CREATE FUNCTION current_zone() RETURNS text
+CREATE OR REPLACE FUNCTION current_zone() RETURNS text
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION current_zone() IS 'the zone due dates are computed in (setting sanse.timezone)';
 
@@ -29,7 +29,7 @@ INSERT INTO tier_policy (tier, cadence, escalate_after) VALUES
 	('yellow', 'calendar week', interval '1 day'),
 	('blue', 'calendar month', interval '3 days');
 
-CREATE FUNCTION tier_policy_upsert() RETURNS trigger
+CREATE OR REPLACE FUNCTION tier_policy_upsert() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.tier_policy'::regclass THEN
@@ -48,7 +48,7 @@ $$;
 CREATE TRIGGER tier_policy_upsert BEFORE INSERT ON tier_policy
 	FOR EACH ROW EXECUTE FUNCTION tier_policy_upsert();
 
-CREATE FUNCTION tier_policy_keep() RETURNS trigger
+CREATE OR REPLACE FUNCTION tier_policy_keep() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.tier_policy'::regclass THEN
@@ -69,13 +69,13 @@ CREATE TRIGGER tier_policy_keep BEFORE DELETE OR UPDATE OF tier ON tier_policy
 
 SELECT pg_catalog.pg_extension_config_dump('tier_policy', '');
 
-CREATE FUNCTION window_after(tier risk_tier, anchor timestamptz) RETURNS visit_window
+CREATE OR REPLACE FUNCTION window_after(tier risk_tier, anchor timestamptz) RETURNS visit_window
 	AS 'MODULE_PATHNAME', 'window_after_tier' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION window_after(risk_tier, timestamptz) IS
 	'window in which the next visit after anchor is due for a tier, in zone sanse.timezone';
 
 -- Policies are cached per backend; this tells every backend to reload.
-CREATE FUNCTION cache_invalidate() RETURNS trigger
+CREATE OR REPLACE FUNCTION cache_invalidate() RETURNS trigger
 	AS 'MODULE_PATHNAME' LANGUAGE C;
 CREATE TRIGGER tier_policy_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tier_policy
 	FOR EACH STATEMENT EXECUTE FUNCTION cache_invalidate();

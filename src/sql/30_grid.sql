@@ -2,7 +2,7 @@
 -- Grid hierarchy (微网实格) on ltree paths
 -----------------------------------------------------------------------------
 
-CREATE FUNCTION area_kind_level(kind text) RETURNS int
+CREATE OR REPLACE FUNCTION area_kind_level(kind text) RETURNS int
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN array_position(ARRAY['district', 'town', 'village', 'total_grid', 'general_grid', 'micro_grid'], kind);
 COMMENT ON FUNCTION area_kind_level(text) IS 'depth of an area kind: district 1 ... micro_grid 6';
@@ -32,7 +32,7 @@ COMMENT ON COLUMN area_grant.role_oid IS 'the role the row was granted to (set b
 
 -- The row names a role that exists now; its OID is kept, so the grant dies
 -- with the role even if the name comes back.
-CREATE FUNCTION area_grant_role() RETURNS trigger
+CREATE OR REPLACE FUNCTION area_grant_role() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.area_grant'::regclass THEN
@@ -68,7 +68,7 @@ SELECT pg_catalog.pg_extension_config_dump('area_grant', '');
 -- no grant, or a role the session may not act as sees nothing.  Superusers
 -- and the extension owner see every area.  Row-level security and the
 -- screen views call it with current_user; runs as the owner to read grants.
-CREATE FUNCTION granted_areas(p_access text, p_role name) RETURNS SETOF bigint
+CREATE OR REPLACE FUNCTION granted_areas(p_access text, p_role name) RETURNS SETOF bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF p_role IS NULL OR p_access IS NULL
@@ -100,7 +100,7 @@ COMMENT ON FUNCTION granted_areas(text, name) IS 'ids of the areas a role sees w
 -- The areas the current user sees on the screen views, each with whether it
 -- sees them exactly (read or care) or as aggregates only (small cells
 -- hidden): what every screen view joins on.  Inlined into the views.
-CREATE FUNCTION screen_areas() RETURNS TABLE (id bigint, exact boolean)
+CREATE OR REPLACE FUNCTION screen_areas() RETURNS TABLE (id bigint, exact boolean)
 LANGUAGE sql STABLE
 BEGIN ATOMIC
 	SELECT g.id, g.id IN (SELECT sanse.granted_areas('read', current_user))
@@ -113,7 +113,7 @@ COMMENT ON FUNCTION screen_areas() IS 'the areas current_user sees on the screen
 -- change: what row-level security asks of every row a role reads or writes.
 -- Fails closed like granted_areas.  current_user is SET ROLE's role, or a
 -- SECURITY DEFINER function's owner.
-CREATE FUNCTION sees_area(area_id bigint, access text) RETURNS boolean
+CREATE OR REPLACE FUNCTION sees_area(area_id bigint, access text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'sees_area' LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION sees_area(bigint, text) IS 'true when current_user sees the area with at least this access (aggregate, read or care); false for NULLs';
 
@@ -121,7 +121,7 @@ COMMENT ON FUNCTION sees_area(bigint, text) IS 'true when current_user sees the 
 -- an area with at least an access: what sanse's SECURITY DEFINER functions,
 -- which run as the owner, check before they touch a person's rows, so they
 -- leak nothing across subtrees (a resident outside is "does not exist").
-CREATE FUNCTION caller_sees(p_area bigint, p_access text) RETURNS boolean
+CREATE OR REPLACE FUNCTION caller_sees(p_area bigint, p_access text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'caller_sees' LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION caller_sees(bigint, text) IS 'true when the acting role of the session sees the area with at least this access';
 
@@ -129,13 +129,13 @@ COMMENT ON FUNCTION caller_sees(bigint, text) IS 'true when the acting role of t
 -- In C: reading the threshold loads sanse's library, so sanse.min_cell is
 -- the superuser-only setting, never a placeholder any role could have set
 -- before the library was loaded in its session.
-CREATE FUNCTION cell(n bigint, exact boolean) RETURNS bigint
+CREATE OR REPLACE FUNCTION cell(n bigint, exact boolean) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'cell' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cell(bigint, boolean) IS 'a count, NULL when from 1 to sanse.min_cell - 1 and not exact (aggregate-only access)';
 
 -- ltree's @> bound when the extension is created (ltree may live in any
 -- schema), for C code that must not build SQL text around a schema name.
-CREATE FUNCTION path_contains(ancestor ltree, descendant ltree) RETURNS boolean
+CREATE OR REPLACE FUNCTION path_contains(ancestor ltree, descendant ltree) RETURNS boolean
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN ancestor @> descendant;
 COMMENT ON FUNCTION path_contains(ltree, ltree) IS 'true when ancestor is descendant or one of its ancestors (ltree @>)';
@@ -143,7 +143,7 @@ COMMENT ON TABLE area IS 'grid hierarchy: district > town > village > total_grid
 
 -- As the owner: its checks for child areas, residents and workers must see
 -- every row, not what the caller's row-level security shows.
-CREATE FUNCTION area_check() RETURNS trigger
+CREATE OR REPLACE FUNCTION area_check() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	parent sanse.area;
@@ -209,11 +209,11 @@ $$;
 
 -- The five forces (五类力量), and the worker roles: member, then the leader
 -- of escalation level 1 to 4 (worker_roles()[level + 1]).
-CREATE FUNCTION forces() RETURNS text[]
+CREATE OR REPLACE FUNCTION forces() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['department_staff', 'community_cadre', 'grid_officer', 'service_professional', 'volunteer'];
 COMMENT ON FUNCTION forces() IS 'the five forces of the five-for-one, in order';
-CREATE FUNCTION worker_roles() RETURNS text[]
+CREATE OR REPLACE FUNCTION worker_roles() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['member', 'micro_grid_leader', 'general_grid_leader', 'total_grid_leader', 'task_force'];
 COMMENT ON FUNCTION worker_roles() IS 'member, then the leader of escalation level 1 to 4';

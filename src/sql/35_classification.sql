@@ -2,10 +2,10 @@
 -- Classification rules (风险分级)
 -----------------------------------------------------------------------------
 
-CREATE FUNCTION factor_names() RETURNS text[]
+CREATE OR REPLACE FUNCTION factor_names() RETURNS text[]
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION factor_names() IS 'the pinned risk factor names';
-CREATE FUNCTION factors_are_valid(factors text[]) RETURNS boolean
+CREATE OR REPLACE FUNCTION factors_are_valid(factors text[]) RETURNS boolean
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION factors_are_valid(text[]) IS 'true for known factors; raises 22023 naming an unknown one';
 
@@ -30,11 +30,11 @@ INSERT INTO classification_rule (tier, all_of, builtin, note) VALUES
 	('blue', '{unstable_chronic}', true, 'unstable chronic disease'),
 	('blue', '{mobility_impaired}', true, 'limited mobility');
 
-CREATE FUNCTION classify(factors text[]) RETURNS risk_tier
+CREATE OR REPLACE FUNCTION classify(factors text[]) RETURNS risk_tier
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION classify(text[]) IS 'most severe tier among the enabled rules these factors satisfy; NULL if none';
 
-CREATE FUNCTION classify_explain(factors text[])
+CREATE OR REPLACE FUNCTION classify_explain(factors text[])
 RETURNS TABLE (rule_id bigint, tier risk_tier, all_of text[], note text, decisive boolean)
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, sanse
@@ -47,7 +47,7 @@ BEGIN ATOMIC
 END;
 COMMENT ON FUNCTION classify_explain(text[]) IS 'the enabled rules these factors satisfy; decisive marks those giving the tier';
 
-CREATE FUNCTION classification_rule_guard() RETURNS trigger
+CREATE OR REPLACE FUNCTION classification_rule_guard() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.classification_rule'::regclass THEN

@@ -10,7 +10,7 @@ REVOKE ALL ON installation_secret FROM PUBLIC;
 COMMENT ON TABLE installation_secret IS 'random key made at install time; readable only by the extension owner';
 INSERT INTO installation_secret (secret) VALUES (gen_random_bytes(32));
 
-CREATE FUNCTION installation_secret_replace() RETURNS trigger
+CREATE OR REPLACE FUNCTION installation_secret_replace() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.installation_secret'::regclass THEN
@@ -28,7 +28,7 @@ CREATE TRIGGER installation_secret_replace BEFORE INSERT ON installation_secret
 	FOR EACH ROW EXECUTE FUNCTION installation_secret_replace();
 
 -- Keyed hash of a clear ID card number (blanks trimmed, letters upper-cased).
-CREATE FUNCTION id_number_hash(id_number text) RETURNS bytea
+CREATE OR REPLACE FUNCTION id_number_hash(id_number text) RETURNS bytea
 LANGUAGE sql STABLE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, sanse
 BEGIN ATOMIC

@@ -36,7 +36,7 @@ COMMENT ON TABLE resident IS 'residents under special care; tier, computed_tier 
 COMMENT ON COLUMN resident.written_by IS 'the role that last wrote the row (maintained; the history names it)';
 COMMENT ON COLUMN resident.id_number IS 'write a clear ID card number here; it is replaced by id_number_hash and never stored';
 
-CREATE FUNCTION resident_hash_id_number() RETURNS trigger
+CREATE OR REPLACE FUNCTION resident_hash_id_number() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
@@ -58,14 +58,14 @@ CREATE TRIGGER resident_10_hash_id_number BEFORE INSERT OR UPDATE OF id_number O
 	FOR EACH ROW EXECUTE FUNCTION resident_hash_id_number();
 
 -- 20: tiers and the window invariant, in C
-CREATE FUNCTION resident_maintain() RETURNS trigger
+CREATE OR REPLACE FUNCTION resident_maintain() RETURNS trigger
 	AS 'MODULE_PATHNAME' LANGUAGE C;
 CREATE TRIGGER resident_20_maintain BEFORE INSERT OR UPDATE ON resident
 	FOR EACH ROW EXECUTE FUNCTION resident_maintain();
 
 -- Matching records across departments is a sensitive act: it needs a
 -- purpose, and it is audited with the residents it found.
-CREATE FUNCTION find_resident_by_id_number(id_number text, purpose text) RETURNS SETOF bigint
+CREATE OR REPLACE FUNCTION find_resident_by_id_number(id_number text, purpose text) RETURNS SETOF bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, sanse AS $$
 #variable_conflict use_variable
@@ -92,7 +92,7 @@ COMMENT ON FUNCTION find_resident_by_id_number(text, text) IS 'ids of residents 
 
 -- Tier overrides are audited — set, changed, cleared, or their reason
 -- rewritten alone (who and why is in the history too, for tier changes).
-CREATE FUNCTION resident_audit_override() RETURNS trigger
+CREATE OR REPLACE FUNCTION resident_audit_override() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
@@ -123,7 +123,7 @@ CREATE TRIGGER resident_audit_override_update AFTER UPDATE ON resident
 	EXECUTE FUNCTION resident_audit_override();
 
 -- When a resident left the programme, for deletion once the purpose ends.
-CREATE FUNCTION resident_deactivated() RETURNS trigger
+CREATE OR REPLACE FUNCTION resident_deactivated() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
@@ -156,7 +156,7 @@ CREATE TABLE tier_history (
 CREATE INDEX tier_history_resident ON tier_history (resident_id, changed_at);
 COMMENT ON TABLE tier_history IS 'every change of a resident''s computed tier, override or effective tier';
 
-CREATE FUNCTION resident_history_insert() RETURNS trigger
+CREATE OR REPLACE FUNCTION resident_history_insert() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
@@ -171,7 +171,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION resident_history_update() RETURNS trigger
+CREATE OR REPLACE FUNCTION resident_history_update() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
@@ -200,7 +200,7 @@ CREATE TRIGGER resident_history_update AFTER UPDATE ON resident
 
 -- Rule edits re-classify the residents whose factors satisfy an old or new
 -- rule (the GIN index finds them); the update lets the C trigger re-derive.
-CREATE FUNCTION reclassify_residents_having(rule_factors text[]) RETURNS void
+CREATE OR REPLACE FUNCTION reclassify_residents_having(rule_factors text[]) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, sanse
 BEGIN ATOMIC
 	UPDATE sanse.resident r SET factors = r.factors
@@ -208,7 +208,7 @@ BEGIN ATOMIC
 	   AND r.computed_tier IS DISTINCT FROM sanse.classify(r.factors);
 END;
 
-CREATE FUNCTION classification_rule_reclassify() RETURNS trigger
+CREATE OR REPLACE FUNCTION classification_rule_reclassify() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.classification_rule'::regclass THEN
@@ -239,7 +239,7 @@ CREATE TRIGGER classification_rule_reclassify_delete AFTER DELETE ON classificat
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION classification_rule_reclassify();
 
-CREATE FUNCTION tier_policy_rederive() RETURNS trigger
+CREATE OR REPLACE FUNCTION tier_policy_rederive() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.tier_policy'::regclass THEN
@@ -260,7 +260,7 @@ CREATE TRIGGER tier_policy_rederive AFTER UPDATE ON tier_policy
 -- Columns only sanse writes (last_visit_at, id_number_hash and everything the
 -- resident trigger derives): a client that is not a superuser gets 42501.
 -- Fired first (triggers fire in name order), on what the client wrote.
-CREATE FUNCTION resident_guard() RETURNS trigger
+CREATE OR REPLACE FUNCTION resident_guard() RETURNS trigger
 	AS 'MODULE_PATHNAME' LANGUAGE C;
 CREATE TRIGGER resident_05_guard BEFORE INSERT OR UPDATE ON resident
 	FOR EACH ROW EXECUTE FUNCTION resident_guard();
@@ -269,7 +269,7 @@ CREATE TRIGGER resident_05_guard BEFORE INSERT OR UPDATE ON resident
 CREATE INDEX resident_due ON resident (due_at(next_visit));
 -- The tier a resident had at a time, from its history (the registration
 -- tier before the first change, the current tier without history).
-CREATE FUNCTION tier_at(p_resident bigint, p_at timestamptz) RETURNS risk_tier
+CREATE OR REPLACE FUNCTION tier_at(p_resident bigint, p_at timestamptz) RETURNS risk_tier
 LANGUAGE sql STABLE SET search_path = pg_catalog, sanse
 BEGIN ATOMIC
 	SELECT coalesce(

@@ -14,7 +14,7 @@ CREATE INDEX carer_worker ON carer (worker_id);
 COMMENT ON TABLE carer IS 'five-for-one: the responsible worker of each force for a resident';
 
 -- (runs as the owner: it locks the worker row, which a care role may read but not update)
-CREATE FUNCTION carer_check() RETURNS trigger
+CREATE OR REPLACE FUNCTION carer_check() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	w sanse.worker;
@@ -40,14 +40,14 @@ CREATE TRIGGER carer_check BEFORE INSERT OR UPDATE OF worker_id, force ON carer
 
 -- The resident's carers, in worker order: whom a missed window is charged to
 -- and a met one credited to.
-CREATE FUNCTION carers_of(resident_id bigint) RETURNS bigint[]
+CREATE OR REPLACE FUNCTION carers_of(resident_id bigint) RETURNS bigint[]
 LANGUAGE sql STABLE PARALLEL SAFE
 BEGIN ATOMIC
 	SELECT ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = carers_of.resident_id ORDER BY c.worker_id);
 END;
 COMMENT ON FUNCTION carers_of(bigint) IS 'the resident''s carers (five-for-one), in worker id order';
 
-CREATE VIEW carer_gaps AS
+CREATE OR REPLACE VIEW carer_gaps AS
 SELECT r.id AS resident_id, r.area_id, r.tier::text AS tier,
        array_agg(f.force ORDER BY f.ord) AS missing_forces
   FROM resident r

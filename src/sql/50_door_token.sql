@@ -14,11 +14,11 @@ CREATE UNIQUE INDEX door_token_current ON door_token (resident_id) WHERE revoked
 REVOKE ALL ON door_token FROM PUBLIC;
 COMMENT ON TABLE door_token IS 'door QR tokens: a random nonce per resident and version; the token text is derived with the installation secret';
 
-CREATE FUNCTION door_token_nonce() RETURNS bytea
+CREATE OR REPLACE FUNCTION door_token_nonce() RETURNS bytea
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
-CREATE FUNCTION door_token_sign(nonce bytea) RETURNS text
+CREATE OR REPLACE FUNCTION door_token_sign(nonce bytea) RETURNS text
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT;
-CREATE FUNCTION door_token_open(token text) RETURNS bytea
+CREATE OR REPLACE FUNCTION door_token_open(token text) RETURNS bytea
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT;
 REVOKE ALL ON FUNCTION door_token_nonce() FROM PUBLIC;
 REVOKE ALL ON FUNCTION door_token_sign(bytea) FROM PUBLIC;
@@ -26,13 +26,13 @@ REVOKE ALL ON FUNCTION door_token_open(text) FROM PUBLIC;
 -- For the closed loop's arrive: verify a token (28000 and the LOG line, as
 -- check_in, for a missing, malformed or forged one) and refuse an unknown
 -- or revoked one.
-CREATE FUNCTION door_token_verify(token text, worker_id bigint, act text) RETURNS bytea
+CREATE OR REPLACE FUNCTION door_token_verify(token text, worker_id bigint, act text) RETURNS bytea
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
-CREATE FUNCTION door_token_refuse(worker_id bigint, why text, act text) RETURNS void
+CREATE OR REPLACE FUNCTION door_token_refuse(worker_id bigint, why text, act text) RETURNS void
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION door_token_verify(text, bigint, text), door_token_refuse(bigint, text, text) FROM PUBLIC;
 
-CREATE FUNCTION door_token(resident_id bigint) RETURNS text
+CREATE OR REPLACE FUNCTION door_token(resident_id bigint) RETURNS text
 LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, sanse AS $$
 #variable_conflict use_column
@@ -65,7 +65,7 @@ $$;
 REVOKE ALL ON FUNCTION door_token(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION door_token(bigint) IS 'the resident''s current door QR token (made on first call)';
 
-CREATE FUNCTION revoke_door_token(resident_id bigint) RETURNS text
+CREATE OR REPLACE FUNCTION revoke_door_token(resident_id bigint) RETURNS text
 LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, sanse AS $$
 BEGIN

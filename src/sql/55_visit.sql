@@ -2,7 +2,7 @@
 -- Visits (入户走访) and check-in
 -----------------------------------------------------------------------------
 
-CREATE FUNCTION checklist_items() RETURNS text[]
+CREATE OR REPLACE FUNCTION checklist_items() RETURNS text[]
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION checklist_items() IS 'knock three things: three asks, three checks, three clears';
 

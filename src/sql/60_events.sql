@@ -6,11 +6,11 @@
 -- open or closed; the closed loop's kinds (section 7) go through stages
 -- called > arrived > handled > fed_back > closed, each stored with its time
 -- and worker.
-CREATE FUNCTION event_kinds() RETURNS text[]
+CREATE OR REPLACE FUNCTION event_kinds() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['overdue', 'warning', 'finding', 'request', 'task'];
 COMMENT ON FUNCTION event_kinds() IS 'event kinds: overdue (a missed visit), then the closed loop''s warning, finding, request, task';
-CREATE FUNCTION event_scales() RETURNS text[]
+CREATE OR REPLACE FUNCTION event_scales() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['grid', 'department', 'task_force'];
 COMMENT ON FUNCTION event_scales() IS 'event scales, starting at level 1, 3 and 4';
@@ -86,12 +86,12 @@ CREATE TABLE event_step (
 );
 COMMENT ON TABLE event_step IS 'every escalation step of an event: level, assignee and logical time';
 
-CREATE FUNCTION zone_add(t timestamptz, i interval) RETURNS timestamptz
+CREATE OR REPLACE FUNCTION zone_add(t timestamptz, i interval) RETURNS timestamptz
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION zone_add(timestamptz, interval) IS 't + i with calendar parts counted in zone sanse.timezone';
 
 -- The leader responsible at an escalation level for a resident in micro grid area_id.
-CREATE FUNCTION leader_for(area_id bigint, level int) RETURNS bigint
+CREATE OR REPLACE FUNCTION leader_for(area_id bigint, level int) RETURNS bigint
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, sanse
 BEGIN ATOMIC
@@ -134,7 +134,7 @@ SELECT pg_catalog.pg_extension_config_dump('loop_policy', '');
 -- The interval between an event's escalation steps on its current clock:
 -- an overdue event's tier's escalate_after; a loop event's arrive_within
 -- while called, handle_within once arrived; none after handling.
-CREATE FUNCTION step_interval(kind text, tier risk_tier, status text) RETURNS interval
+CREATE OR REPLACE FUNCTION step_interval(kind text, tier risk_tier, status text) RETURNS interval
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, sanse AS $$
 #variable_conflict use_variable
 BEGIN
@@ -159,7 +159,7 @@ COMMENT ON FUNCTION step_interval(text, risk_tier, text) IS 'interval between es
 -- call's values (force_custom_plan), so the one statement serves the sweep
 -- (every open event) and a check-in (one resident's) alike: a generic plan
 -- cannot drop the "p_resident IS NULL OR" branch.
-CREATE FUNCTION escalate_events(p_at timestamptz, p_resident bigint DEFAULT NULL, p_event bigint DEFAULT NULL) RETURNS integer
+CREATE OR REPLACE FUNCTION escalate_events(p_at timestamptz, p_resident bigint DEFAULT NULL, p_event bigint DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
 	n int;
@@ -192,7 +192,7 @@ $$;
 -- unless the period of that anchor has its event already (its window
 -- re-derived since: event_overdue_period_once); the one place events are
 -- created.  Events are charged to the carers of the moment they are opened.
-CREATE FUNCTION open_overdue_events(p_residents bigint[], p_dues timestamptz[], p_tiers risk_tier[],
+CREATE OR REPLACE FUNCTION open_overdue_events(p_residents bigint[], p_dues timestamptz[], p_tiers risk_tier[],
                                     p_anchors timestamptz[]) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
@@ -216,11 +216,11 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION open_overdue_event(p_resident bigint, p_due timestamptz, p_tier risk_tier, p_anchor timestamptz) RETURNS integer
+CREATE OR REPLACE FUNCTION open_overdue_event(p_resident bigint, p_due timestamptz, p_tier risk_tier, p_anchor timestamptz) RETURNS integer
 LANGUAGE sql SET search_path = pg_catalog, sanse
 RETURN sanse.open_overdue_events(ARRAY[p_resident], ARRAY[p_due], ARRAY[p_tier], ARRAY[p_anchor]);
 
-CREATE FUNCTION resident_keep_missed_window() RETURNS trigger
+CREATE OR REPLACE FUNCTION resident_keep_missed_window() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
@@ -245,7 +245,7 @@ CREATE INDEX event_closed_at ON event (resolved_at) WHERE status = 'closed';
 CREATE INDEX event_area_closed_at ON event (area_id, resolved_at) WHERE status = 'closed';
 -- Replay one overdue event's escalation from its due time up to p_until and,
 -- with a visit, close it there (the level its schedule had reached then).
-CREATE FUNCTION replay_event(p_event bigint, p_until timestamptz, p_visit bigint) RETURNS void
+CREATE OR REPLACE FUNCTION replay_event(p_event bigint, p_until timestamptz, p_visit bigint) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	e sanse.event;

@@ -10,7 +10,7 @@
 
 -- Inserting a (kind, tier) that has a policy replaces it, so pg_dump restores
 -- edited policies over the defaults CREATE EXTENSION puts back.
-CREATE FUNCTION loop_policy_upsert() RETURNS trigger
+CREATE OR REPLACE FUNCTION loop_policy_upsert() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.loop_policy'::regclass THEN
@@ -34,7 +34,7 @@ ALTER TABLE loop_policy ENABLE ALWAYS TRIGGER loop_policy_upsert;
 -- of its kind: the next step counts the new interval from the last step
 -- reached on the current clock (or from the clock's start); steps already
 -- reached stay.
-CREATE FUNCTION loop_policy_rederive() RETURNS trigger
+CREATE OR REPLACE FUNCTION loop_policy_rederive() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.loop_policy'::regclass THEN
@@ -79,10 +79,10 @@ REVOKE ALL ON FUNCTION loop_policy_upsert(), loop_policy_rederive() FROM PUBLIC;
 -- The role acting in the session (SET ROLE's, else the login), which a
 -- SECURITY DEFINER function cannot read from current_user; and
 -- sanse.max_backdate as check_in counts it.  Both read in C.
-CREATE FUNCTION acting_role() RETURNS name
+CREATE OR REPLACE FUNCTION acting_role() RETURNS name
 	AS 'MODULE_PATHNAME', 'acting_role' LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION acting_role() IS 'the role acting in the session: SET ROLE''s, else the login';
-CREATE FUNCTION max_backdate() RETURNS interval
+CREATE OR REPLACE FUNCTION max_backdate() RETURNS interval
 	AS 'MODULE_PATHNAME', 'max_backdate' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION max_backdate() IS 'the setting sanse.max_backdate, as the interval check-ins and loop transitions are bounded by';
 
@@ -111,7 +111,7 @@ CREATE TRIGGER a_restore_guard BEFORE INSERT ON event_transition FOR EACH STATEM
 	EXECUTE FUNCTION restore_guard();
 
 -- The level an event of a scale starts at.
-CREATE FUNCTION scale_level(scale text) RETURNS smallint
+CREATE OR REPLACE FUNCTION scale_level(scale text) RETURNS smallint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN (ARRAY[1, 3, 4]::smallint[])[array_position(sanse.event_scales(), scale)];
 
@@ -131,7 +131,7 @@ CREATE UNIQUE INDEX event_call_once ON event (kind, coalesce(resident_id, 0), (C
 -- A loop transition's time (spec 7, 22008): given and finite, at most 5
 -- minutes ahead of the server clock, at most sanse.max_backdate behind it
 -- (as a check-in), and not before the stage it follows (since).
-CREATE FUNCTION loop_time(at timestamptz, what text, since timestamptz DEFAULT NULL, since_what text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION loop_time(at timestamptz, what text, since timestamptz DEFAULT NULL, since_what text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
@@ -154,7 +154,7 @@ $$;
 -- May the calling role name this worker (spec 7)?  A worker bound to a
 -- db_role only as that role (the role acting, or a member of it); an unbound
 -- worker only inside the caller's care subtree.
-CREATE FUNCTION acts_for(p_worker bigint) RETURNS boolean
+CREATE OR REPLACE FUNCTION acts_for(p_worker bigint) RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	RETURN coalesce((SELECT CASE WHEN w.db_role IS NULL THEN sanse.caller_sees(w.area_id, 'care')
@@ -170,7 +170,7 @@ $$;
 -- area contains it), a leader or task force whose area contains the event's
 -- area, or staff of a department whistled for it.
 -- (PL/pgSQL so its plan is kept for the session: a transition calls it once.)
-CREATE FUNCTION may_act(p_event bigint, p_worker bigint) RETURNS boolean
+CREATE OR REPLACE FUNCTION may_act(p_event bigint, p_worker bigint) RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	RETURN sanse.acts_for(p_worker) AND (SELECT coalesce(bool_or(
@@ -197,7 +197,7 @@ $$;
 -- (FOR SHARE, in the order forget_resident takes resident and events), so a
 -- forgetting waits for the transition or the transition for the forgetting,
 -- and a forgotten resident's event takes none (55000).
-CREATE FUNCTION loop_event(p_event bigint) RETURNS event
+CREATE OR REPLACE FUNCTION loop_event(p_event bigint) RETURNS event
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	e sanse.event;
@@ -222,7 +222,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION loop_refuse_stage(e event, wanted text, act text) RETURNS void
+CREATE OR REPLACE FUNCTION loop_refuse_stage(e event, wanted text, act text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
 	RAISE EXCEPTION 'event % is %, so it cannot be %', e.id, e.status, act
@@ -230,7 +230,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION loop_refuse_worker(e event, p_worker bigint, act text) RETURNS void
+CREATE OR REPLACE FUNCTION loop_refuse_worker(e event, p_worker bigint, act text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
 	RAISE EXCEPTION 'worker % may not % event % (%)', coalesce(p_worker::text, 'NULL'), act, e.id, e.status
@@ -245,7 +245,7 @@ $$;
 -- bound db_role of the worker who did; for a resident's evaluation, of the
 -- one who fed back too (who relays the resident's word).  The extension
 -- owner and superusers, who can rewrite any row, are not asked.
-CREATE FUNCTION loop_took_part(e event, by text) RETURNS boolean
+CREATE OR REPLACE FUNCTION loop_took_part(e event, by text) RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	acting name := sanse.acting_role();
@@ -275,7 +275,7 @@ $$;
 -- or not a sweep took them; those dated after it never happened (an arrival
 -- or handling synced late) and are removed.  The last step left is the
 -- level reached at that time.
-CREATE FUNCTION loop_end_clock(p_event bigint, p_since timestamptz, p_at timestamptz) RETURNS event_step
+CREATE OR REPLACE FUNCTION loop_end_clock(p_event bigint, p_since timestamptz, p_at timestamptz) RETURNS event_step
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	last sanse.event_step;
@@ -290,7 +290,7 @@ $$;
 -- Create a loop event in stage called at its scale's level, with its first
 -- step and its arrival clock; NULL when the same call made its event already
 -- (event_call_once: a retry, which waited for the first call to commit).
-CREATE FUNCTION call_event(p_kind text, p_resident bigint, p_area bigint, p_tier risk_tier, p_detail text,
+CREATE OR REPLACE FUNCTION call_event(p_kind text, p_resident bigint, p_area bigint, p_tier risk_tier, p_detail text,
                            p_scale text, p_at timestamptz, p_raised_by bigint, p_parent bigint, p_department text)
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
@@ -318,7 +318,7 @@ END
 $$;
 
 -- The event a call made already (the key of event_call_once), or NULL.
-CREATE FUNCTION loop_same_call(p_kind text, p_resident bigint, p_area bigint, p_at timestamptz, p_raised_by bigint, p_detail text)
+CREATE OR REPLACE FUNCTION loop_same_call(p_kind text, p_resident bigint, p_area bigint, p_at timestamptz, p_raised_by bigint, p_detail text)
 RETURNS bigint
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
 BEGIN
@@ -332,7 +332,7 @@ END
 $$;
 
 -- A call's values, and its author (raised_by): a worker the caller acts for.
-CREATE FUNCTION loop_check_call(kind text, scale text, detail text, raised_by bigint) RETURNS void
+CREATE OR REPLACE FUNCTION loop_check_call(kind text, scale text, detail text, raised_by bigint) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF kind IS NULL OR kind = 'overdue' OR NOT kind = ANY (sanse.event_kinds()) THEN
@@ -355,7 +355,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION raise_event(kind text, resident_id bigint, detail text, scale text DEFAULT 'grid',
+CREATE OR REPLACE FUNCTION raise_event(kind text, resident_id bigint, detail text, scale text DEFAULT 'grid',
                             at timestamptz DEFAULT now(), raised_by bigint DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 #variable_conflict use_variable
@@ -382,7 +382,7 @@ $$;
 REVOKE ALL ON FUNCTION raise_event(text, bigint, text, text, timestamptz, bigint) FROM PUBLIC;
 COMMENT ON FUNCTION raise_event(text, bigint, text, text, timestamptz, bigint) IS 'raise a warning, finding, request or task about a resident; returns the event id (called, at its scale''s level)';
 
-CREATE FUNCTION dispatch_task(area_id bigint, detail text, scale text DEFAULT 'grid',
+CREATE OR REPLACE FUNCTION dispatch_task(area_id bigint, detail text, scale text DEFAULT 'grid',
                               at timestamptz DEFAULT now(), raised_by bigint DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 #variable_conflict use_variable
@@ -405,7 +405,7 @@ COMMENT ON FUNCTION dispatch_task(bigint, text, text, timestamptz, bigint) IS 'd
 -- 报到: presence, proved by the door token for an event about a resident.
 -- An arrival synced after a sweep escalated the event removes the steps
 -- dated after it (spec 7) and says so in its transition's note.
-CREATE FUNCTION arrive(event_id bigint, worker_id bigint, token text DEFAULT NULL, at timestamptz DEFAULT now())
+CREATE OR REPLACE FUNCTION arrive(event_id bigint, worker_id bigint, token text DEFAULT NULL, at timestamptz DEFAULT now())
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 #variable_conflict use_variable
@@ -457,7 +457,7 @@ REVOKE ALL ON FUNCTION arrive(bigint, bigint, text, timestamptz) FROM PUBLIC;
 COMMENT ON FUNCTION arrive(bigint, bigint, text, timestamptz) IS 'report in (报到) at an event; the door token proves presence for an event about a resident';
 
 -- 处置
-CREATE FUNCTION handle_event(event_id bigint, worker_id bigint, action text, at timestamptz DEFAULT now())
+CREATE OR REPLACE FUNCTION handle_event(event_id bigint, worker_id bigint, action text, at timestamptz DEFAULT now())
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 #variable_conflict use_variable
@@ -495,7 +495,7 @@ REVOKE ALL ON FUNCTION handle_event(bigint, bigint, text, timestamptz) FROM PUBL
 COMMENT ON FUNCTION handle_event(bigint, bigint, text, timestamptz) IS 'handle (处置) an arrived event; refused while whistled child events are unhandled';
 
 -- 网格吹哨: a child task for a department, with its own clocks.
-CREATE FUNCTION whistle(event_id bigint, department text, worker_id bigint, at timestamptz DEFAULT now())
+CREATE OR REPLACE FUNCTION whistle(event_id bigint, department text, worker_id bigint, at timestamptz DEFAULT now())
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 #variable_conflict use_variable
@@ -531,7 +531,7 @@ REVOKE ALL ON FUNCTION whistle(bigint, text, bigint, timestamptz) FROM PUBLIC;
 COMMENT ON FUNCTION whistle(bigint, text, bigint, timestamptz) IS 'whistle (网格吹哨) for a department: a child task event at level 3 with its own clocks; returns its id';
 
 -- 反馈
-CREATE FUNCTION feed_back(event_id bigint, worker_id bigint, note text, at timestamptz DEFAULT now())
+CREATE OR REPLACE FUNCTION feed_back(event_id bigint, worker_id bigint, note text, at timestamptz DEFAULT now())
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 #variable_conflict use_variable
@@ -565,7 +565,7 @@ COMMENT ON FUNCTION feed_back(bigint, bigint, text, timestamptz) IS 'feed back (
 -- round (loop_took_part).  A rating of 2 or less, or not solved, reopens the
 -- event one level up.  The rating is an integer so every driver's plain
 -- integer parameter binds.
-CREATE FUNCTION evaluate(event_id bigint, rating integer, solved boolean, by text, comment text DEFAULT NULL,
+CREATE OR REPLACE FUNCTION evaluate(event_id bigint, rating integer, solved boolean, by text, comment text DEFAULT NULL,
                          at timestamptz DEFAULT now())
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$

@@ -5,7 +5,7 @@
 --    reached the server after a sweep) never should have existed: removed;
 --  * every other open event closes at the level its schedule had reached at
 --    the visit's time, and steps a sweep dated after the visit are removed.
-CREATE FUNCTION close_overdue_events(p_resident bigint, p_visit bigint, p_at timestamptz,
+CREATE OR REPLACE FUNCTION close_overdue_events(p_resident bigint, p_visit bigint, p_at timestamptz,
                                      p_worker bigint, p_late_due timestamptz) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
@@ -37,7 +37,7 @@ $$;
 
 -- check_in appends its visit to worker_month_pending in the same statement
 -- that stores it (visits are written by check_in only).
-CREATE FUNCTION check_in(token text, worker_id bigint, at timestamptz DEFAULT now(),
+CREATE OR REPLACE FUNCTION check_in(token text, worker_id bigint, at timestamptz DEFAULT now(),
                                     checklist text[] DEFAULT '{}', note text DEFAULT NULL) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'check_in' LANGUAGE C VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, sanse SET lock_timeout = '5s';	-- sanse's lock bound (README)
@@ -50,7 +50,7 @@ COMMENT ON FUNCTION check_in(text, bigint, timestamptz, text[], text) IS
 -- anchors.  Events due inside the span are made to be exactly the windows
 -- missed in it, each closed by the first visit at or after its due time; the
 -- visits' window_due and late flag follow; the tally takes the differences.
-CREATE FUNCTION rederive_span(p_resident bigint, p_from timestamptz, p_to timestamptz) RETURNS void
+CREATE OR REPLACE FUNCTION rederive_span(p_resident bigint, p_from timestamptz, p_to timestamptz) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	until timestamptz := coalesce(p_to, now());
@@ -178,7 +178,7 @@ END
 $$;
 
 -- check_in, for a visit dated before the resident's latest one.
-CREATE FUNCTION rederive_after_visit(p_resident bigint, p_visit bigint) RETURNS void
+CREATE OR REPLACE FUNCTION rederive_after_visit(p_resident bigint, p_visit bigint) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	t timestamptz := (SELECT v.at FROM sanse.visit v WHERE v.id = p_visit);
@@ -194,7 +194,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION withdraw_visit(visit_id bigint, reason text) RETURNS void
+CREATE OR REPLACE FUNCTION withdraw_visit(visit_id bigint, reason text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	v sanse.visit;

@@ -14,7 +14,7 @@
 -----------------------------------------------------------------------------
 
 -- Calendar month of a time in sanse.timezone (the zone when the row is tallied).
-CREATE FUNCTION month_of(t timestamptz) RETURNS date
+CREATE OR REPLACE FUNCTION month_of(t timestamptz) RETURNS date
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN date_trunc('month', t AT TIME ZONE sanse.current_zone())::date;
 COMMENT ON FUNCTION month_of(timestamptz) IS 'first day of the month of t in sanse.timezone';
@@ -43,7 +43,7 @@ CREATE TABLE worker_month_pending (
 	checklist_items int NOT NULL DEFAULT 0
 );
 
-CREATE VIEW worker_tally AS
+CREATE OR REPLACE VIEW worker_tally AS
 SELECT t.worker_id, t.month,
        sum(t.windows_met)::bigint AS windows_met, sum(t.windows_missed)::bigint AS windows_missed,
        sum(t.visits)::bigint AS visits, sum(t.flagged_visits)::bigint AS flagged_visits,
@@ -56,7 +56,7 @@ SELECT t.worker_id, t.month,
  GROUP BY t.worker_id, t.month;
 COMMENT ON VIEW worker_tally IS 'worker_month plus the rows not folded into it yet';
 
-CREATE FUNCTION fold_worker_month() RETURNS bigint
+CREATE OR REPLACE FUNCTION fold_worker_month() RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	n bigint;
@@ -82,7 +82,7 @@ $$;
 REVOKE ALL ON FUNCTION fold_worker_month() FROM PUBLIC;
 COMMENT ON FUNCTION fold_worker_month() IS 'fold worker_month_pending into worker_month; returns the number of (worker, month) rows written';
 
-CREATE FUNCTION tally_missed(events event[], sign int) RETURNS void
+CREATE OR REPLACE FUNCTION tally_missed(events event[], sign int) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, sanse
 BEGIN ATOMIC
 	INSERT INTO sanse.worker_month_pending (worker_id, month, windows_missed)
@@ -93,7 +93,7 @@ BEGIN ATOMIC
 END;
 REVOKE ALL ON FUNCTION tally_missed(event[], int) FROM PUBLIC;
 
-CREATE FUNCTION event_tally() RETURNS trigger
+CREATE OR REPLACE FUNCTION event_tally() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID IS DISTINCT FROM 'sanse.event'::regclass THEN
@@ -121,7 +121,7 @@ CREATE TRIGGER event_tally_delete AFTER DELETE ON event
 -- Recompute the whole tally from visits and events, e.g. after rows were
 -- loaded with triggers off or sanse.timezone changed.  Met windows are
 -- credited to the current carers (history of carers is not kept).
-CREATE FUNCTION rebuild_worker_month() RETURNS bigint
+CREATE OR REPLACE FUNCTION rebuild_worker_month() RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	n bigint;

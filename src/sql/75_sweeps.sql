@@ -39,7 +39,7 @@ COMMENT ON TABLE sweep_lock_timeout IS 'each sweep phase that gave up waiting fo
 -- waited for.  Read from pg_locks and pg_stat_activity only: no table of
 -- sanse is read (it may be the one locked).  The login is pg_stat_activity's
 -- usename (a SET ROLE inside that session is not visible from outside).
-CREATE FUNCTION lock_holders(OUT pid integer, OUT holder name, OUT relation text, OUT mode text)
+CREATE OR REPLACE FUNCTION lock_holders(OUT pid integer, OUT holder name, OUT relation text, OUT mode text)
 RETURNS SETOF record
 LANGUAGE sql STABLE SET search_path = pg_catalog, sanse
 BEGIN ATOMIC
@@ -62,7 +62,7 @@ COMMENT ON FUNCTION lock_holders() IS 'sessions that may hold up sanse''s statem
 -- A sweep phase gave up waiting for a lock (called from its handler, the
 -- phase rolled back): recorded for sweep_status, audited, and a WARNING
 -- with 55P03.
-CREATE FUNCTION sweep_gave_up(phase text) RETURNS void
+CREATE OR REPLACE FUNCTION sweep_gave_up(phase text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	h record;
@@ -84,7 +84,7 @@ END
 $$;
 REVOKE ALL ON FUNCTION sweep_gave_up(text) FROM PUBLIC;
 
-CREATE VIEW sweep_status AS
+CREATE OR REPLACE VIEW sweep_status AS
 SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END AS sweeps_skipped,
        (SELECT l.pid FROM pg_catalog.pg_locks l
          WHERE l.locktype = 'relation' AND l.relation = 'sanse.sweep_lock'::regclass
@@ -100,7 +100,7 @@ COMMENT ON VIEW sweep_status IS 'sweeps skipped since install because another wa
 
 -- Sweep times: at most 5 minutes ahead, as check_in (a sweep dated ahead
 -- would open events for windows still open and charge their carers).
-CREATE FUNCTION check_sweep_time(at timestamptz) RETURNS void
+CREATE OR REPLACE FUNCTION check_sweep_time(at timestamptz) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF at IS NULL OR at > pg_catalog.clock_timestamp() + interval '5 minutes' OR at = '-infinity' THEN
@@ -110,7 +110,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION sweep_overdue(at timestamptz DEFAULT now()) RETURNS integer
+CREATE OR REPLACE FUNCTION sweep_overdue(at timestamptz DEFAULT now()) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	ids bigint[];
@@ -143,7 +143,7 @@ END
 $$;
 COMMENT ON FUNCTION sweep_overdue(timestamptz) IS 'open the overdue event of every window due by at that has none; returns how many';
 
-CREATE FUNCTION sweep_escalations(at timestamptz DEFAULT now()) RETURNS integer
+CREATE OR REPLACE FUNCTION sweep_escalations(at timestamptz DEFAULT now()) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	PERFORM sanse.check_sweep_time(at);
@@ -158,7 +158,7 @@ COMMENT ON FUNCTION sweep_escalations(timestamptz) IS 'apply every escalation st
 -- whose rows changed after the transaction's snapshot fails with 40001; it
 -- is rolled back alone and left to the next sweep, which reaches the same
 -- state because every step time is derived from the data.
-CREATE FUNCTION sweep(at timestamptz DEFAULT now(),
+CREATE OR REPLACE FUNCTION sweep(at timestamptz DEFAULT now(),
                                  OUT overdue_opened integer, OUT escalations integer, OUT skipped boolean)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse SET lock_timeout = '5s' AS $$
 DECLARE
@@ -236,12 +236,12 @@ $$;
 -- One pg_cron job per database: pg_cron keys jobs by (name, user) whatever
 -- their database, so one name for every database would make the second
 -- database to schedule silently take over the first one's job.
-CREATE FUNCTION sweep_job_name() RETURNS text
+CREATE OR REPLACE FUNCTION sweep_job_name() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN 'sanse-sweep:' || current_database();
 COMMENT ON FUNCTION sweep_job_name() IS 'name of this database''s pg_cron sweep job: sanse-sweep:<database>';
 
-CREATE FUNCTION schedule_sweeps(schedule text DEFAULT '* * * * *') RETURNS bigint
+CREATE OR REPLACE FUNCTION schedule_sweeps(schedule text DEFAULT '* * * * *') RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
@@ -258,7 +258,7 @@ END
 $$;
 COMMENT ON FUNCTION schedule_sweeps(text) IS 'create or update this database''s pg_cron job sanse-sweep:<database> that runs sanse.sweep()';
 
-CREATE FUNCTION unschedule_sweeps() RETURNS boolean
+CREATE OR REPLACE FUNCTION unschedule_sweeps() RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	job bigint;
@@ -285,7 +285,7 @@ COMMENT ON FUNCTION unschedule_sweeps() IS 'drop this database''s pg_cron sweep 
 
 -- The sweep job of this database and how its last run ended, for the DBA and
 -- the screen (pg_cron shows a role its own jobs; a superuser sees all).
-CREATE FUNCTION sweep_job(OUT jobid bigint, OUT jobname text, OUT schedule text, OUT username text,
+CREATE OR REPLACE FUNCTION sweep_job(OUT jobid bigint, OUT jobname text, OUT schedule text, OUT username text,
                           OUT active boolean, OUT last_status text, OUT last_start timestamptz,
                           OUT last_end timestamptz, OUT last_message text)
 RETURNS SETOF record

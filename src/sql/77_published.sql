@@ -118,25 +118,25 @@ SELECT pg_catalog.pg_extension_config_dump('published_worker_checkin_rate', '');
 -- area as aggregates only: the one-time filters of the screen views' two
 -- branches (the live computation and the published rows), so the branch a
 -- role has no area for is never executed.
-CREATE FUNCTION screen_sees_exact() RETURNS boolean
+CREATE OR REPLACE FUNCTION screen_sees_exact() RETURNS boolean
 LANGUAGE sql STABLE
 RETURN EXISTS (SELECT 1 FROM sanse.granted_areas('read', current_user));
 COMMENT ON FUNCTION screen_sees_exact() IS 'true when current_user sees some area exactly (read or care): the screen views compute its rows live';
-CREATE FUNCTION screen_sees_aggregate() RETURNS boolean
+CREATE OR REPLACE FUNCTION screen_sees_aggregate() RETURNS boolean
 LANGUAGE sql STABLE
 RETURN EXISTS (SELECT 1 FROM sanse.granted_areas('aggregate', current_user) g(id)
                 WHERE g.id NOT IN (SELECT sanse.granted_areas('read', current_user)));
 COMMENT ON FUNCTION screen_sees_aggregate() IS 'true when current_user sees some area as aggregates only: the screen views read its published rows';
 
 -- When the rows an aggregate-only role reads were published (NULL: never).
-CREATE FUNCTION screen_published_at() RETURNS timestamptz
+CREATE OR REPLACE FUNCTION screen_published_at() RETURNS timestamptz
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, sanse
 RETURN (SELECT p.published_at FROM sanse.screen_publication p);
 COMMENT ON FUNCTION screen_published_at() IS 'when the screen rows aggregate-only roles read were published by the sweep (NULL: never yet)';
 
 -- sanse.min_cell as sanse.cell applies it (reading it through sanse.cell
 -- first loads the library: never a placeholder a role set before).
-CREATE FUNCTION min_cell_in_force() RETURNS integer
+CREATE OR REPLACE FUNCTION min_cell_in_force() RETURNS integer
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	PERFORM sanse.cell(0, false);
@@ -151,7 +151,7 @@ COMMENT ON FUNCTION min_cell_in_force() IS 'the setting sanse.min_cell that sans
 -- that hid it)
 -- and sc_member (group, cell, sign:
 -- in a group, sum(sign * value) = 0).  Returns how many cells it hid.
-CREATE FUNCTION suppress_cells() RETURNS integer
+CREATE OR REPLACE FUNCTION suppress_cells() RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
 DECLARE
 	n int;
@@ -220,7 +220,7 @@ REVOKE ALL ON FUNCTION suppress_cells() FROM PUBLIC;
 COMMENT ON FUNCTION suppress_cells() IS 'primary and secondary cell suppression on the session''s sc_cell and sc_member, to a fixpoint; returns how many cells it hid';
 
 -- Fresh work tables for one suppression.
-CREATE FUNCTION suppress_begin() RETURNS void
+CREATE OR REPLACE FUNCTION suppress_begin() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	-- made once a transaction and emptied after (no new relation, so no new
@@ -252,7 +252,7 @@ COMMENT ON FUNCTION suppress_begin() IS 'create the session''s work tables of on
 
 -- Hierarchy groups for the cells of some sources: an area's count and the
 -- same count of its children (same key and measure).
-CREATE FUNCTION suppress_hierarchy(p_src text[]) RETURNS void
+CREATE OR REPLACE FUNCTION suppress_hierarchy(p_src text[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF to_regclass('pg_temp.sc_cell') IS NULL THEN
@@ -273,7 +273,7 @@ $$;
 REVOKE ALL ON FUNCTION suppress_hierarchy(text[]) FROM PUBLIC;
 
 -- Groups inside a row: (total measure, part measures) of each (src, area, k).
-CREATE FUNCTION suppress_row_group(p_src text, p_name text, p_total text, p_parts text[]) RETURNS void
+CREATE OR REPLACE FUNCTION suppress_row_group(p_src text, p_name text, p_total text, p_parts text[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF to_regclass('pg_temp.sc_cell') IS NULL THEN
@@ -291,7 +291,7 @@ REVOKE ALL ON FUNCTION suppress_row_group(text, text, text, text[]) FROM PUBLIC;
 
 -- One recorded day of the history, published: its area_day rows, cells
 -- suppressed within the day (hierarchy and tiers), frozen from then on.
-CREATE FUNCTION publish_history_day(p_day date, at timestamptz DEFAULT now()) RETURNS integer
+CREATE OR REPLACE FUNCTION publish_history_day(p_day date, at timestamptz DEFAULT now()) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
 DECLARE
 	n int;
@@ -343,7 +343,7 @@ COMMENT ON FUNCTION publish_history_day(date, timestamptz) IS 'publish one recor
 -- days, whose cells never change).  Returns how many cells it hid.  Runs as
 -- the owner: the sweep calls it, and a role the owner grants EXECUTE may
 -- publish at once (after a bulk load, say).
-CREATE FUNCTION publish_screen(at timestamptz DEFAULT now()) RETURNS integer
+CREATE OR REPLACE FUNCTION publish_screen(at timestamptz DEFAULT now()) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse SET jit = off AS $$
 DECLARE
 	d date;
@@ -549,7 +549,7 @@ COMMENT ON FUNCTION publish_screen(timestamptz) IS 'publish the screen views for
 -- The sweep's phase: publish when a recorded day is not published yet, or
 -- the last publication is ten minutes old on the clock (a replay's sweeps,
 -- an hour apart in their own time but not on the clock, publish once a day).
-CREATE FUNCTION publish_screen_if_due(at timestamptz DEFAULT now()) RETURNS boolean
+CREATE OR REPLACE FUNCTION publish_screen_if_due(at timestamptz DEFAULT now()) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF coalesce((SELECT p.published_clock FROM sanse.screen_publication p)

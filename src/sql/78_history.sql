@@ -56,7 +56,7 @@ CREATE INDEX event_open_overdue ON event (due_at) WHERE kind = 'overdue' AND sta
 
 -- History is never rewritten: UPDATE and TRUNCATE are refused (the owner
 -- may DELETE a tail of days to have the next sweep record them again).
-CREATE FUNCTION area_day_keep() RETURNS trigger
+CREATE OR REPLACE FUNCTION area_day_keep() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID NOT IN ('sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass) THEN
@@ -100,7 +100,7 @@ CREATE TRIGGER a_restore_guard BEFORE INSERT ON area_day_recorded FOR EACH STATE
 -- Each part reads an index on time (tier_history_changed_at, visit_at,
 -- event_due_at, event_open_overdue, event_closed_at), except the residents,
 -- which are counted once a day; rolled up over the area hierarchy.
-CREATE FUNCTION record_area_day(p_day date, p_zone text) RETURNS integer
+CREATE OR REPLACE FUNCTION record_area_day(p_day date, p_zone text) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	s timestamptz := p_day::timestamp AT TIME ZONE p_zone;
@@ -195,7 +195,7 @@ COMMENT ON FUNCTION record_area_day(date, text) IS 'write area_day rows of one l
 -- oldest first, at most max_days in one call (the rest at the next sweep).
 -- The first call ever marks the day before its own as the history's start.
 -- A sweep with nothing to record reads one index entry.
-CREATE FUNCTION record_history(at timestamptz DEFAULT now(), max_days integer DEFAULT 7) RETURNS integer
+CREATE OR REPLACE FUNCTION record_history(at timestamptz DEFAULT now(), max_days integer DEFAULT 7) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	zone text := sanse.current_zone();
@@ -228,7 +228,7 @@ COMMENT ON FUNCTION record_history(timestamptz, integer) IS 'record in area_day 
 -- only: the days as published once each by the sweep (published_coverage_
 -- history, cells suppressed within the day, and never changed after); the
 -- others: area_day itself.
-CREATE VIEW coverage_history AS
+CREATE OR REPLACE VIEW coverage_history AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
 	SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name, d.day,

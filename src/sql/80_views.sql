@@ -9,7 +9,7 @@
 -- one while its next window has not opened yet) or pending (window open, not
 -- yet visited).  NULL when not in the programme.  No SET clause and no
 -- sub-select, so the planner inlines it into the views.
-CREATE FUNCTION visit_status(next_visit visit_window, last_visit_at timestamptz, cadence text,
+CREATE OR REPLACE FUNCTION visit_status(next_visit visit_window, last_visit_at timestamptz, cadence text,
                              at timestamptz DEFAULT now()) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN CASE
@@ -20,7 +20,7 @@ RETURN CASE
 COMMENT ON FUNCTION visit_status(visit_window, timestamptz, text, timestamptz) IS
 	'overdue, met or pending for a resident''s window (and its tier''s cadence) at a time';
 
-CREATE VIEW coverage_all AS
+CREATE OR REPLACE VIEW coverage_all AS
 WITH per_grid AS (
 	SELECT r.area_id,
 	       count(*) AS residents,
@@ -56,7 +56,7 @@ COMMENT ON VIEW coverage_all IS 'all areas, for the owner (read coverage): per a
 
 -- coverage per area and tier, with the tier as text: what a BI tool that
 -- knows nothing of sanse filters with WHERE tier = 'red'.
-CREATE VIEW coverage_by_tier_all AS
+CREATE OR REPLACE VIEW coverage_by_tier_all AS
 WITH per_grid AS (
 	SELECT r.area_id, r.tier,
 	       count(*) AS residents,
@@ -82,7 +82,7 @@ COMMENT ON VIEW coverage_by_tier_all IS 'all areas, for the owner (read coverage
 -- Workers of the areas the role may see; where its access is aggregate only,
 -- the month as published by the sweep, small cells hidden (a worker's month
 -- is no part of a published total: primary suppression only).
-CREATE VIEW worker_checkin_rate AS
+CREATE OR REPLACE VIEW worker_checkin_rate AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
 	SELECT p.worker_id, wk.name AS worker_name, wk.force, p.area_id, p.month, p.windows_due, p.windows_met,
@@ -110,7 +110,7 @@ COMMENT ON VIEW worker_checkin_rate IS 'per worker and month (sanse.timezone): w
 -- index, but events are few).  The ancestor list is materialized so it is
 -- joined by hash whatever the planner guesses about the month filter: a
 -- gist probe per event cost 0.6 s for one month at 100x the paper.
-CREATE VIEW overdue_events_all AS
+CREATE OR REPLACE VIEW overdue_events_all AS
 WITH ev AS (
 	SELECT e.area_id, date_trunc('month', e.due_at AT TIME ZONE sanse.current_zone())::date AS month,
 	       e.status, e.level, e.resolved_at - e.due_at AS time_to_close
@@ -147,7 +147,7 @@ COMMENT ON VIEW overdue_events_all IS 'all areas, for the owner (read overdue_ev
 -- hours since 1970 (Antarctica/Vostok in 1994 aside).
 -- Summed per (grid, day) before the area's names are joined, so the sums
 -- never sort or spill wide rows.
-CREATE VIEW grid_daily_report_all AS
+CREATE OR REPLACE VIEW grid_daily_report_all AS
 SELECT s.area_id, a.path::text AS path, a.name, s.day, s.visits, s.complete_checklists, s.flagged_visits,
        s.events_opened, s.events_closed
   FROM (
@@ -217,7 +217,7 @@ COMMENT ON VIEW grid_daily_report_all IS 'all areas, for the owner (read grid_da
 -- The closed loop per area (rolled up like coverage), month of raising (in
 -- sanse.timezone) and kind.  An event is answered in time when its first
 -- arrival came before its first arrival step (raised + arrive_within).
-CREATE VIEW loop_metrics_all AS
+CREATE OR REPLACE VIEW loop_metrics_all AS
 WITH ev AS (
 	SELECT e.area_id, e.kind, date_trunc('month', e.due_at AT TIME ZONE sanse.current_zone())::date AS month,
 	       e.status, e.rating, e.solved, e.evaluated_by, e.reopened,
@@ -249,7 +249,7 @@ SELECT up.id AS area_id, up.path::text AS path, up.name, ev.month, ev.kind,
 COMMENT ON VIEW loop_metrics_all IS 'all areas, for the owner (read loop_metrics): closed loop per area (rolled up), month of raising and kind: raised, answered in time (first arrival before the first arrival step), response rate, median time to arrive, handled, closed, reopened, mean rating, confirmed solved by the resident, still open';
 
 -- The supervisor's board: every open event of every kind.
-CREATE VIEW open_events AS
+CREATE OR REPLACE VIEW open_events AS
 SELECT e.id AS event_id, e.area_id, a.path::text AS path, a.name AS area_name, e.kind, e.scale,
        e.status AS stage, e.level, e.assignee_id, w.name AS assignee_name,
        now() - e.due_at AS age,
@@ -263,7 +263,7 @@ SELECT e.id AS event_id, e.area_id, a.path::text AS path, a.name AS area_name, e
 COMMENT ON VIEW open_events IS 'every open event of every kind: area, kind, scale, stage, level, assignee, age (since due or raised), time left on its clock (negative: a step is due)';
 
 -- Visits a week a cadence asks for (a month counted as 30.44 days).
-CREATE FUNCTION visits_per_week(cadence text) RETURNS numeric
+CREATE OR REPLACE FUNCTION visits_per_week(cadence text) RETURNS numeric
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN CASE
 	WHEN lower(btrim(cadence)) LIKE 'rolling %'
@@ -277,7 +277,7 @@ COMMENT ON FUNCTION visits_per_week(text) IS 'visits a week a cadence asks for';
 -- Who carries how much (paper 5.3.2: workers buried under visits): residents
 -- in their care by tier, the visits a week their cadences ask for, open
 -- events assigned to them, loop events they handled this month.
-CREATE VIEW worker_load AS
+CREATE OR REPLACE VIEW worker_load AS
 SELECT w.id AS worker_id, w.name AS worker_name, w.force, w.role, w.area_id,
        coalesce(c.red, 0) AS red, coalesce(c.yellow, 0) AS yellow, coalesce(c.blue, 0) AS blue,
        coalesce(c.visits_per_week, 0) AS visits_per_week,
@@ -323,7 +323,7 @@ COMMENT ON VIEW worker_load IS 'per active worker: residents in their care by ti
 -- aggregate access only never executes the live one (nor EXPLAIN ANALYZE
 -- shows it run).
 -----------------------------------------------------------------------------
-CREATE VIEW coverage AS
+CREATE OR REPLACE VIEW coverage AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
 	SELECT p.area_id, a.path::text AS path, a.kind, a.name, p.residents, p.red, p.yellow, p.blue, p.overdue_now,
@@ -340,7 +340,7 @@ SELECT u.* FROM (
 	 WHERE sanse.screen_sees_exact()) u;
 COMMENT ON VIEW coverage IS 'per area at every level (rolled up the hierarchy) the role may see: residents in the programme by tier, overdue now, current window met, coverage rate = share not overdue (for aggregate-only roles: as published by the sweep, cells suppressed)';
 
-CREATE VIEW coverage_by_tier AS
+CREATE OR REPLACE VIEW coverage_by_tier AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
 	SELECT p.area_id, a.path::text AS path, a.kind, a.name, p.tier, p.residents, p.overdue_now, p.window_met,
@@ -356,7 +356,7 @@ SELECT u.* FROM (
 	 WHERE sanse.screen_sees_exact()) u;
 COMMENT ON VIEW coverage_by_tier IS 'coverage per area (rolled up) the role may see and tier (as text): residents, overdue now, window met, coverage rate (for aggregate-only roles: as published by the sweep, every tier of every area, cells suppressed)';
 
-CREATE VIEW overdue_events AS
+CREATE OR REPLACE VIEW overdue_events AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
 	SELECT p.area_id, a.path::text AS path, a.kind, a.name, p.month, p.opened, p.closed, p.still_open,
@@ -373,7 +373,7 @@ SELECT u.* FROM (
 	 WHERE sanse.screen_sees_exact()) u;
 COMMENT ON VIEW overdue_events IS 'per area (rolled up) the role may see and month of the due time: overdue events opened, closed, still open, by highest level reached, median time to close (for aggregate-only roles: as published by the sweep, cells suppressed)';
 
-CREATE VIEW grid_daily_report AS
+CREATE OR REPLACE VIEW grid_daily_report AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
 	SELECT p.area_id, a.path::text AS path, a.name, p.day, p.visits, p.complete_checklists, p.flagged_visits,
@@ -389,7 +389,7 @@ SELECT u.* FROM (
 	 WHERE sanse.screen_sees_exact()) u;
 COMMENT ON VIEW grid_daily_report IS 'daily grid work report (网格工作报告) per micro grid the role may see: visits, complete checklists, flagged visits, events opened (by due day) and closed (for aggregate-only roles: as published by the sweep, cells suppressed)';
 
-CREATE VIEW loop_metrics AS
+CREATE OR REPLACE VIEW loop_metrics AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
 	SELECT p.area_id, a.path::text AS path, a.name, p.month, p.kind, p.raised, p.answered_in_time, p.response_rate,

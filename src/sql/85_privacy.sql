@@ -11,7 +11,7 @@
 -- its erasing statements see what a writer it waited for committed; check_in
 -- and the loop's functions re-check forgotten_at once they hold the lock).
 -----------------------------------------------------------------------------
-CREATE FUNCTION forget(p_residents bigint[]) RETURNS integer
+CREATE OR REPLACE FUNCTION forget(p_residents bigint[]) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	n int;
@@ -42,7 +42,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION forget_resident(resident_id bigint, reason text) RETURNS void
+CREATE OR REPLACE FUNCTION forget_resident(resident_id bigint, reason text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 #variable_conflict use_variable
 BEGIN
@@ -65,13 +65,13 @@ COMMENT ON FUNCTION forget_resident(bigint, text) IS 'erase what identifies a re
 
 -- sanse.retention as an interval, read in C (never a placeholder a role set
 -- before the library was loaded in its session).
-CREATE FUNCTION retention() RETURNS interval
+CREATE OR REPLACE FUNCTION retention() RETURNS interval
 	AS 'MODULE_PATHNAME', 'retention' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION retention() IS 'the setting sanse.retention, as an interval';
 
 -- Residents inactive for longer than sanse.retention, forgotten by the sweep
 -- (index resident_forget_due: the cost follows who is due).
-CREATE FUNCTION forget_expired(at timestamptz) RETURNS integer
+CREATE OR REPLACE FUNCTION forget_expired(at timestamptz) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	ids bigint[];

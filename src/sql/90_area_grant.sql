@@ -65,7 +65,7 @@ COMMENT ON TABLE grant_lock IS 'locked by the area_grant trigger until its trans
 -- its role exactly the privileges its strongest remaining access needs
 -- (schema usage is everyone's), and takes back the others, including any
 -- granted by hand on these objects.
-CREATE FUNCTION area_grant_privileges() RETURNS trigger
+CREATE OR REPLACE FUNCTION area_grant_privileges() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	r name;

@@ -1,4 +1,0 @@
--- 1.2 -> 1.3: issue 18 (the holes in the closed loop, small cells, audit,
--- forgetting, locks, clients).  Each file after this one holds what one
--- concern changes in place; functions it replaces are repeated from
--- src/sql (CREATE OR REPLACE) so the update ends where a fresh install does.
