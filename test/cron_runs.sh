@@ -74,10 +74,13 @@ fi
 
 # The README's lines, so the test runs what a DBA would paste.
 # (the role is in the recipe's once-per-cluster block, the grant in its per-database one)
-readme_sweeper=$(grep -E '^CREATE ROLE sanse_sweeper NOLOGIN;|^GRANT EXECUTE ON FUNCTION sanse\.sweep\(timestamptz\) TO sanse_sweeper;' README.md |
-	sed 's/[[:space:]]*--.*$//')
-readme_cron_grant=$(grep -o 'GRANT USAGE ON SCHEMA cron TO sanse_sweeper;' README.md | head -n 1)
-readme_in_db=$(grep "^SELECT cron.schedule_in_database('sanse-sweep:your_sanse_db'" README.md | head -n 1)
+# Since issue 19 the README is a guide and the recipe is in doc/protection.md:
+# the lines are read from README.md and doc/*.md (the same line in both counts once).
+docs="README.md $(ls doc/*.md 2>/dev/null | tr '\n' ' ')"
+readme_sweeper=$(grep -hE '^CREATE ROLE sanse_sweeper NOLOGIN;|^GRANT EXECUTE ON FUNCTION sanse\.sweep\(timestamptz\) TO sanse_sweeper;' $docs |
+	sed 's/[[:space:]]*--.*$//' | sort -u)
+readme_cron_grant=$(grep -ho 'GRANT USAGE ON SCHEMA cron TO sanse_sweeper;' $docs | head -n 1)
+readme_in_db=$(grep -h "^SELECT cron.schedule_in_database('sanse-sweep:your_sanse_db'" $docs | head -n 1)
 check "README: the sanse_sweeper recipe (CREATE ROLE, GRANT EXECUTE on sweep)" \
 	"$(printf '%s\n' "$readme_sweeper" | grep -c '^CREATE ROLE sanse_sweeper NOLOGIN;$\|^GRANT EXECUTE ON FUNCTION sanse.sweep(timestamptz) TO sanse_sweeper;$')" "2"
 check "README: GRANT USAGE ON SCHEMA cron TO sanse_sweeper" "$readme_cron_grant" "GRANT USAGE ON SCHEMA cron TO sanse_sweeper;"
