@@ -60,6 +60,7 @@
 # sanse (and pg_cron, if this test created it) in the cron database.
 # READMETEST_VERBOSE=1 prints each block's query results as "# " lines.
 # READMETEST_KEEP=1 keeps the temporary directory (blocks, scripts, output).
+self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$0")/.." || exit 2
 FILES="README.md doc/types.md doc/residents.md doc/checkin.md doc/loop.md doc/protection.md doc/screen.md
 doc/operations.md doc/errors.md doc/zh/README.md doc/zh/install.md doc/zh/roles.md doc/zh/sweeps.md
@@ -85,7 +86,7 @@ if [ -z "$READMETEST_FILE" ]; then
 	for f in $FILES; do
 		[ -f "$f" ] || continue
 		echo "# $f"
-		READMETEST_FILE=$f sh "$0" >"$out" 2>&1
+		READMETEST_FILE=$f sh "$self" >"$out" 2>&1
 		rc=$?
 		cat "$out"
 		[ $rc -eq 0 ] && continue
