@@ -57,7 +57,7 @@ endif
 # PGXS knows no header dependencies: any header change rebuilds every object.
 $(OBJS): $(wildcard src/*.h)
 
-.PHONY: deps test demo bench deb dist
+.PHONY: deps test demo bench
 
 # Install missing Debian packages; no network when everything is present.
 deps:
@@ -123,6 +123,9 @@ sanse--$(UPDATE_FROM)--$(EXTVERSION).sql: $(UPDATE_SOURCES) $(SQL_SOURCES) src/u
 	  perl src/updates/replaceable.pl $(SQL_SOURCES); } >$@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
 
 EXTRA_CLEAN = results regression.diffs regression.out output_iso test/results
+
+.PHONY: deb dist
+EXTRA_CLEAN += build
 
 # Releases.  The release's version is META.json's (1.4.0 for sanse.control's
 # 1.4; test/meta.sh checks that they and debian/changelog agree).

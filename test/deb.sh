@@ -110,7 +110,7 @@ fi
 # what it ships: the control file, the current version's script and the
 # delta to it, every released script of the Makefile, the library; nothing else
 dpkg-deb -c "$deb" | awk '{ print $NF }' | sed 's|^\./|/|' | grep -v '/$' | sort >"$tmp/contents"
-data=$(printf 'print-data:\n\t@echo $(DATA) $(DATA_built)\n' | $MAKE -s --no-print-directory -f Makefile -f - print-data)
+data=$(printf 'print-data:\n\t@echo $(DATA) $(DATA_built)\n' | MAKEFLAGS= $MAKE -s --no-print-directory -f Makefile -f - print-data)
 missing=
 for f in sanse.control $data; do
 	grep -qx "$extdir/$(basename "$f")" "$tmp/contents" || missing="$missing $f"

@@ -21,7 +21,7 @@ not_ok() { echo "not ok - $1"; fail=1; }
 mk() {
 	for v in "$@"; do printf ' $(%s)' "$v"; done >"$tmp/vars"
 	printf 'print-vars:\n\t@echo %s\n' "$(cat "$tmp/vars")" |
-		$MAKE -s --no-print-directory -f Makefile -f - print-vars
+		MAKEFLAGS= $MAKE -s --no-print-directory -f Makefile -f - print-vars
 }
 
 version=$(python3 -c 'import json; print(json.load(open("META.json"))["version"])')
@@ -99,7 +99,7 @@ else
 	not_ok "the unpacked archive builds and installs with make"
 	tail -20 "$tmp/build.log" | sed 's/^/# /'
 fi
-(cd "$tmp/dest" && find . -type f | sed 's|^\.||' | sort) >"$tmp/installed"
+(cd "$tmp/dest" 2>/dev/null && find . -type f | sed 's|^\.||' | sort) >"$tmp/installed"
 extdir=$($PG_CONFIG --sharedir)/extension
 libdir=$($PG_CONFIG --pkglibdir)
 {
