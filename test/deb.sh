@@ -156,7 +156,7 @@ check "the installed files are there: sanse.control, sanse--$extversion.sql, san
 chmod 711 "$tmp" && mkdir -p "$cluster" && chown postgres "$cluster"
 if runuser -u postgres -- "$bindir/initdb" -D "$cluster/data" -A trust -U postgres >"$tmp/initdb.log" 2>&1 &&
 	runuser -u postgres -- "$bindir/pg_ctl" -D "$cluster/data" -l "$cluster/server.log" -w \
-		-o "-c listen_addresses='' -c unix_socket_directories='$cluster' -c fsync=off" start >"$tmp/start.log" 2>&1 9>&-; then
+		-o "-c port=5432 -c listen_addresses='' -c unix_socket_directories='$cluster' -c fsync=off" start >"$tmp/start.log" 2>&1 9>&-; then
 	ok "a fresh cluster starts"
 else
 	not_ok "a fresh cluster starts"
