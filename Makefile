@@ -39,6 +39,9 @@ DEB_PACKAGES = postgresql-15 postgresql-server-dev-15 postgresql-15-cron \
                python3 python3-psycopg2 python3-pandas python3-sqlalchemy
 # the screen page (make demo) and its test: Debian's Chromium, a CJK font for it
 DEB_PACKAGES += chromium fonts-wqy-microhei
+# make deb (test/deb.sh): Debian's tooling for PostgreSQL extensions (pg_buildext,
+# dh --with pgxs_loop) and lintian; make dist: git
+DEB_PACKAGES += postgresql-server-dev-all debhelper dpkg-dev fakeroot lintian git
 
 # No JIT bitcode: nothing here is worth inlining into JIT-compiled plans.
 override with_llvm = no
@@ -120,3 +123,39 @@ sanse--$(UPDATE_FROM)--$(EXTVERSION).sql: $(UPDATE_SOURCES) $(SQL_SOURCES) src/u
 	  perl src/updates/replaceable.pl $(SQL_SOURCES); } >$@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
 
 EXTRA_CLEAN = results regression.diffs regression.out output_iso test/results
+
+.PHONY: deb dist
+EXTRA_CLEAN += build
+
+# Releases.  The release's version is META.json's (1.4.0 for sanse.control's
+# 1.4; test/meta.sh checks that they and debian/changelog agree).
+DISTVERSION = $(shell python3 -c 'import json; print(json.load(open("META.json"))["version"])')
+
+# make dist: the PGXN release, build/sanse-X.Y.Z.zip with one top directory
+# sanse-X.Y.Z/, made by git archive from the committed tree (HEAD), so it holds
+# what is tracked and nothing generated.
+dist:
+	@mkdir -p build
+	@git diff --quiet HEAD -- 2>/dev/null || echo "make dist: uncommitted changes are not in the archive (it is made from HEAD)" >&2
+	git archive --format=zip --prefix=$(EXTENSION)-$(DISTVERSION)/ -o build/$(EXTENSION)-$(DISTVERSION).zip HEAD
+	@echo "build/$(EXTENSION)-$(DISTVERSION).zip"
+
+# make deb: the Debian package postgresql-15-sanse, built by dpkg-buildpackage
+# (debian/rules: dh --with pgxs_loop, i.e. pg_buildext) from a copy of this
+# tree as it is (tracked and untracked files, nothing git ignores), so the
+# build neither cleans nor litters the work tree.  The .deb ends up in
+# build/deb/.  DEB_BUILD_OPTIONS=nocheck skips the build-time installcheck;
+# LINTIAN=no skips lintian (run when installed; its errors fail the build).
+DEB_DIR = build/deb
+LINTIAN ?= yes
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/$(EXTENSION)
+	{ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	    git ls-files -z --cached --others --exclude-standard; \
+	  else find . -path ./build -prune -o -type f -print0; fi; } | \
+	  tar --null -T - --ignore-failed-read -cf - | tar -xf - -C $(DEB_DIR)/$(EXTENSION)
+	cd $(DEB_DIR)/$(EXTENSION) && dpkg-buildpackage -b -us -uc
+	rm -rf $(DEB_DIR)/$(EXTENSION)
+	@if [ "$(LINTIAN)" != no ] && command -v lintian >/dev/null 2>&1; then \
+	  echo "lintian $(DEB_DIR)/*.changes"; lintian --fail-on error $(DEB_DIR)/*.changes; fi
+	@ls $(DEB_DIR)/*.deb
