@@ -13,8 +13,10 @@
 
 /*
  * Longest free text sanse keeps (characters): notes, reasons, purposes.  The
- * one place the limit is written: SQL reads it through sanse.free_text_max()
- * (the domain sanse.free_text and sanse.check_free_text), C uses it directly.
+ * one place the limit is written: C uses it directly, make writes it into
+ * the SQL scripts where they name it between @ signs (the tables' CHECKs), and SQL
+ * functions read it through sanse.free_text_max() and
+ * sanse.check_free_text().  Keep the #define on one line: make reads it.
  */
 #define SANSE_FREE_TEXT_MAX 2000
 

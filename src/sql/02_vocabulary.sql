@@ -153,30 +153,18 @@ GRANT SELECT ON area_kind, force, worker_role, grant_access, audit_act, tier, ri
 
 -----------------------------------------------------------------------------
 -- Free text: notes, reasons, purposes, at most 2,000 characters.  The limit
--- is written once, in C (SANSE_FREE_TEXT_MAX in src/vocabulary.h); SQL reads
--- it through free_text_max().  Columns are of the domain free_text (a longer
--- value: 23514); functions check their free-text arguments with
+-- is written once, in C: SANSE_FREE_TEXT_MAX in src/vocabulary.h.  C uses it
+-- directly; make writes it into the install and upgrade scripts where a
+-- table's CHECK names it (SANSE_FREE_TEXT_MAX between two @ signs; a longer
+-- value: 23514); functions read it through
+-- free_text_max() and check their free-text arguments with
 -- check_free_text(value, what) (22001 "the <what> is longer than 2000
 -- characters").
 -----------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION free_text_max() RETURNS integer
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION free_text_max() IS 'the longest free text sanse keeps, in characters (2000)';
+COMMENT ON FUNCTION free_text_max() IS 'the longest free text sanse keeps, in characters';
 
 CREATE OR REPLACE FUNCTION check_free_text(value text, what text) RETURNS void
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION check_free_text(text, text) IS 'raises 22001 "the <what> is longer than 2000 characters" for a longer value; NULL passes';
-
-CREATE DOMAIN free_text AS text;
-COMMENT ON DOMAIN free_text IS 'free text (a note, a reason, a purpose): at most free_text_max() characters';
--- The limit is added here, after free_text_max() exists (a DO block, so an
--- upgrade adds it too, once its columns have become free_text).
-DO $$
-BEGIN
-	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
-	                WHERE c.contypid = 'sanse.free_text'::pg_catalog.regtype AND c.conname = 'free_text_limit') THEN
-		ALTER DOMAIN sanse.free_text ADD CONSTRAINT free_text_limit
-			CHECK (pg_catalog.length(VALUE) <= sanse.free_text_max());
-	END IF;
-END
-$$;
+COMMENT ON FUNCTION check_free_text(text, text) IS 'raises 22001 "the <what> is longer than free_text_max() characters" for a longer value; NULL passes';

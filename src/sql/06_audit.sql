@@ -19,7 +19,7 @@ CREATE TABLE audit_log (
 	current_user_name name NOT NULL,
 	act text NOT NULL CONSTRAINT audit_log_act_known REFERENCES audit_act (value),
 	resident_ids bigint[] NOT NULL DEFAULT '{}',
-	purpose free_text,
+	purpose text CHECK (length(purpose) <= @SANSE_FREE_TEXT_MAX@),
 	detail text,
 	text_key bytea,
 	text_seal bytea,

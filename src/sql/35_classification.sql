@@ -15,7 +15,8 @@ CREATE TABLE classification_rule (
 	all_of text[] NOT NULL CHECK (cardinality(all_of) > 0 AND factors_are_valid(all_of)),
 	enabled boolean NOT NULL DEFAULT true,
 	builtin boolean NOT NULL DEFAULT false,
-	note free_text
+	note text,
+	CONSTRAINT classification_rule_note_length CHECK (length(note) <= @SANSE_FREE_TEXT_MAX@)
 );
 COMMENT ON TABLE classification_rule IS 'a resident with all of these factors is at least this tier';
 GRANT SELECT ON classification_rule TO PUBLIC;	-- every writer of residents reads the rules

@@ -1,10 +1,9 @@
 -- One style per vocabulary (issue 19): each vocabulary becomes a lookup
--- table (src/sql/02_vocabulary.sql), the columns that hold its values
--- reference it instead of an inline CHECK list, and free text is the domain
--- sanse.free_text.  The rows of the tables written in SQL are the ones a
--- fresh install inserts; the tables filled from the library (tier,
--- risk_factor, checklist_item) and the domain's limit are done by the DO
--- blocks of 02_vocabulary.sql that follow in this script.
+-- table (src/sql/02_vocabulary.sql) and the columns that hold its values
+-- reference it instead of an inline CHECK list.  The rows of the tables
+-- written in SQL are the ones a fresh install inserts; the tables that
+-- mirror the library (tier, risk_factor, checklist_item) are filled by the
+-- DO block of 02_vocabulary.sql that follows in this script.
 
 CREATE TABLE sanse.area_kind (value text PRIMARY KEY, position smallint NOT NULL UNIQUE, meaning text NOT NULL);
 INSERT INTO sanse.area_kind (value, position, meaning) VALUES
@@ -65,22 +64,3 @@ ALTER TABLE sanse.worker DROP CONSTRAINT worker_force_check, DROP CONSTRAINT wor
 	ADD CONSTRAINT worker_role_known FOREIGN KEY (role) REFERENCES sanse.worker_role (value);
 ALTER TABLE sanse.audit_log DROP CONSTRAINT audit_log_act_check,
 	ADD CONSTRAINT audit_log_act_known FOREIGN KEY (act) REFERENCES sanse.audit_act (value);
-
--- Free text: the domain, without its limit yet, so that changing a column's
--- type rewrites nothing (02_vocabulary.sql adds the limit, which checks the
--- rows once).  Functions whose SQL bodies read these columns, or that take
--- audit_log's row type, are dropped first (they come back below, as src/sql
--- has them).
-CREATE DOMAIN sanse.free_text AS text;
-DROP FUNCTION sanse.audit(text, bigint[], text, text, name);
-DROP FUNCTION sanse.classify_explain(text[]);
-DROP FUNCTION sanse.audit_row_hash(bytea, sanse.audit_log);
-ALTER TABLE sanse.audit_log DROP CONSTRAINT audit_log_purpose_check,
-	ALTER COLUMN purpose TYPE sanse.free_text;
-ALTER TABLE sanse.classification_rule DROP CONSTRAINT classification_rule_note_length,
-	ALTER COLUMN note TYPE sanse.free_text;
-ALTER TABLE sanse.visit ALTER COLUMN note TYPE sanse.free_text;
-ALTER TABLE sanse.visit_withdrawn DROP CONSTRAINT visit_withdrawn_reason_check,
-	ALTER COLUMN note TYPE sanse.free_text,
-	ALTER COLUMN reason TYPE sanse.free_text;
-ALTER TABLE sanse.visit_withdrawn ADD CHECK (btrim(reason) <> '');
