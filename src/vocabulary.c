@@ -2,13 +2,15 @@
  * vocabulary.c — the vocabularies compiled into the library, shown to SQL,
  * and the one limit on free text.
  *
- * Risk tiers, risk factors and checklist items are checked in C on every
- * classification and check-in, so their one place is a C array (risk_tier.c,
- * rules.c, checklist.c): a lookup there costs a few string compares, no
- * catalog access and no cache to keep current.  Their lookup tables
- * (sanse.tier, sanse.risk_factor, sanse.checklist_item) are the catalog's
- * face of those arrays: the install and upgrade scripts fill them from
- * sanse.compiled_vocabulary(), and nobody else writes them.
+ * Risk tiers, risk factors, checklist items and area-grant accesses are
+ * checked in C on every classification, check-in and row-level security
+ * probe, so their one place is a C array (risk_tier.c, rules.c,
+ * checklist.c, area_access.c): a lookup there costs a few string compares,
+ * no catalog access and no cache to keep current, and works the same with
+ * any installed version of the SQL.  Their lookup tables (sanse.tier,
+ * sanse.risk_factor, sanse.checklist_item, sanse.grant_access) are the
+ * catalog's face of those arrays: the install and upgrade scripts fill them
+ * from sanse.compiled_vocabulary(), and nobody else writes them.
  */
 #include "postgres.h"
 
@@ -54,7 +56,7 @@ put_term(Tuplestorestate *store, TupleDesc desc, const char *vocabulary, int pos
  * compiled_vocabulary — every value of the vocabularies compiled into the
  * library: (vocabulary, value, position, meaning, chinese).  A tier's
  * position is its code (blue 1 < yellow 2 < red 3), a factor's its bit plus
- * one, an item's its place in the checklist.
+ * one, an item's its place in the checklist, an access's its level.
  */
 PG_FUNCTION_INFO_V1(compiled_vocabulary);
 Datum
@@ -72,6 +74,9 @@ compiled_vocabulary(PG_FUNCTION_ARGS)
 	for (int i = 0; i < SANSE_CHECKLIST_ITEMS; i++)
 		put_term(rsinfo->setResult, rsinfo->setDesc, "checklist_item", i + 1,
 				 sanse_checklist_items[i], sanse_checklist_meaning(i), NULL);
+	for (int i = 0; i < sanse_grant_access_count; i++)
+		put_term(rsinfo->setResult, rsinfo->setDesc, "grant_access", i + 1,
+				 sanse_grant_accesses[i].value, sanse_grant_accesses[i].meaning, NULL);
 	return (Datum) 0;
 }
 

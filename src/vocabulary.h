@@ -3,8 +3,8 @@
  * into the library share.
  *
  * The vocabularies C needs on hot paths (risk tiers, risk factors, checklist
- * items) are C arrays, each in one place (risk_tier.c, rules.c,
- * checklist.c); sanse.compiled_vocabulary() shows them to SQL, which copies
+ * items, area-grant accesses) are C arrays, each in one place (risk_tier.c,
+ * rules.c, checklist.c, area_access.c); sanse.compiled_vocabulary() shows them to SQL, which copies
  * them into their lookup tables at install and upgrade.  Every other
  * vocabulary is a lookup table only (src/sql/02_vocabulary.sql).
  */
@@ -26,6 +26,10 @@ typedef struct SanseTerm
 	const char *value;
 	const char *meaning;
 } SanseTerm;
+
+/* area_access.c: the accesses of a grant row, level = index + 1 */
+extern const SanseTerm sanse_grant_accesses[];
+extern const int sanse_grant_access_count;
 
 /* "<prefix>a, b, ... and z." for a hint that lists the valid values */
 extern char *sanse_list_hint(const char *prefix, const char *const *values, int n);

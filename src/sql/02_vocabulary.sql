@@ -8,12 +8,11 @@
 -- (an unknown value: 23503).  The view sanse.vocabulary lists them all
 -- (95_vocabulary.sql): "what are the valid values?" is one query.
 --
--- Tiers, risk factors and checklist items are checked in C on every
--- classification and check-in: their one place is a C array (risk_tier.c,
--- rules.c, checklist.c), and their tables are its catalog face, filled here
--- from sanse.compiled_vocabulary() at install and at every upgrade.  They
--- are held in arrays (resident.factors, visit.checklist) or by the
--- risk_tier type, which check them, so no foreign key references them.
+-- Tiers, risk factors, checklist items and area-grant accesses are checked
+-- in C on every classification, check-in and row-level security probe:
+-- their one place is a C array (risk_tier.c, rules.c, checklist.c,
+-- area_access.c), and their tables are its catalog face, filled here from
+-- sanse.compiled_vocabulary() at install and at every upgrade.
 -----------------------------------------------------------------------------
 
 -- The grid's levels (spec 1): a kind's position is its depth.
@@ -60,19 +59,6 @@ INSERT INTO worker_role (value, position, meaning) VALUES
 	('task_force', 5, 'the district''s task force (工作专班); escalation level 4');
 COMMENT ON TABLE worker_role IS 'vocabulary: worker roles, member then the leader of escalation level 1 to 4 (position = level + 1)';
 
--- What a row of area_grant gives (spec 8), in ascending order: each access
--- includes those before it.
-CREATE TABLE grant_access (
-	value text PRIMARY KEY,
-	position smallint NOT NULL UNIQUE,
-	meaning text NOT NULL
-);
-INSERT INTO grant_access (value, position, meaning) VALUES
-	('aggregate', 1, 'the screen-patrol views only, small cells hidden'),
-	('read', 2, 'rows of the subtree, without factors, coordinates or ID hashes'),
-	('care', 3, 'all columns of the subtree, and writes residents and carers');
-COMMENT ON TABLE grant_access IS 'vocabulary: the accesses of area_grant, each including those of lower position';
-
 -- The sensitive acts of the audit log (spec 8).
 CREATE TABLE audit_act (
 	value text PRIMARY KEY,
@@ -94,7 +80,7 @@ COMMENT ON TABLE audit_act IS 'vocabulary: the acts audit_log records';
 CREATE OR REPLACE FUNCTION compiled_vocabulary()
 RETURNS TABLE (vocabulary text, value text, "position" smallint, meaning text, chinese text)
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 30;
-COMMENT ON FUNCTION compiled_vocabulary() IS 'the vocabularies checked in C (tier, risk_factor, checklist_item), as the library lists them';
+COMMENT ON FUNCTION compiled_vocabulary() IS 'the vocabularies checked in C (tier, risk_factor, checklist_item, grant_access), as the library lists them';
 
 -- Risk tiers (spec 1, 2): position is the tier's code (blue 1 < yellow 2 < red 3).
 CREATE TABLE tier (
@@ -113,6 +99,15 @@ CREATE TABLE risk_factor (
 	meaning text NOT NULL
 );
 COMMENT ON TABLE risk_factor IS 'vocabulary: the pinned risk factors; from the library';
+
+-- What a row of area_grant gives (spec 8), in ascending order: each access
+-- includes those of lower position.
+CREATE TABLE grant_access (
+	value text PRIMARY KEY,
+	position smallint NOT NULL UNIQUE,
+	meaning text NOT NULL
+);
+COMMENT ON TABLE grant_access IS 'vocabulary: the accesses of area_grant, each including those of lower position; from the library';
 
 -- Checklist items, knock three things (spec 5).
 CREATE TABLE checklist_item (
@@ -146,6 +141,13 @@ BEGIN
 	 WHERE (t.position, t.meaning) IS DISTINCT FROM (excluded.position, excluded.meaning);
 	DELETE FROM sanse.checklist_item t
 	 WHERE t.value NOT IN (SELECT c.value FROM sanse.compiled_vocabulary() c WHERE c.vocabulary = 'checklist_item');
+
+	INSERT INTO sanse.grant_access AS t (value, position, meaning)
+	SELECT c.value, c.position, c.meaning FROM sanse.compiled_vocabulary() c WHERE c.vocabulary = 'grant_access'
+	ON CONFLICT (value) DO UPDATE SET position = excluded.position, meaning = excluded.meaning
+	 WHERE (t.position, t.meaning) IS DISTINCT FROM (excluded.position, excluded.meaning);
+	DELETE FROM sanse.grant_access t
+	 WHERE t.value NOT IN (SELECT c.value FROM sanse.compiled_vocabulary() c WHERE c.vocabulary = 'grant_access');
 END
 $$;
 

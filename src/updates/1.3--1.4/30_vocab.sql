@@ -2,8 +2,9 @@
 -- table (src/sql/02_vocabulary.sql) and the columns that hold its values
 -- reference it instead of an inline CHECK list.  The rows of the tables
 -- written in SQL are the ones a fresh install inserts; the tables that
--- mirror the library (tier, risk_factor, checklist_item) are filled by the
--- DO block of 02_vocabulary.sql that follows in this script.
+-- mirror the library (tier, risk_factor, checklist_item, grant_access) are
+-- filled (made equal to the library) by the DO block of 02_vocabulary.sql
+-- that follows in this script.
 
 CREATE TABLE sanse.area_kind (value text PRIMARY KEY, position smallint NOT NULL UNIQUE, meaning text NOT NULL);
 INSERT INTO sanse.area_kind (value, position, meaning) VALUES
@@ -30,6 +31,8 @@ INSERT INTO sanse.worker_role (value, position, meaning) VALUES
 	('total_grid_leader', 4, 'leads a total grid; escalation level 3, whistles for departments'),
 	('task_force', 5, 'the district''s task force (工作专班); escalation level 4');
 
+-- mirrors the library (area_access.c), whose DO block below would fill it:
+-- its rows come first here, for the foreign key of area_grant.access
 CREATE TABLE sanse.grant_access (value text PRIMARY KEY, position smallint NOT NULL UNIQUE, meaning text NOT NULL);
 INSERT INTO sanse.grant_access (value, position, meaning) VALUES
 	('aggregate', 1, 'the screen-patrol views only, small cells hidden'),
