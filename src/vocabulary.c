@@ -11,13 +11,22 @@
  * sanse.risk_factor, sanse.checklist_item, sanse.grant_access) are the
  * catalog's face of those arrays: the install and upgrade scripts fill them
  * from sanse.compiled_vocabulary(), and nobody else writes them.
+ *
+ * The other vocabularies live in their tables only.  sanse.forces() and
+ * sanse.worker_roles() give two of them as arrays, from a per-backend copy
+ * of the table (cache.c): leader_for() compares every candidate leader's
+ * role with worker_roles(), so a call must cost no query.
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
+#include "cache.h"
 #include "checklist.h"
 #include "risk_tier.h"
 #include "rules.h"
@@ -105,4 +114,80 @@ check_free_text(PG_FUNCTION_ARGS)
 						PG_ARGISNULL(1) ? "text" : text_to_cstring(PG_GETARG_TEXT_PP(1)),
 						SANSE_FREE_TEXT_MAX)));
 	PG_RETURN_VOID();
+}
+
+/*
+ * A vocabulary table's values in position order, read once per backend and
+ * again after the table changes (its statement trigger cache_invalidate()).
+ */
+static void
+values_load(ArrayType **kept, SPITupleTable *rows, uint64 nrows)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(nrows, 1));
+	ArrayType  *loaded;
+	ArrayType  *copy;
+
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		bool		isnull;
+
+		elems[i] = SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull);
+		if (isnull)
+			elog(ERROR, "a vocabulary value is NULL");
+	}
+	loaded = construct_array(elems, (int) nrows, TEXTOID, -1, false, TYPALIGN_INT);
+	copy = MemoryContextAlloc(TopMemoryContext, VARSIZE(loaded));
+	memcpy(copy, loaded, VARSIZE(loaded));
+	if (*kept)
+		pfree(*kept);
+	*kept = copy;
+}
+
+static ArrayType *forces_values = NULL;
+static ArrayType *worker_roles_values = NULL;
+
+static void
+forces_load(SPITupleTable *rows, uint64 nrows)
+{
+	values_load(&forces_values, rows, nrows);
+}
+
+static void
+worker_roles_load(SPITupleTable *rows, uint64 nrows)
+{
+	values_load(&worker_roles_values, rows, nrows);
+}
+
+static SanseCache forces_cache = {.relname = "force",
+	.query = "SELECT value FROM sanse.force ORDER BY position",
+	.load = forces_load};
+static SanseCache worker_roles_cache = {.relname = "worker_role",
+	.query = "SELECT value FROM sanse.worker_role ORDER BY position",
+	.load = worker_roles_load};
+
+static Datum
+values_copy(ArrayType *values)
+{
+	ArrayType  *copy = palloc(VARSIZE(values));
+
+	memcpy(copy, values, VARSIZE(values));
+	return PointerGetDatum(copy);
+}
+
+/* forces — the five forces of the five-for-one, in order (sanse.force) */
+PG_FUNCTION_INFO_V1(forces);
+Datum
+forces(PG_FUNCTION_ARGS)
+{
+	sanse_cache_ensure(&forces_cache);
+	return values_copy(forces_values);
+}
+
+/* worker_roles — member, then the leader of escalation level 1 to 4 (sanse.worker_role) */
+PG_FUNCTION_INFO_V1(worker_roles);
+Datum
+worker_roles(PG_FUNCTION_ARGS)
+{
+	sanse_cache_ensure(&worker_roles_cache);
+	return values_copy(worker_roles_values);
 }

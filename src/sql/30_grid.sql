@@ -209,15 +209,20 @@ $$;
 
 -- The five forces (五类力量), and the worker roles: member, then the leader
 -- of escalation level 1 to 4 (worker_roles()[level + 1]); the vocabularies
--- sanse.force and sanse.worker_role (02_vocabulary.sql) as arrays.
+-- sanse.force and sanse.worker_role (02_vocabulary.sql) as arrays, from a
+-- per-backend copy of the tables (vocabulary.c): leader_for() asks for the
+-- roles once per candidate row, so a call costs no query.
 CREATE OR REPLACE FUNCTION forces() RETURNS text[]
-LANGUAGE sql STABLE PARALLEL SAFE
-RETURN ARRAY(SELECT f.value FROM sanse.force f ORDER BY f.position);
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION forces() IS 'the five forces of the five-for-one, in order (sanse.force)';
 CREATE OR REPLACE FUNCTION worker_roles() RETURNS text[]
-LANGUAGE sql STABLE PARALLEL SAFE
-RETURN ARRAY(SELECT r.value FROM sanse.worker_role r ORDER BY r.position);
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION worker_roles() IS 'member, then the leader of escalation level 1 to 4 (sanse.worker_role)';
+-- the copies follow the tables (only the extension's scripts write them)
+CREATE TRIGGER vocabulary_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON force
+	FOR EACH STATEMENT EXECUTE FUNCTION cache_invalidate();
+CREATE TRIGGER vocabulary_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON worker_role
+	FOR EACH STATEMENT EXECUTE FUNCTION cache_invalidate();
 
 -- Departments that the grid whistles for (网格吹哨); department staff carry
 -- worker.department.

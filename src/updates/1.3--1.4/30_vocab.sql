@@ -67,3 +67,9 @@ ALTER TABLE sanse.worker DROP CONSTRAINT worker_force_check, DROP CONSTRAINT wor
 	ADD CONSTRAINT worker_role_known FOREIGN KEY (role) REFERENCES sanse.worker_role (value);
 ALTER TABLE sanse.audit_log DROP CONSTRAINT audit_log_act_check,
 	ADD CONSTRAINT audit_log_act_known FOREIGN KEY (act) REFERENCES sanse.audit_act (value);
+
+-- forces() and worker_roles() read per-backend copies of these two tables
+CREATE TRIGGER vocabulary_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON sanse.force
+	FOR EACH STATEMENT EXECUTE FUNCTION sanse.cache_invalidate();
+CREATE TRIGGER vocabulary_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON sanse.worker_role
+	FOR EACH STATEMENT EXECUTE FUNCTION sanse.cache_invalidate();
