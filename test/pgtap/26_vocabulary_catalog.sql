@@ -11,7 +11,7 @@ SET LOCAL search_path = public, sanse;
 SET LOCAL TimeZone = 'UTC';
 \ir include/helpers.psql
 \ir include/district.psql
-SELECT plan(72);
+SELECT plan(75);
 
 -----------------------------------------------------------------------------
 -- 1. every vocabulary is in sanse.vocabulary, with the spec's values in order
@@ -115,6 +115,14 @@ SELECT is(checklist_items(), ARRAY(SELECT value FROM sanse.checklist_item ORDER 
           'checklist_items() (what check_in checks) is sanse.checklist_item in order');
 SELECT is(forces(), ARRAY(SELECT value FROM sanse.force ORDER BY position), 'forces() reads sanse.force');
 SELECT is(worker_roles(), ARRAY(SELECT value FROM sanse.worker_role ORDER BY position), 'worker_roles() reads sanse.worker_role');
+-- forces() and worker_roles() keep a per-backend copy: it follows a change of
+-- the table (only the extension's scripts make one; the owner here, rolled back)
+INSERT INTO sanse.force (value, position, meaning) VALUES ('t26_force', 99, 'a force of this test');
+SELECT is((forces())[6], 't26_force', 'forces() follows a row added to sanse.force at once');
+DELETE FROM sanse.force WHERE value = 't26_force';
+SELECT is(cardinality(forces()), 5, '... and its removal');
+UPDATE sanse.worker_role SET meaning = meaning || ' ' WHERE value = 'member';
+SELECT is(worker_roles(), '{member,micro_grid_leader,general_grid_leader,total_grid_leader,task_force}', 'worker_roles() after its table is written');
 SELECT is(ARRAY(SELECT area_kind_level(value) FROM sanse.area_kind ORDER BY position), '{1,2,3,4,5,6}'::int[],
           'area_kind_level() is the kind''s position: district 1 ... micro_grid 6');
 -- tiers: the type takes every value of the table, and orders them by position
