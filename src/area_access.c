@@ -4,7 +4,7 @@
  * statement.
  *
  * The grant rows are expanded once per backend into a hash from area id to
- * the (role, strongest access) pairs that reach it through a grant on the
+ * the (role, access) pairs that reach it through a grant on the
  * area or one of its ancestors, and reloaded when area_grant or area change
  * (their statement triggers send a relcache invalidation) or a role is
  * created, renamed or dropped (a pg_authid syscache invalidation).  Role
@@ -29,16 +29,35 @@
 #include "utils/syscache.h"
 
 #include "cache.h"
+#include "vocabulary.h"
 
-/* access levels: each includes the ones below it */
-#define ACCESS_AGGREGATE 1
-#define ACCESS_READ 2
-#define ACCESS_CARE 3
+/*
+ * The accesses of a grant row (spec 8), each including those before it: the
+ * one list of them.  An access's level is its index + 1 (its position in the
+ * lookup table sanse.grant_access, which sanse.compiled_vocabulary() fills
+ * from here).
+ */
+const SanseTerm sanse_grant_accesses[] = {
+	{"aggregate", "the screen-patrol views only, small cells hidden"},
+	{"read", "rows of the subtree, without factors, coordinates or ID hashes"},
+	{"care", "all columns of the subtree, and writes residents and carers"},
+};
+const int	sanse_grant_access_count = lengthof(sanse_grant_accesses);
+
+/* The level of an access given as (pointer, length); 0 when unknown. */
+static int
+access_level_of(const char *data, int len)
+{
+	for (int i = 0; i < lengthof(sanse_grant_accesses); i++)
+		if (len == strlen(sanse_grant_accesses[i].value) && memcmp(data, sanse_grant_accesses[i].value, len) == 0)
+			return i + 1;
+	return 0;
+}
 
 typedef struct AreaGrantRef
 {
 	Oid			role;			/* the grant row's role */
-	int32		level;			/* its strongest access reaching the area */
+	int32		level;			/* an access it has on the area (one ref per access) */
 } AreaGrantRef;
 
 typedef struct AreaAccessEntry
@@ -86,7 +105,8 @@ area_access_load(SPITupleTable *rows, uint64 nrows)
 					level_null;
 		Datum		area = SPI_getbinval(row, rows->tupdesc, 1, &area_null);
 		Datum		role = SPI_getbinval(row, rows->tupdesc, 2, &role_null);
-		Datum		level = SPI_getbinval(row, rows->tupdesc, 3, &level_null);
+		Datum		access = SPI_getbinval(row, rows->tupdesc, 3, &level_null);
+		int			level;
 		int64		area_id;
 		AreaAccessEntry *entry;
 		bool		found;
@@ -100,6 +120,9 @@ area_access_load(SPITupleTable *rows, uint64 nrows)
 		}
 		if (level_null)
 			continue;
+		level = access_level_of(VARDATA_ANY(DatumGetTextPP(access)), VARSIZE_ANY_EXHDR(DatumGetTextPP(access)));
+		if (level == 0)
+			continue;
 		area_id = DatumGetInt64(area);
 		entry = hash_search(map, &area_id, HASH_ENTER, &found);
 		if (!found)
@@ -110,7 +133,7 @@ area_access_load(SPITupleTable *rows, uint64 nrows)
 		else if (entry->first + entry->count != n)
 			elog(ERROR, "sanse area access rows are not sorted by area");
 		loaded[n].role = DatumGetObjectId(role);
-		loaded[n].level = DatumGetInt32(level);
+		loaded[n].level = level;
 		entry->count++;
 		n++;
 	}
@@ -129,16 +152,14 @@ static SanseCache area_access_cache = {.relname = "area_grant",
 	.also_relname = "area",
 	.as_owner = true,
 	/* run as the owner: every operator qualified, so no search_path can redirect one */
-	.query = "SELECT NULL::pg_catalog.int8, e.extowner, NULL::pg_catalog.int4 FROM pg_catalog.pg_extension e "
+	/* each access a role has on an area (the load keeps the strongest that probes need) */
+	.query = "SELECT NULL::pg_catalog.int8, e.extowner, NULL::pg_catalog.text FROM pg_catalog.pg_extension e "
 	" WHERE e.extname OPERATOR(pg_catalog.=) 'sanse' "
 	"UNION ALL "
-	"SELECT a.id, g.role_oid, pg_catalog.max(CASE WHEN g.access OPERATOR(pg_catalog.=) 'care' THEN 3 "
-	"                                            WHEN g.access OPERATOR(pg_catalog.=) 'read' THEN 2 "
-	"                                            WHEN g.access OPERATOR(pg_catalog.=) 'aggregate' THEN 1 END) "
+	"SELECT DISTINCT a.id, g.role_oid, g.access "
 	"  FROM sanse.area_grant g "
 	"  JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) g.role_oid AND r.rolname OPERATOR(pg_catalog.=) g.role "
 	"  JOIN sanse.area a ON sanse.path_contains(g.path, a.path) "
-	" GROUP BY a.id, g.role_oid "
 	" ORDER BY 1 NULLS FIRST",
 	.load = area_access_load};
 
@@ -159,17 +180,17 @@ sanse_area_access_init(void)
 static int
 access_level(text *access)
 {
-	static const char *const names[] = {"aggregate", "read", "care"};
-	const char *data = VARDATA_ANY(access);
-	int			len = VARSIZE_ANY_EXHDR(access);
+	int			level = access_level_of(VARDATA_ANY(access), VARSIZE_ANY_EXHDR(access));
+	const char *names[lengthof(sanse_grant_accesses)];
 
-	for (int i = 0; i < lengthof(names); i++)
-		if (len == strlen(names[i]) && memcmp(data, names[i], len) == 0)
-			return ACCESS_AGGREGATE + i;
+	if (level > 0)
+		return level;
+	for (int i = 0; i < lengthof(sanse_grant_accesses); i++)
+		names[i] = sanse_grant_accesses[i].value;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown area access \"%s\"", text_to_cstring(access)),
-			 errhint("The accesses are aggregate, read and care.")));
+			 errhint("%s", sanse_list_hint("The accesses are ", names, lengthof(names)))));
 	return 0;					/* keep the compiler quiet */
 }
 

@@ -8,46 +8,63 @@
 #include "libpq/pqformat.h"
 #include "mb/pg_wchar.h"
 #include "parser/scansup.h"
+#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 
 #include "risk_tier.h"
 
-#define VALID_TIERS_HINT \
-	"Valid values are red, yellow and blue (any case), 红, 黄, 蓝, 红色, 黄色 and 蓝色."
-
-typedef struct RiskTierName
-{
-	const char *name;			/* compared case-insensitively for ASCII, in UTF-8 */
-	RiskTier	tier;
-} RiskTierName;
-
-static const RiskTierName risk_tier_names[] = {
-	{"red", RISK_TIER_RED},
-	{"yellow", RISK_TIER_YELLOW},
-	{"blue", RISK_TIER_BLUE},
-	{"\xe7\xba\xa2", RISK_TIER_RED},	/* 红 */
-	{"\xe9\xbb\x84", RISK_TIER_YELLOW},	/* 黄 */
-	{"\xe8\x93\x9d", RISK_TIER_BLUE},	/* 蓝 */
-	{"\xe7\xba\xa2\xe8\x89\xb2", RISK_TIER_RED},	/* 红色 */
-	{"\xe9\xbb\x84\xe8\x89\xb2", RISK_TIER_YELLOW},	/* 黄色 */
-	{"\xe8\x93\x9d\xe8\x89\xb2", RISK_TIER_BLUE},	/* 蓝色 */
+/*
+ * The tiers, most severe first: the one list of their names.  Input takes
+ * the English name in any case, the Chinese colour, or the colour with 色;
+ * output gives the English name.  sanse.compiled_vocabulary() fills the
+ * lookup table sanse.tier from it (what each tier means, from the paper).
+ */
+const SanseTier sanse_risk_tiers[] = {
+	{RISK_TIER_RED, "red", "\xe7\xba\xa2",	/* 红 */
+	"sudden illness, no care, an accident possible at any time (患有突发性疾病、缺乏照料、随时可能发生意外)"},
+	{RISK_TIER_YELLOW, "yellow", "\xe9\xbb\x84",	/* 黄 */
+	"some care but not round the clock, an unstable chronic disease or limited mobility (虽有照料但无法全天候看护、基础疾病不稳定或行动不便)"},
+	{RISK_TIER_BLUE, "blue", "\xe8\x93\x9d",	/* 蓝 */
+	"basic care, but needs regular attention (有基本照料、需常态关注)"},
 };
+const int	sanse_risk_tier_count = lengthof(sanse_risk_tiers);
+
+StaticAssertDecl(lengthof(sanse_risk_tiers) == RISK_TIER_MAX, "one entry per tier code");
+
+#define COLOUR_SUFFIX "\xe8\x89\xb2"	/* 色 */
 
 /* Lower-case English name of a valid tier. */
 const char *
 sanse_risk_tier_name(RiskTier tier)
 {
-	switch (tier)
-	{
-		case RISK_TIER_RED:
-			return "red";
-		case RISK_TIER_YELLOW:
-			return "yellow";
-		case RISK_TIER_BLUE:
-			return "blue";
-	}
+	for (int i = 0; i < lengthof(sanse_risk_tiers); i++)
+		if (sanse_risk_tiers[i].tier == tier)
+			return sanse_risk_tiers[i].name;
 	elog(ERROR, "invalid risk tier code %d", (int) tier);
 	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * "Valid values are red, yellow and blue (any case), 红, 黄, 蓝, 红色, 黄色
+ * and 蓝色." (the Chinese in UTF-8, as it always was).
+ */
+static char *
+valid_tiers_hint(void)
+{
+	StringInfoData buf;
+	int			n = lengthof(sanse_risk_tiers);
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "Valid values are ");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&buf, "%s%s", i == 0 ? "" : i == n - 1 ? " and " : ", ", sanse_risk_tiers[i].name);
+	appendStringInfoString(&buf, " (any case)");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&buf, ", %s", sanse_risk_tiers[i].chinese);
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&buf, "%s%s" COLOUR_SUFFIX, i == n - 1 ? " and " : ", ", sanse_risk_tiers[i].chinese);
+	appendStringInfoChar(&buf, '.');
+	return buf.data;
 }
 
 /*
@@ -75,14 +92,16 @@ sanse_risk_tier_parse(const char *str)
 	if (utf8 != start)
 		len = strlen(utf8);
 
-	for (int i = 0; i < lengthof(risk_tier_names); i++)
+	for (int i = 0; i < lengthof(sanse_risk_tiers) && result == RISK_TIER_INVALID; i++)
 	{
-		if (strlen(risk_tier_names[i].name) == len &&
-			pg_strncasecmp(utf8, risk_tier_names[i].name, len) == 0)
-		{
-			result = risk_tier_names[i].tier;
-			break;
-		}
+		const SanseTier *t = &sanse_risk_tiers[i];
+		size_t		zh = strlen(t->chinese);
+
+		if ((strlen(t->name) == len && pg_strncasecmp(utf8, t->name, len) == 0) ||
+			(zh == len && memcmp(utf8, t->chinese, len) == 0) ||
+			(zh + strlen(COLOUR_SUFFIX) == len && memcmp(utf8, t->chinese, zh) == 0 &&
+			 memcmp(utf8 + zh, COLOUR_SUFFIX, len - zh) == 0))
+			result = t->tier;
 	}
 	if (utf8 != start)
 		pfree(utf8);
@@ -101,7 +120,7 @@ risk_tier_in(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid input syntax for type risk_tier: \"%s\"", str),
-				 errhint(VALID_TIERS_HINT)));
+				 errhint("%s", valid_tiers_hint())));
 	PG_RETURN_RISK_TIER(tier);
 }
 

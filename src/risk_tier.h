@@ -20,6 +20,18 @@ typedef uint8 RiskTier;
 #define PG_GETARG_RISK_TIER(n)	DatumGetRiskTier(PG_GETARG_DATUM(n))
 #define PG_RETURN_RISK_TIER(x)	return RiskTierGetDatum(x)
 
+/* A tier's names and meaning (risk_tier.c: the one list, most severe first) */
+typedef struct SanseTier
+{
+	RiskTier	tier;
+	const char *name;			/* English, lower case: the output */
+	const char *chinese;		/* the colour in UTF-8; with 色 also accepted */
+	const char *meaning;
+} SanseTier;
+
+extern const SanseTier sanse_risk_tiers[];
+extern const int sanse_risk_tier_count;
+
 extern const char *sanse_risk_tier_name(RiskTier tier);
 extern RiskTier sanse_risk_tier_parse(const char *str);
 

@@ -1,5 +1,5 @@
 /*
- * rules.c — the pinned risk factors, the classification rules cached in
+ * rules.c — the pinned risk factors (listed once), the classification rules cached in
  * memory as bit masks (see cache.c for how the cache stays current), and
  * sanse.classify.
  */
@@ -12,15 +12,48 @@
 #include "cache.h"
 #include "rules.h"
 
-static const char *const risk_factor_names[] = {
-	"sudden_illness", "no_caregiver", "accident_risk", "partial_care",
-	"unstable_chronic", "mobility_impaired", "self_care_difficulty",
-	"lives_alone", "disabled", "mental_disorder", "recently_discharged"
+/*
+ * The pinned risk factors, in bit order (a factor's bit is its index): the
+ * one list of them.  sanse.compiled_vocabulary() fills the lookup table
+ * sanse.risk_factor from it; the hint of a refusal lists it.
+ */
+const SanseTerm sanse_risk_factors[] = {
+	{"sudden_illness", "a sudden illness (突发性疾病)"},
+	{"no_caregiver", "nobody looks after them (缺乏照料)"},
+	{"accident_risk", "an accident may happen at any time (随时可能发生意外)"},
+	{"partial_care", "cared for, but not round the clock (虽有照料但无法全天候看护)"},
+	{"unstable_chronic", "an unstable chronic disease (基础疾病不稳定)"},
+	{"mobility_impaired", "limited mobility (行动不便)"},
+	{"self_care_difficulty", "difficulty caring for themselves (生活自理存在困难)"},
+	{"lives_alone", "lives alone (独居)"},
+	{"disabled", "disabled (残疾)"},
+	{"mental_disorder", "a mental disorder (精神障碍)"},
+	{"recently_discharged", "recently discharged from hospital"},
 };
 
-#define FACTOR_HINT "Valid factors are sudden_illness, no_caregiver, accident_risk, partial_care, " \
-	"unstable_chronic, mobility_impaired, self_care_difficulty, lives_alone, disabled, " \
-	"mental_disorder and recently_discharged."
+#define SANSE_RISK_FACTORS ((int) lengthof(sanse_risk_factors))
+const int	sanse_risk_factor_count = SANSE_RISK_FACTORS;
+
+StaticAssertDecl(lengthof(sanse_risk_factors) <= sizeof(FactorMask) * 8, "one bit per factor");
+
+/* "Valid factors are a, b, ... and z.", built once from the list */
+static const char *
+factor_hint(void)
+{
+	static char *hint = NULL;
+
+	if (hint == NULL)
+	{
+		const char *names[lengthof(sanse_risk_factors)];
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		for (int i = 0; i < SANSE_RISK_FACTORS; i++)
+			names[i] = sanse_risk_factors[i].value;
+		hint = sanse_list_hint("Valid factors are ", names, SANSE_RISK_FACTORS);
+		MemoryContextSwitchTo(old);
+	}
+	return hint;
+}
 
 typedef struct ClassificationRule
 {
@@ -34,8 +67,8 @@ static int	nrules = 0;
 static int
 factor_index(const char *name, int len)
 {
-	for (int i = 0; i < lengthof(risk_factor_names); i++)
-		if (strncmp(risk_factor_names[i], name, len) == 0 && risk_factor_names[i][len] == '\0')
+	for (int i = 0; i < SANSE_RISK_FACTORS; i++)
+		if (strncmp(sanse_risk_factors[i].value, name, len) == 0 && sanse_risk_factors[i].value[len] == '\0')
 			return i;
 	return -1;
 }
@@ -69,7 +102,7 @@ sanse_factor_mask(ArrayType *factors)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown risk factor \"%s\"", text_to_cstring(t)),
-					 errhint(FACTOR_HINT)));
+					 errhint("%s", factor_hint())));
 		mask |= (FactorMask) 1 << idx;
 	}
 	pfree(elems);
@@ -146,9 +179,9 @@ PG_FUNCTION_INFO_V1(factor_names);
 Datum
 factor_names(PG_FUNCTION_ARGS)
 {
-	Datum		elems[lengthof(risk_factor_names)];
+	Datum		elems[lengthof(sanse_risk_factors)];
 
-	for (int i = 0; i < lengthof(risk_factor_names); i++)
-		elems[i] = CStringGetTextDatum(risk_factor_names[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(elems, lengthof(risk_factor_names), TEXTOID, -1, false, TYPALIGN_INT));
+	for (int i = 0; i < SANSE_RISK_FACTORS; i++)
+		elems[i] = CStringGetTextDatum(sanse_risk_factors[i].value);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, SANSE_RISK_FACTORS, TEXTOID, -1, false, TYPALIGN_INT));
 }

@@ -188,16 +188,17 @@ _PG_init(void)
 }
 
 /*
- * cache_invalidate — statement trigger on the rule, policy, secret, grant and
- * area tables: every backend drops its cached copy of the table (this one at
- * once, others at commit).
+ * cache_invalidate — statement trigger on the rule, policy, secret, grant,
+ * area, force and worker_role tables: every backend drops its cached copy of
+ * the table (this one at once, others at commit).
  */
 PG_FUNCTION_INFO_V1(cache_invalidate);
 Datum
 cache_invalidate(PG_FUNCTION_ARGS)
 {
 	static const char *const cached_tables[] = {
-		"classification_rule", "tier_policy", "installation_secret", "area_grant", "area"
+		"classification_rule", "tier_policy", "installation_secret", "area_grant", "area",
+		"force", "worker_role"
 	};
 	TriggerData *trigdata = sanse_trigger_guard(fcinfo, "cache_invalidate",
 												cached_tables, lengthof(cached_tables));

@@ -2,8 +2,9 @@
 # A fresh install of the current version (its one generated script) and 1.0
 # updated through every delta must end with identical catalogs in schema
 # sanse: functions, aggregates, views, triggers, constraints, indexes,
-# columns, sequences, types and operators, grants, RLS policies, comments and
-# the tables pg_dump keeps.  Prints TAP-like lines naming what differs.
+# columns, sequences, types and operators, grants, RLS policies, comments,
+# the tables pg_dump keeps and the rows of the vocabularies.  Prints
+# TAP-like lines naming what differs.
 cd "$(dirname "$0")/.." || exit 2
 fresh=sanse_catalog_fresh
 updated=sanse_catalog_updated
@@ -128,7 +129,15 @@ SELECT c::regclass::text, coalesce(e.extcondition[array_position(e.extconfig, c)
   FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'sanse' ORDER BY 1
 SQL
 
-for what in functions views triggers constraints indexes columns relations sequences types casts grants policies comments dumped; do
+# the rows of the vocabularies (scripts insert them, pg_dump does not keep them)
+cat >"$tmp/vocabularies.sql" <<'SQL'
+SELECT v.vocabulary || '.' || v.value, v.position || ' ' || v.meaning FROM sanse.vocabulary v
+UNION ALL
+SELECT 'tier.' || t.value || ' chinese', t.chinese FROM sanse.tier t
+ORDER BY 1
+SQL
+
+for what in functions views triggers constraints indexes columns relations sequences types casts grants policies comments dumped vocabularies; do
 	if ! q "$fresh" -F '	' -f "$tmp/$what.sql" >"$tmp/$what.fresh" 2>"$tmp/$what.err" ||
 	   ! q "$updated" -F '	' -f "$tmp/$what.sql" >"$tmp/$what.updated" 2>>"$tmp/$what.err" || [ -s "$tmp/$what.err" ]; then
 		echo "not ok - $what: the catalog query failed"

@@ -2,15 +2,16 @@
 -- Grid hierarchy (微网实格) on ltree paths
 -----------------------------------------------------------------------------
 
+-- The kinds are the vocabulary sanse.area_kind (02_vocabulary.sql).
 CREATE OR REPLACE FUNCTION area_kind_level(kind text) RETURNS int
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN array_position(ARRAY['district', 'town', 'village', 'total_grid', 'general_grid', 'micro_grid'], kind);
-COMMENT ON FUNCTION area_kind_level(text) IS 'depth of an area kind: district 1 ... micro_grid 6';
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+RETURN (SELECT k.position::int FROM sanse.area_kind k WHERE k.value = area_kind_level.kind);
+COMMENT ON FUNCTION area_kind_level(text) IS 'depth of an area kind: district 1 ... micro_grid 6 (sanse.area_kind)';
 
 CREATE TABLE area (
 	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	path ltree NOT NULL UNIQUE,
-	kind text NOT NULL CHECK (area_kind_level(kind) IS NOT NULL),
+	kind text NOT NULL CONSTRAINT area_kind_known REFERENCES area_kind (value),
 	name text NOT NULL,
 	UNIQUE (id, kind)
 );
@@ -24,7 +25,7 @@ CREATE INDEX area_path_gist ON area USING gist (path);
 CREATE TABLE area_grant (
 	role name NOT NULL,
 	path ltree NOT NULL CONSTRAINT area_grant_not_the_root CHECK (nlevel(path) > 0),
-	access text NOT NULL CHECK (access IN ('aggregate', 'read', 'care')),
+	access text NOT NULL CONSTRAINT area_grant_access_known REFERENCES grant_access (value),
 	role_oid oid NOT NULL,
 	PRIMARY KEY (role, path, access)
 );
@@ -86,10 +87,9 @@ BEGIN
 	SELECT DISTINCT a.id
 	  FROM sanse.area_grant g
 	  JOIN sanse.area a ON sanse.path_contains(g.path, a.path)
-	 WHERE g.access = ANY (CASE p_access WHEN 'aggregate' THEN ARRAY['aggregate', 'read', 'care']
-	                                     WHEN 'read' THEN ARRAY['read', 'care']
-	                                     WHEN 'care' THEN ARRAY['care']
-	                                     ELSE '{}'::text[] END)
+	 -- this access or one that includes it (an unknown one: none)
+	 WHERE g.access IN (SELECT x.value FROM sanse.grant_access x
+	                     WHERE x.position >= (SELECT y.position FROM sanse.grant_access y WHERE y.value = p_access))
 	   AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g.role AND r.oid = g.role_oid)
 	   -- USAGE: the privileges of g.role are the role's own (inherited, or by SET ROLE)
 	   AND pg_catalog.pg_has_role(p_role, g.role, 'USAGE');
@@ -208,15 +208,21 @@ $$;
 -----------------------------------------------------------------------------
 
 -- The five forces (五类力量), and the worker roles: member, then the leader
--- of escalation level 1 to 4 (worker_roles()[level + 1]).
+-- of escalation level 1 to 4 (worker_roles()[level + 1]); the vocabularies
+-- sanse.force and sanse.worker_role (02_vocabulary.sql) as arrays, from a
+-- per-backend copy of the tables (vocabulary.c): leader_for() asks for the
+-- roles once per candidate row, so a call costs no query.
 CREATE OR REPLACE FUNCTION forces() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY['department_staff', 'community_cadre', 'grid_officer', 'service_professional', 'volunteer'];
-COMMENT ON FUNCTION forces() IS 'the five forces of the five-for-one, in order';
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION forces() IS 'the five forces of the five-for-one, in order (sanse.force)';
 CREATE OR REPLACE FUNCTION worker_roles() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY['member', 'micro_grid_leader', 'general_grid_leader', 'total_grid_leader', 'task_force'];
-COMMENT ON FUNCTION worker_roles() IS 'member, then the leader of escalation level 1 to 4';
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION worker_roles() IS 'member, then the leader of escalation level 1 to 4 (sanse.worker_role)';
+-- the copies follow the tables (only the extension's scripts write them)
+CREATE TRIGGER vocabulary_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON force
+	FOR EACH STATEMENT EXECUTE FUNCTION cache_invalidate();
+CREATE TRIGGER vocabulary_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON worker_role
+	FOR EACH STATEMENT EXECUTE FUNCTION cache_invalidate();
 
 -- Departments that the grid whistles for (网格吹哨); department staff carry
 -- worker.department.
@@ -233,8 +239,8 @@ CREATE TRIGGER a_restore_guard BEFORE INSERT ON department FOR EACH STATEMENT
 CREATE TABLE worker (
 	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	name text NOT NULL,
-	force text NOT NULL CONSTRAINT worker_force_check CHECK (force = ANY (forces())),
-	role text NOT NULL DEFAULT 'member' CONSTRAINT worker_role_check CHECK (role = ANY (worker_roles())),
+	force text NOT NULL CONSTRAINT worker_force_known REFERENCES force (value),
+	role text NOT NULL DEFAULT 'member' CONSTRAINT worker_role_known REFERENCES worker_role (value),
 	area_id bigint NOT NULL REFERENCES area (id),
 	db_role name,
 	active boolean NOT NULL DEFAULT true,

@@ -16,7 +16,7 @@ CREATE TABLE classification_rule (
 	enabled boolean NOT NULL DEFAULT true,
 	builtin boolean NOT NULL DEFAULT false,
 	note text,
-	CONSTRAINT classification_rule_note_length CHECK (length(note) <= 2000)
+	CONSTRAINT classification_rule_note_length CHECK (length(note) <= @SANSE_FREE_TEXT_MAX@)
 );
 COMMENT ON TABLE classification_rule IS 'a resident with all of these factors is at least this tier';
 GRANT SELECT ON classification_rule TO PUBLIC;	-- every writer of residents reads the rules

@@ -45,7 +45,7 @@ CREATE TABLE visit_withdrawn (
 	flags text[] NOT NULL,
 	note text,
 	recorded_at timestamptz NOT NULL,
-	reason text NOT NULL CHECK (btrim(reason) <> '' AND length(reason) <= 2000),
+	reason text NOT NULL CHECK (btrim(reason) <> '' AND length(reason) <= @SANSE_FREE_TEXT_MAX@),
 	withdrawn_by name NOT NULL DEFAULT session_user,
 	withdrawn_as name NOT NULL DEFAULT current_user,
 	withdrawn_at timestamptz NOT NULL DEFAULT now()

@@ -203,9 +203,8 @@ DECLARE
 BEGIN
 	IF reason IS NULL OR btrim(reason) = '' THEN
 		RAISE EXCEPTION 'withdrawing a visit needs a reason' USING ERRCODE = '22023';
-	ELSIF length(reason) > 2000 THEN
-		RAISE EXCEPTION 'the reason is longer than 2000 characters' USING ERRCODE = '22001';
 	END IF;
+	PERFORM sanse.check_free_text(reason, 'reason');
 	SELECT * INTO v FROM sanse.visit WHERE id = withdraw_visit.visit_id AND sanse.caller_sees(area_id, 'care');
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'visit % does not exist', withdraw_visit.visit_id USING ERRCODE = '22023';

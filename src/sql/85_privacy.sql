@@ -48,9 +48,8 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF reason IS NULL OR btrim(reason) = '' THEN
 		RAISE EXCEPTION 'forgetting a resident needs a reason' USING ERRCODE = '22023';
-	ELSIF length(reason) > 2000 THEN
-		RAISE EXCEPTION 'the reason is longer than 2000 characters' USING ERRCODE = '22001';
 	END IF;
+	PERFORM sanse.check_free_text(reason, 'reason');
 	PERFORM 1 FROM sanse.resident r WHERE r.id = resident_id AND sanse.caller_sees(r.area_id, 'care')
 	   FOR UPDATE;
 	IF NOT FOUND THEN

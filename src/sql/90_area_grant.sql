@@ -100,10 +100,11 @@ BEGIN
 	END IF;
 	FOREACH r IN ARRAY roles LOOP
 		CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles x WHERE x.rolname = r);
-		SELECT CASE max(CASE g.access WHEN 'care' THEN 3 WHEN 'read' THEN 2 ELSE 1 END)
-		         WHEN 3 THEN 'care' WHEN 2 THEN 'read' WHEN 1 THEN 'aggregate' END
-		  INTO best FROM sanse.area_grant g
-		 WHERE g.role = r AND g.role_oid = (SELECT x.oid FROM pg_catalog.pg_roles x WHERE x.rolname = r);
+		-- the widest access granted to the role (sanse.grant_access orders them)
+		SELECT a.value INTO best
+		  FROM sanse.area_grant g JOIN sanse.grant_access a ON a.value = g.access
+		 WHERE g.role = r AND g.role_oid = (SELECT x.oid FROM pg_catalog.pg_roles x WHERE x.rolname = r)
+		 ORDER BY a.position DESC LIMIT 1;
 		EXECUTE format('REVOKE ALL ON %s FROM %I', aggregate_views, r);
 		EXECUTE format('REVOKE ALL ON %s FROM %I', read_relations, r);
 		EXECUTE format('REVOKE SELECT ON %s FROM %I', structure, r);

@@ -27,11 +27,11 @@ INSERT INTO area (path, kind, name) VALUES ('vq', 'district', 'VQ');
 SELECT is(pg_temp.sqlstate_of(format($$INSERT INTO worker (name, force, area_id) SELECT 'x', %L, id FROM area WHERE path = 'vq'$$, t.force)),
           t.expected, t.description)
   FROM (VALUES ('volunteer', 'ok', 'a force from forces() is accepted'),
-               ('police', '23514', 'a force outside forces() is refused (23514)')) t(force, expected, description);
+               ('police', '23503', 'a force outside forces() is refused (23503: not in sanse.force)')) t(force, expected, description);
 SELECT is(pg_temp.sqlstate_of(format($$INSERT INTO worker (name, force, role, area_id) SELECT 'x', 'volunteer', %L, id FROM area WHERE path = 'vq'$$, t.role)),
           t.expected, t.description)
   FROM (VALUES ('task_force', 'ok', 'a role from worker_roles() is accepted (task force on a district)'),
-               ('mayor', '23514', 'a role outside worker_roles() is refused (23514)')) t(role, expected, description);
+               ('mayor', '23503', 'a role outside worker_roles() is refused (23503: not in sanse.worker_role)')) t(role, expected, description);
 
 -- a full checklist is all of checklist_items(), in the views too
 SELECT is((SELECT count(*) FROM pg_views WHERE schemaname = 'sanse'

@@ -50,7 +50,7 @@ SELECT is(pg_temp.sqlstate_of(stmt), expected, description)
     ('a micro grid directly under a district is refused (23514)', $$INSERT INTO sanse.area (path, kind, name) VALUES ('hq.m9', 'micro_grid', 'x')$$, '23514'),
     ('a village under a general grid (a level above) is refused (23514)', $$INSERT INTO sanse.area (path, kind, name) VALUES ('hq.t1.v1.z1.g1.v9', 'village', 'x')$$, '23514'),
     ('nothing goes below a micro grid (23514)', $$INSERT INTO sanse.area (path, kind, name) VALUES ('hq.t1.v1.z1.g1.m1.x', 'micro_grid', 'x')$$, '23514'),
-    ('an unknown kind is refused (23514)', $$INSERT INTO sanse.area (path, kind, name) VALUES ('hq.t3', 'street', 'x')$$, '23514'),
+    ('an unknown kind is refused (23503: not in sanse.area_kind)', $$INSERT INTO sanse.area (path, kind, name) VALUES ('hq.t3', 'street', 'x')$$, '23503'),
     ('a path is unique (23505)', $$INSERT INTO sanse.area (path, kind, name) VALUES ('hq.t1', 'town', 'again')$$, '23505'),
     ('changing an empty micro grid''s kind so it no longer fits its level is refused (23514)', $$UPDATE sanse.area SET kind = 'general_grid' WHERE path = 'hq.t1.v1.z1.g1.m3'$$, '23514')
   ) t(description, stmt, expected);
@@ -71,8 +71,8 @@ SELECT lives_ok($$
 $$, 'members of all five forces are accepted on areas of every level');
 SELECT is(pg_temp.sqlstate_of(stmt), expected, description)
   FROM (VALUES
-    ('an unknown force is refused (23514)', $$INSERT INTO sanse.worker (name, force, role, area_id) VALUES ('bad', 'police', 'member', pg_temp.area_id('hq'))$$, '23514'),
-    ('an unknown role is refused (23514)', $$INSERT INTO sanse.worker (name, force, role, area_id) VALUES ('bad', 'volunteer', 'boss', pg_temp.area_id('hq'))$$, '23514'),
+    ('an unknown force is refused (23503: not in sanse.force)', $$INSERT INTO sanse.worker (name, force, role, area_id) VALUES ('bad', 'police', 'member', pg_temp.area_id('hq'))$$, '23503'),
+    ('an unknown role is refused (23503: not in sanse.worker_role)', $$INSERT INTO sanse.worker (name, force, role, area_id) VALUES ('bad', 'volunteer', 'boss', pg_temp.area_id('hq'))$$, '23503'),
     ('a worker in a missing area is refused (23503)', $$INSERT INTO sanse.worker (name, force, role, area_id) VALUES ('bad', 'volunteer', 'member', -1)$$, '23503')
   ) t(description, stmt, expected);
 

@@ -297,8 +297,8 @@ SELECT is(pg_temp.sqlstate_of(q), e, d)
                 'a grant to a NULL role is refused (23502)'),
                ($$INSERT INTO sanse.area_grant (role, path, access) VALUES ('t18_none', 'd', NULL)$$, '23502',
                 'a grant with a NULL access is refused (23502)'),
-               ($$INSERT INTO sanse.area_grant (role, path, access) VALUES ('t18_none', 'd', 'write')$$, '23514',
-                'a grant with an unknown access is refused (23514)'),
+               ($$INSERT INTO sanse.area_grant (role, path, access) VALUES ('t18_none', 'd', 'write')$$, '23503',
+                'a grant with an unknown access is refused (23503: not in sanse.grant_access)'),
                ($$UPDATE sanse.area_grant SET path = '' WHERE role = 't18_read'$$, '23514',
                 'a grant moved to the root is refused (23514)')) t(q, e, d);
 SELECT is(pg_temp.outcome(NULL, r, $$INSERT INTO sanse.area_grant (role, path, access) VALUES ('t18_read', 'd', 'care')$$), '42501',
