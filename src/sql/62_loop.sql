@@ -11,67 +11,6 @@
 -- sanse.sweep climbs them at logical times.
 -----------------------------------------------------------------------------
 
--- minutes ahead of the server clock, at most sanse.max_backdate behind it
--- (as a check-in), and not before the stage it follows (since).
-CREATE OR REPLACE FUNCTION loop_time(at timestamptz, what text, since timestamptz DEFAULT NULL, since_what text DEFAULT NULL)
-RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	IF at IS NULL OR NOT isfinite(at) THEN
-		RAISE EXCEPTION '% cannot be dated %', what, coalesce(at::text, 'NULL') USING ERRCODE = '22008';
-	ELSIF at > pg_catalog.clock_timestamp() + interval '5 minutes' THEN
-		RAISE EXCEPTION '% cannot be dated ahead of the server clock', what
-			USING ERRCODE = '22008', DETAIL = 'A closed-loop transition may be dated at most 5 minutes ahead of the server clock.';
-	ELSIF at < pg_catalog.clock_timestamp() - sanse.max_backdate() THEN
-		RAISE EXCEPTION '% cannot be dated further back than sanse.max_backdate', what
-			USING ERRCODE = '22008',
-			      DETAIL = format('A closed-loop transition may be dated at most sanse.max_backdate (%s) before the server clock.', justify_hours(sanse.max_backdate())),
-			      HINT = 'A superuser replaying older history raises sanse.max_backdate.';
-	ELSIF at < since THEN
-		RAISE EXCEPTION '% cannot be dated before %', what, since_what USING ERRCODE = '22008';
-	END IF;
-END
-$$;
-
--- May the calling role name this worker (spec 7)?  A worker bound to a
--- db_role only as that role (the role acting, or a member of it); an unbound
--- worker only inside the caller's care subtree.
-CREATE OR REPLACE FUNCTION acts_for(p_worker bigint) RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	RETURN coalesce((SELECT CASE WHEN w.db_role IS NULL THEN sanse.caller_sees(w.area_id, 'care')
-	                             WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = w.db_role) THEN false
-	                             ELSE pg_catalog.pg_has_role(sanse.acting_role(), w.db_role, 'MEMBER') END
-	                   FROM sanse.worker w WHERE w.id = p_worker), false);
-END
-$$;
-
--- May this worker act on this event, named by this caller?  The caller acts
--- for the worker (acts_for), and the worker is active and one who may check
--- in at the door of its resident (a carer, or a leader or task force whose
--- area contains it), a leader or task force whose area contains the event's
--- area, or staff of a department whistled for it.
--- (PL/pgSQL so its plan is kept for the session: a transition calls it once.)
-CREATE OR REPLACE FUNCTION may_act(p_event bigint, p_worker bigint) RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	RETURN sanse.acts_for(p_worker) AND (SELECT coalesce(bool_or(
-	         w.active
-	         AND ((e.resident_id IS NOT NULL
-	               AND EXISTS (SELECT 1 FROM sanse.carer c WHERE c.resident_id = e.resident_id AND c.worker_id = w.id))
-	              OR (w.role <> 'member' AND sanse.path_contains(wa.path, ea.path))
-	              OR (w.department IS NOT NULL
-	                  AND (e.department = w.department
-	                       OR EXISTS (SELECT 1 FROM sanse.event c WHERE c.parent_id = e.id AND c.department = w.department))))),
-	         false)
-	  FROM sanse.event e
-	  JOIN sanse.area ea ON ea.id = e.area_id
-	  JOIN sanse.worker w ON w.id = p_worker
-	  JOIN sanse.area wa ON wa.id = w.area_id
-	 WHERE e.id = p_event);
-END
-$$;
-
 -- The event to move, locked.  Outside the calling role's care subtree it
 -- does not exist (22023, the words of an id that names nothing, so nothing
 -- tells an event elsewhere, its kind or its stage); a missed visit the caller
@@ -123,47 +62,6 @@ BEGIN
 	END IF;
 	RAISE EXCEPTION 'event % is %, so it cannot be %', e.id, e.status, done
 		USING ERRCODE = '55000', DETAIL = format('Only an event that is %s can be %s.', wanted, done);
-END
-$$;
-
-CREATE OR REPLACE FUNCTION loop_refuse_worker(e event, p_worker bigint, act text) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-	RAISE EXCEPTION 'worker % may not % event % (%)', coalesce(p_worker::text, 'NULL'), act, e.id, e.status
-		USING ERRCODE = '42501',
-		      DETAIL = 'Only an active carer of its resident, a leader or task force whose area contains it, or staff of a department whistled for it may act on an event, named by its own bound role or, unbound, by a role with care over its area.';
-END
-$$;
-
--- Did the caller take part in the event's current round (spec 7)?  Whether
--- the role acting, or the login (which may SET ROLE to it: a pooled login),
--- is or is a member of a role that arrived at or handled it, or of the
--- bound db_role of the worker who did; for a resident's evaluation, of the
--- one who fed back too (who relays the resident's word).  The extension
--- owner and superusers, who can rewrite any row, are not asked.
-CREATE OR REPLACE FUNCTION loop_took_part(e event, by text) RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
-DECLARE
-	acting name := sanse.acting_role();
-BEGIN
-	IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
-	            WHERE r.rolname = acting
-	              AND (r.rolsuper OR r.oid = (SELECT x.extowner FROM pg_catalog.pg_extension x WHERE x.extname = 'sanse'))) THEN
-		RETURN false;
-	END IF;
-	RETURN EXISTS (
-		SELECT 1
-		  FROM (SELECT t.acted_as AS role FROM sanse.event_transition t
-		         WHERE t.event_id = e.id AND (t.stage IN ('arrived', 'handled') OR (t.stage = 'fed_back' AND by = 'resident'))
-		           AND t.id > coalesce((SELECT max(p.id) FROM sanse.event_transition p
-		                                 WHERE p.event_id = e.id AND p.stage = 'reopened'), 0)
-		        UNION
-		        SELECT w.db_role FROM sanse.worker w
-		         WHERE w.id IN (e.arrived_by, e.handled_by) OR (w.id = e.fed_back_by AND by = 'resident')) x
-		  JOIN pg_catalog.pg_roles r ON r.rolname = x.role
-		 WHERE pg_catalog.pg_has_role(acting, r.oid, 'MEMBER')
-		    OR (NOT (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname = session_user)
-		        AND pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')));
 END
 $$;
 
@@ -379,67 +277,44 @@ $$;
 -- An arrival synced after a sweep escalated the event removes the steps
 -- dated after it (spec 7) and says so in its transition's note.
 CREATE OR REPLACE FUNCTION arrive(event_id bigint, worker_id bigint, token text DEFAULT NULL, at timestamptz DEFAULT now())
-RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	PERFORM sanse.loop_transition(arrive.event_id, 'arrived', arrive.worker_id, arrive.at, p_token => arrive.token);
-END
-$$;
-REVOKE ALL ON FUNCTION arrive(bigint, bigint, text, timestamptz) FROM PUBLIC;
-COMMENT ON FUNCTION arrive(bigint, bigint, text, timestamptz) IS 'report in (报到) at an event; the door token proves presence for an event about a resident';
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse
+AS $$ BEGIN PERFORM sanse.loop_transition(arrive.event_id, 'arrived', arrive.worker_id, arrive.at, p_token => arrive.token); END $$;
+
+-- 网格吹哨: a child task for a department, with its own clocks; its id.
+CREATE OR REPLACE FUNCTION whistle(event_id bigint, department text, worker_id bigint, at timestamptz DEFAULT now())
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse
+AS $$ BEGIN RETURN sanse.loop_transition(whistle.event_id, 'whistled', whistle.worker_id, whistle.at, whistle.department); END $$;
 
 -- 处置: refused while a department whistled for has not handled its event.
 CREATE OR REPLACE FUNCTION handle_event(event_id bigint, worker_id bigint, action text, at timestamptz DEFAULT now())
-RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	PERFORM sanse.loop_transition(handle_event.event_id, 'handled', handle_event.worker_id, handle_event.at, handle_event.action);
-END
-$$;
-REVOKE ALL ON FUNCTION handle_event(bigint, bigint, text, timestamptz) FROM PUBLIC;
-COMMENT ON FUNCTION handle_event(bigint, bigint, text, timestamptz) IS 'handle (处置) an arrived event; refused while whistled child events are unhandled';
-
--- 网格吹哨: a child task for a department, with its own clocks.
-CREATE OR REPLACE FUNCTION whistle(event_id bigint, department text, worker_id bigint, at timestamptz DEFAULT now())
-RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	RETURN sanse.loop_transition(whistle.event_id, 'whistled', whistle.worker_id, whistle.at, whistle.department);
-END
-$$;
-REVOKE ALL ON FUNCTION whistle(bigint, text, bigint, timestamptz) FROM PUBLIC;
-COMMENT ON FUNCTION whistle(bigint, text, bigint, timestamptz) IS 'whistle (网格吹哨) for a department: a child task event at level 3 with its own clocks; returns its id';
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse
+AS $$ BEGIN PERFORM sanse.loop_transition(handle_event.event_id, 'handled', handle_event.worker_id, handle_event.at, handle_event.action); END $$;
 
 -- 反馈
 CREATE OR REPLACE FUNCTION feed_back(event_id bigint, worker_id bigint, note text, at timestamptz DEFAULT now())
-RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	PERFORM sanse.loop_transition(feed_back.event_id, 'fed_back', feed_back.worker_id, feed_back.at, feed_back.note);
-END
-$$;
-REVOKE ALL ON FUNCTION feed_back(bigint, bigint, text, timestamptz) FROM PUBLIC;
-COMMENT ON FUNCTION feed_back(bigint, bigint, text, timestamptz) IS 'feed back (反馈) on a handled event';
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse
+AS $$ BEGIN PERFORM sanse.loop_transition(feed_back.event_id, 'fed_back', feed_back.worker_id, feed_back.at, feed_back.note); END $$;
 
 -- 评价: by the resident or a supervisor, never by whoever took part in the
 -- round (loop_took_part).  A rating of 2 or less, or not solved, reopens the
 -- event one level up; otherwise it closes.  The rating is an integer so
 -- every driver's plain integer parameter binds.
 CREATE OR REPLACE FUNCTION evaluate(event_id bigint, rating integer, solved boolean, by text, comment text DEFAULT NULL,
-                         at timestamptz DEFAULT now())
-RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
-BEGIN
-	PERFORM sanse.loop_transition(evaluate.event_id,
-	                              CASE WHEN evaluate.rating <= 2 OR NOT evaluate.solved THEN 'reopened' ELSE 'closed' END,
-	                              NULL, evaluate.at, evaluate.comment, NULL, evaluate.rating, evaluate.solved, evaluate.by);
-END
-$$;
-REVOKE ALL ON FUNCTION evaluate(bigint, integer, boolean, text, text, timestamptz) FROM PUBLIC;
+                                    at timestamptz DEFAULT now())
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse
+AS $$ BEGIN PERFORM sanse.loop_transition(evaluate.event_id, CASE WHEN evaluate.rating <= 2 OR NOT evaluate.solved THEN 'reopened' ELSE 'closed' END,
+                                          NULL, evaluate.at, evaluate.comment, NULL, evaluate.rating, evaluate.solved, evaluate.by); END $$;
+
+REVOKE ALL ON FUNCTION arrive(bigint, bigint, text, timestamptz), whistle(bigint, text, bigint, timestamptz),
+	handle_event(bigint, bigint, text, timestamptz), feed_back(bigint, bigint, text, timestamptz),
+	evaluate(bigint, integer, boolean, text, text, timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION arrive(bigint, bigint, text, timestamptz) IS 'report in (报到) at an event; the door token proves presence for an event about a resident';
+COMMENT ON FUNCTION whistle(bigint, text, bigint, timestamptz) IS 'whistle (网格吹哨) for a department: a child task event at level 3 with its own clocks; returns its id';
+COMMENT ON FUNCTION handle_event(bigint, bigint, text, timestamptz) IS 'handle (处置) an arrived event; refused while whistled child events are unhandled';
+COMMENT ON FUNCTION feed_back(bigint, bigint, text, timestamptz) IS 'feed back (反馈) on a handled event';
 COMMENT ON FUNCTION evaluate(bigint, integer, boolean, text, text, timestamptz) IS 'evaluate (评价) a fed-back event: rating 1-5, solved; 2 or less or unsolved reopens it one level up, otherwise it closes';
 
-REVOKE ALL ON FUNCTION may_act(bigint, bigint), acts_for(bigint), loop_event(bigint), loop_refuse_stage(event, text),
-	loop_refuse_worker(event, bigint, text), loop_took_part(event, text), loop_end_clock(event, timestamptz, timestamptz),
+REVOKE ALL ON FUNCTION loop_event(bigint), loop_refuse_stage(event, text), loop_end_clock(event, timestamptz, timestamptz),
 	loop_check_standing(event, loop_stage, bigint, text, text, text), loop_done_already(event, loop_stage, bigint, timestamptz, text),
 	loop_check_values(loop_stage, text, integer, boolean, text),
 	loop_move_event(event, loop_move, timestamptz, bigint, timestamptz, text, integer, boolean, text) FROM PUBLIC;

@@ -11,7 +11,6 @@ CREATE OR REPLACE FUNCTION scale_level(scale text) RETURNS smallint
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN (SELECT s.start_level FROM sanse.event_scale s WHERE s.value = scale_level.scale);
 
--- A loop transition's time (spec 7, 22008): given and finite, at most 5
 -- Create a loop event in stage called at its scale's level, with its first
 -- step and its arrival clock; NULL when the same call made its event already
 -- (event_call_once: a retry, which waited for the first call to commit).
