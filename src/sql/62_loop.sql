@@ -8,7 +8,11 @@
 -- worker who may not act (42501), a time ahead of the clock (22008) and
 -- unknown values (22023), and take a retry of the same transition (same
 -- worker, same time) as done.  The clocks are the events' escalation steps:
--- sanse.sweep climbs them at logical times.
+-- sanse.sweep climbs them at logical times.  The helpers new with the one
+-- transition (loop_refuse_stage, loop_check_standing, loop_done_already,
+-- loop_move_event) run only inside it, whose search_path is pinned, and name
+-- everything by its schema: they carry no SET of their own, which would cost
+-- every call.
 -----------------------------------------------------------------------------
 
 -- The event to move, locked.  Outside the calling role's care subtree it
@@ -46,7 +50,7 @@ $$;
 -- A move the event's stage does not allow (55000), naming the stages it is
 -- allowed from (sanse.loop_move); a stage that is no move at all (22023).
 CREATE OR REPLACE FUNCTION loop_refuse_stage(e event, p_stage text) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
 	wanted text;
 	done text;
@@ -91,7 +95,7 @@ $$;
 -- round (42501).
 CREATE OR REPLACE FUNCTION loop_check_standing(e event, st loop_stage, p_worker bigint, p_token text, p_note text, p_by text)
 RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
 	token_nonce bytea;
 	t record;
@@ -122,7 +126,7 @@ $$;
 -- whistled child), or NULL.
 CREATE OR REPLACE FUNCTION loop_done_already(e event, st loop_stage, p_worker bigint, p_at timestamptz, p_note text)
 RETURNS bigint
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql STABLE AS $$
 BEGIN
 	IF NOT st.by_worker THEN
 		RETURN (SELECT e.id WHERE EXISTS (
@@ -236,7 +240,7 @@ COMMENT ON FUNCTION loop_transition(bigint, text, bigint, timestamptz, text, tex
 -- the event (a new round clears the last round's), and the transition.
 CREATE OR REPLACE FUNCTION loop_move_event(e event, m loop_move, p_since timestamptz, p_worker bigint, p_at timestamptz,
                                            p_note text, p_rating integer, p_solved boolean, p_by text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
 	lvl sanse.event_step := ROW(e.id, e.level, e.assignee_id, e.level_since);
 	again boolean := m.to_status = 'called' AND coalesce(m.from_status <> 'called', false);	-- called again: a new round
