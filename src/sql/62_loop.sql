@@ -88,7 +88,6 @@ BEGIN
 END
 $$;
 
-
 -- What a retry proves again as the first call did, before it is taken as
 -- done: an arrival at a resident's door its token (28000), a whistle its
 -- department (22023), an evaluation that the caller took no part in the
