@@ -3,7 +3,9 @@
 -- dispatch_task (about an area) make an event in stage called at its
 -- scale's level, its arrival clock started (sanse.loop_move's row from no
 -- status); whistle (62_loop.sql) calls a department's child event the same
--- way.  A retried call returns the event the first one made.
+-- way.  A retried call returns the event the first one made.  The helpers
+-- run only inside raise_event, dispatch_task and loop_transition (search_path
+-- pinned there), with every name schema-qualified.
 -----------------------------------------------------------------------------
 
 -- The level an event of a scale starts at.
@@ -17,7 +19,7 @@ RETURN (SELECT s.start_level FROM sanse.event_scale s WHERE s.value = scale_leve
 CREATE OR REPLACE FUNCTION call_event(p_kind text, p_resident bigint, p_area bigint, p_tier risk_tier, p_detail text,
                            p_scale text, p_at timestamptz, p_raised_by bigint, p_parent bigint, p_department text)
 RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
 	lvl smallint := sanse.scale_level(p_scale);
 	new_id bigint;
@@ -44,7 +46,7 @@ $$;
 -- The event a call made already (the key of event_call_once), or NULL.
 CREATE OR REPLACE FUNCTION loop_same_call(p_kind text, p_resident bigint, p_area bigint, p_at timestamptz, p_raised_by bigint, p_detail text)
 RETURNS bigint
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql STABLE AS $$
 BEGIN
 	RETURN (SELECT e.id FROM sanse.event e
 	         WHERE e.kind = p_kind AND coalesce(e.resident_id, 0) = coalesce(p_resident, 0)
@@ -57,7 +59,7 @@ $$;
 
 -- A call's values, and its author (raised_by): a worker the caller acts for.
 CREATE OR REPLACE FUNCTION loop_check_call(kind text, scale text, detail text, raised_by bigint) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql AS $$
 BEGIN
 	IF kind IS NULL OR kind = 'overdue' OR NOT EXISTS (SELECT 1 FROM sanse.event_kind k WHERE k.value = kind) THEN
 		RAISE EXCEPTION 'unknown event kind "%"', coalesce(kind, 'NULL')

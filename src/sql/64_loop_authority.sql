@@ -4,7 +4,8 @@
 -- may act on an event (may_act, 42501 otherwise); and who may not evaluate
 -- it, having taken part in its round (loop_took_part).  Raising an event
 -- (63_loop_calls.sql) asks the first two, every transition (62_loop.sql)
--- all of them.
+-- all of them.  Run only inside those (search_path pinned there), with every
+-- name schema-qualified: no SET search_path of their own.
 -----------------------------------------------------------------------------
 
 -- A loop transition's time (spec 7, 22008): given and finite, at most 5
@@ -12,7 +13,7 @@
 -- (as a check-in), and not before the stage it follows (since).
 CREATE OR REPLACE FUNCTION loop_time(at timestamptz, what text, since timestamptz DEFAULT NULL, since_what text DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql AS $$
 BEGIN
 	IF at IS NULL OR NOT isfinite(at) THEN
 		RAISE EXCEPTION '% cannot be dated %', what, coalesce(at::text, 'NULL') USING ERRCODE = '22008';
@@ -34,7 +35,7 @@ $$;
 -- db_role only as that role (the role acting, or a member of it); an unbound
 -- worker only inside the caller's care subtree.
 CREATE OR REPLACE FUNCTION acts_for(p_worker bigint) RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql STABLE AS $$
 BEGIN
 	RETURN coalesce((SELECT CASE WHEN w.db_role IS NULL THEN sanse.caller_sees(w.area_id, 'care')
 	                             WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = w.db_role) THEN false
@@ -50,7 +51,7 @@ $$;
 -- area, or staff of a department whistled for it.
 -- (PL/pgSQL so its plan is kept for the session: a transition calls it once.)
 CREATE OR REPLACE FUNCTION may_act(p_event bigint, p_worker bigint) RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql STABLE AS $$
 BEGIN
 	RETURN sanse.acts_for(p_worker) AND (SELECT coalesce(bool_or(
 	         w.active
@@ -86,7 +87,7 @@ $$;
 -- one who fed back too (who relays the resident's word).  The extension
 -- owner and superusers, who can rewrite any row, are not asked.
 CREATE OR REPLACE FUNCTION loop_took_part(e event, by text) RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
 	acting name := sanse.acting_role();
 BEGIN
