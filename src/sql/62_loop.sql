@@ -12,7 +12,7 @@
 -- in 63_loop_calls.sql and 64_loop_authority.sql) run only inside the
 -- pinned functions, whose search_path is pinned, and name everything by its
 -- schema: they carry no SET of their own, which would cost every call
--- (about 3 us each, a tenth of a transition's time all told).
+-- (2-6 us each, measured; together several per cent of a transition).
 -----------------------------------------------------------------------------
 
 -- The event to move, locked.  Outside the calling role's care subtree it
