@@ -5,23 +5,67 @@
 -- Every kind of event climbs the same ladder.  Overdue events (section 5) are
 -- open or closed; the closed loop's kinds (section 7) go through stages
 -- called > arrived > handled > fed_back > closed, each stored with its time
--- and worker.
+-- and worker.  The loop's vocabularies are tables, one each, read by
+-- everyone and written by the extension only: the value, its place in the
+-- order and what it means (the catalog answers "what are the valid values?").
+CREATE TABLE event_kind (
+	value text PRIMARY KEY,
+	position smallint NOT NULL UNIQUE,
+	meaning text NOT NULL
+);
+COMMENT ON TABLE event_kind IS 'vocabulary of event.kind: overdue (a missed visit), then the closed loop''s warning, finding, request, task';
+GRANT SELECT ON event_kind TO PUBLIC;
+INSERT INTO event_kind (value, position, meaning) VALUES
+	('overdue', 1, 'a missed visit window (section 5): open until a visit closes it'),
+	('warning', 2, 'a smart early warning: a sensor, a health monitor or the hotline'),
+	('finding', 3, 'a problem a worker found at the door'),
+	('request', 4, 'the resident or the family asked for help'),
+	('task', 5, 'dispatched from above, or whistled for a department');
+
+CREATE TABLE event_scale (
+	value text PRIMARY KEY,
+	position smallint NOT NULL UNIQUE,
+	meaning text NOT NULL,
+	start_level smallint NOT NULL UNIQUE CHECK (start_level BETWEEN 1 AND 4)
+);
+COMMENT ON TABLE event_scale IS 'vocabulary of event.scale: small problems in the grid, big ones by departments, major ones by the task force; start_level is the level an event of the scale starts at';
+GRANT SELECT ON event_scale TO PUBLIC;
+INSERT INTO event_scale (value, position, meaning, start_level) VALUES
+	('grid', 1, 'solved in the grid: starts with the micro-grid leader (level 1)', 1),
+	('department', 2, 'solved by departments jointly: starts with the total-grid leader, who whistles for them (level 3)', 3),
+	('task_force', 3, 'a major problem: starts with the district''s task force (level 4)', 4);
+
+CREATE TABLE event_status (
+	value text PRIMARY KEY,
+	position smallint NOT NULL UNIQUE,
+	meaning text NOT NULL
+);
+COMMENT ON TABLE event_status IS 'vocabulary of event.status: open or closed for an overdue event, the closed loop''s stages for the other kinds (which may follow which: sanse.loop_move)';
+GRANT SELECT ON event_status TO PUBLIC;
+INSERT INTO event_status (value, position, meaning) VALUES
+	('open', 1, 'an overdue event not yet closed by a visit'),
+	('called', 2, 'a loop event waiting for a worker to arrive (呼叫); its arrival clock runs (loop_policy.arrive_within)'),
+	('arrived', 3, 'a worker reported in (报到); its handling clock runs (loop_policy.handle_within)'),
+	('handled', 4, 'handled (处置); no clock runs'),
+	('fed_back', 5, 'the outcome was fed back (反馈) and waits for an evaluation'),
+	('closed', 6, 'closed: an overdue event by a visit, a loop event by its evaluation (评价)');
+
+-- The readers of the kinds and scales, in their order.
 CREATE OR REPLACE FUNCTION event_kinds() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY['overdue', 'warning', 'finding', 'request', 'task'];
-COMMENT ON FUNCTION event_kinds() IS 'event kinds: overdue (a missed visit), then the closed loop''s warning, finding, request, task';
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN (SELECT array_agg(k.value ORDER BY k.position) FROM sanse.event_kind k);
+COMMENT ON FUNCTION event_kinds() IS 'event kinds (the values of sanse.event_kind in order): overdue (a missed visit), then the closed loop''s warning, finding, request, task';
 CREATE OR REPLACE FUNCTION event_scales() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY['grid', 'department', 'task_force'];
-COMMENT ON FUNCTION event_scales() IS 'event scales, starting at level 1, 3 and 4';
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN (SELECT array_agg(s.value ORDER BY s.position) FROM sanse.event_scale s);
+COMMENT ON FUNCTION event_scales() IS 'event scales (the values of sanse.event_scale in order), starting at level 1, 3 and 4';
 
 CREATE TABLE event (
 	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	resident_id bigint REFERENCES resident (id),
 	area_id bigint NOT NULL REFERENCES area (id),
-	kind text NOT NULL DEFAULT 'overdue' CONSTRAINT event_kind_check CHECK (kind = ANY (event_kinds())),
-	status text NOT NULL DEFAULT 'open'
-		CONSTRAINT event_status_check CHECK (status IN ('open', 'closed', 'called', 'arrived', 'handled', 'fed_back')),
+	kind text NOT NULL DEFAULT 'overdue' REFERENCES event_kind (value),
+	status text NOT NULL DEFAULT 'open' REFERENCES event_status (value),
 	tier risk_tier,
 	level smallint NOT NULL DEFAULT 1 CHECK (level BETWEEN 1 AND 4),
 	assignee_id bigint REFERENCES worker (id),
@@ -33,7 +77,7 @@ CREATE TABLE event (
 	closed_by bigint REFERENCES worker (id),
 	created_at timestamptz NOT NULL DEFAULT now(),
 	charged_to bigint[],
-	scale text NOT NULL DEFAULT 'grid' CONSTRAINT event_scale_check CHECK (scale = ANY (event_scales())),
+	scale text NOT NULL DEFAULT 'grid' REFERENCES event_scale (value),
 	parent_id bigint REFERENCES event (id),
 	department text REFERENCES department (code),
 	detail text CONSTRAINT event_detail_length CHECK (length(detail) <= 2000),
@@ -112,7 +156,7 @@ COMMENT ON FUNCTION leader_for(bigint, int) IS 'lowest-id active leader of a mic
 -- level.  The row with tier NULL serves events without a resident and tiers
 -- without a row of their own.
 CREATE TABLE loop_policy (
-	kind text NOT NULL CHECK (kind = ANY (event_kinds()) AND kind <> 'overdue'),
+	kind text NOT NULL REFERENCES event_kind (value) CHECK (kind <> 'overdue'),
 	tier risk_tier,
 	arrive_within interval NOT NULL CHECK (arrive_within > interval '0'),
 	handle_within interval NOT NULL CHECK (handle_within > interval '0'),
