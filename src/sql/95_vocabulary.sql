@@ -13,6 +13,10 @@ UNION ALL SELECT 'grant_access', value, position, meaning FROM grant_access
 UNION ALL SELECT 'audit_act', value, position, meaning FROM audit_act
 UNION ALL SELECT 'tier', value, position, meaning FROM tier
 UNION ALL SELECT 'risk_factor', value, position, meaning FROM risk_factor
-UNION ALL SELECT 'checklist_item', value, position, meaning FROM checklist_item;
+UNION ALL SELECT 'checklist_item', value, position, meaning FROM checklist_item
+UNION ALL SELECT 'event_kind', value, position, meaning FROM event_kind
+UNION ALL SELECT 'event_scale', value, position, meaning FROM event_scale
+UNION ALL SELECT 'event_status', value, position, meaning FROM event_status
+UNION ALL SELECT 'loop_stage', value, position, meaning FROM loop_stage;
 COMMENT ON VIEW vocabulary IS 'every vocabulary of sanse: (vocabulary, value, position, meaning); vocabulary names the lookup table sanse.<vocabulary>';
 GRANT SELECT ON vocabulary TO PUBLIC;

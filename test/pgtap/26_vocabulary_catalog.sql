@@ -11,7 +11,7 @@ SET LOCAL search_path = public, sanse;
 SET LOCAL TimeZone = 'UTC';
 \ir include/helpers.psql
 \ir include/district.psql
-SELECT plan(75);
+SELECT plan(87);
 
 -----------------------------------------------------------------------------
 -- 1. every vocabulary is in sanse.vocabulary, with the spec's values in order
@@ -28,6 +28,13 @@ INSERT INTO spec_vocabulary VALUES
 	-- spec 8 names the acts (tier override, rule or policy change, grant
 	-- change, token revocation, ID-number lookup, forgetting a resident);
 	-- the README adds a sweep's lock timeout
+	-- spec 7: kinds, scales (grid starts at level 1, department at 3, the
+	-- task force at 4), the statuses of a non-overdue event (open is an
+	-- overdue event's) and the stages a transition records
+	('event_kind', '{overdue,warning,finding,request,task}', 'spec 7: the kinds of event'),
+	('event_scale', '{grid,department,task_force}', 'spec 7: the scales'),
+	('event_status', '{open,called,arrived,handled,fed_back,closed}', 'spec 5 and 7: open, then the loop''s stages'),
+	('loop_stage', '{called,arrived,whistled,handled,fed_back,reopened,closed}', 'spec 7: the stages a transition records'),
 	('audit_act', '{tier_override,rule_change,policy_change,grant_change,token_revocation,id_lookup,forget_resident,lock_timeout}', 'spec 8 and the README: the audited acts');
 
 SELECT is(ARRAY(SELECT v.value FROM sanse.vocabulary v WHERE v.vocabulary = s.vocabulary ORDER BY v.position),
@@ -64,8 +71,8 @@ SELECT is((SELECT string_agg(format('%s.%s -> %s', c.relname, a.attname, f.relna
              JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class f ON f.oid = k.confrelid
             WHERE k.contype = 'f' AND k.connamespace = 'sanse'::regnamespace AND cardinality(k.conkey) = 1
               AND f.relname IN (SELECT vocabulary FROM vocabulary_tables)),
-          'area.kind -> area_kind, area_grant.access -> grant_access, audit_log.act -> audit_act, worker.force -> force, worker.role -> worker_role',
-          'area.kind, area_grant.access, audit_log.act, worker.force and worker.role reference their vocabularies');
+          'area.kind -> area_kind, area_grant.access -> grant_access, audit_log.act -> audit_act, event.kind -> event_kind, event.scale -> event_scale, event.status -> event_status, event_transition.stage -> loop_stage, loop_move.from_status -> event_status, loop_move.not_before -> event_status, loop_move.stage -> loop_stage, loop_move.to_status -> event_status, loop_policy.kind -> event_kind, worker.force -> force, worker.role -> worker_role',
+          'area.kind, area_grant.access, audit_log.act, event.kind/scale/status, event_transition.stage, loop_move, loop_policy.kind, worker.force and worker.role reference their vocabularies');
 SELECT ok(NOT EXISTS (SELECT 1 FROM pg_constraint k
                        WHERE k.contype = 'c' AND k.conrelid IN ('sanse.area'::regclass, 'sanse.worker'::regclass, 'sanse.area_grant'::regclass, 'sanse.audit_log'::regclass)
                          AND pg_get_constraintdef(k.oid) ~* '(ANY \(ARRAY\[| IN \()|forces\(\)|worker_roles\(\)|area_kind_level'),
