@@ -83,7 +83,7 @@ CREATE TABLE event_transition (
 	stage text NOT NULL REFERENCES loop_stage (value),
 	at timestamptz NOT NULL,
 	worker_id bigint REFERENCES worker (id),
-	note text CHECK (length(note) <= 2000),
+	note text CHECK (length(note) <= @SANSE_FREE_TEXT_MAX@),
 	recorded_at timestamptz NOT NULL DEFAULT now(),
 	acted_as name DEFAULT acting_role(),
 	login name DEFAULT session_user

@@ -146,7 +146,7 @@ END
 $$;
 
 -- The values a transition carries: an evaluation's rating (1-5), whether
--- it was solved and by whom (22023); its text within 2000 characters (22001).
+-- it was solved and by whom (22023); its text within free_text_max() characters (22001).
 CREATE OR REPLACE FUNCTION loop_check_values(st loop_stage, p_note text, p_rating integer, p_solved boolean, p_by text)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE AS $$
@@ -162,9 +162,7 @@ BEGIN
 			RAISE EXCEPTION 'an evaluation is by resident or supervisor, not "%"', coalesce(p_by, 'NULL') USING ERRCODE = '22023';
 		END IF;
 	END IF;
-	IF length(p_note) > 2000 THEN
-		RAISE EXCEPTION 'the % is longer than 2000 characters', st.note_is USING ERRCODE = '22001';
-	END IF;
+	PERFORM sanse.check_free_text(p_note, st.note_is);
 END
 $$;
 

@@ -69,9 +69,7 @@ BEGIN
 		RAISE EXCEPTION 'unknown event scale "%"', coalesce(scale, 'NULL')
 			USING ERRCODE = '22023', HINT = 'Scales are grid (level 1), department (level 3) and task_force (level 4).';
 	END IF;
-	IF length(detail) > 2000 THEN
-		RAISE EXCEPTION 'the detail is longer than 2000 characters' USING ERRCODE = '22001';
-	END IF;
+	PERFORM sanse.check_free_text(detail, 'detail');
 	IF raised_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sanse.worker w WHERE w.id = raised_by) THEN
 		RAISE EXCEPTION 'worker % does not exist', raised_by USING ERRCODE = '22023';
 	ELSIF raised_by IS NOT NULL AND NOT sanse.acts_for(raised_by) THEN
