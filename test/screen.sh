@@ -79,6 +79,17 @@ min=$(q -c "SELECT sanse.cell(0, true)" -c "SELECT current_setting('sanse.min_ce
 towns=$(q -c "SELECT count(*) FROM sanse.area WHERE kind = 'town' AND path <@ 'q'")
 town_names=$(q -c "SELECT json_agg(name ORDER BY path) FROM sanse.area WHERE kind = 'town' AND path <@ 'q'")
 history_days=$(q -c "SELECT count(*) FROM sanse.area_day_recorded WHERE areas IS NOT NULL")
+# the trend's days: as the owner, those whose four open levels at the district
+# are all small cells (1 to min_cell - 1: each hidden, so the day has no point);
+# as the aggregate role, the days it reads and those with some level shown
+history_small=$(q -c "SELECT count(*) FROM sanse.area_day_recorded d
+                        JOIN sanse.area_day h ON h.day = d.day AND h.area_id = (SELECT id FROM sanse.area WHERE path = 'q')
+                       WHERE d.areas IS NOT NULL
+                         AND h.open_level_1 BETWEEN 1 AND $min - 1 AND h.open_level_2 BETWEEN 1 AND $min - 1
+                         AND h.open_level_3 BETWEEN 1 AND $min - 1 AND h.open_level_4 BETWEEN 1 AND $min - 1")
+set -- $(qa -F ' ' -c "SELECT count(*), count(*) FILTER (WHERE coalesce(open_level_1, open_level_2, open_level_3, open_level_4) IS NOT NULL)
+                         FROM sanse.coverage_history WHERE path = 'q'")
+trend_days=$1 trend_points=$2
 # non-empty bins of the histogram: the page's month (the last full one with a
 # rate, else the current one) and bins, recomputed here
 bins=$(qa -c "WITH cr AS (SELECT month, checkin_rate FROM sanse.worker_checkin_rate WHERE windows_due IS DISTINCT FROM 0),
@@ -90,7 +101,7 @@ bins=$(qa -c "WITH cr AS (SELECT month, checkin_rate FROM sanse.worker_checkin_r
                 FROM cr JOIN m USING (month) WHERE checkin_rate IS NOT NULL")
 loop_rates=$(qa -c "SELECT count(*) FROM sanse.loop_metrics WHERE path = 'q' AND response_rate > 0")
 loop_medians=$(qa -c "SELECT count(*) FROM sanse.loop_metrics WHERE path = 'q' AND kind = 'warning' AND median_time_to_arrive IS NOT NULL")
-echo "# towns $towns, history days $history_days, histogram bins $bins, loop rates $loop_rates, loop medians $loop_medians, min_cell $min"
+echo "# towns $towns, history days $history_days (the view: $trend_days, $trend_points with a level shown; $history_small all small cells), histogram bins $bins, loop rates $loop_rates, loop medians $loop_medians, min_cell $min"
 
 # --- the page in headless Chromium ----------------------------------------------
 if ! node test/screen/check_page.js "$tmp/out/screen.html" "$tmp/out/screen.png" >"$tmp/result.json" 2>"$tmp/check.err"; then
@@ -113,7 +124,12 @@ check "the treemap's tooltip shows an area name that is markup as text" "$(r "r.
 check "treemap: one tile per town at the top level" "$(r "r.treemap.tiles")" "$towns"
 check "treemap: a label for every town" \
 	"$(r "$town_names.filter(n => r.treemap.labels.some(t => t.replace(/^▶ */, '') === n)).length")" "$towns"
-check "trend: one point per history day (at least one day)" "$(r "r.trend.days") $( [ "$history_days" -gt 0 ] && echo days)" "$history_days days"
+check "trend: one day on the x axis per recorded day of the history (the owner's count, at least one), each of them read by the aggregate role" \
+	"$(r "r.trend.axis_days") $trend_days $( [ "$history_days" -gt 0 ] && echo days)" "$history_days $history_days days"
+# a day whose four levels are all hidden is a gap across the chart: no point
+check "trend: a point on every day on which the view shows some level, none on a day whose levels are all hidden (at least the owner's $history_small days of small cells only)" \
+	"$(r "r.trend.days + ' ' + r.trend.days_with_value") $( [ $((history_days - trend_points)) -ge "$history_small" ] && echo at-least)" \
+	"$trend_points $trend_points at-least"
 check "histogram: one bar per non-empty bin of carers' check-in rates (at least one)" "$(r "r.checkin.bars") $( [ "$bins" -gt 0 ] && echo bars)" "$bins bars"
 check "loop: the 98 % target line" "$(r "r.loop.target_lines + ':' + r.loop.labels.some(t => /98%/.test(t))")" "1:true"
 check "loop: one bar per month and kind with a response rate" "$(r "r.loop.bars")" "$loop_rates"

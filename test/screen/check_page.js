@@ -73,6 +73,18 @@ function measure() {
 	const symbols = paths('trend').filter(e => isArc(e) && inPal(e, pal.levels));
 	const per_level = (pal.levels || []).map(c => symbols.filter(e => fill(e) === c.toLowerCase()).length);
 	const xs = new Set(symbols.map(e => { const b = box(e); return Math.round(b.x + b.width / 2); }));
+	// the trend's days as the chart holds them: its x axis (one category per
+	// day of the history) and the days on which some level has a value (a day
+	// whose four levels are all hidden has no symbol, only a gap)
+	let trend_axis = null;
+	try {
+		const o = echarts.getInstanceByDom(document.getElementById('c-trend')).getOption();
+		const days = o.xAxis[0].data;
+		trend_axis = { axis_days: days.length,
+		               days_with_value: days.filter((d, i) => o.series.some(s => s.data[i] != null)).length };
+	} catch (e) {
+		trend_axis = { axis_error: e.message };
+	}
 	const checkin = paths('checkin').filter(e => isRect(e) && fill(e) === (pal.checkin || '').toLowerCase() && height(e) > 0);
 	const loop_bars = paths('loop').filter(e => isRect(e) && inPal(e, pal.loop) && height(e) > 0);
 	const target = paths('loop').filter(e => (e.getAttribute('stroke') || '').toLowerCase() === (pal.target || '').toLowerCase());
@@ -112,7 +124,7 @@ function measure() {
 		finished: Object.fromEntries(Object.entries(s.charts || {}).map(([k, v]) => [k, v.finished])),
 		svg: ['treemap', 'trend', 'checkin', 'loop', 'worst'].filter(id => svg(id)),
 		treemap: { tiles: tiles.length, labels: texts('treemap') },
-		trend: { symbols: symbols.length, per_level, days: xs.size },
+		trend: { symbols: symbols.length, per_level, days: xs.size, ...trend_axis },
 		checkin: { bars: checkin.length, hidden_bars: checkin_hidden.length, labels: texts('checkin'), ...checkin_data },
 		loop: { bars: loop_bars.length, target_lines: target.length, median_marks, labels: texts('loop') },
 		worst: { bars: worst.length, labels: texts('worst') },
