@@ -39,7 +39,7 @@ $$;
 -- that stores it (visits are written by check_in only).
 CREATE OR REPLACE FUNCTION check_in(token text, worker_id bigint, at timestamptz DEFAULT now(),
                                     checklist text[] DEFAULT '{}', note text DEFAULT NULL) RETURNS bigint
-	AS 'MODULE_PATHNAME', 'check_in' LANGUAGE C VOLATILE SECURITY DEFINER
+	AS 'MODULE_PATHNAME', 'check_in_1_4' LANGUAGE C VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, sanse SET lock_timeout = '5s';	-- sanse's lock bound (README)
 COMMENT ON FUNCTION check_in(text, bigint, timestamptz, text[], text) IS
 	'record a door check-in; returns the visit id (the same id for a retried scan)';
