@@ -59,10 +59,8 @@ CREATE INDEX event_open_overdue ON event (due_at) WHERE kind = 'overdue' AND sta
 CREATE OR REPLACE FUNCTION area_day_keep() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID NOT IN ('sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass) THEN
-		RAISE EXCEPTION 'trigger function area_day_keep() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s daily history.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'area_day_keep', ARRAY['sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass],
+		'sanse''s daily history');
 	RAISE EXCEPTION 'sanse.% keeps the daily history: % is refused', TG_TABLE_NAME, TG_OP
 		USING ERRCODE = '42501', HINT = 'Recorded days are never changed; sanse.sweep records each day once.';
 END
