@@ -66,6 +66,18 @@ BEGIN
 END
 $$;
 
+-- The work tables of rederive_span, which its steps need: 55000 when a step
+-- runs on its own.
+CREATE OR REPLACE FUNCTION rederive_span_require() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF pg_catalog.to_regclass('pg_temp.sanse_span_missed') IS NULL OR pg_catalog.to_regclass('pg_temp.sanse_span_visit') IS NULL THEN
+		RAISE EXCEPTION 'no span to re-derive in this session' USING ERRCODE = '55000',
+			HINT = 'sanse.rederive_span() makes it.';
+	END IF;
+END
+$$;
+
 -- Step 1 of rederive_span: walk the moments of the span -- its visits (the
 -- first of each instant is the anchor), its tier changes, and its end --
 -- and note the windows missed (sanse_span_missed) and, per visit, the
@@ -80,6 +92,7 @@ DECLARE
 	w sanse.visit_window;
 	m record;
 BEGIN
+	PERFORM sanse.rederive_span_require();
 	FOR m IN
 		SELECT x.at, x.visit_id, x.new_tier, x.is_visit
 		  FROM (SELECT DISTINCT ON (v.at) v.at, v.id AS visit_id, NULL::sanse.risk_tier AS new_tier, true AS is_visit
@@ -124,6 +137,7 @@ DECLARE
 	ev record;
 	closer record;
 BEGIN
+	PERFORM sanse.rederive_span_require();
 	-- events of the span that should not exist (a window met after all)
 	DELETE FROM sanse.event e
 	 WHERE e.resident_id = p_resident AND e.kind = 'overdue'
@@ -168,6 +182,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	carers bigint[] := sanse.carers_of(p_resident);
 BEGIN
+	PERFORM sanse.rederive_span_require();
 	-- visits: which window each met, which came late; windows met are
 	-- credited to (and taken back from) the current carers
 	INSERT INTO sanse.worker_month_pending (worker_id, month, windows_met)
@@ -280,6 +295,7 @@ $$;
 REVOKE ALL ON FUNCTION withdraw_visit(bigint, text) FROM PUBLIC;
 COMMENT ON FUNCTION withdraw_visit(bigint, text) IS 'withdraw a wrongly recorded visit (kept in visit_withdrawn with the reason): the resident''s windows, events and tally are re-derived without it';
 REVOKE ALL ON FUNCTION rederive_span(bigint, timestamptz, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rederive_span_require() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rederive_span_walk(bigint, timestamptz, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rederive_span_events(bigint, timestamptz, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rederive_span_visits(bigint, timestamptz, timestamptz) FROM PUBLIC;

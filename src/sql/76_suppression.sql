@@ -5,17 +5,38 @@
 -- why.  The owner's only: every function here is revoked from PUBLIC.
 -----------------------------------------------------------------------------
 
--- The work tables every step below needs: made by suppress_begin.
-CREATE OR REPLACE FUNCTION suppress_require_cells() RETURNS void
+-- The session's work tables of a suppression (sc_cell), and with p_screen
+-- those of publish_screen's cells (sc_cov, sc_oe, sc_lm, sc_gdr), with
+-- p_shown its shown cells (sc_shown): 55000 when one is missing, so a step
+-- run out of turn refuses before it reads anything.
+CREATE OR REPLACE FUNCTION suppress_require(p_screen boolean, p_shown boolean) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF to_regclass('pg_temp.sc_cell') IS NULL THEN
+	IF to_regclass('pg_temp.sc_cell') IS NULL
+	   OR (p_screen AND (to_regclass('pg_temp.sc_cov') IS NULL OR to_regclass('pg_temp.sc_oe') IS NULL
+	                     OR to_regclass('pg_temp.sc_lm') IS NULL OR to_regclass('pg_temp.sc_gdr') IS NULL))
+	   OR (p_shown AND to_regclass('pg_temp.sc_shown') IS NULL) THEN
 		RAISE EXCEPTION 'no cells to suppress in this session' USING ERRCODE = '55000',
 			HINT = 'sanse.publish_screen() makes them (with sanse.suppress_begin()).';
 	END IF;
 END
 $$;
-REVOKE ALL ON FUNCTION suppress_require_cells() FROM PUBLIC;
+REVOKE ALL ON FUNCTION suppress_require(boolean, boolean) FROM PUBLIC;
+
+-- Drop publish_screen's work tables of the transaction, where they are.
+CREATE OR REPLACE FUNCTION screen_drop_work() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['sc_cov', 'sc_oe', 'sc_lm', 'sc_gdr', 'sc_shown'] LOOP
+		IF to_regclass('pg_temp.' || t) IS NOT NULL THEN
+			EXECUTE format('DROP TABLE pg_temp.%I', t);
+		END IF;
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION screen_drop_work() FROM PUBLIC;
 
 -- The suppression itself, on the session's work tables sc_cell (a count:
 -- value, hidden, frozen = already published and never changed, w = how many
@@ -31,7 +52,7 @@ DECLARE
 	r int := 0;
 	total int := 0;
 BEGIN
-	PERFORM sanse.suppress_require_cells();
+	PERFORM sanse.suppress_require(false, false);
 	-- a group of one cell says nothing
 	DELETE FROM pg_temp.sc_member m
 	 WHERE m.gid IN (SELECT x.gid FROM pg_temp.sc_member x GROUP BY x.gid HAVING count(*) < 2);
@@ -124,7 +145,7 @@ COMMENT ON FUNCTION suppress_begin() IS 'create the session''s work tables of on
 CREATE OR REPLACE FUNCTION suppress_hierarchy(p_src text[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	PERFORM sanse.suppress_require_cells();
+	PERFORM sanse.suppress_require(false, false);
 	INSERT INTO pg_temp.sc_member (gid, cid, sign)
 	SELECT pg_catalog.hashtextextended('h/' || c.src || '/' || c.area_id || '/' || c.k || '/' || c.m, 0), c.cid, 1
 	  FROM pg_temp.sc_cell c
@@ -142,7 +163,7 @@ REVOKE ALL ON FUNCTION suppress_hierarchy(text[]) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION suppress_row_group(p_src text, p_name text, p_total text, p_parts text[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	PERFORM sanse.suppress_require_cells();
+	PERFORM sanse.suppress_require(false, false);
 	INSERT INTO pg_temp.sc_member (gid, cid, sign, part)
 	SELECT pg_catalog.hashtextextended(p_name || '/' || c.area_id || '/' || c.k, 0), c.cid,
 	       CASE WHEN c.m = p_total THEN 1 ELSE -1 END, true

@@ -52,7 +52,7 @@ REVOKE ALL ON FUNCTION publish_history_day(date, timestamptz) FROM PUBLIC;
 COMMENT ON FUNCTION publish_history_day(date, timestamptz) IS 'publish one recorded day of area_day for aggregate-only roles, cells suppressed (run by record_history and publish_screen)';
 
 -- The steps of publish_screen, each on the session's work tables (the
--- owner's: revoked from PUBLIC).
+-- owner's: revoked from PUBLIC); run out of turn, a step refuses (55000).
 -- Step 1, the cells of now: coverage (with its tiers: coverage_by_tier has
 -- the same cells), overdue_events, loop_metrics, grid_daily_report as the
 -- owner reads them (kept as sc_cov, sc_oe, sc_lm, sc_gdr for the published
@@ -60,6 +60,8 @@ COMMENT ON FUNCTION publish_history_day(date, timestamptz) IS 'publish one recor
 CREATE OR REPLACE FUNCTION screen_cells_now() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
 BEGIN
+	PERFORM sanse.suppress_require(false, false);
+	PERFORM sanse.screen_drop_work();
 	CREATE TEMP TABLE sc_cov ON COMMIT DROP AS
 	SELECT c.area_id, c.path, c.kind, c.name, c.residents, c.red, c.yellow, c.blue, c.overdue_now, c.window_met,
 	       coalesce(b.o_red, 0) AS o_red, coalesce(b.o_yellow, 0) AS o_yellow, coalesce(b.o_blue, 0) AS o_blue,
@@ -122,6 +124,7 @@ REVOKE ALL ON FUNCTION screen_cells_now() FROM PUBLIC;
 CREATE OR REPLACE FUNCTION screen_cells_frozen() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
 BEGIN
+	PERFORM sanse.suppress_require(true, false);
 	INSERT INTO pg_temp.sc_cell (src, area_id, k, m, val, hidden, frozen, w)
 	SELECT 'histm', h.area_id, date_trunc('month', h.day)::date::text, x.m, sum(x.v), x.hid, true,
 	       CASE WHEN x.hid THEN count(*) ELSE 1 END
@@ -148,6 +151,7 @@ REVOKE ALL ON FUNCTION screen_cells_frozen() FROM PUBLIC;
 CREATE OR REPLACE FUNCTION screen_groups() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
 BEGIN
+	PERFORM sanse.suppress_require(true, false);
 	PERFORM sanse.suppress_hierarchy(ARRAY['cov', 'oe', 'lm']);
 	PERFORM sanse.suppress_row_group('cov', 'tiers', 'residents', ARRAY['red', 'yellow', 'blue']);
 	PERFORM sanse.suppress_row_group('cov', 'overdue_tiers', 'overdue_now', ARRAY['overdue_now:red', 'overdue_now:yellow', 'overdue_now:blue']);
@@ -188,6 +192,7 @@ REVOKE ALL ON FUNCTION screen_groups() FROM PUBLIC;
 CREATE OR REPLACE FUNCTION screen_write_coverage() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
 BEGIN
+	PERFORM sanse.suppress_require(true, true);
 	INSERT INTO sanse.published_coverage
 	SELECT c.area_id, c.path, c.kind, c.name,
 	       (s.j ->> 'residents')::bigint, (s.j ->> 'red')::bigint, (s.j ->> 'yellow')::bigint, (s.j ->> 'blue')::bigint,
@@ -211,6 +216,7 @@ REVOKE ALL ON FUNCTION screen_write_coverage() FROM PUBLIC;
 CREATE OR REPLACE FUNCTION screen_write_events() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
 BEGIN
+	PERFORM sanse.suppress_require(true, true);
 	INSERT INTO sanse.published_overdue_events
 	SELECT o.area_id, o.path, o.kind, o.name, o.month,
 	       (s.j ->> 'opened')::bigint, (s.j ->> 'closed')::bigint, (s.j ->> 'still_open')::bigint,
@@ -236,6 +242,7 @@ REVOKE ALL ON FUNCTION screen_write_events() FROM PUBLIC;
 CREATE OR REPLACE FUNCTION screen_write_reports() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
 BEGIN
+	PERFORM sanse.suppress_require(true, true);
 	INSERT INTO sanse.published_grid_daily_report
 	SELECT g.area_id, g.path, g.name, g.day,
 	       (s.j ->> 'visits')::bigint, (s.j ->> 'complete_checklists')::bigint, (s.j ->> 'flagged_visits')::bigint,
@@ -280,9 +287,6 @@ BEGIN
 
 	-- the cells, their groups, the suppression
 	PERFORM sanse.suppress_begin();
-	IF to_regclass('pg_temp.sc_cov') IS NOT NULL THEN
-		DROP TABLE pg_temp.sc_cov, pg_temp.sc_oe, pg_temp.sc_lm, pg_temp.sc_gdr, pg_temp.sc_shown;
-	END IF;
 	PERFORM sanse.screen_cells_now();
 	PERFORM sanse.screen_cells_frozen();
 	ANALYZE pg_temp.sc_cell;
@@ -312,7 +316,7 @@ BEGIN
 	ON CONFLICT (one) DO UPDATE SET published_at = EXCLUDED.published_at, published_clock = EXCLUDED.published_clock,
 	                                min_cell = EXCLUDED.min_cell,
 	                                cells = EXCLUDED.cells, hidden = EXCLUDED.hidden;
-	DROP TABLE pg_temp.sc_cov, pg_temp.sc_oe, pg_temp.sc_lm, pg_temp.sc_gdr, pg_temp.sc_shown;
+	PERFORM sanse.screen_drop_work();
 	RETURN n_hidden;
 END
 $$;
