@@ -9,21 +9,20 @@
  * resident's timeline.
  *
  * All SQL is constant text in saved SPI plans.  One library serves every
- * installed version of the extension's SQL, so which plan runs is decided at
- * each call from the objects the database has, never from the entry point.
+ * installed version of the extension's SQL: each version binds sanse.check_in
+ * to a C symbol of its own (entry_points below), and the symbol decides which
+ * plans run.
  */
 #include "postgres.h"
 
 #include <math.h>
 
-#include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/catcache.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -31,6 +30,7 @@
 #include "door_token.h"
 #include "sanse.h"
 #include "trigger_guard.h"
+#include "visit_flag.h"
 #include "visit_window.h"
 
 /* Visits may be back-dated (offline sync) but not sent from the future. */
@@ -237,6 +237,96 @@ static const CheckInQuery queries[NUM_PLANS] = {
 };
 
 /* What one call checks in, once its arguments have passed validation. */
+/*
+ * Which SQL a check-in runs against.  Every version of the extension's SQL
+ * binds sanse.check_in to a C symbol, and the symbol says which tables and
+ * functions that SQL has (pgvector's and PostGIS's habit): a version that
+ * changes what check-in reads or writes binds a new symbol, and the library
+ * keeps serving the old ones for databases not yet updated.
+ */
+typedef enum SqlShape
+{
+	SHAPE_1_0,					/* paths as text, no tally, no re-derivation */
+	SHAPE_1_1,					/* + worker_month_pending by group of carers */
+	SHAPE_1_2,					/* path_contains, forgotten_at, tally per
+								 * worker, re-derivation (1.2 to 1.4) */
+	SHAPE_1_0_OR_1_2			/* the symbol check_in, which released scripts
+								 * bind in 1.0, 1.2 and 1.3 alike */
+} SqlShape;
+
+typedef struct ShapePlans
+{
+	CheckInPlan entry;
+	CheckInPlan record;
+	bool		rederive;		/* re-derive the timeline after a back-dated visit */
+} ShapePlans;
+
+static const ShapePlans shape_plans[] = {
+	[SHAPE_1_0] = {PLAN_ENTRY_TEXT_PATHS, PLAN_RECORD, false},
+	[SHAPE_1_1] = {PLAN_ENTRY_TEXT_PATHS, PLAN_RECORD_TALLY, false},
+	[SHAPE_1_2] = {PLAN_ENTRY, PLAN_RECORD_TALLY_PER_WORKER, true},
+};
+
+typedef struct EntryPoint
+{
+	const char *symbol;
+	SqlShape	shape;
+} EntryPoint;
+
+/* The symbols sanse.check_in has been bound to, and what each was written for. */
+static const EntryPoint entry_points[] = {
+	{"check_in_1_4", SHAPE_1_2},	/* src/sql/65_check_in.sql, from 1.4 on */
+	{"check_in_1_1", SHAPE_1_1},	/* sanse--1.0--1.1.sql */
+	{"check_in", SHAPE_1_0_OR_1_2}, /* sanse--1.0.sql, --1.1--1.2, --1.2--1.3 */
+};
+
+/*
+ * The shape of the SQL written for an entry point.  Only the symbol the
+ * frozen scripts of 1.0, 1.2 and 1.3 share needs a look at the catalog
+ * (visit_withdrawn came with 1.2): a syscache lookup, no table read.
+ */
+static SqlShape
+shape_of(const char *symbol)
+{
+	for (int i = 0; i < lengthof(entry_points); i++)
+	{
+		if (strcmp(entry_points[i].symbol, symbol) != 0)
+			continue;
+		if (entry_points[i].shape != SHAPE_1_0_OR_1_2)
+			return entry_points[i].shape;
+		return OidIsValid(sanse_relid("visit_withdrawn")) ? SHAPE_1_2 : SHAPE_1_0;
+	}
+	elog(ERROR, "sanse.check_in is bound to the unknown C symbol \"%s\"", symbol);
+	pg_unreachable();
+}
+
+/*
+ * The shape of the SQL sanse.check_in is bound to now, read again once the
+ * resident's row lock is held: a check-in that waited out ALTER EXTENSION
+ * UPDATE finishes under the new version's binding.  One syscache lookup of
+ * the function's own row; the symbol it was called through otherwise.
+ */
+static SqlShape
+shape_now(Oid fn_oid, const char *called, SqlShape called_shape)
+{
+	HeapTuple	tuple;
+	bool		isnull;
+	char	   *symbol;
+	SqlShape	shape;
+
+	if (!OidIsValid(fn_oid))
+		return called_shape;
+	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+	if (!HeapTupleIsValid(tuple))
+		return called_shape;	/* dropped meanwhile: the call goes on as it began */
+	symbol = TextDatumGetCString(SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_prosrc, &isnull));
+	ReleaseSysCache(tuple);
+	shape = (strcmp(symbol, called) == 0 && called_shape != SHAPE_1_0_OR_1_2) ? called_shape : shape_of(symbol);
+	pfree(symbol);
+	return shape;
+}
+
+/* What one call checks in, once its arguments have passed validation. */
 typedef struct CheckInRequest
 {
 	uint8		nonce[DOOR_TOKEN_NONCE_LEN];	/* of a token whose signature holds */
@@ -245,27 +335,10 @@ typedef struct CheckInRequest
 	ArrayType  *checklist;		/* validated; empty for a NULL one */
 	Datum		note;
 	bool		note_isnull;
+	Oid			fn_oid;			/* the sanse.check_in called */
+	const char *symbol;			/* the entry point it was bound to */
+	SqlShape	shape;			/* of the SQL written for that entry point */
 } CheckInRequest;
-
-/*
- * Whether schema sanse has a function of this name: a catalog lookup rather
- * than a query, so it costs no more than sanse_relid.
- */
-static bool
-sanse_has_function(const char *proname)
-{
-	Oid			nsp = get_namespace_oid("sanse", true);
-	CatCList   *candidates;
-	bool		found = false;
-
-	if (!OidIsValid(nsp))
-		return false;
-	candidates = SearchSysCacheList1(PROCNAMEARGSNSP, CStringGetDatum(proname));
-	for (int i = 0; i < candidates->n_members && !found; i++)
-		found = ((Form_pg_proc) GETSTRUCT(&candidates->members[i]->tuple))->pronamespace == nsp;
-	ReleaseSysCacheList(candidates);
-	return found;
-}
 
 static SPIPlanPtr
 check_in_plan(CheckInPlan which)
@@ -314,6 +387,18 @@ result_bool(int col)
 	Datum		value = result_datum(col, &isnull);
 
 	return !isnull && DatumGetBool(value);
+}
+
+/* A timestamptz column of the first row of the last result; false for NULL. */
+static bool
+result_timestamptz(int col, TimestampTz *value)
+{
+	bool		isnull;
+	Datum		d = result_datum(col, &isnull);
+
+	if (!isnull)
+		*value = DatumGetTimestampTz(d);
+	return !isnull;
 }
 
 static void
@@ -389,192 +474,344 @@ seconds_interval(int seconds)
 	return i;
 }
 
-/*
- * The work of one check-in, between SPI_connect and SPI_finish; returns the
- * visit's id (the same id for a retry).  What the installed SQL has decides
- * what is kept, not which entry point was called: a check-in that waited out
- * ALTER EXTENSION UPDATE behind the resident lock finishes under the new
- * version's rules, which is why the tally and re-derivation are looked up
- * only once PLAN_ENTRY holds that lock.
- */
-static int64
-record_visit(const CheckInRequest *req)
+/* What PLAN_ENTRY read, by name. */
+typedef struct EntryRow
 {
-	bytea	   *nonce;
 	int64		resident_id;
+	bool		revoked;
+	bool		forgotten;
+	bool		earlier;		/* this scan was recorded before, as earlier_visit_id */
+	int64		earlier_visit_id;
+	bool		worker_may_check_in;	/* active, the session may act for them, may visit */
 	int64		area_id;
-	int64		visit_id;
-	bool		isnull;
-	bool		tally;
-	bool		rederive;
-	TimestampTz late_due = 0;
-	bool		late = false;
-	TimestampTz window_due = 0;
-	bool		meets_window = false;
-	bool		backdated = false;
-	Datum		flag_elems[4];
-	int			nflags = 0;
-	Datum		args[8];
-	char		nulls[8];
+	TimestampTz registered_at;
+	bool		has_window;		/* next_visit, unless NULL */
+	VisitWindow next_visit;
+	bool		has_last;
+	TimestampTz last_visit_at;
+	bool		has_prev;		/* the worker's latest check-in at another door */
+	TimestampTz prev_at;
+	bool		has_positions;	/* both homes' coordinates */
+	double		lat,
+				lon,
+				prev_lat,
+				prev_lon;
+	bool		repeat;
+} EntryRow;
 
-	/* 2. which resident, an earlier identical scan, the window, the worker */
-	nonce = palloc(VARHDRSZ + DOOR_TOKEN_NONCE_LEN);
+/*
+ * Step 2: which resident, an earlier identical scan, the window, the worker
+ * (PLAN_ENTRY, which locks the resident's row); refuses an unknown or
+ * revoked token.
+ */
+static void
+read_entry(const CheckInRequest *req, CheckInPlan plan, EntryRow *row)
+{
+	bytea	   *nonce = palloc(VARHDRSZ + DOOR_TOKEN_NONCE_LEN);
+	Datum		args[4];
+	bool		isnull;
+	bool		n1,
+				n2,
+				n3,
+				n4;
+
 	SET_VARSIZE(nonce, VARHDRSZ + DOOR_TOKEN_NONCE_LEN);
 	memcpy(VARDATA(nonce), req->nonce, DOOR_TOKEN_NONCE_LEN);
 	args[0] = PointerGetDatum(nonce);
 	args[1] = Int64GetDatum(req->worker_id);
 	args[2] = TimestampTzGetDatum(req->at);
 	args[3] = PointerGetDatum(seconds_interval(sanse_repeat_window));
-	/* either plan is right on a database that has path_contains */
-	check_in_exec(sanse_has_function("path_contains") ? PLAN_ENTRY : PLAN_ENTRY_TEXT_PATHS,
-				  args, NULL);
+	check_in_exec(plan, args, NULL);
 	if (SPI_processed == 0)
 		refuse_token(req->worker_id, "unknown");
-	resident_id = DatumGetInt64(result_datum(ENTRY_RESIDENT_ID, &isnull));
-	if (result_bool(ENTRY_REVOKED))
-		refuse_token(req->worker_id, "revoked");
 
-	/*
-	 * Forgotten while this scan waited for the row lock (its token was read
-	 * before the forgetting committed): nothing more is written about them.
-	 */
-	if (result_bool(ENTRY_FORGOTTEN))
+	row->resident_id = DatumGetInt64(result_datum(ENTRY_RESIDENT_ID, &isnull));
+	row->revoked = result_bool(ENTRY_REVOKED);
+	row->forgotten = result_bool(ENTRY_FORGOTTEN);
+	row->earlier_visit_id = DatumGetInt64(result_datum(ENTRY_EARLIER_VISIT_ID, &isnull));
+	row->earlier = !isnull;
+	row->worker_may_check_in = result_bool(ENTRY_WORKER_ACTIVE) &&
+		result_bool(ENTRY_WORKER_ROLE_OK) && result_bool(ENTRY_WORKER_MAY_VISIT);
+	row->area_id = DatumGetInt64(result_datum(ENTRY_AREA_ID, &isnull));
+	row->registered_at = DatumGetTimestampTz(result_datum(ENTRY_REGISTERED_AT, &isnull));
+	{
+		Datum		window = result_datum(ENTRY_NEXT_VISIT, &isnull);
+
+		row->has_window = !isnull;
+		if (row->has_window)
+			row->next_visit = *DatumGetVisitWindowP(window);
+	}
+	row->has_last = result_timestamptz(ENTRY_LAST_VISIT_AT, &row->last_visit_at);
+	row->has_prev = result_timestamptz(ENTRY_PREV_AT, &row->prev_at);
+	row->lat = DatumGetFloat8(result_datum(ENTRY_LAT, &n1));
+	row->lon = DatumGetFloat8(result_datum(ENTRY_LON, &n2));
+	row->prev_lat = DatumGetFloat8(result_datum(ENTRY_PREV_LAT, &n3));
+	row->prev_lon = DatumGetFloat8(result_datum(ENTRY_PREV_LON, &n4));
+	row->has_positions = !n1 && !n2 && !n3 && !n4;
+	row->repeat = result_bool(ENTRY_REPEAT);
+
+	if (row->revoked)
+		refuse_token(req->worker_id, "revoked");
+}
+
+/*
+ * Steps 3 and 4, the refusals once the row is locked: a forgotten resident
+ * (forgotten while this scan waited for the row lock: its token was read
+ * before the forgetting committed), a worker who may not check in here, a
+ * time before the resident was registered.
+ */
+static void
+refuse_entry(const CheckInRequest *req, const EntryRow *row)
+{
+	if (row->forgotten)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the resident at this door has been forgotten"),
 				 errdetail("No visit is recorded for a resident who has been forgotten.")));
-
-	/* 3. a mobile retry of the same scan gets the same visit back */
-	visit_id = DatumGetInt64(result_datum(ENTRY_EARLIER_VISIT_ID, &isnull));
-	if (!isnull)
-		return visit_id;
-
-	/* 4. may this worker visit this resident? */
-	if (!result_bool(ENTRY_WORKER_ACTIVE) ||
-		!result_bool(ENTRY_WORKER_ROLE_OK) ||
-		!result_bool(ENTRY_WORKER_MAY_VISIT))
+	/* a mobile retry of the same scan gets the same visit back */
+	if (row->earlier)
+		return;
+	if (!row->worker_may_check_in)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("worker " INT64_FORMAT " may not check in at this door", req->worker_id),
 				 errdetail("Only an active carer of the resident, or an active leader or task force "
 						   "whose area contains the resident, may check in.")));
-	area_id = DatumGetInt64(result_datum(ENTRY_AREA_ID, &isnull));
-	if (req->at < DatumGetTimestampTz(result_datum(ENTRY_REGISTERED_AT, &isnull)))
+	if (req->at < row->registered_at)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("check-in time is before the resident was registered")));
-	tally = OidIsValid(sanse_relid("worker_month_pending"));
-	rederive = OidIsValid(sanse_relid("visit_withdrawn"));
+}
+
+/* How the visit stands to the resident's window. */
+typedef struct WindowOutcome
+{
+	bool		late;			/* at or after the due time */
+	TimestampTz late_due;
+	bool		meets_window;	/* inside the window: counted for check-in rates */
+	TimestampTz window_due;
+	bool		backdated;		/* before the latest visit: the timeline is re-derived */
+} WindowOutcome;
+
+/*
+ * Only a visit newer than the last one moves the window, so only it can meet
+ * the window or be late for it; one at the same instant as the last (several
+ * carers together) is an ordinary visit, and an older one re-derives the
+ * windows from its time on (where the SQL can).
+ */
+static WindowOutcome
+window_outcome(const CheckInRequest *req, const EntryRow *row, bool rederive)
+{
+	WindowOutcome out = {0};
+	bool		has_window = row->has_window;
+
+	if (row->has_last && req->at <= row->last_visit_at)
 	{
-		bool		no_window;
-		Datum		window = result_datum(ENTRY_NEXT_VISIT, &no_window);
-		bool		no_last;
-		TimestampTz last = DatumGetTimestampTz(result_datum(ENTRY_LAST_VISIT_AT, &no_last));
-
-		/*
-		 * Only a visit newer than the last one moves the window, so only it
-		 * can meet the window or be late for it; one at the same instant as
-		 * the last (several carers together) is an ordinary visit, and an
-		 * older one re-derives the windows from its time on.
-		 */
-		if (!no_last && req->at <= last)
-		{
-			backdated = req->at < last && rederive;
-			no_window = true;
-		}
-		if (!no_window && req->at >= DatumGetVisitWindowP(window)->due)
-		{
-			late = true;
-			late_due = DatumGetVisitWindowP(window)->due;
-		}
-		/* the window this visit satisfies, for check-in rates */
-		if (!no_window && req->at >= DatumGetVisitWindowP(window)->opens &&
-			req->at < DatumGetVisitWindowP(window)->due)
-		{
-			meets_window = true;
-			window_due = DatumGetVisitWindowP(window)->due;
-		}
+		out.backdated = req->at < row->last_visit_at && rederive;
+		has_window = false;
 	}
-
-	/*
-	 * 5. flags for supervisors (5.3.3: check-in for its own sake), from the
-	 * worker's latest check-in at another door of the last day: a day is
-	 * enough to cross any district, and quick_succession is at most a day.
-	 */
+	if (has_window && req->at >= row->next_visit.due)
 	{
-		bool		no_prev,
-					n1,
-					n2,
-					n3,
-					n4;
-		TimestampTz prev_at = DatumGetTimestampTz(result_datum(ENTRY_PREV_AT, &no_prev));
-		double		lat1 = DatumGetFloat8(result_datum(ENTRY_LAT, &n1));
-		double		lon1 = DatumGetFloat8(result_datum(ENTRY_LON, &n2));
-		double		lat2 = DatumGetFloat8(result_datum(ENTRY_PREV_LAT, &n3));
-		double		lon2 = DatumGetFloat8(result_datum(ENTRY_PREV_LON, &n4));
-
-		if (!no_prev && prev_at >= req->at - (TimeOffset) sanse_quick_succession * USECS_PER_SEC)
-			flag_elems[nflags++] = CStringGetTextDatum("quick_succession");
-		if (!no_prev && prev_at > req->at - USECS_PER_DAY && !n1 && !n2 && !n3 && !n4)
-		{
-			double		km = distance_km(lat1, lon1, lat2, lon2);
-			double		hours = (double) (req->at - prev_at) / USECS_PER_HOUR;
-
-			if (km > 0.1 && (hours <= 0 || km / hours > sanse_max_travel_speed))
-				flag_elems[nflags++] = CStringGetTextDatum("impossible_travel");
-		}
+		out.late = true;
+		out.late_due = row->next_visit.due;
 	}
-	if (result_bool(ENTRY_REPEAT))
-		flag_elems[nflags++] = CStringGetTextDatum("repeat_visit");
+	if (has_window && req->at >= row->next_visit.opens && req->at < row->next_visit.due)
+	{
+		out.meets_window = true;
+		out.window_due = row->next_visit.due;
+	}
+	return out;
+}
+
+/*
+ * Step 5: flags for supervisors (5.3.3: check-in for its own sake), from the
+ * worker's latest check-in at another door of the last day: a day is enough
+ * to cross any district, and quick_succession is at most a day.
+ */
+static ArrayType *
+visit_flags(const CheckInRequest *req, const EntryRow *row, bool late)
+{
+	Datum		flags[VISIT_FLAG_COUNT];
+	int			n = 0;
+
+	if (row->has_prev && row->prev_at >= req->at - (TimeOffset) sanse_quick_succession * USECS_PER_SEC)
+		flags[n++] = CStringGetTextDatum(VISIT_FLAG_QUICK_SUCCESSION);
+	if (row->has_prev && row->prev_at > req->at - USECS_PER_DAY && row->has_positions)
+	{
+		double		km = distance_km(row->lat, row->lon, row->prev_lat, row->prev_lon);
+		double		hours = (double) (req->at - row->prev_at) / USECS_PER_HOUR;
+
+		if (km > 0.1 && (hours <= 0 || km / hours > sanse_max_travel_speed))
+			flags[n++] = CStringGetTextDatum(VISIT_FLAG_IMPOSSIBLE_TRAVEL);
+	}
+	if (row->repeat)
+		flags[n++] = CStringGetTextDatum(VISIT_FLAG_REPEAT_VISIT);
 	if (late)
-		flag_elems[nflags++] = CStringGetTextDatum("late");
+		flags[n++] = CStringGetTextDatum(VISIT_FLAG_LATE);
+	return construct_array(flags, n, TEXTOID, -1, false, TYPALIGN_INT);
+}
 
-	/*
-	 * 6. the visit, the anchor (never moved back) and, with tally, the
-	 * check-in rates of the visitor and of the resident's carers
-	 */
-	args[0] = Int64GetDatum(resident_id);
+/* What PLAN_RECORD wrote. */
+typedef struct StoredVisit
+{
+	int64		visit_id;
+	bool		anchor_moved;
+	bool		has_open_events;
+	bool		retried;		/* a concurrent retry stored it: nothing more to do */
+} StoredVisit;
+
+/*
+ * Step 6: the visit, the anchor (never moved back) and, where the SQL has a
+ * tally, the check-in rates of the visitor and of the resident's carers.  A
+ * concurrent retry of the same scan that won the race gives its visit back.
+ */
+static StoredVisit
+store_visit(const CheckInRequest *req, const EntryRow *row, const WindowOutcome *outcome,
+			ArrayType *flags, CheckInPlan plan)
+{
+	StoredVisit stored = {0};
+	Datum		args[8];
+	char		nulls[8];
+	bool		isnull;
+
+	args[0] = Int64GetDatum(row->resident_id);
+	args[1] = Int64GetDatum(req->worker_id);
+	args[2] = TimestampTzGetDatum(req->at);
 	args[3] = PointerGetDatum(req->checklist);
-	args[4] = PointerGetDatum(construct_array(flag_elems, nflags, TEXTOID, -1, false, TYPALIGN_INT));
+	args[4] = PointerGetDatum(flags);
 	args[5] = req->note;
-	args[6] = Int64GetDatum(area_id);
-	args[7] = TimestampTzGetDatum(window_due);
+	args[6] = Int64GetDatum(row->area_id);
+	args[7] = TimestampTzGetDatum(outcome->window_due);
 	memset(nulls, ' ', sizeof(nulls));
 	if (req->note_isnull)
 		nulls[5] = 'n';
-	if (!meets_window)
+	if (!outcome->meets_window)
 		nulls[7] = 'n';
-	check_in_exec(rederive ? PLAN_RECORD_TALLY_PER_WORKER : tally ? PLAN_RECORD_TALLY : PLAN_RECORD,
-				  args, nulls);
+	check_in_exec(plan, args, nulls);
 	if (SPI_processed == 0)
 	{
-		/* a concurrent retry of the same scan won the race */
 		check_in_exec(PLAN_RETRY, args, NULL);
 		if (SPI_processed == 0)
 			elog(ERROR, "visit vanished during check-in");
-		return DatumGetInt64(result_datum(RECORD_VISIT_ID, &isnull));
+		stored.visit_id = DatumGetInt64(result_datum(1, &isnull));
+		stored.retried = true;
+		return stored;
 	}
-	visit_id = DatumGetInt64(result_datum(RECORD_VISIT_ID, &isnull));
+	stored.visit_id = DatumGetInt64(result_datum(RECORD_VISIT_ID, &isnull));
+	stored.anchor_moved = result_bool(RECORD_ANCHOR_MOVED);
+	stored.has_open_events = result_bool(RECORD_HAS_OPEN_EVENTS);
+	return stored;
+}
 
-	/* 7. overdue events: create-and-close a missed window, close open ones */
-	if (backdated)
+/*
+ * Step 7, overdue events: a back-dated visit re-derives the resident's
+ * timeline; one that moved the anchor creates-and-closes the window it came
+ * late for and closes the open ones.
+ */
+static void
+hand_on_overdue(const CheckInRequest *req, const EntryRow *row, const WindowOutcome *outcome,
+				const StoredVisit *stored)
+{
+	Datum		args[5];
+	char		nulls[5];
+
+	args[0] = Int64GetDatum(row->resident_id);
+	args[1] = Int64GetDatum(stored->visit_id);
+	if (outcome->backdated)
 	{
-		args[1] = Int64GetDatum(visit_id);
 		check_in_exec(PLAN_REDERIVE, args, NULL);
+		return;
 	}
-	else if (result_bool(RECORD_ANCHOR_MOVED) &&
-			 (late || result_bool(RECORD_HAS_OPEN_EVENTS)))
+	if (!stored->anchor_moved || !(outcome->late || stored->has_open_events))
+		return;
+	args[2] = TimestampTzGetDatum(req->at);
+	args[3] = Int64GetDatum(req->worker_id);
+	args[4] = TimestampTzGetDatum(outcome->late_due);
+	memset(nulls, ' ', sizeof(nulls));
+	if (!outcome->late)
+		nulls[4] = 'n';
+	check_in_exec(PLAN_CLOSE, args, nulls);
+}
+
+/*
+ * The work of one check-in, between SPI_connect and SPI_finish; returns the
+ * visit's id (the same id for a retry).  The entry point's SQL decides what
+ * is kept: what to read is known from the symbol called, what to write from
+ * the symbol bound once PLAN_ENTRY holds the resident's lock (shape_now).
+ */
+static int64
+record_visit(const CheckInRequest *req)
+{
+	EntryRow	row;
+	const ShapePlans *shape;
+	WindowOutcome outcome;
+	StoredVisit stored;
+
+	read_entry(req, shape_plans[req->shape].entry, &row);
+	refuse_entry(req, &row);
+	if (row.earlier)
+		return row.earlier_visit_id;
+	shape = &shape_plans[shape_now(req->fn_oid, req->symbol, req->shape)];
+	outcome = window_outcome(req, &row, shape->rederive);
+	stored = store_visit(req, &row, &outcome, visit_flags(req, &row, outcome.late), shape->record);
+	if (!stored.retried)
+		hand_on_overdue(req, &row, &outcome, &stored);
+	return stored.visit_id;
+}
+
+/* Step 1: the arguments, and the token's format and signature, before any table is read. */
+static void
+validate_request(FunctionCallInfo fcinfo, CheckInRequest *req)
+{
+	text	   *token;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("worker_id must not be NULL")));
+	req->worker_id = PG_GETARG_INT64(1);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("check-in time must not be NULL")));
+	req->at = PG_GETARG_TIMESTAMPTZ(2);
+	req->checklist = PG_ARGISNULL(3) ? construct_empty_array(TEXTOID)
+		: checklist_validate(PG_GETARG_ARRAYTYPE_P(3));
+	req->note_isnull = PG_ARGISNULL(4);
+	req->note = req->note_isnull ? (Datum) 0 : PG_GETARG_DATUM(4);
+	if (!req->note_isnull &&
+		DatumGetInt32(DirectFunctionCall1(textlen, req->note)) > MAX_NOTE_CHARS)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("check-in note is longer than %d characters", MAX_NOTE_CHARS)));
+
+	if (PG_ARGISNULL(0))
+		refuse_token(req->worker_id, "missing");
+	token = PG_GETARG_TEXT_PP(0);
+	switch (sanse_door_token_open(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), req->nonce))
 	{
-		args[1] = Int64GetDatum(visit_id);
-		args[2] = TimestampTzGetDatum(req->at);
-		args[3] = Int64GetDatum(req->worker_id);
-		args[4] = TimestampTzGetDatum(late_due);
-		memset(nulls, ' ', sizeof(nulls));
-		if (!late)
-			nulls[4] = 'n';
-		check_in_exec(PLAN_CLOSE, args, nulls);
+		case DOOR_TOKEN_OK:
+			break;
+		case DOOR_TOKEN_MALFORMED:
+			refuse_token(req->worker_id, "malformed");
+			break;
+		case DOOR_TOKEN_FORGED:
+			refuse_token(req->worker_id, "forged");
+			break;
 	}
-	return visit_id;
+
+	if (TIMESTAMP_NOT_FINITE(req->at) ||
+		req->at > GetCurrentTimestamp() + CHECK_IN_FUTURE_TOLERANCE_USEC)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("check-in time is in the future"),
+				 errdetail("A check-in may be at most 5 minutes ahead of the server clock.")));
+	if (req->at < GetCurrentTimestamp() - sanse_max_backdate)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("check-in time is too far in the past"),
+				 errdetail("A check-in may be dated at most sanse.max_backdate (%s) before the server clock.",
+						   sanse_max_backdate_text)));
 }
 
 /*
@@ -582,60 +819,15 @@ record_visit(const CheckInRequest *req)
  * then record the visit inside one SPI connection.
  */
 static Datum
-check_in_internal(FunctionCallInfo fcinfo)
+check_in_internal(FunctionCallInfo fcinfo, const char *symbol)
 {
 	CheckInRequest req;
-	text	   *token;
 	int64		visit_id;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("worker_id must not be NULL")));
-	req.worker_id = PG_GETARG_INT64(1);
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("check-in time must not be NULL")));
-	req.at = PG_GETARG_TIMESTAMPTZ(2);
-	req.checklist = PG_ARGISNULL(3) ? construct_empty_array(TEXTOID)
-		: checklist_validate(PG_GETARG_ARRAYTYPE_P(3));
-	req.note_isnull = PG_ARGISNULL(4);
-	req.note = req.note_isnull ? (Datum) 0 : PG_GETARG_DATUM(4);
-	if (!req.note_isnull &&
-		DatumGetInt32(DirectFunctionCall1(textlen, req.note)) > MAX_NOTE_CHARS)
-		ereport(ERROR,
-				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-				 errmsg("check-in note is longer than %d characters", MAX_NOTE_CHARS)));
-
-	/* 1. the token: format and signature, before any table is read */
-	if (PG_ARGISNULL(0))
-		refuse_token(req.worker_id, "missing");
-	token = PG_GETARG_TEXT_PP(0);
-	switch (sanse_door_token_open(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), req.nonce))
-	{
-		case DOOR_TOKEN_OK:
-			break;
-		case DOOR_TOKEN_MALFORMED:
-			refuse_token(req.worker_id, "malformed");
-			break;
-		case DOOR_TOKEN_FORGED:
-			refuse_token(req.worker_id, "forged");
-			break;
-	}
-
-	if (TIMESTAMP_NOT_FINITE(req.at) ||
-		req.at > GetCurrentTimestamp() + CHECK_IN_FUTURE_TOLERANCE_USEC)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("check-in time is in the future"),
-				 errdetail("A check-in may be at most 5 minutes ahead of the server clock.")));
-	if (req.at < GetCurrentTimestamp() - sanse_max_backdate)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("check-in time is too far in the past"),
-				 errdetail("A check-in may be dated at most sanse.max_backdate (%s) before the server clock.",
-						   sanse_max_backdate_text)));
+	validate_request(fcinfo, &req);
+	req.fn_oid = fcinfo->flinfo ? fcinfo->flinfo->fn_oid : InvalidOid;
+	req.symbol = symbol;
+	req.shape = shape_of(symbol);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -651,14 +843,14 @@ check_in_internal(FunctionCallInfo fcinfo)
  * refuses a thousand check-ins must not write it a thousand times.
  */
 static Datum
-check_in_quietly(FunctionCallInfo fcinfo)
+check_in_quietly(FunctionCallInfo fcinfo, const char *symbol)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	Datum		result = (Datum) 0;
 
 	PG_TRY();
 	{
-		result = check_in_internal(fcinfo);
+		result = check_in_internal(fcinfo, symbol);
 	}
 	PG_CATCH();
 	{
@@ -683,22 +875,29 @@ check_in_quietly(FunctionCallInfo fcinfo)
 	return result;
 }
 
-PG_FUNCTION_INFO_V1(check_in);
+/* sanse.check_in as src/sql/65_check_in.sql binds it, from 1.4 on */
+PG_FUNCTION_INFO_V1(check_in_1_4);
 Datum
-check_in(PG_FUNCTION_ARGS)
+check_in_1_4(PG_FUNCTION_ARGS)
 {
-	return check_in_quietly(fcinfo);
+	return check_in_quietly(fcinfo, "check_in_1_4");
 }
 
 /*
- * An alias of check_in, for the released (so frozen) script
- * sanse--1.0--1.1.sql, which binds sanse.check_in to this symbol; later
- * update scripts keep that binding, so databases updated through it call
- * check_in_1_1 for as long as they are not re-created.
+ * sanse.check_in as the released (so frozen) scripts bind it: check_in_1_1
+ * by sanse--1.0--1.1.sql, check_in by sanse--1.0.sql and again by the 1.2
+ * and 1.3 deltas.  Databases not yet updated call these with the new library.
  */
 PG_FUNCTION_INFO_V1(check_in_1_1);
 Datum
 check_in_1_1(PG_FUNCTION_ARGS)
 {
-	return check_in_quietly(fcinfo);
+	return check_in_quietly(fcinfo, "check_in_1_1");
+}
+
+PG_FUNCTION_INFO_V1(check_in);
+Datum
+check_in(PG_FUNCTION_ARGS)
+{
+	return check_in_quietly(fcinfo, "check_in");
 }

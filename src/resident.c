@@ -104,23 +104,177 @@ blank(Datum reason, bool isnull)
 	return *s == '\0';
 }
 
+/* A resident row as the client wrote it, and the derived columns to write back. */
+typedef struct ResidentRow
+{
+	TupleDesc	desc;
+	HeapTuple	oldtuple;		/* NULL on insert */
+	int			attnum[NUM_RESIDENT_COLUMNS];
+	Datum		value[NUM_RESIDENT_COLUMNS];
+	bool		isnull[NUM_RESIDENT_COLUMNS];
+	Datum		derived[NUM_RESIDENT_COLUMNS];
+	bool		derived_null[NUM_RESIDENT_COLUMNS];
+} ResidentRow;
+
+/* The columns resident_maintain writes back. */
+static const ResidentColumn derived_by_maintain[] = {
+	COL_COMPUTED_TIER, COL_TIER, COL_OVERRIDE_REASON, COL_OVERRIDE_BY,
+	COL_OVERRIDE_AT, COL_NEXT_VISIT, COL_WRITTEN_BY
+};
+
+static void
+read_resident_row(ResidentRow *row, HeapTuple newtuple)
+{
+	for (int c = 0; c < NUM_RESIDENT_COLUMNS; c++)
+	{
+		row->attnum[c] = sanse_column(row->desc, "resident", resident_column_names[c], resident_column_type(c));
+		row->value[c] = heap_getattr(newtuple, row->attnum[c], row->desc, &row->isnull[c]);
+		row->derived[c] = row->value[c];
+		row->derived_null[c] = row->isnull[c];
+	}
+}
+
+/* A column of the row before the update. */
+static Datum
+old_value(const ResidentRow *row, ResidentColumn c, bool *isnull)
+{
+	return heap_getattr(row->oldtuple, row->attnum[c], row->desc, isnull);
+}
+
+/* The session user's name, as a name datum. */
+static Datum
+user_name(void)
+{
+	return DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+}
+
+/* What the client wrote that the constraints would see too late: NOT NULL factors, the reason's length. */
+static void
+check_written(const ResidentRow *row)
+{
+	if (row->isnull[COL_FACTORS])
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("factors must not be NULL"),
+				 errhint("Use an empty array for a resident with no risk factors.")));
+	if (!row->isnull[COL_OVERRIDE_REASON] &&
+		DatumGetInt32(DirectFunctionCall1(textlen, row->value[COL_OVERRIDE_REASON])) > MAX_REASON_CHARS)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("override_reason is longer than %d characters", MAX_REASON_CHARS)));
+}
+
+/*
+ * Whether this write sets or changes the override: a new tier, or a reason
+ * rewritten alone (audited, in the history).  An unchanged override keeps
+ * who set it and when.
+ */
+static bool
+override_changed(ResidentRow *row)
+{
+	bool		old_null;
+	Datum		old_override;
+	bool		old_reason_null;
+	Datum		old_reason;
+	bool		changed;
+
+	if (row->oldtuple == NULL)
+		return !row->isnull[COL_TIER_OVERRIDE];
+	old_override = old_value(row, COL_TIER_OVERRIDE, &old_null);
+	old_reason = old_value(row, COL_OVERRIDE_REASON, &old_reason_null);
+	changed = (old_null != row->isnull[COL_TIER_OVERRIDE]) ||
+		(!old_null && DatumGetRiskTier(old_override) != DatumGetRiskTier(row->value[COL_TIER_OVERRIDE]));
+	if (!changed && !row->isnull[COL_TIER_OVERRIDE])
+		changed = (old_reason_null != row->isnull[COL_OVERRIDE_REASON]) ||
+			(!old_reason_null &&
+			 !DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID,
+												   old_reason, row->value[COL_OVERRIDE_REASON])));
+	if (!changed)
+	{
+		row->derived[COL_OVERRIDE_BY] = old_value(row, COL_OVERRIDE_BY, &row->derived_null[COL_OVERRIDE_BY]);
+		row->derived[COL_OVERRIDE_AT] = old_value(row, COL_OVERRIDE_AT, &row->derived_null[COL_OVERRIDE_AT]);
+	}
+	return changed;
+}
+
+/*
+ * The effective tier: the override (which needs a reason; who set it and
+ * when are ours to write), else the computed one.  Without an override
+ * nothing about one is kept on the row (the history has it).
+ */
+static RiskTier
+derive_tier(ResidentRow *row, RiskTier computed)
+{
+	bool		changed = override_changed(row);
+
+	if (row->isnull[COL_TIER_OVERRIDE])
+	{
+		row->derived_null[COL_OVERRIDE_REASON] = true;
+		row->derived_null[COL_OVERRIDE_BY] = true;
+		row->derived_null[COL_OVERRIDE_AT] = true;
+		return computed;
+	}
+	if (blank(row->value[COL_OVERRIDE_REASON], row->isnull[COL_OVERRIDE_REASON]))
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("a tier override needs a reason"),
+				 errdetail("Set override_reason together with tier_override.")));
+	if (changed)
+	{
+		row->derived[COL_OVERRIDE_BY] = user_name();
+		row->derived_null[COL_OVERRIDE_BY] = false;
+		row->derived[COL_OVERRIDE_AT] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		row->derived_null[COL_OVERRIDE_AT] = false;
+	}
+	return DatumGetRiskTier(row->value[COL_TIER_OVERRIDE]);
+}
+
+/* The window invariant: active residents with a tier have next_visit. */
+static void
+derive_next_visit(ResidentRow *row, RiskTier effective)
+{
+	Datum		anchor;
+
+	if (effective == RISK_TIER_INVALID || row->isnull[COL_ACTIVE] || !DatumGetBool(row->value[COL_ACTIVE]))
+	{
+		row->derived_null[COL_NEXT_VISIT] = true;
+		return;
+	}
+	if (row->isnull[COL_REGISTERED_AT])
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("registered_at must not be NULL")));
+	anchor = row->isnull[COL_LAST_VISIT_AT] ? row->value[COL_REGISTERED_AT] : row->value[COL_LAST_VISIT_AT];
+	row->derived[COL_NEXT_VISIT] = PointerGetDatum(sanse_window_after_tier(effective, DatumGetTimestampTz(anchor)));
+	row->derived_null[COL_NEXT_VISIT] = false;
+}
+
+static HeapTuple
+write_derived(const ResidentRow *row, HeapTuple newtuple)
+{
+	int			cols[lengthof(derived_by_maintain)];
+	Datum		vals[lengthof(derived_by_maintain)];
+	bool		nulls[lengthof(derived_by_maintain)];
+
+	for (int i = 0; i < lengthof(derived_by_maintain); i++)
+	{
+		cols[i] = row->attnum[derived_by_maintain[i]];
+		vals[i] = row->derived[derived_by_maintain[i]];
+		nulls[i] = row->derived_null[derived_by_maintain[i]];
+	}
+	return heap_modify_tuple_by_cols(newtuple, row->desc, lengthof(derived_by_maintain), cols, vals, nulls);
+}
+
 /* resident_maintain — BEFORE INSERT OR UPDATE FOR EACH ROW on sanse.resident */
 PG_FUNCTION_INFO_V1(resident_maintain);
 Datum
 resident_maintain(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata;
-	TupleDesc	desc;
 	HeapTuple	newtuple;
-	HeapTuple	oldtuple = NULL;
-	int			attnum[NUM_RESIDENT_COLUMNS];
-	Datum		value[NUM_RESIDENT_COLUMNS];
-	bool		isnull[NUM_RESIDENT_COLUMNS];
-	Datum		replace_value[NUM_RESIDENT_COLUMNS];
-	bool		replace_null[NUM_RESIDENT_COLUMNS];
+	ResidentRow row;
 	RiskTier	computed;
 	RiskTier	effective;
-	bool		override_changed;
 
 	trigdata = sanse_trigger_guard(fcinfo, "resident_maintain", resident_table, 1);
 	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
@@ -130,135 +284,34 @@ resident_maintain(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("resident_maintain must be a BEFORE INSERT OR UPDATE row trigger")));
 
-	desc = RelationGetDescr(trigdata->tg_relation);
+	row.desc = RelationGetDescr(trigdata->tg_relation);
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
-		oldtuple = trigdata->tg_trigtuple;
+		row.oldtuple = trigdata->tg_trigtuple;
 		newtuple = trigdata->tg_newtuple;
 	}
 	else
+	{
+		row.oldtuple = NULL;
 		newtuple = trigdata->tg_trigtuple;
-
-	for (int c = 0; c < NUM_RESIDENT_COLUMNS; c++)
-	{
-		attnum[c] = sanse_column(desc, "resident", resident_column_names[c], resident_column_type(c));
-		value[c] = heap_getattr(newtuple, attnum[c], desc, &isnull[c]);
-		replace_value[c] = value[c];
-		replace_null[c] = isnull[c];
 	}
+	read_resident_row(&row, newtuple);
+	check_written(&row);
 
-	/* computed tier from the factors (NOT NULL: checked here, before constraints run) */
-	if (isnull[COL_FACTORS])
-		ereport(ERROR,
-				(errcode(ERRCODE_NOT_NULL_VIOLATION),
-				 errmsg("factors must not be NULL"),
-				 errhint("Use an empty array for a resident with no risk factors.")));
-	if (!isnull[COL_OVERRIDE_REASON] &&
-		DatumGetInt32(DirectFunctionCall1(textlen, value[COL_OVERRIDE_REASON])) > MAX_REASON_CHARS)
-		ereport(ERROR,
-				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-				 errmsg("override_reason is longer than %d characters", MAX_REASON_CHARS)));
-	computed = sanse_classify_mask(sanse_factor_mask(DatumGetArrayTypeP(value[COL_FACTORS])));
-	replace_null[COL_COMPUTED_TIER] = (computed == RISK_TIER_INVALID);
-	replace_value[COL_COMPUTED_TIER] = RiskTierGetDatum(computed);
+	/* the computed tier from the factors, the effective one, the window */
+	computed = sanse_classify_mask(sanse_factor_mask(DatumGetArrayTypeP(row.value[COL_FACTORS])));
+	row.derived_null[COL_COMPUTED_TIER] = (computed == RISK_TIER_INVALID);
+	row.derived[COL_COMPUTED_TIER] = RiskTierGetDatum(computed);
+	effective = derive_tier(&row, computed);
+	row.derived_null[COL_TIER] = (effective == RISK_TIER_INVALID);
+	row.derived[COL_TIER] = RiskTierGetDatum(effective);
+	derive_next_visit(&row, effective);
 
-	/* an override needs a reason; who set it and when are ours to write */
-	if (oldtuple)
-	{
-		bool		old_null;
-		Datum		old_override = heap_getattr(oldtuple, attnum[COL_TIER_OVERRIDE], desc, &old_null);
-
-		bool		old_reason_null;
-		Datum		old_reason = heap_getattr(oldtuple, attnum[COL_OVERRIDE_REASON], desc, &old_reason_null);
-
-		override_changed = (old_null != isnull[COL_TIER_OVERRIDE]) ||
-			(!old_null && DatumGetRiskTier(old_override) != DatumGetRiskTier(value[COL_TIER_OVERRIDE]));
-		/* a reason rewritten alone changes the override too (audited, in the history) */
-		if (!override_changed && !isnull[COL_TIER_OVERRIDE])
-			override_changed = (old_reason_null != isnull[COL_OVERRIDE_REASON]) ||
-				(!old_reason_null &&
-				 !DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID,
-													   old_reason, value[COL_OVERRIDE_REASON])));
-		if (!override_changed)
-		{
-			replace_value[COL_OVERRIDE_BY] = heap_getattr(oldtuple, attnum[COL_OVERRIDE_BY], desc,
-														  &replace_null[COL_OVERRIDE_BY]);
-			replace_value[COL_OVERRIDE_AT] = heap_getattr(oldtuple, attnum[COL_OVERRIDE_AT], desc,
-														  &replace_null[COL_OVERRIDE_AT]);
-		}
-	}
-	else
-		override_changed = !isnull[COL_TIER_OVERRIDE];
-
-	if (!isnull[COL_TIER_OVERRIDE])
-	{
-		if (blank(value[COL_OVERRIDE_REASON], isnull[COL_OVERRIDE_REASON]))
-			ereport(ERROR,
-					(errcode(ERRCODE_NOT_NULL_VIOLATION),
-					 errmsg("a tier override needs a reason"),
-					 errdetail("Set override_reason together with tier_override.")));
-		if (override_changed)
-		{
-			replace_value[COL_OVERRIDE_BY] = DirectFunctionCall1(namein,
-																 CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
-			replace_null[COL_OVERRIDE_BY] = false;
-			replace_value[COL_OVERRIDE_AT] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-			replace_null[COL_OVERRIDE_AT] = false;
-		}
-		effective = DatumGetRiskTier(value[COL_TIER_OVERRIDE]);
-	}
-	else
-	{
-		/* no override: nothing about one is kept on the row (history has it) */
-		replace_null[COL_OVERRIDE_REASON] = true;
-		replace_null[COL_OVERRIDE_BY] = true;
-		replace_null[COL_OVERRIDE_AT] = true;
-		effective = computed;
-	}
 	/* who wrote the row, for the history (its trigger runs as the owner) */
-	replace_value[COL_WRITTEN_BY] = DirectFunctionCall1(namein,
-														CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
-	replace_null[COL_WRITTEN_BY] = false;
+	row.derived[COL_WRITTEN_BY] = user_name();
+	row.derived_null[COL_WRITTEN_BY] = false;
 
-	replace_null[COL_TIER] = (effective == RISK_TIER_INVALID);
-	replace_value[COL_TIER] = RiskTierGetDatum(effective);
-
-	/* the window invariant: active residents with a tier have next_visit */
-	if (effective != RISK_TIER_INVALID && !isnull[COL_ACTIVE] && DatumGetBool(value[COL_ACTIVE]))
-	{
-		Datum		anchor = isnull[COL_LAST_VISIT_AT] ? value[COL_REGISTERED_AT] : value[COL_LAST_VISIT_AT];
-
-		if (isnull[COL_REGISTERED_AT])
-			ereport(ERROR,
-					(errcode(ERRCODE_NOT_NULL_VIOLATION),
-					 errmsg("registered_at must not be NULL")));
-		replace_value[COL_NEXT_VISIT] =
-			PointerGetDatum(sanse_window_after_tier(effective, DatumGetTimestampTz(anchor)));
-		replace_null[COL_NEXT_VISIT] = false;
-	}
-	else
-		replace_null[COL_NEXT_VISIT] = true;
-
-	{
-		int			cols[NUM_RESIDENT_COLUMNS];
-		int			n = 0;
-		Datum		vals[NUM_RESIDENT_COLUMNS];
-		bool		nulls[NUM_RESIDENT_COLUMNS];
-		const ResidentColumn derived[] = {
-			COL_COMPUTED_TIER, COL_TIER, COL_OVERRIDE_REASON, COL_OVERRIDE_BY,
-			COL_OVERRIDE_AT, COL_NEXT_VISIT, COL_WRITTEN_BY
-		};
-
-		for (int i = 0; i < lengthof(derived); i++)
-		{
-			cols[n] = attnum[derived[i]];
-			vals[n] = replace_value[derived[i]];
-			nulls[n] = replace_null[derived[i]];
-			n++;
-		}
-		newtuple = heap_modify_tuple_by_cols(newtuple, desc, n, cols, vals, nulls);
-	}
-	return PointerGetDatum(newtuple);
+	return PointerGetDatum(write_derived(&row, newtuple));
 }
 
 /*

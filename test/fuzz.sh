@@ -142,6 +142,7 @@ for db in sanse_fuzz sanse_fuzz_ascii; do
 	  ('binary-nested', '08P01', 'array or record shorter than its header says (core array_recv, record_recv)'),
 	  ('functions', '54000', 'array or string too large (core)'),
 	  ('functions', '42601', 'ltree syntax error (ltree_in) in an ltree argument (path_contains)'),
+  ('functions', '39P01', 'trigger_fired_on, the check every trigger function makes first, given a table it was not written for (README)'),
 	  ('tables', '428C9', 'a value for a generated or identity column (core)'),
 	  ('tables', '42601', 'ltree syntax error (ltree_in)'),
 	  ('tables', '0A000', 'TRUNCATE of a referenced table (core)'),

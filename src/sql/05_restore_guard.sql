@@ -3,6 +3,28 @@
 -- they were without re-running sanse's triggers; only the triggers that
 -- merge restored rows over the defaults CREATE EXTENSION made and drop
 -- cached copies fire there (ENABLE ALWAYS, next to each table).
+-- Every trigger function of sanse first checks the table it fired on (a
+-- trigger the owner puts on another table refuses before reading a column,
+-- 39P01): p_tables, named p_named in the message (default: the one table).
+-- Not SECURITY DEFINER, and every role may run it: the trigger functions of
+-- tables other roles write run as those roles.
+CREATE OR REPLACE FUNCTION trigger_fired_on(p_relid oid, p_function text, p_tables regclass[], p_named text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF p_relid = ANY (p_tables::oid[]) THEN
+		RETURN;
+	END IF;
+	RAISE EXCEPTION 'trigger function %() fired on table %', p_function, p_relid::regclass
+		USING ERRCODE = '39P01',
+		      DETAIL = format('It only works as a trigger on %s.',
+		                      coalesce(p_named, (SELECT n.nspname || '.' || c.relname
+		                                           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		                                          WHERE c.oid = p_tables[1])));
+END
+$$;
+COMMENT ON FUNCTION trigger_fired_on(oid, text, regclass[], text) IS 'refuse (39P01) a trigger function fired on a table it was not written for';
+
 -----------------------------------------------------------------------------
 -- A plain pg_restore would re-run sanse's triggers over restored rows
 -- (history dated at the restore, override times overwritten, every missed
@@ -23,18 +45,16 @@ DECLARE
 	q text := left(current_query(), 4000);
 	cols text;
 BEGIN
-	IF TG_RELID NOT IN ('sanse.area'::regclass, 'sanse.worker'::regclass, 'sanse.classification_rule'::regclass,
-	                    'sanse.installation_secret'::regclass, 'sanse.tier_policy'::regclass,
-	                    'sanse.resident'::regclass, 'sanse.tier_history'::regclass, 'sanse.carer'::regclass,
-	                    'sanse.door_token'::regclass, 'sanse.visit'::regclass, 'sanse.event'::regclass,
-	                    'sanse.event_step'::regclass, 'sanse.worker_month'::regclass,
-	                    'sanse.worker_month_pending'::regclass, 'sanse.visit_withdrawn'::regclass,
-	                    'sanse.department'::regclass, 'sanse.loop_policy'::regclass, 'sanse.event_transition'::regclass,
-	                    'sanse.audit_log'::regclass, 'sanse.area_grant'::regclass,
-	                    'sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass) THEN
-		RAISE EXCEPTION 'trigger function restore_guard() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s tables.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'restore_guard', ARRAY['sanse.area'::regclass, 'sanse.worker'::regclass, 'sanse.classification_rule'::regclass,
+		'sanse.installation_secret'::regclass, 'sanse.tier_policy'::regclass,
+		'sanse.resident'::regclass, 'sanse.tier_history'::regclass, 'sanse.carer'::regclass,
+		'sanse.door_token'::regclass, 'sanse.visit'::regclass, 'sanse.event'::regclass,
+		'sanse.event_step'::regclass, 'sanse.worker_month'::regclass,
+		'sanse.worker_month_pending'::regclass, 'sanse.visit_withdrawn'::regclass,
+		'sanse.department'::regclass, 'sanse.loop_policy'::regclass, 'sanse.event_transition'::regclass,
+		'sanse.audit_log'::regclass, 'sanse.area_grant'::regclass,
+		'sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass],
+		'sanse''s tables');
 	IF pg_trigger_depth() > 1 THEN
 		RETURN NULL;   -- written by a trigger during the COPY of another table
 	END IF;

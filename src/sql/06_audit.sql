@@ -42,10 +42,7 @@ SELECT pg_catalog.pg_extension_config_dump('audit_log_id_seq', '');
 CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.audit_log'::regclass THEN
-		RAISE EXCEPTION 'trigger function audit_log_append_only() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.audit_log.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'audit_log_append_only', '{sanse.audit_log}');
 	-- the one change allowed: forgetting erases the free text (and its key)
 	-- of a row that names a forgotten resident; the act, who, when, the
 	-- residents and the chain stay as they were
@@ -123,10 +120,7 @@ DECLARE
 	prev_id bigint;
 	prev_hash bytea;
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.audit_log'::regclass THEN
-		RAISE EXCEPTION 'trigger function audit_log_chain() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.audit_log.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'audit_log_chain', '{sanse.audit_log}');
 	IF NEW.hash IS NOT NULL AND pg_catalog.current_setting('session_replication_role') = 'replica' THEN
 		RETURN NEW;
 	END IF;
@@ -167,10 +161,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	last_id bigint;
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.audit_log'::regclass THEN
-		RAISE EXCEPTION 'trigger function audit_log_chain_head() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.audit_log.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'audit_log_chain_head', '{sanse.audit_log}');
 	-- (planned at each call, as above)
 	EXECUTE 'SELECT a.id FROM sanse.audit_log a ORDER BY a.id DESC LIMIT 1' INTO last_id;
 	IF last_id = NEW.id THEN
@@ -254,11 +245,9 @@ REVOKE ALL ON FUNCTION audit(text, bigint[], text, text, name) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION audit_change() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.tier_policy'::regclass,
-	                    'sanse.loop_policy'::regclass, 'sanse.area_grant'::regclass) THEN
-		RAISE EXCEPTION 'trigger function audit_change() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'audit_change', ARRAY['sanse.classification_rule'::regclass, 'sanse.tier_policy'::regclass,
+		'sanse.loop_policy'::regclass, 'sanse.area_grant'::regclass],
+		'sanse''s rule and policy tables');
 	-- an upsert's nested UPDATE is part of its INSERT: audited once, at the top
 	IF pg_catalog.pg_trigger_depth() > 1 THEN
 		RETURN NULL;
@@ -274,11 +263,9 @@ $$;
 CREATE OR REPLACE FUNCTION refuse_truncate() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.loop_policy'::regclass,
-	                    'sanse.area_grant'::regclass) THEN
-		RAISE EXCEPTION 'trigger function refuse_truncate() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'refuse_truncate', ARRAY['sanse.classification_rule'::regclass, 'sanse.loop_policy'::regclass,
+		'sanse.area_grant'::regclass],
+		'sanse''s rule and policy tables');
 	RAISE EXCEPTION 'sanse.% cannot be truncated', TG_TABLE_NAME
 		USING ERRCODE = '23001', HINT = 'Delete the rows (built-in rules can only be switched off).';
 END

@@ -32,10 +32,7 @@ INSERT INTO tier_policy (tier, cadence, escalate_after) VALUES
 CREATE OR REPLACE FUNCTION tier_policy_upsert() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.tier_policy'::regclass THEN
-		RAISE EXCEPTION 'trigger function tier_policy_upsert() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.tier_policy.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'tier_policy_upsert', '{sanse.tier_policy}');
 	UPDATE sanse.tier_policy
 	   SET cadence = NEW.cadence, escalate_after = NEW.escalate_after
 	 WHERE tier = NEW.tier;
@@ -51,10 +48,7 @@ CREATE TRIGGER tier_policy_upsert BEFORE INSERT ON tier_policy
 CREATE OR REPLACE FUNCTION tier_policy_keep() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.tier_policy'::regclass THEN
-		RAISE EXCEPTION 'trigger function tier_policy_keep() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.tier_policy.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'tier_policy_keep', '{sanse.tier_policy}');
 	IF TG_OP = 'TRUNCATE' OR TG_OP = 'DELETE' OR OLD.tier <> NEW.tier THEN
 		RAISE EXCEPTION 'every risk tier must keep its policy'
 			USING ERRCODE = '23001',

@@ -36,10 +36,7 @@ COMMENT ON COLUMN area_grant.role_oid IS 'the role the row was granted to (set b
 CREATE OR REPLACE FUNCTION area_grant_role() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.area_grant'::regclass THEN
-		RAISE EXCEPTION 'trigger function area_grant_role() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.area_grant.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'area_grant_role', '{sanse.area_grant}');
 	IF NEW.role IS NULL THEN
 		RETURN NEW;		-- the NOT NULL constraint refuses it (23502)
 	END IF;
@@ -148,10 +145,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	parent sanse.area;
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.area'::regclass THEN
-		RAISE EXCEPTION 'trigger function area_check() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.area.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'area_check', '{sanse.area}');
 	IF TG_OP IN ('UPDATE', 'DELETE') AND (TG_OP = 'DELETE' OR OLD.path <> NEW.path) THEN
 		IF EXISTS (SELECT 1 FROM sanse.area a WHERE a.path <@ OLD.path AND a.id <> OLD.id) THEN
 			RAISE EXCEPTION 'area % still has child areas', OLD.path

@@ -50,10 +50,7 @@ COMMENT ON FUNCTION classify_explain(text[]) IS 'the enabled rules these factors
 CREATE OR REPLACE FUNCTION classification_rule_guard() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.classification_rule'::regclass THEN
-		RAISE EXCEPTION 'trigger function classification_rule_guard() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.classification_rule.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'classification_rule_guard', '{sanse.classification_rule}');
 	IF TG_OP = 'INSERT' THEN
 		IF NEW.builtin THEN
 			UPDATE sanse.classification_rule r SET enabled = NEW.enabled, note = NEW.note

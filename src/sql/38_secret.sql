@@ -13,10 +13,7 @@ INSERT INTO installation_secret (secret) VALUES (gen_random_bytes(32));
 CREATE OR REPLACE FUNCTION installation_secret_replace() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.installation_secret'::regclass THEN
-		RAISE EXCEPTION 'trigger function installation_secret_replace() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.installation_secret.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'installation_secret_replace', '{sanse.installation_secret}');
 	UPDATE sanse.installation_secret SET secret = NEW.secret WHERE id = NEW.id;
 	IF FOUND THEN
 		RETURN NULL;

@@ -39,10 +39,7 @@ COMMENT ON COLUMN resident.id_number IS 'write a clear ID card number here; it i
 CREATE OR REPLACE FUNCTION resident_hash_id_number() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
-		RAISE EXCEPTION 'trigger function resident_hash_id_number() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'resident_hash_id_number', '{sanse.resident}');
 	IF NEW.id_number IS NOT NULL THEN
 		IF btrim(NEW.id_number) = '' THEN
 			NEW.id_number_hash := NULL;
@@ -95,10 +92,7 @@ COMMENT ON FUNCTION find_resident_by_id_number(text, text) IS 'ids of residents 
 CREATE OR REPLACE FUNCTION resident_audit_override() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
-		RAISE EXCEPTION 'trigger function resident_audit_override() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'resident_audit_override', '{sanse.resident}');
 	IF TG_OP = 'INSERT' THEN
 		PERFORM sanse.audit('tier_override', ARRAY[n.id], n.override_reason, 'set on registration', n.written_by)
 		   FROM new_rows n WHERE n.tier_override IS NOT NULL;
@@ -126,10 +120,7 @@ CREATE TRIGGER resident_audit_override_update AFTER UPDATE ON resident
 CREATE OR REPLACE FUNCTION resident_deactivated() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
-		RAISE EXCEPTION 'trigger function resident_deactivated() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'resident_deactivated', '{sanse.resident}');
 	NEW.deactivated_at := CASE WHEN NEW.active THEN NULL ELSE now() END;
 	RETURN NEW;
 END
@@ -159,10 +150,7 @@ COMMENT ON TABLE tier_history IS 'every change of a resident''s computed tier, o
 CREATE OR REPLACE FUNCTION resident_history_insert() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
-		RAISE EXCEPTION 'trigger function resident_history_insert() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'resident_history_insert', '{sanse.resident}');
 	INSERT INTO sanse.tier_history (resident_id, changed_by, new_computed_tier, new_override, new_tier, override_reason)
 	SELECT n.id, n.written_by, n.computed_tier, n.tier_override, n.tier, n.override_reason
 	  FROM new_rows n
@@ -174,10 +162,7 @@ $$;
 CREATE OR REPLACE FUNCTION resident_history_update() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
-		RAISE EXCEPTION 'trigger function resident_history_update() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'resident_history_update', '{sanse.resident}');
 	INSERT INTO sanse.tier_history (resident_id, changed_by, old_computed_tier, new_computed_tier,
 	                                old_override, new_override, old_tier, new_tier, override_reason)
 	VALUES (NEW.id, NEW.written_by, OLD.computed_tier, NEW.computed_tier, OLD.tier_override, NEW.tier_override,
@@ -211,10 +196,7 @@ END;
 CREATE OR REPLACE FUNCTION classification_rule_reclassify() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.classification_rule'::regclass THEN
-		RAISE EXCEPTION 'trigger function classification_rule_reclassify() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.classification_rule.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'classification_rule_reclassify', '{sanse.classification_rule}');
 	LOCK TABLE sanse.resident IN SHARE ROW EXCLUSIVE MODE;
 	-- each branch names only the transition tables its event has
 	IF TG_OP = 'INSERT' THEN
@@ -242,10 +224,7 @@ CREATE TRIGGER classification_rule_reclassify_delete AFTER DELETE ON classificat
 CREATE OR REPLACE FUNCTION tier_policy_rederive() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.tier_policy'::regclass THEN
-		RAISE EXCEPTION 'trigger function tier_policy_rederive() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.tier_policy.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'tier_policy_rederive', '{sanse.tier_policy}');
 	LOCK TABLE sanse.resident IN SHARE ROW EXCLUSIVE MODE;
 	UPDATE sanse.resident r SET active = r.active	-- any update re-derives next_visit
 	  FROM new_rows n JOIN old_rows o USING (tier)

@@ -19,10 +19,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	w sanse.worker;
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.carer'::regclass THEN
-		RAISE EXCEPTION 'trigger function carer_check() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.carer.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'carer_check', '{sanse.carer}');
 	SELECT * INTO w FROM sanse.worker WHERE id = NEW.worker_id FOR KEY SHARE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'worker % does not exist', NEW.worker_id USING ERRCODE = '23503';

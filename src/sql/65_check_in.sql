@@ -39,7 +39,7 @@ $$;
 -- that stores it (visits are written by check_in only).
 CREATE OR REPLACE FUNCTION check_in(token text, worker_id bigint, at timestamptz DEFAULT now(),
                                     checklist text[] DEFAULT '{}', note text DEFAULT NULL) RETURNS bigint
-	AS 'MODULE_PATHNAME', 'check_in' LANGUAGE C VOLATILE SECURITY DEFINER
+	AS 'MODULE_PATHNAME', 'check_in_1_4' LANGUAGE C VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, sanse SET lock_timeout = '5s';	-- sanse's lock bound (README)
 COMMENT ON FUNCTION check_in(text, bigint, timestamptz, text[], text) IS
 	'record a door check-in; returns the visit id (the same id for a retried scan)';
@@ -50,7 +50,39 @@ COMMENT ON FUNCTION check_in(text, bigint, timestamptz, text[], text) IS
 -- anchors.  Events due inside the span are made to be exactly the windows
 -- missed in it, each closed by the first visit at or after its due time; the
 -- visits' window_due and late flag follow; the tally takes the differences.
+-- Three steps on two work tables of the transaction: what the span should
+-- be (sanse_span_missed, sanse_span_visit), then its events, then its visits.
 CREATE OR REPLACE FUNCTION rederive_span(p_resident bigint, p_from timestamptz, p_to timestamptz) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF pg_catalog.to_regclass('pg_temp.sanse_span_missed') IS NULL THEN
+		CREATE TEMP TABLE sanse_span_missed (due timestamptz PRIMARY KEY, tier sanse.risk_tier, anchor timestamptz) ON COMMIT DROP;
+		CREATE TEMP TABLE sanse_span_visit (id bigint PRIMARY KEY, window_due timestamptz, late boolean) ON COMMIT DROP;
+	END IF;
+	TRUNCATE sanse_span_missed, sanse_span_visit;
+	PERFORM sanse.rederive_span_walk(p_resident, p_from, p_to);
+	PERFORM sanse.rederive_span_events(p_resident, p_from, p_to);
+	PERFORM sanse.rederive_span_visits(p_resident, p_from, p_to);
+END
+$$;
+
+-- The work tables of rederive_span, which its steps need: 55000 when a step
+-- runs on its own.
+CREATE OR REPLACE FUNCTION rederive_span_require() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF pg_catalog.to_regclass('pg_temp.sanse_span_missed') IS NULL OR pg_catalog.to_regclass('pg_temp.sanse_span_visit') IS NULL THEN
+		RAISE EXCEPTION 'no span to re-derive in this session' USING ERRCODE = '55000',
+			HINT = 'sanse.rederive_span() makes it.';
+	END IF;
+END
+$$;
+
+-- Step 1 of rederive_span: walk the moments of the span -- its visits (the
+-- first of each instant is the anchor), its tier changes, and its end --
+-- and note the windows missed (sanse_span_missed) and, per visit, the
+-- window it met and whether it came late (sanse_span_visit).
+CREATE OR REPLACE FUNCTION rederive_span_walk(p_resident bigint, p_from timestamptz, p_to timestamptz) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	until timestamptz := coalesce(p_to, now());
@@ -59,18 +91,8 @@ DECLARE
 	cur_tier sanse.risk_tier := sanse.tier_at(p_resident, p_from);
 	w sanse.visit_window;
 	m record;
-	ev record;
-	closer record;
-	carers bigint[] := sanse.carers_of(p_resident);
 BEGIN
-	IF pg_catalog.to_regclass('pg_temp.sanse_span_missed') IS NULL THEN
-		CREATE TEMP TABLE sanse_span_missed (due timestamptz PRIMARY KEY, tier sanse.risk_tier, anchor timestamptz) ON COMMIT DROP;
-		CREATE TEMP TABLE sanse_span_visit (id bigint PRIMARY KEY, window_due timestamptz, late boolean) ON COMMIT DROP;
-	END IF;
-	TRUNCATE sanse_span_missed, sanse_span_visit;
-
-	-- walk the moments of the span: its visits (the first of each instant
-	-- is the anchor), its tier changes, and its end
+	PERFORM sanse.rederive_span_require();
 	FOR m IN
 		SELECT x.at, x.visit_id, x.new_tier, x.is_visit
 		  FROM (SELECT DISTINCT ON (v.at) v.at, v.id AS visit_id, NULL::sanse.risk_tier AS new_tier, true AS is_visit
@@ -104,7 +126,18 @@ BEGIN
 			cur_tier := m.new_tier;
 		END IF;
 	END LOOP;
+END
+$$;
 
+-- Step 2: the span's overdue events become exactly its missed windows.
+CREATE OR REPLACE FUNCTION rederive_span_events(p_resident bigint, p_from timestamptz, p_to timestamptz) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	until timestamptz := coalesce(p_to, now());
+	ev record;
+	closer record;
+BEGIN
+	PERFORM sanse.rederive_span_require();
 	-- events of the span that should not exist (a window met after all)
 	DELETE FROM sanse.event e
 	 WHERE e.resident_id = p_resident AND e.kind = 'overdue'
@@ -140,7 +173,16 @@ BEGIN
 			  WHERE e.resident_id = p_resident AND e.kind = 'overdue' AND e.due_at = ev.due AND e.status = 'closed';
 		END IF;
 	END LOOP;
+END
+$$;
 
+-- Step 3: the visits' window_due and late flag, and the tally's differences.
+CREATE OR REPLACE FUNCTION rederive_span_visits(p_resident bigint, p_from timestamptz, p_to timestamptz) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	carers bigint[] := sanse.carers_of(p_resident);
+BEGIN
+	PERFORM sanse.rederive_span_require();
 	-- visits: which window each met, which came late; windows met are
 	-- credited to (and taken back from) the current carers
 	INSERT INTO sanse.worker_month_pending (worker_id, month, windows_met)
@@ -252,4 +294,8 @@ $$;
 REVOKE ALL ON FUNCTION withdraw_visit(bigint, text) FROM PUBLIC;
 COMMENT ON FUNCTION withdraw_visit(bigint, text) IS 'withdraw a wrongly recorded visit (kept in visit_withdrawn with the reason): the resident''s windows, events and tally are re-derived without it';
 REVOKE ALL ON FUNCTION rederive_span(bigint, timestamptz, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rederive_span_require() FROM PUBLIC;
+REVOKE ALL ON FUNCTION rederive_span_walk(bigint, timestamptz, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rederive_span_events(bigint, timestamptz, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rederive_span_visits(bigint, timestamptz, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rederive_after_visit(bigint, bigint) FROM PUBLIC;

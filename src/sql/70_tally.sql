@@ -96,10 +96,7 @@ REVOKE ALL ON FUNCTION tally_missed(event[], int) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION event_tally() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.event'::regclass THEN
-		RAISE EXCEPTION 'trigger function event_tally() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.event.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'event_tally', '{sanse.event}');
 	-- only missed windows count (the closed loop's events are not tallied)
 	IF TG_OP = 'INSERT' THEN
 		IF EXISTS (SELECT 1 FROM new_events n WHERE n.kind = 'overdue') THEN

@@ -59,10 +59,8 @@ CREATE INDEX event_open_overdue ON event (due_at) WHERE kind = 'overdue' AND sta
 CREATE OR REPLACE FUNCTION area_day_keep() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID NOT IN ('sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass) THEN
-		RAISE EXCEPTION 'trigger function area_day_keep() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s daily history.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'area_day_keep', ARRAY['sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass],
+		'sanse''s daily history');
 	RAISE EXCEPTION 'sanse.% keeps the daily history: % is refused', TG_TABLE_NAME, TG_OP
 		USING ERRCODE = '42501', HINT = 'Recorded days are never changed; sanse.sweep records each day once.';
 END
@@ -84,6 +82,35 @@ CREATE TRIGGER a_restore_guard BEFORE INSERT ON area_day FOR EACH STATEMENT
 CREATE TRIGGER a_restore_guard BEFORE INSERT ON area_day_recorded FOR EACH STATEMENT
 	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
 	EXECUTE FUNCTION restore_guard();
+
+-- The residents in the programme at the end e of a day, with their tier at
+-- e: registered before e, active or deactivated at or after e, with a tier
+-- at e (the current tier unless it changed at or after e, then as tier_at
+-- reads the history).  A step of record_area_day.
+CREATE OR REPLACE FUNCTION area_day_residents(e timestamptz) RETURNS TABLE (id bigint, area_id bigint, tier sanse.risk_tier)
+LANGUAGE sql STABLE SET search_path = pg_catalog, sanse AS $$
+WITH changed AS MATERIALIZED (
+	SELECT h.resident_id FROM sanse.tier_history h WHERE h.changed_at >= e
+	UNION
+	SELECT r.id FROM sanse.resident r
+	 WHERE r.forgotten_at IS NOT NULL AND NOT r.active AND r.deactivated_at >= e),
+-- their tier at e as tier_at gives it: the last change before e, else the
+-- first row (the registration), in one pass over their history
+changed_tier AS MATERIALIZED (
+	SELECT DISTINCT ON (h.resident_id) h.resident_id, h.new_tier
+	  FROM sanse.tier_history h
+	 WHERE h.resident_id IN (SELECT c.resident_id FROM changed c)
+	 ORDER BY h.resident_id, h.changed_at < e DESC,
+	          CASE WHEN h.changed_at < e THEN h.changed_at END DESC, CASE WHEN h.changed_at < e THEN h.id END DESC,
+	          h.changed_at, h.id)
+SELECT p.id, p.area_id, p.tier
+  FROM (SELECT r.id, r.area_id, CASE WHEN ct.resident_id IS NULL THEN r.tier ELSE ct.new_tier END AS tier
+          FROM sanse.resident r
+          LEFT JOIN changed_tier ct ON ct.resident_id = r.id
+         WHERE r.registered_at < e AND (r.active OR r.deactivated_at >= e)) p
+ WHERE p.tier IS NOT NULL;
+$$;
+REVOKE ALL ON FUNCTION area_day_residents(timestamptz) FROM PUBLIC;
 
 -- One day's rows, as of its end e = next local midnight (every state below
 -- is the one just before e; what happens at e belongs to the next day):
@@ -110,38 +137,17 @@ BEGIN
 	INSERT INTO sanse.area_day (day, area_id, residents, red, yellow, blue, overdue, windows_met,
 	                            events_opened, events_closed, open_level_1, open_level_2, open_level_3, open_level_4,
 	                            loop_raised, loop_answered_in_time)
-	WITH changed AS MATERIALIZED (
-		SELECT h.resident_id FROM sanse.tier_history h WHERE h.changed_at >= e
-		UNION
-		SELECT r.id FROM sanse.resident r
-		 WHERE r.forgotten_at IS NOT NULL AND NOT r.active AND r.deactivated_at >= e),
-	-- their tier at e as tier_at gives it: the last change before e, else the
-	-- first row (the registration), in one pass over their history
-	changed_tier AS MATERIALIZED (
-		SELECT DISTINCT ON (h.resident_id) h.resident_id, h.new_tier
-		  FROM sanse.tier_history h
-		 WHERE h.resident_id IN (SELECT c.resident_id FROM changed c)
-		 ORDER BY h.resident_id, h.changed_at < e DESC,
-		          CASE WHEN h.changed_at < e THEN h.changed_at END DESC, CASE WHEN h.changed_at < e THEN h.id END DESC,
-		          h.changed_at, h.id),
-	open_overdue AS MATERIALIZED (
+	WITH open_overdue AS MATERIALIZED (
 		SELECT ev.id, ev.resident_id, ev.area_id FROM sanse.event ev
 		 WHERE ev.kind = 'overdue' AND ev.status <> 'closed' AND ev.due_at < e
 		UNION ALL
 		SELECT ev.id, ev.resident_id, ev.area_id FROM sanse.event ev
 		 WHERE ev.kind = 'overdue' AND ev.status = 'closed' AND ev.resolved_at >= e AND ev.due_at < e),
-	in_programme AS (
-		SELECT p.id, p.area_id, p.tier
-		  FROM (SELECT r.id, r.area_id, CASE WHEN ct.resident_id IS NULL THEN r.tier ELSE ct.new_tier END AS tier
-		          FROM sanse.resident r
-		          LEFT JOIN changed_tier ct ON ct.resident_id = r.id
-		         WHERE r.registered_at < e AND (r.active OR r.deactivated_at >= e)) p
-		 WHERE p.tier IS NOT NULL),
 	leaf (area_id, residents, red, yellow, blue, overdue, windows_met, events_opened, events_closed,
 	      level, loop_raised, loop_answered_in_time) AS (
 		SELECT p.area_id, 1, (p.tier = 'red')::int, (p.tier = 'yellow')::int, (p.tier = 'blue')::int,
 		       (p.id IN (SELECT o.resident_id FROM open_overdue o))::int, 0, 0, 0, 0, 0, 0
-		  FROM in_programme p
+		  FROM sanse.area_day_residents(e) p
 		UNION ALL
 		SELECT v.area_id, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0
 		  FROM sanse.visit v

@@ -79,10 +79,7 @@ DECLARE
 	                       'sanse.event_transition, sanse.tier_history, sanse.open_events, sanse.worker_load, sanse.carer_gaps, sanse.sweep_status';
 	resident_read_columns text;
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.area_grant'::regclass THEN
-		RAISE EXCEPTION 'trigger function area_grant_privileges() fired on table %', TG_RELID::regclass
-			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.area_grant.';
-	END IF;
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'area_grant_privileges', '{sanse.area_grant}');
 	-- one grant change at a time, to commit (see grant_lock); the queries
 	-- below then see what the previous one committed
 	LOCK TABLE sanse.grant_lock IN EXCLUSIVE MODE;
