@@ -31,13 +31,13 @@
 #include "sanse.h"
 #include "trigger_guard.h"
 #include "visit_flag.h"
+#include "vocabulary.h"
 #include "visit_window.h"
 
 /* Visits may be back-dated (offline sync) but not sent from the future. */
 #define CHECK_IN_FUTURE_TOLERANCE_USEC	(5 * USECS_PER_MINUTE)
 
 /* Longest note kept (characters); a checklist item longer than any code is cut in messages. */
-#define MAX_NOTE_CHARS		2000
 #define MAX_ITEM_IN_MESSAGE	32
 
 typedef enum CheckInPlan
@@ -780,10 +780,10 @@ validate_request(FunctionCallInfo fcinfo, CheckInRequest *req)
 	req->note_isnull = PG_ARGISNULL(4);
 	req->note = req->note_isnull ? (Datum) 0 : PG_GETARG_DATUM(4);
 	if (!req->note_isnull &&
-		DatumGetInt32(DirectFunctionCall1(textlen, req->note)) > MAX_NOTE_CHARS)
+		DatumGetInt32(DirectFunctionCall1(textlen, req->note)) > SANSE_FREE_TEXT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-				 errmsg("check-in note is longer than %d characters", MAX_NOTE_CHARS)));
+				 errmsg("check-in note is longer than %d characters", SANSE_FREE_TEXT_MAX)));
 
 	if (PG_ARGISNULL(0))
 		refuse_token(req->worker_id, "missing");

@@ -24,6 +24,7 @@
 #include "policy.h"
 #include "rules.h"
 #include "trigger_guard.h"
+#include "vocabulary.h"
 
 typedef enum ResidentColumn
 {
@@ -51,7 +52,6 @@ static const char *const resident_column_names[NUM_RESIDENT_COLUMNS] = {
 static const char *const resident_table[] = {"resident"};
 
 /* Longest override reason kept (characters). */
-#define MAX_REASON_CHARS 2000
 
 static Oid
 sanse_type(const char *name)
@@ -158,10 +158,10 @@ check_written(const ResidentRow *row)
 				 errmsg("factors must not be NULL"),
 				 errhint("Use an empty array for a resident with no risk factors.")));
 	if (!row->isnull[COL_OVERRIDE_REASON] &&
-		DatumGetInt32(DirectFunctionCall1(textlen, row->value[COL_OVERRIDE_REASON])) > MAX_REASON_CHARS)
+		DatumGetInt32(DirectFunctionCall1(textlen, row->value[COL_OVERRIDE_REASON])) > SANSE_FREE_TEXT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-				 errmsg("override_reason is longer than %d characters", MAX_REASON_CHARS)));
+				 errmsg("override_reason is longer than %d characters", SANSE_FREE_TEXT_MAX)));
 }
 
 /*

@@ -17,6 +17,7 @@ UNION ALL SELECT 'checklist_item', value, position, meaning FROM checklist_item
 UNION ALL SELECT 'event_kind', value, position, meaning FROM event_kind
 UNION ALL SELECT 'event_scale', value, position, meaning FROM event_scale
 UNION ALL SELECT 'event_status', value, position, meaning FROM event_status
-UNION ALL SELECT 'loop_stage', value, position, meaning FROM loop_stage;
+UNION ALL SELECT 'loop_stage', value, position, meaning FROM loop_stage
+UNION ALL SELECT 'visit_flag', value, position, meaning FROM visit_flag;
 COMMENT ON VIEW vocabulary IS 'every vocabulary of sanse: (vocabulary, value, position, meaning); vocabulary names the lookup table sanse.<vocabulary>';
 GRANT SELECT ON vocabulary TO PUBLIC;

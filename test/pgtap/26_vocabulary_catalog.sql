@@ -11,7 +11,7 @@ SET LOCAL search_path = public, sanse;
 SET LOCAL TimeZone = 'UTC';
 \ir include/helpers.psql
 \ir include/district.psql
-SELECT plan(87);
+SELECT plan(90);
 
 -----------------------------------------------------------------------------
 -- 1. every vocabulary is in sanse.vocabulary, with the spec's values in order
@@ -35,6 +35,8 @@ INSERT INTO spec_vocabulary VALUES
 	('event_scale', '{grid,department,task_force}', 'spec 7: the scales'),
 	('event_status', '{open,called,arrived,handled,fed_back,closed}', 'spec 5 and 7: open, then the loop''s stages'),
 	('loop_stage', '{called,arrived,whistled,handled,fed_back,reopened,closed}', 'spec 7: the stages a transition records'),
+	-- the README's flags table (paper 5.3.3), in its order
+	('visit_flag', '{quick_succession,impossible_travel,repeat_visit,late}', 'the README: the flags of a check-in'),
 	('audit_act', '{tier_override,rule_change,policy_change,grant_change,token_revocation,id_lookup,forget_resident,lock_timeout}', 'spec 8 and the README: the audited acts');
 
 SELECT is(ARRAY(SELECT v.value FROM sanse.vocabulary v WHERE v.vocabulary = s.vocabulary ORDER BY v.position),
