@@ -146,9 +146,10 @@ else
 	log=$(mktemp -d "${TMPDIR:-/tmp}/sanse-test.XXXXXX") || exit 2
 	keep=
 fi
-pids=
+running=	# name:holds:pid of the sections running in the background
 cleanup() {
-	for p in $pids; do kill -TERM -- "-$p" 2>/dev/null; done
+	# each in its own process group (setsid): stop it whole
+	for e in $running; do kill -TERM "-${e##*:}" 2>/dev/null; done
 	[ -z "$keep" ] && rm -rf "$log"
 }
 trap cleanup EXIT
@@ -212,13 +213,14 @@ t_all=$(now)
 # A pending section starts when fewer than $jobs run and nothing it holds is
 # held by a running section or by a pending one before it in the table.
 running=	# name:holds:pid
+# (sh has no local variables: these use names of their own)
 conflicts() {	# $1 holds, $2 list of name:holds[:pid]; true if they share a thing
 	[ "$1" = - ] && return 1
-	for e in $2; do
-		h=${e#*:}
-		h=${h%%:*}
-		for a in $(echo "$1" | tr , ' '); do
-			case ",$h," in *",$a,"*) return 0 ;; esac
+	for c_e in $2; do
+		c_h=${c_e#*:}
+		c_h=${c_h%%:*}
+		for c_a in $(echo "$1" | tr , ' '); do
+			case ",$c_h," in *",$c_a,"*) return 0 ;; esac
 		done
 	done
 	return 1
@@ -249,7 +251,6 @@ while [ -n "$pool" ] || [ -n "$running" ]; do
 			echo "== $name: start"
 			setsid sh test/run_all.sh "$MAKE" --section "$name" "$log" </dev/null &
 			running="$running $e:$!"
-			pids="$pids $!"
 			changed=yes
 		else
 			rest="$rest $e"
@@ -268,6 +269,7 @@ for name in $alone $last; do
 done
 
 echo "== all $n sections: $passed passed, $failed failed, $(since "$t_all") s"
+[ -n "$keep" ] && echo "== every section's output is kept in $log"
 # make test prints the summary after pg_virtualenv has dropped the cluster
 if [ -n "$SANSE_SUMMARY" ]; then
 	echo "$passed passed, $failed failed" >"$SANSE_SUMMARY"
