@@ -268,7 +268,8 @@ for name in $alone $last; do
 	report "$name"
 done
 
-echo "== all $n sections: $passed passed, $failed failed, $(since "$t_all") s"
+secs=$(since "$t_all")
+echo "== all $n sections: $passed passed, $failed failed, $((secs / 60)) min $((secs % 60)) s"
 [ -n "$keep" ] && echo "== every section's output is kept in $log"
 # make test prints the summary after pg_virtualenv has dropped the cluster
 if [ -n "$SANSE_SUMMARY" ]; then
