@@ -13,8 +13,10 @@
 # section's output; SANSE_TEST_ONLY="pgTAP test/upgrade.sh ..." runs only
 # those sections).
 #
-# Sections run SANSE_TEST_JOBS at a time (default 2: these are two cores, and
-# many sections wait on locks, sleeps or pg_cron's minute rather than compute).
+# Sections run SANSE_TEST_JOBS at a time (default 3 on these two cores: the
+# longest, screen.sh, is one backend replaying, and many sections wait on
+# locks, sleeps or pg_cron's minute rather than compute; SANSE_TEST_JOBS=1
+# runs them one by one, in the table's order).
 # Two sections that hold the same thing never overlap, and run in the order of
 # the table below:
 #   cron   the pg_cron database contrib_regression: pg_regress drops and
@@ -23,7 +25,10 @@
 #          readme.sh create pg_cron and schedule jobs there and drop sanse
 #   roles  the README recipe's roles (sanse_app, sanse_sweeper, ...): cluster
 #          wide, created and dropped by the tests that run the recipe
-# The other sections use databases and roles of their own names.
+# The other sections use databases and roles of their own names.  pgTAP's
+# files run one by one (no pg_prove -j): each is one transaction in the same
+# database, and the first audited write holds the audit chain's head row to
+# its ROLLBACK, which another file waits 10 s for, then fails (55P03).
 # "alone" sections run one by one after all the others, nothing beside them:
 # checkin_log.sh and pgaudit.sh read the server log (a line another test
 # writes there, e.g. a STATEMENT: of one of its errors, would count); deb.sh
@@ -31,13 +36,19 @@
 # test/*.sh missing from the table runs alone too, before deb.sh: put it in
 # the table, with what it holds, to let it run beside others.
 #
-# Time of the whole `make test` on the project machine (two cores; other
-# helpers' builds beside it, so noisy; the same conditions side by side):
-#   one section at a time (before issue 19)  6 min 8 s
-#   two at a time                            see test/bench/RESULTS.md
+# Time of the whole `make test` (issue 19), the same tests (2840 passing)
+# before and after, on the project machine: 2 cores, shared with five other
+# helpers' builds and tests (load average in brackets), so noisy:
+#   one section at a time, before      6 min  8 s  (quiet, 1-2)
+#   one section at a time, before     16 min 48 s  (6.5-7)
+#   two at a time                     12 min 34 s  (8.5)
+#   three at a time                    8 min 50 s  (8.5-9)
+# With three at a time the run is as long as screen.sh (its 30-day replay
+# publishes the screen, sanse.publish_screen, once a simulated day: about 90 %
+# of a replay's time) plus the sections that run alone.
 MAKE=${1:-make}
 cd "$(dirname "$0")/.." || exit 2
-jobs=${SANSE_TEST_JOBS:-2}
+jobs=${SANSE_TEST_JOBS:-3}
 
 # name             holds       (in this order within what they hold; the
 #                               others longest first, so they balance)
