@@ -25,7 +25,8 @@
 #          readme.sh create pg_cron and schedule jobs there and drop sanse
 #   roles  the README recipe's roles (sanse_app, sanse_sweeper, ...): cluster
 #          wide, created and dropped by the tests that run the recipe
-# The other sections use databases and roles of their own names.  pgTAP's
+# The other sections use databases and roles of their own names, or none
+# (dist.sh, generated_delta.sh and meta.sh: files and make only).  pgTAP's
 # files run one by one (no pg_prove -j): each is one transaction in the same
 # database, and the first audited write holds the audit chain's head row to
 # its ROLLBACK, which another file waits 10 s for, then fails (55P03).
@@ -60,6 +61,7 @@ test/readme.sh        cron,roles
 test/clients.sh       roles
 test/screen.sh        -
 test/fuzz.sh          -
+test/dist.sh          -
 test/upgrade.sh       -
 test/small_cells_attack.sh -
 test/dump_restore.sh  -
@@ -69,6 +71,8 @@ test/demo_smoke.sh    -
 test/locks.sh         -
 test/catalog.sh       -
 test/small_cells.sh   -
+test/generated_delta.sh -
+test/meta.sh          -
 test/checkin_log.sh   alone
 test/pgaudit.sh       alone
 test/deb.sh           last
