@@ -39,14 +39,18 @@
 #
 # Time of the whole `make test` (issue 19), the same tests (2840 passing)
 # before and after, on the project machine: 2 cores, shared with five other
-# helpers' builds and tests (load average in brackets), so noisy:
-#   one section at a time, before      6 min  8 s  (quiet, 1-2)
+# helpers' builds and tests (the load average in brackets), so noisy; runs
+# taken in turn over 1 h 40 min:
+#   one section at a time, before      6 min  8 s  (1-2)
 #   one section at a time, before     16 min 48 s  (6.5-7)
+#   one section at a time, before      9 min 27 s  (5 falling to 1)
 #   two at a time                     12 min 34 s  (8.5)
 #   three at a time                    8 min 50 s  (8.5-9)
-# With three at a time the run is as long as screen.sh (its 30-day replay
-# publishes the screen, sanse.publish_screen, once a simulated day: about 90 %
-# of a replay's time) plus the sections that run alone.
+#   three at a time, a clean build     8 min 10 s  (8)
+#   three at a time                    3 min 47 s  (1-5)
+# With three at a time the run is about as long as screen.sh (its 30-day
+# replay publishes the screen, sanse.publish_screen, once a simulated day:
+# about 90 % of a replay's time) plus the sections that run alone.
 MAKE=${1:-make}
 cd "$(dirname "$0")/.." || exit 2
 jobs=${SANSE_TEST_JOBS:-3}
