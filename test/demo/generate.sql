@@ -283,7 +283,8 @@ END
 $$;
 
 -- Replay: check-ins through sanse.check_in in time order, a sweep every
--- simulated hour, a progress line every simulated day.  The closed loop runs
+-- simulated hour, a progress line (a NOTICE) every ten simulated days and at
+-- the end, with the seconds spent so far.  The closed loop runs
 -- in between, in the same time order: warnings for red and yellow residents
 -- (a red resident about one every 17 days: the paper's 586 a year for the
 -- district), requests, a finding from about 2 % of check-ins, a task
@@ -298,6 +299,7 @@ DECLARE
 	n_day bigint := 0;
 	n_loop bigint := 0;
 	found bigint;
+	began timestamptz := clock_timestamp();
 BEGIN
 	-- before 1.2 there is no closed loop to replay
 	IF to_regprocedure('sanse.raise_event(text,bigint,text,text,timestamptz,bigint)') IS NULL THEN
@@ -361,11 +363,12 @@ BEGIN
 		IF extract(epoch FROM h - start)::bigint % 86400 = 0 THEN
 			-- a progress line every 10 simulated days and at the end, not 90
 			IF (extract(epoch FROM h - start) / 86400)::int % 10 = 0 OR h >= stop THEN
-				RAISE NOTICE 'replay day %/%: % check-ins since the last line, % in all, % overdue events open; % loop events raised, % open, % loop transitions',
+				RAISE NOTICE 'replay day %/%: % check-ins since the last line, % in all, % overdue events open; % loop events raised, % open, % loop transitions (% s)',
 					(extract(epoch FROM h - start) / 86400)::int, days, n_day, n_visits,
 					(SELECT count(*) FROM sanse.event WHERE kind = 'overdue' AND status <> 'closed'),
 					(SELECT count(*) FROM sanse.event WHERE kind <> 'overdue'),
-					(SELECT count(*) FROM sanse.event WHERE kind <> 'overdue' AND status <> 'closed'), n_loop;
+					(SELECT count(*) FROM sanse.event WHERE kind <> 'overdue' AND status <> 'closed'), n_loop,
+					round(extract(epoch FROM clock_timestamp() - began));
 				n_day := 0;
 			END IF;
 			COMMIT;
