@@ -256,7 +256,7 @@ CREATE OR REPLACE FUNCTION audit_change() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	IF TG_RELID NOT IN ('sanse.classification_rule'::regclass, 'sanse.tier_policy'::regclass,
-	                    'sanse.loop_policy'::regclass, 'sanse.area_grant'::regclass) THEN
+	                    'sanse.loop_policy'::regclass, 'sanse.area_grant'::regclass, 'sanse.feed_grant'::regclass) THEN
 		RAISE EXCEPTION 'trigger function audit_change() fired on table %', TG_RELID::regclass
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse''s rule and policy tables.';
 	END IF;
@@ -265,7 +265,8 @@ BEGIN
 		RETURN NULL;
 	END IF;
 	PERFORM sanse.audit(CASE TG_TABLE_NAME WHEN 'classification_rule' THEN 'rule_change'
-	                                       WHEN 'area_grant' THEN 'grant_change' ELSE 'policy_change' END,
+	                                       WHEN 'area_grant' THEN 'grant_change' WHEN 'feed_grant' THEN 'grant_change'
+	                                       ELSE 'policy_change' END,
 	                    '{}', NULL, format('%s on %s', TG_OP, TG_TABLE_NAME));
 	RETURN NULL;
 END
