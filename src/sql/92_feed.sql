@@ -227,10 +227,14 @@ BEGIN
 			EXECUTE format('GRANT INSERT ON sanse.feed_inbox TO %I', r);
 			EXECUTE format('GRANT SELECT ON sanse.feed_outcome TO %I', r);
 			EXECUTE format('GRANT EXECUTE ON FUNCTION sanse.apply_feed(text, text, text), sanse.may_load_feed(text, name) TO %I', r);
+			-- its sessions load sanse's library (and log hook) as they start,
+			-- before a first statement could carry a clear number to the log
+			EXECUTE format('ALTER ROLE %I SET session_preload_libraries = %L', r, 'sanse');
 		ELSE
 			EXECUTE format('REVOKE ALL ON sanse.feed_inbox FROM %I', r);
 			EXECUTE format('REVOKE ALL ON sanse.feed_outcome FROM %I', r);
 			EXECUTE format('REVOKE ALL ON FUNCTION sanse.apply_feed(text, text, text), sanse.may_load_feed(text, name) FROM %I', r);
+			EXECUTE format('ALTER ROLE %I RESET session_preload_libraries', r);
 		END IF;
 	END LOOP;
 	RETURN NULL;
