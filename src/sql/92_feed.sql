@@ -348,7 +348,6 @@ DECLARE
 	t timestamptz := now();
 	mark bigint;
 	label text;
-	changed bigint[];
 	rec record;
 	ev bigint;
 	c_matched bigint;
@@ -384,65 +383,82 @@ BEGIN
 	-- the session's work tables (emptied at commit), sanse's own: a table of
 	-- the caller's under these names is refused, never written to
 	IF EXISTS (SELECT 1 FROM pg_catalog.pg_class c
-	            WHERE c.oid IN (pg_catalog.to_regclass('pg_temp.feed_allowed'), pg_catalog.to_regclass('pg_temp.feed_work'))
+	            WHERE c.oid IN (pg_catalog.to_regclass('pg_temp.feed_allowed'), pg_catalog.to_regclass('pg_temp.feed_work'),
+	                            pg_catalog.to_regclass('pg_temp.feed_changed'))
 	              AND c.relowner <> (SELECT o.oid FROM pg_catalog.pg_roles o WHERE o.rolname = current_user)) THEN
-		RAISE EXCEPTION 'the session has a temporary table feed_work or feed_allowed of its own'
+		RAISE EXCEPTION 'the session has a temporary table feed_work, feed_allowed or feed_changed of its own'
 			USING ERRCODE = '42P07', HINT = 'Drop it: apply_feed uses these names for its work.';
 	END IF;
 	IF pg_catalog.to_regclass('pg_temp.feed_allowed') IS NULL THEN
 		CREATE TEMP TABLE feed_allowed (area_id bigint PRIMARY KEY) ON COMMIT DELETE ROWS;
 	END IF;
-	IF pg_catalog.to_regclass('pg_temp.feed_work') IS NULL THEN
-		CREATE TEMP TABLE feed_work (
-		line integer PRIMARY KEY, h bytea, name text, leaving boolean, factors text[], bad_factor text,
-		copies bigint, has_area boolean, area_id bigint, area_kind text, resident_id bigint, residents bigint,
-			resident_area bigint, old_outcome text, old_resident bigint, outcome text, reason text) ON COMMIT DELETE ROWS;
+	IF pg_catalog.to_regclass('pg_temp.feed_changed') IS NULL THEN
+		CREATE TEMP TABLE feed_changed (resident_id bigint PRIMARY KEY) ON COMMIT DELETE ROWS;
 	END IF;
-	TRUNCATE pg_temp.feed_allowed, pg_temp.feed_work;
+	IF pg_catalog.to_regclass('pg_temp.feed_work') IS NULL THEN
+		CREATE TEMP TABLE feed_work (line integer PRIMARY KEY, h bytea, name text, factors text[], area_id bigint,
+		                             resident_id bigint, outcome text, reason text) ON COMMIT DELETE ROWS;
+		CREATE INDEX ON pg_temp.feed_work (resident_id);
+	END IF;
+	TRUNCATE pg_temp.feed_allowed, pg_temp.feed_changed, pg_temp.feed_work;
 	INSERT INTO pg_temp.feed_allowed SELECT DISTINCT x FROM sanse.feed_areas(department, who) x;
+	ANALYZE pg_temp.feed_allowed;
+	-- a large batch just COPYed in: the planner is told (hash joins, not a probe a row)
+	IF (SELECT count(*) FROM (SELECT 1 FROM sanse.feed_inbox i WHERE i.department = department AND i.batch = batch LIMIT 10001) x) > 10000 THEN
+		ANALYZE sanse.feed_inbox;
+	END IF;
 
-	-- every row with a well-formed number (a malformed one was rejected as stored)
-	INSERT INTO pg_temp.feed_work (line, h, name, leaving, factors, bad_factor, copies, has_area, area_id, area_kind,
-	                               resident_id, residents, resident_area, old_outcome, old_resident)
-	SELECT i.line, i.id_number_hash, i.name, i.left_programme,
-	       ARRAY(SELECT DISTINCT f FROM unnest(coalesce(i.factors, '{}')) f WHERE f IS NOT NULL ORDER BY f),
-	       (SELECT coalesce(min(f), CASE WHEN bool_or(f IS NULL) THEN 'NULL' END) FROM unnest(i.factors) f
-	         WHERE f IS NULL OR f <> ALL (sanse.factor_names())),
-	       count(*) OVER (PARTITION BY i.id_number_hash),
-	       nullif(btrim(i.area_path), '') IS NOT NULL, a.id, a.kind,
-	       m.id, m.n, m.area_id, i.outcome, i.resident_id
-	  FROM sanse.feed_inbox i
-	  LEFT JOIN sanse.area a ON a.path::text = btrim(i.area_path)
-	  LEFT JOIN LATERAL (SELECT min(r.id) AS id, count(*) AS n, min(r.area_id) AS area_id
+	-- every row with a well-formed number (a malformed one was rejected as
+	-- stored), its person, area and outcome, in one pass
+	INSERT INTO pg_temp.feed_work (line, h, name, factors, area_id, resident_id, outcome, reason)
+	SELECT x.line, x.h, x.name, x.factors, x.area_id, x.resident_id,
+	       CASE WHEN v.why IS NOT NULL THEN 'rejected'
+	            WHEN x.resident_id IS NULL THEN 'registered'
+	            WHEN x.leaving THEN 'left'
+	            WHEN x.old_outcome = 'registered' AND x.old_resident = x.resident_id THEN 'registered'
+	            ELSE 'matched' END,
+	       v.why
+	  FROM (SELECT i.line, i.id_number_hash AS h, i.name, i.left_programme AS leaving,
+	               CASE WHEN cardinality(i.factors) > 0
+	                    THEN ARRAY(SELECT DISTINCT f FROM unnest(i.factors) f WHERE f IS NOT NULL ORDER BY f)
+	                    ELSE '{}'::text[] END AS factors,
+	               CASE WHEN NOT i.factors <@ sanse.factor_names()
+	                    THEN (SELECT coalesce(min(f), 'NULL') FROM unnest(i.factors) f WHERE f IS NULL OR f <> ALL (sanse.factor_names()))
+	               END AS bad_factor,
+	               d.h IS NOT NULL AS twice,
+	               nullif(btrim(i.area_path), '') IS NOT NULL AS has_area, a.id AS area_id, a.kind AS area_kind,
+	               fa.area_id IS NOT NULL AS area_allowed,
+	               m.id AS resident_id, m.n AS residents, fr.area_id IS NOT NULL AS resident_allowed,
+	               i.outcome AS old_outcome, i.resident_id AS old_resident
+	          FROM sanse.feed_inbox i
+	          LEFT JOIN sanse.area a ON a.path::text = btrim(i.area_path)
+	          LEFT JOIN pg_temp.feed_allowed fa ON fa.area_id = a.id
+	          LEFT JOIN (SELECT r.id_number_hash, min(r.id) AS id, count(*) AS n, min(r.area_id) AS area_id
 	                       FROM sanse.resident r
-	                      WHERE r.id_number_hash = i.id_number_hash AND r.forgotten_at IS NULL) m ON true
-	 WHERE i.department = department AND i.batch = batch AND i.id_number_hash IS NOT NULL;
-	UPDATE pg_temp.feed_work w SET resident_id = NULL WHERE w.residents = 0;
-
-	UPDATE pg_temp.feed_work w
-	   SET (outcome, reason) = (SELECT CASE WHEN v.why IS NULL THEN v.o ELSE 'rejected' END, v.why)
-	  FROM (SELECT x.line,
-	               CASE WHEN x.copies > 1 THEN 'the same person is twice in this batch'
-	                    WHEN x.bad_factor IS NOT NULL THEN format('unknown factor "%s"', left(x.bad_factor, 64))
-	                    WHEN x.has_area AND x.area_id IS NULL THEN 'unknown area'
-	                    WHEN x.has_area AND x.area_kind <> 'micro_grid' THEN 'the area is not a micro grid'
-	                    WHEN x.residents > 1 THEN 'several residents have this ID number'
-	                    WHEN x.resident_id IS NOT NULL
-	                         AND NOT EXISTS (SELECT 1 FROM pg_temp.feed_allowed f WHERE f.area_id = x.resident_area)
-	                      THEN 'the person lives outside the areas this role may feed'
-	                    WHEN x.resident_id IS NOT NULL THEN NULL
-	                    WHEN x.leaving THEN 'an unknown person cannot be reported left'
-	                    WHEN NOT x.has_area THEN 'an unknown person needs an area'
-	                    WHEN NOT EXISTS (SELECT 1 FROM pg_temp.feed_allowed f WHERE f.area_id = x.area_id)
-	                      THEN 'the area is outside the areas this role may feed'
-	                    WHEN nullif(btrim(x.name), '') IS NULL THEN 'an unknown person needs a name'
-	               END AS why,
-	               CASE WHEN x.resident_id IS NULL THEN 'registered'
-	                    WHEN x.leaving THEN 'left'
-	                    WHEN x.old_outcome = 'registered' AND x.old_resident = x.resident_id THEN 'registered'
-	                    ELSE 'matched' END AS o
-	          FROM pg_temp.feed_work x) v
-	 WHERE w.line = v.line;
+	                      WHERE r.forgotten_at IS NULL
+	                        AND r.id_number_hash IN (SELECT j.id_number_hash FROM sanse.feed_inbox j
+	                                                  WHERE j.department = department AND j.batch = batch)
+	                      GROUP BY r.id_number_hash) m ON m.id_number_hash = i.id_number_hash
+	          LEFT JOIN pg_temp.feed_allowed fr ON fr.area_id = m.area_id
+	          LEFT JOIN (SELECT j.id_number_hash AS h FROM sanse.feed_inbox j
+	                      WHERE j.department = department AND j.batch = batch AND j.id_number_hash IS NOT NULL
+	                      GROUP BY j.id_number_hash HAVING count(*) > 1) d ON d.h = i.id_number_hash
+	         WHERE i.department = department AND i.batch = batch AND i.id_number_hash IS NOT NULL) x
+	 CROSS JOIN LATERAL (
+	       SELECT CASE WHEN x.twice THEN 'the same person is twice in this batch'
+	                   WHEN x.bad_factor IS NOT NULL THEN format('unknown factor "%s"', left(x.bad_factor, 64))
+	                   WHEN x.has_area AND x.area_id IS NULL THEN 'unknown area'
+	                   WHEN x.has_area AND x.area_kind <> 'micro_grid' THEN 'the area is not a micro grid'
+	                   WHEN x.residents > 1 THEN 'several residents have this ID number'
+	                   WHEN x.resident_id IS NOT NULL AND NOT x.resident_allowed
+	                     THEN 'the person lives outside the areas this role may feed'
+	                   WHEN x.resident_id IS NOT NULL THEN NULL
+	                   WHEN x.leaving THEN 'an unknown person cannot be reported left'
+	                   WHEN NOT x.has_area THEN 'an unknown person needs an area'
+	                   WHEN NOT x.area_allowed THEN 'the area is outside the areas this role may feed'
+	                   WHEN nullif(btrim(x.name), '') IS NULL THEN 'an unknown person needs a name'
+	              END AS why) v;
+	ANALYZE pg_temp.feed_work;
 
 	-- registered: a resident of the micro grid, with the department's
 	-- factors (classified on insert), in one statement with its sources
@@ -466,11 +482,12 @@ BEGIN
 		RETURNING s.resident_id
 	), opened AS (
 		INSERT INTO sanse.factor_source (resident_id, factor, source, since, batch)
-		SELECT w.resident_id, f, department, t, batch
-		  FROM pg_temp.feed_work w, unnest(w.factors) f
-		 WHERE w.outcome IN ('matched', 'registered')
-		   AND NOT EXISTS (SELECT 1 FROM sanse.factor_source s
-		                    WHERE s.resident_id = w.resident_id AND s.factor = f AND s.source = department AND s.until IS NULL)
+		SELECT n.resident_id, n.factor, department, t, batch
+		  FROM (SELECT w.resident_id, f AS factor FROM pg_temp.feed_work w, unnest(w.factors) f
+		         WHERE w.outcome IN ('matched', 'registered')) n
+		  LEFT JOIN sanse.factor_source s
+		         ON s.resident_id = n.resident_id AND s.factor = n.factor AND s.source = department AND s.until IS NULL
+		 WHERE s.resident_id IS NULL
 		RETURNING resident_id
 	), omitted AS (
 		-- snapshot: what the department asserted before about a person of
@@ -478,20 +495,29 @@ BEGIN
 		-- naming a known person is not an omission)
 		UPDATE sanse.factor_source s SET until = t, until_batch = batch
 		 WHERE mode = 'snapshot' AND s.source = department AND s.until IS NULL
-		   AND NOT EXISTS (SELECT 1 FROM pg_temp.feed_work w WHERE w.resident_id = s.resident_id)
-		   AND EXISTS (SELECT 1 FROM sanse.resident r JOIN pg_temp.feed_allowed f ON f.area_id = r.area_id
-		                WHERE r.id = s.resident_id)
+		   AND s.resident_id NOT IN (SELECT w.resident_id FROM pg_temp.feed_work w WHERE w.resident_id IS NOT NULL)
+		   AND s.resident_id IN (SELECT r.id FROM sanse.resident r JOIN pg_temp.feed_allowed f ON f.area_id = r.area_id)
 		RETURNING s.resident_id
 	)
-	SELECT ARRAY(SELECT resident_id FROM closed UNION SELECT resident_id FROM opened UNION SELECT resident_id FROM omitted)
-	  INTO changed;
+	INSERT INTO pg_temp.feed_changed
+	SELECT resident_id FROM closed UNION SELECT resident_id FROM opened UNION SELECT resident_id FROM omitted;
+	ANALYZE pg_temp.feed_changed;
 
-	-- the residents' factors are the union of their open sources: the change
+	-- the residents' factors are the union of their open sources (those they
+	-- have stay in their order, new ones follow by name): the change
 	-- reclassifies at once (resident_20_maintain)
-	UPDATE sanse.resident r SET factors = sanse.factor_union(r.id, r.factors)
-	 WHERE r.id = ANY (changed) AND r.forgotten_at IS NULL
-	   AND NOT (r.factors @> sanse.factor_union(r.id, r.factors) AND r.factors <@ sanse.factor_union(r.id, r.factors));
-	PERFORM sanse.feed_history_reason(mark, changed || ARRAY(SELECT w.resident_id FROM pg_temp.feed_work w WHERE w.outcome = 'registered'), label);
+	UPDATE sanse.resident r
+	   SET factors = ARRAY(SELECT c.f FROM unnest(r.factors) WITH ORDINALITY c(f, o) WHERE c.f = ANY (u.fs) ORDER BY c.o)
+	              || ARRAY(SELECT f FROM unnest(u.fs) f WHERE f <> ALL (r.factors) ORDER BY f)
+	  FROM (SELECT c.resident_id, coalesce(array_agg(DISTINCT s.factor) FILTER (WHERE s.factor IS NOT NULL), '{}') AS fs
+	          FROM pg_temp.feed_changed c
+	          LEFT JOIN sanse.factor_source s ON s.resident_id = c.resident_id AND s.until IS NULL
+	         GROUP BY c.resident_id) u
+	 WHERE r.id = u.resident_id AND r.forgotten_at IS NULL AND NOT (r.factors @> u.fs AND r.factors <@ u.fs);
+	UPDATE sanse.tier_history h SET reason = label
+	 WHERE h.id > mark AND h.changed_at = t AND h.reason IS NULL
+	   AND (h.resident_id IN (SELECT c.resident_id FROM pg_temp.feed_changed c)
+	        OR h.resident_id IN (SELECT w.resident_id FROM pg_temp.feed_work w WHERE w.outcome = 'registered'));
 
 	-- left: the micro-grid leader confirms it at the door (a closed-loop
 	-- task); until then everything stays as it was
