@@ -58,6 +58,8 @@ CREATE TABLE feed_inbox (
 	loaded_at timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (department, batch, line)
 ) WITH (fillfactor = 80);	-- room on each page for apply_feed's outcomes (HOT updates)
+-- forgetting a resident erases the feed rows that name them
+CREATE INDEX feed_inbox_hash ON feed_inbox (id_number_hash) WHERE id_number_hash IS NOT NULL;
 REVOKE ALL ON feed_inbox FROM PUBLIC;
 COMMENT ON TABLE feed_inbox IS 'department feeds (spec 9): a loader COPYs a batch in, sanse.apply_feed applies it; the clear ID number is replaced by its keyed hash before the row is stored';
 COMMENT ON COLUMN feed_inbox.id_number IS 'write the clear 18-character ID number here; it is checked, replaced by id_number_hash and never stored';
@@ -318,8 +320,9 @@ BEGIN
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.resident.';
 	END IF;
 	DELETE FROM sanse.factor_source s WHERE s.resident_id = NEW.id;
+	-- every feed row naming the person (applied or not), by the hash it had
 	UPDATE sanse.feed_inbox i SET name = NULL, id_number_hash = NULL, area_path = NULL, factors = NULL
-	 WHERE i.resident_id = NEW.id;
+	 WHERE i.id_number_hash = OLD.id_number_hash;
 	RETURN NULL;
 END
 $$;
@@ -591,7 +594,7 @@ REVOKE ALL ON FUNCTION feed_departure_confirm() FROM PUBLIC;
 CREATE OR REPLACE VIEW feed_outcome AS
 SELECT i.department, i.batch, i.line, i.outcome, i.reason, i.resident_id, i.loaded_at
   FROM sanse.feed_inbox i
- WHERE sanse.may_load_feed(i.department, current_user);
+ WHERE i.department IN (SELECT d.code FROM sanse.department d WHERE sanse.may_load_feed(d.code, current_user));
 ALTER VIEW feed_outcome SET (security_barrier = true);
 REVOKE ALL ON feed_outcome FROM PUBLIC;
 COMMENT ON VIEW feed_outcome IS 'the outcome and reason of every feed row of the departments the current role loads (no names, no hashes)';

@@ -10,7 +10,7 @@ SET LOCAL search_path = public, sanse;
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL sanse.timezone = 'Asia/Shanghai';
 \ir include/helpers.psql
-SELECT plan(17);
+SELECT plan(18);
 
 INSERT INTO sanse.area (id, path, kind, name) OVERRIDING SYSTEM VALUE VALUES
   (929001, 'p29', 'district', 'P'), (929002, 'p29.t', 'town', 'PT'), (929003, 'p29.t.v', 'village', 'PV'),
@@ -97,6 +97,9 @@ SET LOCAL ROLE t29_care;
 SELECT is((SELECT string_agg(name, ',') FROM sanse.resident_profile WHERE area_id IN (929006, 929012)), 'Q',
           'a forgotten resident has no profile; the grant on the district shows Q');
 RESET ROLE;
+SELECT is((SELECT count(*) FROM sanse.feed_inbox WHERE batch = 'h1' AND department = 't29_health'
+             AND (id_number_hash IS NOT NULL OR factors IS NOT NULL)), 0::bigint,
+          'forgetting P erased the feed row that named P (hash, factors)');
 
 SELECT * FROM finish();
 ROLLBACK;

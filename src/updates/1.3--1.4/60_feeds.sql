@@ -49,6 +49,8 @@ CREATE TABLE feed_inbox (
 	loaded_at timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (department, batch, line)
 ) WITH (fillfactor = 80);	-- room on each page for apply_feed's outcomes (HOT updates)
+-- forgetting a resident erases the feed rows that name them
+CREATE INDEX feed_inbox_hash ON feed_inbox (id_number_hash) WHERE id_number_hash IS NOT NULL;
 REVOKE ALL ON feed_inbox FROM PUBLIC;
 COMMENT ON TABLE feed_inbox IS 'department feeds (spec 9): a loader COPYs a batch in, sanse.apply_feed applies it; the clear ID number is replaced by its keyed hash before the row is stored';
 COMMENT ON COLUMN feed_inbox.id_number IS 'write the clear 18-character ID number here; it is checked, replaced by id_number_hash and never stored';
