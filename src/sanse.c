@@ -15,6 +15,7 @@
 
 #include "cache.h"
 #include "input.h"
+#include "resident_id.h"
 #include "sanse.h"
 #include "trigger_guard.h"
 
@@ -185,6 +186,7 @@ _PG_init(void)
 
 	sanse_cache_init();
 	sanse_area_access_init();
+	sanse_resident_id_init();
 }
 
 /*

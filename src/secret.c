@@ -77,3 +77,25 @@ sanse_mac(const char *purpose, const uint8 *data, size_t len, uint8 mac[SANSE_MA
 		elog(ERROR, "could not compute HMAC: %s", ctx ? pg_hmac_error(ctx) : "out of memory");
 	pg_hmac_free(ctx);
 }
+
+/*
+ * HMAC-SHA256 of data alone under the installation secret: the keyed hash of
+ * an ID card number, equal to sanse.id_number_hash() of the same normalized
+ * text (pgcrypto's hmac(text, secret, 'sha256')), so numbers hashed in C
+ * (resident_id.c) match those hashed in SQL.
+ */
+void
+sanse_hmac_plain(const uint8 *data, size_t len, uint8 mac[SANSE_MAC_LEN])
+{
+	pg_hmac_ctx *ctx;
+
+	sanse_cache_ensure(&secret_cache);
+	Assert(secret != NULL);
+	ctx = pg_hmac_create(PG_SHA256);
+	if (ctx == NULL ||
+		pg_hmac_init(ctx, secret, secret_len) < 0 ||
+		pg_hmac_update(ctx, data, len) < 0 ||
+		pg_hmac_final(ctx, mac, SANSE_MAC_LEN) < 0)
+		elog(ERROR, "could not compute HMAC: %s", ctx ? pg_hmac_error(ctx) : "out of memory");
+	pg_hmac_free(ctx);
+}

@@ -8,5 +8,6 @@
 
 extern void sanse_mac(const char *purpose, const uint8 *data, size_t len,
 					  uint8 mac[SANSE_MAC_LEN]);
+extern void sanse_hmac_plain(const uint8 *data, size_t len, uint8 mac[SANSE_MAC_LEN]);
 
 #endif							/* SANSE_SECRET_H */

@@ -73,7 +73,8 @@ INSERT INTO audit_act (value, position, meaning) VALUES
 	('token_revocation', 5, 'a door token revoked'),
 	('id_lookup', 6, 'residents looked up by ID number'),
 	('forget_resident', 7, 'a resident forgotten'),
-	('lock_timeout', 8, 'a sweep phase gave up waiting for a lock');
+	('lock_timeout', 8, 'a sweep phase gave up waiting for a lock'),
+	('feed_apply', 9, 'a department''s feed applied');
 COMMENT ON TABLE audit_act IS 'vocabulary: the acts audit_log records';
 
 -- The vocabularies compiled into the library (C arrays) and their tables.

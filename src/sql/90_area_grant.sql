@@ -106,6 +106,7 @@ BEGIN
 		EXECUTE format('REVOKE ALL ON %s FROM %I', read_relations, r);
 		EXECUTE format('REVOKE SELECT ON %s FROM %I', structure, r);
 		EXECUTE format('REVOKE ALL ON sanse.resident FROM %I', r);
+		EXECUTE format('REVOKE ALL ON sanse.resident_profile FROM %I', r);
 		EXECUTE format('REVOKE ALL (%s, factors, lat, lon, id_number_hash, id_number) ON sanse.resident FROM %I',
 		               resident_read_columns, r);
 		IF best IS NOT NULL THEN
@@ -119,6 +120,7 @@ BEGIN
 		IF best = 'care' THEN
 			EXECUTE format('GRANT SELECT, INSERT, UPDATE ON sanse.resident TO %I', r);
 			EXECUTE format('GRANT INSERT, UPDATE, DELETE ON sanse.carer TO %I', r);
+			EXECUTE format('GRANT SELECT ON sanse.resident_profile TO %I', r);
 		END IF;
 	END LOOP;
 	RETURN NULL;

@@ -616,5 +616,7 @@ $first_probe ms; each later probe $next_probe ms (best of 100). Before it, each 
 \`SELECT 1\`: $(us "$empty_1") µs) in this run, and the app's writes took 8.0× (INSERT) and 27.4× (UPDATE) the owner's.
 $app_rows residents were written by the app in the run.
 MD
+# department feeds (issue 20) on the same 100x district, appended as a section
+sh test/bench/feeds.sh sanse_bench_views >>"$OUT"
 echo "written $OUT"
 cat "$OUT"

@@ -37,7 +37,7 @@ INSERT INTO spec_vocabulary VALUES
 	('loop_stage', '{called,arrived,whistled,handled,fed_back,reopened,closed}', 'spec 7: the stages a transition records'),
 	-- the README's flags table (paper 5.3.3), in its order
 	('visit_flag', '{quick_succession,impossible_travel,repeat_visit,late}', 'the README: the flags of a check-in'),
-	('audit_act', '{tier_override,rule_change,policy_change,grant_change,token_revocation,id_lookup,forget_resident,lock_timeout}', 'spec 8 and the README: the audited acts');
+	('audit_act', '{tier_override,rule_change,policy_change,grant_change,token_revocation,id_lookup,forget_resident,lock_timeout,feed_apply}', 'spec 8, the README and spec 9 (applying a feed): the audited acts');
 
 SELECT is(ARRAY(SELECT v.value FROM sanse.vocabulary v WHERE v.vocabulary = s.vocabulary ORDER BY v.position),
           s.vals, format('sanse.vocabulary lists %s: %s', s.vocabulary, s.source))
