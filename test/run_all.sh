@@ -77,6 +77,8 @@ test/catalog.sh       -
 test/small_cells.sh   -
 test/generated_delta.sh -
 test/meta.sh          -
+test/entry_points.sh  -
+test/feeds_secrecy.sh -
 test/checkin_log.sh   alone
 test/pgaudit.sh       alone
 test/deb.sh           last
