@@ -76,7 +76,7 @@ INSERT INTO sanse.area (path, kind, name) VALUES
   ('fs', 'district', 'FS'), ('fs.t', 'town', 'T'), ('fs.t.v', 'village', 'V'),
   ('fs.t.v.tg', 'total_grid', 'TG'), ('fs.t.v.tg.g', 'general_grid', 'G'), ('fs.t.v.tg.g.m', 'micro_grid', 'M');
 INSERT INTO sanse.department (code, name) VALUES ('fs_health', 'Health'), ('fs_civil', 'Civil affairs');
-CREATE ROLE $loader LOGIN;
+CREATE ROLE $loader LOGIN PASSWORD 'feeds-loader-pw';
 -- as loud as a server can be about what a role sends (superuser settings)
 ALTER ROLE $loader SET log_statement = 'all';
 ALTER ROLE $loader SET pgaudit.log = 'all';
@@ -115,7 +115,7 @@ start=$(log_end)
 # --- the loader's session -----------------------------------------------------
 # its first statement carries a clear number (the library is loaded as the
 # session starts: the feed grant set session_preload_libraries)
-psql -X -q -t -A -U "$loader" -d "$db" >"$tmp/loader.out" 2>&1 <<SQL
+PGPASSWORD=feeds-loader-pw psql -X -q -t -A -U "$loader" -d "$db" >"$tmp/loader.out" 2>&1 <<SQL
 INSERT INTO sanse.feed_inbox (department, batch, line, id_number, name) VALUES ('fs_health', 'lit', 'one', '$r1', '$canary-literal');
 COPY sanse.feed_inbox (department, batch, line, id_number, name, area_path, factors, left_programme) FROM STDIN;
 fs_health	b1	1	$v1	$canary-1	\N	{sudden_illness,no_caregiver}	f
