@@ -4,7 +4,8 @@
 -- apply_feed in named steps: each step is called only by apply_feed (as
 -- its owner, in its transaction, after it has checked the caller and
 -- locked the department's feed_state row) and works on the session's
--- work tables pg_temp.feed_allowed, feed_work and feed_changed.
+-- work tables pg_temp.feed_allowed, feed_work and feed_changed (without
+-- them a step refuses to run: 55000).
 
 CREATE OR REPLACE FUNCTION feed_work_tables(department text, batch text, who name) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
@@ -46,6 +47,10 @@ CREATE OR REPLACE FUNCTION feed_classify_rows(department text, batch text) RETUR
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 #variable_conflict use_variable
 BEGIN
+	IF pg_catalog.to_regclass('pg_temp.feed_work') IS NULL OR pg_catalog.to_regclass('pg_temp.feed_allowed') IS NULL
+	   OR pg_catalog.to_regclass('pg_temp.feed_changed') IS NULL THEN
+		RAISE EXCEPTION 'feed_classify_rows() is a step of sanse.apply_feed' USING ERRCODE = '55000', HINT = 'Call sanse.apply_feed.';
+	END IF;
 	-- every row with a well-formed number (a malformed one was rejected as
 	-- stored), its person, area and outcome, in one pass
 	INSERT INTO pg_temp.feed_work (line, h, name, factors, area_id, resident_id, outcome, reason)
@@ -106,6 +111,10 @@ CREATE OR REPLACE FUNCTION feed_apply_factors(department text, batch text, mode 
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 #variable_conflict use_variable
 BEGIN
+	IF pg_catalog.to_regclass('pg_temp.feed_work') IS NULL OR pg_catalog.to_regclass('pg_temp.feed_allowed') IS NULL
+	   OR pg_catalog.to_regclass('pg_temp.feed_changed') IS NULL THEN
+		RAISE EXCEPTION 'feed_apply_factors() is a step of sanse.apply_feed' USING ERRCODE = '55000', HINT = 'Call sanse.apply_feed.';
+	END IF;
 	-- registered: a resident of the micro grid, with the department's
 	-- factors (classified on insert), in one statement with its sources
 	WITH reg AS (
@@ -176,6 +185,10 @@ DECLARE
 	rec record;
 	ev bigint;
 BEGIN
+	IF pg_catalog.to_regclass('pg_temp.feed_work') IS NULL OR pg_catalog.to_regclass('pg_temp.feed_allowed') IS NULL
+	   OR pg_catalog.to_regclass('pg_temp.feed_changed') IS NULL THEN
+		RAISE EXCEPTION 'feed_report_departures() is a step of sanse.apply_feed' USING ERRCODE = '55000', HINT = 'Call sanse.apply_feed.';
+	END IF;
 	-- left: the micro-grid leader confirms it at the door (a closed-loop
 	-- task); until then everything stays as it was
 	FOR rec IN SELECT w.resident_id, r.area_id, r.tier
