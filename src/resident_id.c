@@ -191,6 +191,60 @@ feed_inbox_statement(PG_FUNCTION_ARGS)
 }
 
 /*
+ * On insert, the loader must hold a feed grant for the row's department
+ * (42501, naming the department only); superusers load any.
+ */
+static void
+feed_inbox_check_grant(HeapTuple tuple, TupleDesc desc, int col_dept)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tuple, col_dept, desc, &isnull);
+
+	if (!isnull && !superuser())
+	{
+		char	   *dept = TextDatumGetCString(d);
+
+		if (!may_load(dept))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("this role may not load feeds of department \"%s\"", dept),
+					 errhint("A row of sanse.feed_grant names the roles that load a department's feed.")));
+	}
+}
+
+/*
+ * The clear number d (a text datum): why it is malformed, or NULL and its
+ * keyed hash in *hash.  The canonical copy and a detoasted copy are wiped.
+ */
+static const char *
+feed_inbox_hash(Datum d, bytea **hash)
+{
+	text	   *clear = DatumGetTextPP(d);
+	char		canon[ID_NUMBER_LEN + 1];
+	const char *problem;
+
+	problem = sanse_id_number_problem(VARDATA_ANY(clear), VARSIZE_ANY_EXHDR(clear), canon);
+	if (problem == NULL)
+	{
+		Oid			save_userid;
+		int			save_sec;
+
+		*hash = (bytea *) palloc(VARHDRSZ + SANSE_MAC_LEN);
+		SET_VARSIZE(*hash, VARHDRSZ + SANSE_MAC_LEN);
+		/* the secret is read as its owner (the loader may not read it) */
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(secret_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		sanse_hmac_plain((const uint8 *) canon, ID_NUMBER_LEN, (uint8 *) VARDATA(*hash));
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	explicit_bzero(canon, sizeof(canon));
+	/* the detoasted copy, if one was made, is wiped too */
+	if ((Pointer) clear != DatumGetPointer(d))
+		explicit_bzero(VARDATA_ANY(clear), VARSIZE_ANY_EXHDR(clear));
+	return problem;
+}
+
+/*
  * feed_inbox_row — BEFORE INSERT OR UPDATE OF id_number FOR EACH ROW on
  * sanse.feed_inbox.  On insert: the loader must hold a feed grant for the
  * row's department (42501, naming the department only); what sanse derives
@@ -235,19 +289,7 @@ feed_inbox_row(PG_FUNCTION_ARGS)
 	col_resident = sanse_column(desc, "feed_inbox", "resident_id", INT8OID);
 
 	if (insert)
-	{
-		d = heap_getattr(tuple, col_dept, desc, &isnull);
-		if (!isnull && !superuser())
-		{
-			char	   *dept = TextDatumGetCString(d);
-
-			if (!may_load(dept))
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("this role may not load feeds of department \"%s\"", dept),
-						 errhint("A row of sanse.feed_grant names the roles that load a department's feed.")));
-		}
-	}
+		feed_inbox_check_grant(tuple, desc, col_dept);
 
 	d = heap_getattr(tuple, col_id, desc, &isnull);
 	if (isnull)
@@ -258,29 +300,7 @@ feed_inbox_row(PG_FUNCTION_ARGS)
 			return PointerGetDatum(tuple);	/* an update that clears nothing new */
 	}
 	else
-	{
-		text	   *clear = DatumGetTextPP(d);
-		char		canon[ID_NUMBER_LEN + 1];
-
-		problem = sanse_id_number_problem(VARDATA_ANY(clear), VARSIZE_ANY_EXHDR(clear), canon);
-		if (problem == NULL)
-		{
-			Oid			save_userid;
-			int			save_sec;
-
-			hash = (bytea *) palloc(VARHDRSZ + SANSE_MAC_LEN);
-			SET_VARSIZE(hash, VARHDRSZ + SANSE_MAC_LEN);
-			/* the secret is read as its owner (the loader may not read it) */
-			GetUserIdAndSecContext(&save_userid, &save_sec);
-			SetUserIdAndSecContext(secret_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-			sanse_hmac_plain((const uint8 *) canon, ID_NUMBER_LEN, (uint8 *) VARDATA(hash));
-			SetUserIdAndSecContext(save_userid, save_sec);
-		}
-		explicit_bzero(canon, sizeof(canon));
-		/* the detoasted copy, if one was made, is wiped too */
-		if ((Pointer) clear != DatumGetPointer(d))
-			explicit_bzero(VARDATA_ANY(clear), VARSIZE_ANY_EXHDR(clear));
-	}
+		problem = feed_inbox_hash(d, &hash);
 
 	cols[n] = col_id, values[n] = (Datum) 0, nulls[n] = true, n++;
 	cols[n] = col_hash, values[n] = PointerGetDatum(hash), nulls[n] = (hash == NULL), n++;

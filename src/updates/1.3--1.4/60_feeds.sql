@@ -1,7 +1,7 @@
 -- sanse 1.3 -> 1.4, feeds (spec 9, issue 20): the tables of department
 -- feeds, provenance of factors, departures and feed grants; the tier
 -- history's reason; the audit's feed_apply act.  The functions, views and
--- the triggers (an idempotent DO block in src/sql/92_feed.sql) follow.
+-- the triggers (an idempotent DO block in src/sql/96_resident_profile.sql) follow.
 
 -- the tier history names what changed a tier when a feed did
 ALTER TABLE tier_history ADD COLUMN reason text;
