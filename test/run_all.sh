@@ -32,7 +32,10 @@
 # its ROLLBACK, which another file waits 10 s for, then fails (55P03).
 # "alone" sections run one by one after all the others, nothing beside them:
 # checkin_log.sh and pgaudit.sh read the server log (a line another test
-# writes there, e.g. a STATEMENT: of one of its errors, would count); deb.sh
+# writes there, e.g. a STATEMENT: of one of its errors, would count);
+# feeds_secrecy.sh reads back the WAL its load wrote with pg_waldump (beside
+# others, a CHECKPOINT of theirs recycled that segment first: its WAL
+# controls failed once in make test); deb.sh
 # (installs and removes the Debian package system-wide) runs last of all.  A
 # test/*.sh missing from the table runs alone too, before deb.sh: put it in
 # the table, with what it holds, to let it run beside others.
@@ -78,9 +81,9 @@ test/small_cells.sh   -
 test/generated_delta.sh -
 test/meta.sh          -
 test/entry_points.sh  -
-test/feeds_secrecy.sh -
 test/checkin_log.sh   alone
 test/pgaudit.sh       alone
+test/feeds_secrecy.sh alone
 test/deb.sh           last
 '
 
