@@ -27,6 +27,14 @@ for f in $(sed -n 's/^DATA *= *//p; s/^ *\(sanse--.*\.sql\)$/\1/p' Makefile | tr
 	grep -q " $f\$" src/updates/released.sha256 || nok "$f is installed but not summed in src/updates/released.sha256"
 done
 
+# ... and no other script is committed (a built one would shadow nothing but
+# mislead: the current version's scripts are made by make)
+if git rev-parse --git-dir >/dev/null 2>&1; then
+	for f in $(git ls-files 'sanse--*.sql'); do
+		grep -q " $f\$" src/updates/released.sha256 || nok "$f is committed but is no released script"
+	done
+fi
+
 # 2. the delta is what the generator makes from today's sources
 make -s "$delta" >"$tmp/make" 2>&1 || nok "make $delta: $(cat "$tmp/make")"
 perl src/updates/replaceable.pl $(ls src/sql/*.sql | sort) >"$tmp/replaceable.sql" || nok "replaceable.pl failed"
