@@ -16,11 +16,11 @@ SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 # grants and settings that follow them (src/updates/replaceable.pl).  Released
 # scripts are kept as they shipped; test/catalog.sh checks that a fresh install
 # equals every upgrade path.
-UPDATE_FROM    = 1.3
+UPDATE_FROM    = 1.4
 UPDATE_SOURCES = $(sort $(wildcard src/updates/$(UPDATE_FROM)--$(EXTVERSION)/*.sql))
 DATA_built  = sanse--$(EXTVERSION).sql sanse--$(UPDATE_FROM)--$(EXTVERSION).sql
 DATA        = sanse--1.0.sql sanse--1.0--1.1.sql sanse--1.1--1.2.sql \
-              sanse--1.2--1.3.sql
+              sanse--1.2--1.3.sql sanse--1.3--1.4.sql
 PGFILEDESC  = "sanse - three-colour household assistance"
 # The free-text limit is written once, in C (src/vocabulary.h); the scripts
 # get it where the SQL sources say @SANSE_FREE_TEXT_MAX@.

@@ -78,7 +78,7 @@ check "$current: the scenario's check-ins wrote every flag of sanse.visit_flag a
 	"$(q $db -c "SELECT string_agg(value, ' ' ORDER BY value) FROM sanse.visit_flag")"
 dropdb $db
 
-for v in 1.0 1.1 1.2 1.3; do
+for v in 1.0 1.1 1.2 1.3 1.4; do
 	db=sanse_entry_$(echo $v | tr . _)
 	make_db $db $v || { echo "not ok - a database at $v"; fail=1; continue; }
 	symbol=$(q $db -c "SELECT prosrc FROM pg_proc WHERE oid = 'sanse.check_in'::regproc")
