@@ -45,6 +45,7 @@ BEGIN
 	INSERT INTO sanse.published_history_day (day, published_at, min_cell)
 	VALUES (p_day, at, sanse.min_cell_in_force())
 	ON CONFLICT (day) DO UPDATE SET published_at = EXCLUDED.published_at, min_cell = EXCLUDED.min_cell;
+	PERFORM sanse.city_day_publish(p_day);	-- the day for the city, if the district is in one
 	RETURN n;
 END
 $$;
