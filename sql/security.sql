@@ -236,3 +236,31 @@ DROP SCHEMA evil CASCADE;
 TRUNCATE event_step, event, visit, door_token, carer, tier_history, resident, worker, area RESTART IDENTITY CASCADE;
 DROP OWNED BY regress_sanse_app;
 DROP ROLE regress_sanse_app;
+
+-----------------------------------------------------------------------------
+-- Issue 23, the city: a client role holding USAGE on the schema reads none
+-- of the city's tables and runs none of its functions; screen_as_of shows a
+-- role without a grant no row.
+-----------------------------------------------------------------------------
+CREATE ROLE regress_sanse_city_bi;
+GRANT USAGE ON SCHEMA sanse TO regress_sanse_city_bi;
+SELECT c.relname, has_table_privilege('regress_sanse_city_bi', c.oid, 'SELECT') AS bi_reads,
+       has_table_privilege('public', c.oid, 'SELECT') AS public_reads
+  FROM pg_class c
+ WHERE c.relnamespace = 'sanse'::regnamespace AND c.relname IN ('city_member', 'city_day', 'city_district', 'city_screen', 'screen_as_of')
+ ORDER BY 1;
+SELECT p.oid::regprocedure AS city_function, has_function_privilege('regress_sanse_city_bi', p.oid, 'EXECUTE') AS bi_runs
+  FROM pg_proc p
+ WHERE p.pronamespace = 'sanse'::regnamespace AND p.proname LIKE 'city\_%'
+ ORDER BY 1::text;
+SET ROLE regress_sanse_city_bi;
+SELECT * FROM sanse.city_screen;
+\echo SQLSTATE :SQLSTATE
+SELECT sanse.city_publish('x');
+\echo SQLSTATE :SQLSTATE
+SELECT sanse.city_add_district('x', 'localhost', 5432, 'care', 'u', 'p');
+\echo SQLSTATE :SQLSTATE
+SELECT count(*) AS as_of_rows_without_a_grant FROM sanse.screen_as_of;
+RESET ROLE;
+DROP OWNED BY regress_sanse_city_bi;
+DROP ROLE regress_sanse_city_bi;

@@ -84,6 +84,7 @@ test/entry_points.sh  -
 test/checkin_log.sh   alone
 test/pgaudit.sh       alone
 test/feeds_secrecy.sh alone
+test/city.sh          alone
 test/deb.sh           last
 '
 

@@ -187,6 +187,7 @@ RETURN CASE
 		THEN 'the district refused the city''s login (wrong credentials)'
 	WHEN state LIKE '08%' THEN 'the district does not answer (' || split_part(coalesce(nullif(detail, ''), message), E'\n', 1) || ')'
 	ELSE 'the district''s screen failed (' || state || ': ' || message || ')' END;
+REVOKE ALL ON FUNCTION city_failure(text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION city_failure(text, text, text) IS 'why a district did not answer the city screen, in words (wrong credentials, not answering, another error)';
 
 -- Read every district now: all at once, and when that fails one by one,
