@@ -61,7 +61,7 @@ endif
 # PGXS knows no header dependencies: any header change rebuilds every object.
 $(OBJS): $(wildcard src/*.h)
 
-.PHONY: deps test demo bench
+.PHONY: deps test demo bench city-demo
 
 # Install missing Debian packages; no network when everything is present.
 deps:
@@ -110,6 +110,13 @@ bench: deps
 	$(MAKE) --no-print-directory all
 	$(MAKE) --no-print-directory install
 	sh test/bench/run_bench.sh
+
+# Three districts, the city database reading them, the city screen; then one
+# district stopped (doc/city.md).  Throw-away clusters, removed at the end.
+city-demo: deps
+	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory install
+	sh test/city/run_city_demo.sh
 
 sanse--$(EXTVERSION).sql: $(SQL_SOURCES) sanse.control src/vocabulary.h
 	@test -n "$(FREE_TEXT_MAX)" || { echo "SANSE_FREE_TEXT_MAX not found in src/vocabulary.h" >&2; exit 1; }

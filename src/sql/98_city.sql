@@ -159,6 +159,7 @@ BEGIN
 		       max(u.a) FILTER (WHERE u.m = 'c') AS residents, max(u.b) FILTER (WHERE u.m = 'c') AS overdue_now,
 		       max(u.c) FILTER (WHERE u.m = 'c') AS coverage_rate,
 		       coalesce(max(u.a) FILTER (WHERE u.m = 'o' AND u.b = 0), CASE WHEN count(*) FILTER (WHERE u.m = 'o') = 0 THEN 0 END) AS overdue_open,
+		       coalesce(max(u.a) FILTER (WHERE u.m = 'o'), 0) AS overdue_open_min,
 		       coalesce(max(u.a) FILTER (WHERE u.m = 'l' AND u.c = 0), CASE WHEN count(*) FILTER (WHERE u.m = 'l') = 0 THEN 0 END) AS loop_raised,
 		       CASE WHEN max(u.a) FILTER (WHERE u.m = 'l' AND u.c = 0) > 0
 		            THEN round(max(u.b) FILTER (WHERE u.m = 'l' AND u.c = 0) / max(u.a) FILTER (WHERE u.m = 'l' AND u.c = 0), 4) END AS response_rate
@@ -233,7 +234,7 @@ COMMENT ON FUNCTION city_read_all() IS 'read every district''s screen now (all a
 -- user mappings log in to the districts.
 CREATE OR REPLACE FUNCTION city_screen_rows() RETURNS TABLE (
 	district text, path text, state text, as_of timestamptz,
-	residents bigint, overdue_now bigint, coverage_rate numeric, overdue_open bigint,
+	residents bigint, overdue_now bigint, coverage_rate numeric, overdue_open bigint, overdue_open_min bigint,
 	loop_raised bigint, response_rate numeric, checkin_rate_shown numeric, carers bigint, carers_hidden bigint,
 	last_day date, last_day_residents bigint, last_day_overdue bigint, last_day_coverage_rate numeric,
 	last_day_loop_raised bigint, last_day_response_rate numeric,
@@ -246,7 +247,7 @@ BEGIN
 	RETURN QUERY
 	SELECT d.name, coalesce(l.path, h.path),
 	       CASE WHEN r.failed ? d.name THEN 'down' WHEN l.path IS NULL THEN 'no area' ELSE 'live' END,
-	       l.as_of, l.residents, l.overdue_now, l.coverage_rate, l.overdue_open, l.loop_raised, l.response_rate,
+	       l.as_of, l.residents, l.overdue_now, l.coverage_rate, l.overdue_open, l.overdue_open_min, l.loop_raised, l.response_rate,
 	       l.checkin_rate_shown, l.carers, l.carers_hidden,
 	       h.day, h.residents, h.overdue, h.coverage_rate, h.loop_raised, h.response_rate,
 	       nullif(concat_ws('; ',
@@ -260,7 +261,7 @@ BEGIN
 	            WHEN l.last_day > h.day OR (l.last_day IS NOT NULL AND h.day IS NULL) THEN coalesce(h.published_at, d.added_at) END
 	  FROM sanse.city_district d
 	  LEFT JOIN jsonb_to_recordset(r.live) AS l(district text, path text, as_of timestamptz, residents bigint,
-	            overdue_now bigint, coverage_rate numeric, overdue_open bigint, loop_raised bigint, response_rate numeric,
+	            overdue_now bigint, coverage_rate numeric, overdue_open bigint, overdue_open_min bigint, loop_raised bigint, response_rate numeric,
 	            checkin_rate_shown numeric, carers bigint, carers_hidden bigint, last_day date)
 	    ON l.district = d.name
 	  LEFT JOIN LATERAL (SELECT DISTINCT ON (c.path) c.path, c.day, c.residents, c.overdue, c.coverage_rate,
@@ -277,7 +278,9 @@ COMMENT ON FUNCTION city_screen_rows() IS 'the rows of city_screen (runs as the 
 -- The city screen: one row per district and root area.  Read now (state
 -- live, as of the district's publication): coverage, overdue now, overdue
 -- events still open, the month's loop events and response rate, the
--- month's check-in rate over the carers whose cells are shown.  Received by
+-- month's check-in rate over the carers whose cells are shown; overdue_open
+-- is NULL when a month's count is hidden, overdue_open_min then the shown
+-- months' sum (at least that many).  Received by
 -- replication: the last day (marked with its date).  A sum with a hidden
 -- part is NULL, never a smaller number.  missing says what the row lacks
 -- (the live screen of a district down or refusing the login, days the

@@ -21,8 +21,9 @@ city_as() {
 # the next port from $CITY_PORT on that nothing listens on
 city_free_port() {
 	while :; do
-		"$CITY_BIN/pg_isready" -q -h 127.0.0.1 -p "$CITY_PORT" >/dev/null 2>&1
-		[ $? = 2 ] && break
+		rc=0
+		"$CITY_BIN/pg_isready" -q -h 127.0.0.1 -p "$CITY_PORT" >/dev/null 2>&1 || rc=$?
+		[ $rc = 2 ] && break
 		CITY_PORT=$((CITY_PORT + 1))
 	done
 	echo "$CITY_PORT"
@@ -32,7 +33,7 @@ city_start() {
 	d=$CITY_TMP/$1
 	p=$(city_free_port)
 	mkdir -p "$d"
-	[ "$(id -u)" = 0 ] && chown postgres "$d"
+	if [ "$(id -u)" = 0 ]; then chown postgres "$d"; fi
 	city_as "$CITY_BIN/initdb" -D "$d/data" -U postgres -A trust --auth-host=scram-sha-256 >/dev/null || return 1
 	cat >>"$d/data/postgresql.conf" <<CONF
 port = $p
@@ -89,4 +90,16 @@ GRANT USAGE ON SCHEMA sanse TO sanse_city_repl;
 GRANT SELECT ON sanse.city_day TO sanse_city_repl;
 SELECT sanse.city_publish('$1');
 SQL
+}
+# drop a city database of the PG* cluster, its subscriptions first (their
+# slots are the districts', which may be gone: the slot is left to them)
+city_drop_db() {	# DB
+	if psql -X -q -t -A -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$1'" | grep -q 1; then
+		psql -X -q -t -A -d "$1" -c "SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())" |
+		while read -r s; do
+			psql -X -q -d "$1" -c "ALTER SUBSCRIPTION \"$s\" DISABLE" -c "ALTER SUBSCRIPTION \"$s\" SET (slot_name = NONE)" \
+				-c "DROP SUBSCRIPTION \"$s\""
+		done
+		dropdb "$1"
+	fi
 }
