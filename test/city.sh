@@ -94,6 +94,9 @@ for n in east west north; do
 	check "$n: every day the city received is the district's coverage_history as its reader sees it" \
 		"$(cq city -d city -c "SELECT md5(string_agg(concat_ws(',', day, residents, red, yellow, blue, overdue, windows_met, events_opened, events_closed, open_level_1, open_level_2, open_level_3, open_level_4, loop_raised, loop_answered_in_time, coverage_rate, response_rate), ';' ORDER BY day)) FROM sanse.city_day WHERE district = '$n'")" \
 		"$(as_reader $n "SELECT md5(string_agg(concat_ws(',', day, residents, red, yellow, blue, overdue, windows_met, events_opened, events_closed, open_level_1, open_level_2, open_level_3, open_level_4, loop_raised, loop_answered_in_time, coverage_rate, response_rate), ';' ORDER BY day)) FROM sanse.coverage_history WHERE path = 'q'")"
+	check "$n: overdue_open_min is the sum of the months the district shows" \
+		"$(cq city -d city -c "SELECT overdue_open_min FROM sanse.city_screen WHERE district = '$n'")" \
+		"$(as_reader $n "SELECT coalesce(sum(still_open), 0) FROM sanse.overdue_events WHERE kind = 'district'")"
 	check "$n: live, nothing missing" "$(cq city -d city -c "SELECT state, coalesce(missing, '-') FROM sanse.city_screen WHERE district = '$n'")" "live|-"
 done
 check "the sizes differ: residents east < west < north" \

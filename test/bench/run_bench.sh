@@ -618,5 +618,7 @@ $app_rows residents were written by the app in the run.
 MD
 # department feeds (issue 20) on the same 100x district, appended as a section
 sh test/bench/feeds.sh sanse_bench_views >>"$OUT"
+echo "== the city screen over three districts (test/bench/city.sh)"
+sh test/bench/city.sh >>"$OUT"
 echo "written $OUT"
 cat "$OUT"

@@ -19,7 +19,7 @@ SET LOCAL sanse.timezone = 'Asia/Shanghai';
 SET LOCAL client_min_messages = warning;
 \ir include/helpers.psql
 \ir include/district.psql
-SELECT plan(29);
+SELECT plan(30);
 
 INSERT INTO sanse.resident (area_id, name, factors, registered_at)
 SELECT pg_temp.area_id(v.path), v.path || ' ' || i, v.factors, '2024-03-01 09:00+08'
@@ -112,6 +112,10 @@ SELECT is((SELECT (failing_since IS NOT NULL AND seen_at IS NULL AND last_error 
              FROM sanse.city_district WHERE name = 'nowhere'), 'true', 'city_district keeps the first failure and its reason');
 SELECT is(sanse.city_failure('08001', 'could not connect to server "s"', 'connection failed: FATAL:  password authentication failed for user "u"'),
           'the district refused the city''s login (wrong credentials)', 'city_failure: wrong credentials said so');
+SAVEPOINT read_only;
+SET LOCAL transaction_read_only = on;
+SELECT is((SELECT state FROM sanse.city_screen), 'down', 'read-only (a standby of the city): the screen still answers, keeping no health');
+ROLLBACK TO SAVEPOINT read_only;
 SELECT is(sanse.city_drop_district('nowhere'), true, 'city_drop_district: true for a district of the city');
 SELECT is((SELECT count(*) FROM pg_foreign_server WHERE srvname = 'sanse_city_nowhere') + (SELECT count(*) FROM pg_namespace WHERE nspname = 'sanse_city_nowhere')
            + (SELECT count(*) FROM sanse.city_day WHERE district = 'nowhere') + (SELECT count(*) FROM sanse.city_district), 0::bigint,
