@@ -7,9 +7,10 @@
 # with each district's own, read there directly as the same aggregate-only
 # login; checks that small cells stay hidden, that the city's BI role sees
 # no credential; then the faults: a district stopped (its last day marked,
-# missing since the last read that answered), wrong credentials, a
-# subscription that fell behind.  Prints TAP-like lines.  Clusters are made
-# with SANSE_PG_BIN (default: pg_config --bindir) under /tmp and removed.
+# missing since the last read that answered), wrong credentials, a district
+# hanging on a lock, a subscription that fell behind.  Prints TAP-like
+# lines.  Clusters are made with SANSE_PG_BIN (default: pg_config --bindir)
+# under /tmp and removed.
 cd "$(dirname "$0")/.." || exit 2
 . test/city/clusters.sh
 trap city_cleanup EXIT
@@ -23,7 +24,7 @@ for d in "east 0.02 $PASS_EAST" "west 0.04 $PASS_WEST" "north 0.08 $PASS_NORTH";
 done
 echo "ok - three districts built (2, 4 and 8 % of the paper, six days)"
 city_start city >/dev/null || { echo "not ok - the city's cluster"; exit 1; }
-cq city -c "CREATE DATABASE city"
+cq city -d postgres -c "CREATE DATABASE city"
 port() { cat "$CITY_TMP/$1/port"; }
 add_district() {	# NAME PASSWORD: the recipe of doc/city.md, city side
 	cq city -d city -v name="$1" -v port="$(port "$1")" -v pw="$2" >/dev/null <<'SQL'
@@ -122,10 +123,12 @@ for n in east west north; do
 	check "$n: no small cell of the district's days is a number in the city (shown/days with a small cell: $got)" "${got%%/*}" "0"
 done
 check "east has small cells to hide (the test tries something)" "$(small_shown east | awk -F/ '{ print ($2 > 0) }')" "1"
-live_small=$(cq east -d care -c "SELECT overdue_now FROM sanse.coverage_all WHERE path = 'q'")
-check "east: the live overdue count is hidden in the city exactly when it is small in the district (owner: $live_small)" \
-	"$(cq city -d city -c "SELECT overdue_now IS NULL FROM sanse.city_screen WHERE district = 'east'")" \
-	"$(echo "$live_small" | awk '{ print ($1 >= 1 && $1 <= 4) ? "t" : "f" }')"
+# the live row: east publishes its screen now; in that transaction the owner counts overdue residents exactly
+live_exact=$(cq east -d care -c "BEGIN" -c "SELECT count(*) >= 0 FROM (SELECT sanse.publish_screen()) p" \
+	-c "SELECT overdue_now FROM sanse.coverage_all WHERE path = 'q'" -c "COMMIT" | tail -1)
+live_city=$(cq city -d city -c "SELECT coalesce(overdue_now::text, 'hidden') FROM sanse.city_screen WHERE district = 'east'")
+check "east: the live overdue count in the city is hidden if small in the district, else the exact count or hidden (owner: $live_exact, city: $live_city)" \
+	"$(echo "$live_exact $live_city" | awk '{ print (($1 >= 1 && $1 <= 4) ? $2 == "hidden" : ($2 == $1 || $2 == "hidden")) ? "right" : "wrong" }')" "right"
 
 # the pushdown and the parallel districts, as EXPLAIN shows them
 plan=$(cq city -d city -c "EXPLAIN (VERBOSE, COSTS OFF) $(cq city -d city -c "SELECT sanse.city_live_sql(ARRAY['east','west','north'], sanse.month_of(now()))")")
@@ -176,7 +179,22 @@ check "west with a wrong password: east and north are live" \
 echo "ALTER USER MAPPING FOR CURRENT_USER SERVER sanse_city_west OPTIONS (SET password :'pw');" | cq city -d city -v pw="$PASS_WEST"
 check "west with its password again: live" "$(cq city -d city -c "SELECT state FROM sanse.city_screen WHERE district = 'west'")" "live"
 
-# fault 3: a subscription that fell behind (disabled while north records a day)
+# fault 3: a district that hangs (a lock held on what its screen reads)
+cq west -d care -c "BEGIN" -c "LOCK TABLE sanse.published_coverage IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
+locker=$!
+sleep 1
+t0=$(date +%s)
+row=$(cq city -d city -c "SELECT district || '=' || state, missing FROM sanse.city_screen ORDER BY district" | tr '\n' ';')
+t=$(($(date +%s) - t0))
+check "west hanging on a lock: down after the district's statement_timeout, said so; the others live" "$row" \
+	"east=live|;north=live|;west=down|live screen: the district's screen failed (57014: canceling statement due to statement timeout);"
+check "west hanging: the screen answered within twice the district's statement_timeout of 10 s and a margin ($t s)" \
+	"$(test "$t" -le 30 && echo yes)" "yes"
+cq west -d care -c "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(120)') t" >/dev/null
+wait $locker 2>/dev/null
+check "west free again: live" "$(cq city -d city -c "SELECT state FROM sanse.city_screen WHERE district = 'west'")" "live"
+
+# fault 4: a subscription that fell behind (disabled while north records a day)
 cq city -d city -c "ALTER SUBSCRIPTION sanse_city_north DISABLE"
 sleep 1
 old=$(cq city -d city -c "SELECT max(day) || '|' || max(published_at) FROM sanse.city_day WHERE district = 'north'")

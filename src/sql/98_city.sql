@@ -29,8 +29,9 @@ REVOKE ALL ON city_district FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('city_district', '');
 
 -- Add a district: its foreign server (async_capable, so the districts
--- answer a screen query in parallel; connect_timeout, so one that does not
--- answer costs seconds, not minutes), the user mapping of the owner of
+-- answer a screen query in parallel; connect_timeout and the district's
+-- statement_timeout, so one that does not answer costs seconds, not
+-- minutes), the user mapping of the owner of
 -- sanse (whose city_screen reads it; user mappings are readable only by
 -- their user and superusers), the foreign tables of the screen views the
 -- city reads.  Nothing connects yet: a district that is down can be added.
@@ -56,8 +57,8 @@ BEGIN
 		      USING ERRCODE = '55000', HINT = 'Run CREATE EXTENSION postgres_fdw first.';
 	END IF;
 	EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host %L, port %L, dbname %L, '
-	               'async_capable %L, connect_timeout %L, application_name %L)',
-	               s, host, port::text, dbname, 'true', '5', 'sanse_city');
+	               'async_capable %L, connect_timeout %L, options %L, application_name %L)',
+	               s, host, port::text, dbname, 'true', '5', '-c statement_timeout=10s', 'sanse_city');
 	EXECUTE format('CREATE USER MAPPING FOR %s SERVER %I OPTIONS (user %L, password %L)', o, s, login, password);
 	EXECUTE format('CREATE SCHEMA %I AUTHORIZATION %s', s, o);
 	PERFORM sanse.city_foreign_tables(s);
@@ -201,18 +202,28 @@ DECLARE
 	names text[] := ARRAY(SELECT d.name FROM sanse.city_district d ORDER BY d.name);
 	month date := sanse.month_of(now());
 	n text;
-	st text; msg text; det text;
+	st text; msg text; det text; ctx text;
 BEGIN
 	failed := '{}';
+	-- a district's statement_timeout is its own 57014, caught like any
+	-- error of a district; a cancel of the city's own query is not
 	BEGIN
 		live := sanse.city_read_live(names, month);
-	EXCEPTION WHEN OTHERS THEN
+	EXCEPTION WHEN OTHERS OR query_canceled THEN
+		GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, ctx = PG_EXCEPTION_CONTEXT;
+		IF st = '57014' AND ctx NOT LIKE '%remote SQL command%' THEN
+			RAISE;
+		END IF;
 		live := '[]';
 		FOREACH n IN ARRAY names LOOP
 			BEGIN
 				live := live || sanse.city_read_live(ARRAY[n], month);
-			EXCEPTION WHEN OTHERS THEN
-				GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+			EXCEPTION WHEN OTHERS OR query_canceled THEN
+				GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+				                        ctx = PG_EXCEPTION_CONTEXT;
+				IF st = '57014' AND ctx NOT LIKE '%remote SQL command%' THEN
+					RAISE;
+				END IF;
 				failed := failed || jsonb_build_object(n, sanse.city_failure(st, msg, det));
 			END;
 		END LOOP;

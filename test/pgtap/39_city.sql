@@ -95,8 +95,8 @@ CREATE EXTENSION IF NOT EXISTS postgres_fdw;
 SELECT is(sanse.city_add_district('nowhere', '127.0.0.1', 1, 'care', 'u', 'p'), 'sanse_city_nowhere',
           'city_add_district: a district nothing answers for can be added');
 SELECT is((SELECT array_to_string(srvoptions, ',') FROM pg_foreign_server WHERE srvname = 'sanse_city_nowhere'),
-          'host=127.0.0.1,port=1,dbname=care,async_capable=true,connect_timeout=5,application_name=sanse_city',
-          'its foreign server: async_capable (districts answer in parallel), connect_timeout 5 s');
+          'host=127.0.0.1,port=1,dbname=care,async_capable=true,connect_timeout=5,options=-c statement_timeout=10s,application_name=sanse_city',
+          'its foreign server: async_capable (districts answer in parallel), connect_timeout 5 s, statement_timeout 10 s there');
 SELECT is((SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_class c WHERE c.relnamespace = 'sanse_city_nowhere'::regnamespace AND c.relkind = 'f'),
           'coverage,loop_metrics,overdue_events,screen_as_of,worker_checkin_rate', 'its foreign tables: the screen views the city reads');
 INSERT INTO sanse.city_day (district, path, day, name, residents, overdue, coverage_rate, published_at)
