@@ -61,21 +61,23 @@ BEGIN
 	               s, host, port::text, dbname, 'true', '5', '-c statement_timeout=10s', 'sanse_city');
 	EXECUTE format('CREATE USER MAPPING FOR %s SERVER %I OPTIONS (user %L, password %L)', o, s, login, password);
 	EXECUTE format('CREATE SCHEMA %I AUTHORIZATION %s', s, o);
-	PERFORM sanse.city_foreign_tables(s);
 	INSERT INTO sanse.city_district (name) VALUES (city_add_district.name);
+	PERFORM sanse.city_foreign_tables(name);
 	RETURN s;
 END
 $$;
 REVOKE ALL ON FUNCTION city_add_district(text, text, integer, text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION city_add_district(text, text, integer, text, text, text) IS 'add a district to the city screen: foreign server, user mapping of the owner of sanse, foreign tables in schema sanse_city_<name> (the subscription is a statement of its own, doc/city.md)';
 
--- The foreign tables of one district (in the schema named like its server):
--- only the columns the city reads.
-CREATE OR REPLACE FUNCTION city_foreign_tables(s text) RETURNS void
+-- The foreign tables of one district of city_district (in the schema
+-- named like its server): only the columns the city reads.
+CREATE OR REPLACE FUNCTION city_foreign_tables(name text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
+	s text := 'sanse_city_' || name;
 	t record;
 BEGIN
+	PERFORM sanse.city_check_districts(ARRAY[name]);
 	FOR t IN SELECT * FROM (VALUES
 		('coverage', 'path text, kind text, residents bigint, overdue_now bigint, coverage_rate numeric'),
 		('overdue_events', 'path text, kind text, month date, still_open bigint'),
@@ -90,6 +92,26 @@ END
 $$;
 REVOKE ALL ON FUNCTION city_foreign_tables(text) FROM PUBLIC;
 COMMENT ON FUNCTION city_foreign_tables(text) IS 'the foreign tables of one district''s screen views, only the columns the city reads (run by city_add_district)';
+
+-- Every name given is a district of the city with its server and schema
+-- (the steps below build SQL on them), else 22023.
+CREATE OR REPLACE FUNCTION city_check_districts(names text[]) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+DECLARE
+	n text;
+BEGIN
+	FOREACH n IN ARRAY coalesce(names, '{}') LOOP
+		IF n IS NULL OR NOT EXISTS (SELECT 1 FROM sanse.city_district d WHERE d.name = n)
+		   OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_foreign_server f WHERE f.srvname = 'sanse_city_' || n)
+		   OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace x WHERE x.nspname = 'sanse_city_' || n) THEN
+			RAISE EXCEPTION 'district % is not in the city', coalesce(pg_catalog.quote_literal(n), 'NULL')
+			      USING ERRCODE = '22023', HINT = 'Add it with sanse.city_add_district.';
+		END IF;
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION city_check_districts(text[]) FROM PUBLIC;
+COMMENT ON FUNCTION city_check_districts(text[]) IS 'refuse (22023) a name that is not a district of the city with its foreign server and schema';
 
 -- Take a district out of the city screen: its foreign server, user
 -- mapping, schema, row and received days.  Its subscription is dropped by
@@ -153,6 +175,7 @@ BEGIN
 	IF coalesce(cardinality(names), 0) = 0 THEN
 		RETURN '[]';
 	END IF;
+	PERFORM sanse.city_check_districts(names);
 	EXECUTE format($q$
 	WITH u AS MATERIALIZED (%s),
 	per_path AS (
@@ -228,11 +251,13 @@ BEGIN
 			END;
 		END LOOP;
 	END;
+	-- rows another reader holds (a BI tool in a long transaction) are left
+	-- to it: no reader waits for another
 	BEGIN
 		UPDATE sanse.city_district d SET seen_at = now(), failing_since = NULL, last_error = NULL
-		 WHERE NOT failed ? d.name AND (d.seen_at IS DISTINCT FROM now());
+		 WHERE d.name IN (SELECT x.name FROM sanse.city_district x WHERE NOT failed ? x.name FOR UPDATE SKIP LOCKED);
 		UPDATE sanse.city_district d SET failing_since = coalesce(d.failing_since, now()), last_error = failed ->> d.name
-		 WHERE failed ? d.name;
+		 WHERE d.name IN (SELECT x.name FROM sanse.city_district x WHERE failed ? x.name FOR UPDATE SKIP LOCKED);
 	EXCEPTION WHEN read_only_sql_transaction THEN
 		NULL;
 	END;

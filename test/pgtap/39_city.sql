@@ -19,7 +19,7 @@ SET LOCAL sanse.timezone = 'Asia/Shanghai';
 SET LOCAL client_min_messages = warning;
 \ir include/helpers.psql
 \ir include/district.psql
-SELECT plan(30);
+SELECT plan(31);
 
 INSERT INTO sanse.resident (area_id, name, factors, registered_at)
 SELECT pg_temp.area_id(v.path), v.path || ' ' || i, v.factors, '2024-03-01 09:00+08'
@@ -110,6 +110,8 @@ SELECT matches((SELECT missing FROM sanse.city_screen), '^live screen: the distr
                'and the screen says what is missing');
 SELECT is((SELECT (failing_since IS NOT NULL AND seen_at IS NULL AND last_error LIKE 'the district does not answer%')::text
              FROM sanse.city_district WHERE name = 'nowhere'), 'true', 'city_district keeps the first failure and its reason');
+SELECT throws_ok($$SELECT sanse.city_read_live(ARRAY['nowhere', 'elsewhere'], '2024-04-01')$$, '22023',
+                 'district ''elsewhere'' is not in the city', 'city_read_live refuses a name that is not a district of the city');
 SELECT is(sanse.city_failure('08001', 'could not connect to server "s"', 'connection failed: FATAL:  password authentication failed for user "u"'),
           'the district refused the city''s login (wrong credentials)', 'city_failure: wrong credentials said so');
 SAVEPOINT read_only;
