@@ -97,7 +97,7 @@ BEGIN
 	  FROM pg_temp.sc_lm l
 	 CROSS JOIN LATERAL (VALUES ('raised', l.raised), ('answered_in_time', l.answered_in_time), ('handled', l.handled),
 	                            ('closed', l.closed), ('reopened', l.reopened), ('confirmed_solved', l.confirmed_solved),
-	                            ('still_open', l.still_open)) x(m, v);
+	                            ('still_open', l.still_open), ('cancelled', l.cancelled)) x(m, v);
 
 	CREATE TEMP TABLE sc_gdr ON COMMIT DROP AS SELECT * FROM sanse.grid_daily_report_all;
 	INSERT INTO pg_temp.sc_cell (src, area_id, k, m, val)
@@ -232,7 +232,7 @@ BEGIN
 	       CASE WHEN s.j ->> 'raised' IS NOT NULL AND s.j ->> 'answered_in_time' IS NOT NULL THEN l.median_time_to_arrive END,
 	       (s.j ->> 'handled')::bigint, (s.j ->> 'closed')::bigint, (s.j ->> 'reopened')::bigint,
 	       NULL::numeric,	-- a mean over the ratings, whose number is not shown
-	       (s.j ->> 'confirmed_solved')::bigint, (s.j ->> 'still_open')::bigint
+	       (s.j ->> 'confirmed_solved')::bigint, (s.j ->> 'still_open')::bigint, (s.j ->> 'cancelled')::bigint
 	  FROM pg_temp.sc_lm l JOIN pg_temp.sc_shown s ON s.src = 'lm' AND s.area_id = l.area_id AND s.k = l.month || '/' || l.kind;
 END
 $$;
