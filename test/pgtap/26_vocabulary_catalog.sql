@@ -11,7 +11,7 @@ SET LOCAL search_path = public, sanse;
 SET LOCAL TimeZone = 'UTC';
 \ir include/helpers.psql
 \ir include/district.psql
-SELECT plan(92);
+SELECT plan(96);
 
 -----------------------------------------------------------------------------
 -- 1. every vocabulary is in sanse.vocabulary, with the spec's values in order
