@@ -30,10 +30,7 @@ ALTER TABLE device ADD COLUMN quiet_for interval;
 ALTER TABLE device ADD COLUMN silent_for interval;
 COMMENT ON COLUMN device.quiet_for IS 'the quiet_for of the device''s kind and its resident''s tier (NULL: no quiet rule); kept by sanse';
 COMMENT ON COLUMN device.silent_for IS '3 x report_every when the device''s kind has a silent rule (NULL: none); kept by sanse';
-CREATE INDEX device_quiet_due ON device (device_due(coalesce(last_active_at, installed_at), quiet_for))
-	WHERE active AND quiet_for IS NOT NULL;
-CREATE INDEX device_silent_due ON device (device_due(coalesce(last_reading_at, installed_at), silent_for))
-	WHERE active AND silent_for IS NOT NULL;
+-- (their due indexes device_quiet_due and device_silent_due: 74_device_sweep.sql)
 
 -- Every span found: the device, the rule, the span (from its start to its
 -- end, the logical time), the event raised for it or counted on (repeat),

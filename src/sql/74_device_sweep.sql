@@ -111,10 +111,10 @@ BEGIN
 	                               WHERE r.device_id = x.device_id AND r.at > x.span_from AND r.at < x.ends_at
 	                                 AND r.value > 0) m
 	          WHERE e.status = 'called' AND e.kind = 'warning' AND e.rule = 'quiet' AND x.rule = 'quiet'
-	            AND x.ends_at > at - sanse.max_backdate() AND m.at IS NOT NULL
+	            AND x.ends_at > device_spans_disprove.at - sanse.max_backdate() AND m.at IS NOT NULL
 	          ORDER BY x.device_id, x.rule, x.ends_at
 	          FOR UPDATE OF x LOOP
-		UPDATE sanse.device_span y SET disproved_at = at
+		UPDATE sanse.device_span y SET disproved_at = device_spans_disprove.at
 		 WHERE y.device_id = s.device_id AND y.rule = s.rule AND y.ends_at = s.ends_at;
 		IF s.repeat THEN
 			UPDATE sanse.event e SET repeats = greatest(e.repeats - 1, 0) WHERE e.id = s.event_id;
@@ -211,9 +211,14 @@ $$;
 REVOKE ALL ON FUNCTION reading_partitions_keep(timestamptz) FROM PUBLIC;
 COMMENT ON FUNCTION reading_partitions_keep(timestamptz) IS 'make the partitions of sanse.reading for today and the next two days, drop those whose day ended more than sanse.reading_retention before at; returns how many it dropped (run by sanse.sweep)';
 
--- The triggers, created once (an upgrade runs this after the functions exist).
+-- The due indexes and the triggers, created once (an upgrade runs this
+-- after the functions they name exist).
 DO $$
 BEGIN
+	CREATE INDEX IF NOT EXISTS device_quiet_due ON sanse.device (sanse.device_due(coalesce(last_active_at, installed_at), quiet_for))
+		WHERE active AND quiet_for IS NOT NULL;
+	CREATE INDEX IF NOT EXISTS device_silent_due ON sanse.device (sanse.device_due(coalesce(last_reading_at, installed_at), silent_for))
+		WHERE active AND silent_for IS NOT NULL;
 	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = 'sanse.device'::regclass AND tgname = 'device_spans_row') THEN
 		CREATE TRIGGER device_spans_row BEFORE INSERT OR UPDATE OF kind, resident_id, report_every, quiet_for, silent_for
 			ON sanse.device FOR EACH ROW EXECUTE FUNCTION sanse.device_spans_row();
