@@ -104,14 +104,15 @@ DECLARE
 BEGIN
 	FOR s IN SELECT x.device_id, x.rule, x.span_from, x.ends_at, x.event_id, x.repeat, m.at AS late, d.quiet_for,
 	                coalesce(d.last_active_at, m.at) AS last
-	           FROM sanse.event e
-	           JOIN sanse.device_span x ON x.event_id = e.id AND x.disproved_at IS NULL
+	           FROM sanse.device_span x
+	           JOIN sanse.event e ON e.id = x.event_id
 	           JOIN sanse.device d ON d.id = x.device_id
 	          CROSS JOIN LATERAL (SELECT max(r.at) AS at FROM sanse.reading r
 	                               WHERE r.device_id = x.device_id AND r.at > x.span_from AND r.at < x.ends_at
 	                                 AND r.value > 0) m
-	          WHERE e.status = 'called' AND e.kind = 'warning' AND e.rule = 'quiet' AND x.rule = 'quiet'
-	            AND x.ends_at > device_spans_disprove.at - sanse.max_backdate() AND m.at IS NOT NULL
+	          WHERE x.rule = 'quiet' AND x.event_id IS NOT NULL AND x.disproved_at IS NULL	-- device_span_quiet_raised
+	            AND x.ends_at > device_spans_disprove.at - sanse.max_backdate()
+	            AND e.status = 'called' AND m.at IS NOT NULL
 	          ORDER BY x.device_id, x.rule, x.ends_at
 	          FOR UPDATE OF x LOOP
 		UPDATE sanse.device_span y SET disproved_at = device_spans_disprove.at
@@ -231,7 +232,7 @@ BEGIN
 			EXECUTE FUNCTION sanse.device_span_closed();
 		CREATE TRIGGER device_spans_rule AFTER INSERT OR UPDATE OR DELETE ON sanse.device_rule
 			FOR EACH STATEMENT EXECUTE FUNCTION sanse.device_spans_rederive();
-		CREATE TRIGGER device_spans_tier AFTER UPDATE OF tier ON sanse.resident
+		CREATE TRIGGER device_spans_tier AFTER UPDATE ON sanse.resident
 			FOR EACH ROW WHEN (OLD.tier IS DISTINCT FROM NEW.tier)
 			EXECUTE FUNCTION sanse.device_spans_rederive();
 	END IF;

@@ -21,6 +21,7 @@ CREATE TABLE device_span (
 );
 CREATE INDEX device_span_pending ON device_span (ends_at) WHERE event_id IS NULL AND disproved_at IS NULL;
 CREATE INDEX device_span_event ON device_span (event_id) WHERE event_id IS NOT NULL;
+CREATE INDEX device_span_quiet_raised ON device_span (ends_at) WHERE rule = 'quiet' AND event_id IS NOT NULL AND disproved_at IS NULL;
 REVOKE ALL ON device_span FROM PUBLIC;
 COMMENT ON TABLE device_span IS 'every quiet or silent span of a device found by the sweep: its start, its end (the warning''s or task''s logical time), the event raised for it or counted on; disproved_at when a late reading fell inside it';
 SELECT pg_catalog.pg_extension_config_dump('device_span', '');
