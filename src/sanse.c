@@ -17,6 +17,7 @@
 #include "input.h"
 #include "resident_id.h"
 #include "sanse.h"
+#include "reading.h"
 #include "trigger_guard.h"
 
 PG_MODULE_MAGIC;
@@ -221,6 +222,7 @@ _PG_init(void)
 	sanse_cache_init();
 	sanse_area_access_init();
 	sanse_resident_id_init();
+	sanse_reading_init();
 }
 
 /*
@@ -234,7 +236,7 @@ cache_invalidate(PG_FUNCTION_ARGS)
 {
 	static const char *const cached_tables[] = {
 		"classification_rule", "tier_policy", "installation_secret", "area_grant", "area",
-		"force", "worker_role"
+		"force", "worker_role", "device", "device_rule"
 	};
 	TriggerData *trigdata = sanse_trigger_guard(fcinfo, "cache_invalidate",
 												cached_tables, lengthof(cached_tables));

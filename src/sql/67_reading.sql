@@ -38,7 +38,8 @@ RETURN ('reading_' || to_char(day, 'YYYYMMDD'))::name;
 COMMENT ON FUNCTION reading_partition_name(date) IS 'the name (in schema sanse) of the partition of sanse.reading holding a day';
 
 -- Make the partition of one day (in sanse.timezone) unless it exists; its
--- name either way.  Runs as the owner.
+-- name either way.  Runs as the owner; the write path's statement trigger
+-- is put on the partition too.
 CREATE OR REPLACE FUNCTION reading_partition(day date) RETURNS regclass
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
@@ -54,6 +55,9 @@ BEGIN
 		IF to_regclass('sanse.' || quote_ident(part)) IS NULL THEN
 			EXECUTE format('CREATE TABLE sanse.%I PARTITION OF sanse.reading FOR VALUES FROM (%L) TO (%L)',
 			               part, sanse.reading_day_start(day), sanse.reading_day_start(day + 1));
+			-- for an INSERT naming the partition itself (a statement trigger
+			-- of the parent fires only for statements naming the parent)
+			EXECUTE format('CREATE TRIGGER reading_flush AFTER INSERT ON sanse.%I FOR EACH STATEMENT EXECUTE FUNCTION sanse.reading_flush()', part);
 		END IF;
 	END IF;
 	RETURN ('sanse.' || quote_ident(part))::regclass;

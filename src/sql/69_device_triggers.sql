@@ -9,5 +9,28 @@ BEGIN
 			FOR EACH ROW EXECUTE FUNCTION sanse.device_rule_upsert();
 		ALTER TABLE sanse.device_rule ENABLE ALWAYS TRIGGER device_rule_upsert;
 	END IF;
+	-- the write path's caches (device_cache.c): the rules, and the device
+	-- columns they hold (not the last times the write path itself writes)
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = 'sanse.device'::regclass AND tgname = 'device_cache') THEN
+		CREATE TRIGGER device_rule_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON sanse.device_rule
+			FOR EACH STATEMENT EXECUTE FUNCTION sanse.cache_invalidate();
+		ALTER TABLE sanse.device_rule ENABLE ALWAYS TRIGGER device_rule_cache;
+		CREATE TRIGGER device_cache AFTER INSERT OR DELETE OR TRUNCATE OR UPDATE OF kind, active ON sanse.device
+			FOR EACH STATEMENT EXECUTE FUNCTION sanse.cache_invalidate();
+		ALTER TABLE sanse.device ENABLE ALWAYS TRIGGER device_cache;
+		CREATE TRIGGER device_area BEFORE INSERT OR UPDATE OF resident_id, area_id ON sanse.device
+			FOR EACH ROW EXECUTE FUNCTION sanse.device_area();
+		CREATE TRIGGER resident_devices_follow AFTER UPDATE OF area_id ON sanse.resident
+			FOR EACH ROW WHEN (OLD.area_id IS DISTINCT FROM NEW.area_id)
+			EXECUTE FUNCTION sanse.resident_devices_follow();
+	END IF;
+	-- the write path of readings (reading.c); reading_check is cloned onto
+	-- every partition, reading_flush is put on each by reading_partition()
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = 'sanse.reading'::regclass AND tgname = 'reading_check') THEN
+		CREATE TRIGGER reading_check BEFORE INSERT ON sanse.reading
+			FOR EACH ROW EXECUTE FUNCTION sanse.reading_check();
+		CREATE TRIGGER reading_flush AFTER INSERT ON sanse.reading
+			FOR EACH STATEMENT EXECUTE FUNCTION sanse.reading_flush();
+	END IF;
 END
 $$;

@@ -128,7 +128,9 @@ COMMENT ON COLUMN event.repeats IS 'readings that would have raised the warning 
 CREATE UNIQUE INDEX event_device_warning_open ON event
 	((CASE WHEN resident_id IS NULL THEN device_id END), resident_id, device_kind, rule) NULLS NOT DISTINCT
 	WHERE kind = 'warning' AND device_id IS NOT NULL AND status <> 'closed';
-CREATE INDEX event_device ON event (device_id, rule) WHERE device_id IS NOT NULL;
+-- the warnings of a device's key, by the time they were raised
+CREATE INDEX event_device ON event (device_id, rule, due_at) WHERE device_id IS NOT NULL;
+CREATE INDEX event_resident_device ON event (resident_id, device_kind, rule, due_at) WHERE device_id IS NOT NULL AND resident_id IS NOT NULL;
 
 -- Row-level security (spec 8): a device names a resident, so roles see the
 -- devices of the areas granted to them; those with care register them.
