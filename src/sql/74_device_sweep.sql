@@ -28,22 +28,37 @@ REVOKE ALL ON FUNCTION device_span_open_event(device, text, timestamptz) FROM PU
 -- Raise what one span found: a quiet warning (its arrival clock from the
 -- span's end) or a silent task naming the device and its resident, for the
 -- micro-grid leader; counted on the open one instead (event.repeats).
--- Nothing about a forgotten resident, nor for an inactive device.
-CREATE OR REPLACE FUNCTION device_span_raise(p_device bigint, p_rule text, p_ends timestamptz) RETURNS bigint
+-- Returns the event, or 0 when a reading that came since the span was
+-- recorded disproves it (the spans after that reading are recorded anew),
+-- or NULL: nothing about a forgotten resident, nor for an inactive device
+-- (the span is dropped).
+CREATE OR REPLACE FUNCTION device_span_raise(p_device bigint, p_rule text, p_ends timestamptz, p_at timestamptz) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	d sanse.device;
 	r sanse.resident;
 	s sanse.device_span;
 	ev bigint;
+	late timestamptz;
 BEGIN
 	SELECT * INTO s FROM sanse.device_span x WHERE x.device_id = p_device AND x.rule = p_rule AND x.ends_at = p_ends FOR UPDATE;
 	SELECT * INTO d FROM sanse.device x WHERE x.id = p_device;
 	IF d.resident_id IS NOT NULL THEN
 		SELECT * INTO r FROM sanse.resident x WHERE x.id = d.resident_id FOR SHARE;
 	END IF;
-	IF s.event_id IS NOT NULL OR s.disproved_at IS NOT NULL OR NOT d.active OR r.forgotten_at IS NOT NULL THEN
+	IF s.event_id IS NOT NULL OR s.disproved_at IS NOT NULL THEN
 		RETURN NULL;
+	ELSIF NOT d.active OR r.forgotten_at IS NOT NULL THEN
+		DELETE FROM sanse.device_span x WHERE x.device_id = p_device AND x.rule = p_rule AND x.ends_at = p_ends;
+		RETURN NULL;
+	END IF;
+	SELECT max(x.at) INTO late FROM sanse.reading x
+	 WHERE x.device_id = p_device AND x.at > s.span_from AND x.at < p_ends AND (p_rule = 'silent' OR x.value > 0);
+	IF late IS NOT NULL THEN
+		UPDATE sanse.device_span x SET disproved_at = p_at WHERE x.device_id = p_device AND x.rule = p_rule AND x.ends_at = p_ends;
+		PERFORM sanse.device_find_spans(p_device, p_rule, CASE p_rule WHEN 'quiet' THEN d.quiet_for ELSE d.silent_for END, late,
+		                                greatest(late, CASE p_rule WHEN 'quiet' THEN d.last_active_at ELSE d.last_reading_at END));
+		RETURN 0;
 	END IF;
 	ev := sanse.device_span_open_event(d, p_rule, p_ends);
 	IF ev IS NOT NULL THEN
@@ -63,7 +78,7 @@ BEGIN
 	RETURN ev;
 END
 $$;
-REVOKE ALL ON FUNCTION device_span_raise(bigint, text, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION device_span_raise(bigint, text, timestamptz, timestamptz) FROM PUBLIC;
 
 -- Cancel a quiet warning a late reading disproved, while nobody has arrived
 -- (closed at p_at, the sweep's time: a transition 'cancelled'; steps the
@@ -132,17 +147,6 @@ END
 $$;
 REVOKE ALL ON FUNCTION device_spans_disprove(timestamptz) FROM PUBLIC;
 
--- Pending spans of inactive devices and forgotten residents raise nothing.
-CREATE OR REPLACE FUNCTION device_span_drop_void() RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, sanse
-BEGIN ATOMIC
-	DELETE FROM sanse.device_span s
-	 USING sanse.device d LEFT JOIN sanse.resident r ON r.id = d.resident_id
-	 WHERE s.event_id IS NULL AND s.disproved_at IS NULL AND d.id = s.device_id
-	   AND (NOT d.active OR r.forgotten_at IS NOT NULL);
-END;
-REVOKE ALL ON FUNCTION device_span_drop_void() FROM PUBLIC;
-
 -- The sweep's phase for devices: quiet warnings a late reading disproved
 -- cancelled; the spans ending by `at` found through device_quiet_due and
 -- device_silent_due (an index range: its cost follows the devices due, and
@@ -155,6 +159,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET plan_cache_mode = force
 DECLARE
 	s record;
 	n int := 0;
+	ev bigint;
+	again boolean;
 BEGIN
 	PERFORM sanse.check_sweep_time(at);
 	PERFORM sanse.device_spans_disprove(at);
@@ -170,14 +176,22 @@ BEGIN
 	 WHERE d.active AND d.silent_for IS NOT NULL
 	   AND sanse.device_due(coalesce(d.last_reading_at, d.installed_at), d.silent_for) <= sweep_devices.at
 	ON CONFLICT DO NOTHING;
-	PERFORM sanse.device_span_drop_void();
-	FOR s IN SELECT x.device_id, x.rule, x.ends_at FROM sanse.device_span x
-	          WHERE x.event_id IS NULL AND x.disproved_at IS NULL AND x.ends_at <= sweep_devices.at
-	          ORDER BY x.ends_at, x.device_id, x.rule
-	          FOR UPDATE SKIP LOCKED LOOP
-		IF sanse.device_span_raise(s.device_id, s.rule, s.ends_at) IS NOT NULL THEN
-			n := n + 1;
-		END IF;
+	-- again while a pass found a span disproved (the spans after its
+	-- reading were recorded anew)
+	FOR pass IN 1..100 LOOP
+		again := false;
+		FOR s IN SELECT x.device_id, x.rule, x.ends_at FROM sanse.device_span x
+		          WHERE x.event_id IS NULL AND x.disproved_at IS NULL AND x.ends_at <= sweep_devices.at
+		          ORDER BY x.ends_at, x.device_id, x.rule
+		          FOR UPDATE SKIP LOCKED LOOP
+			ev := sanse.device_span_raise(s.device_id, s.rule, s.ends_at, sweep_devices.at);
+			IF ev > 0 THEN
+				n := n + 1;
+			ELSIF ev = 0 THEN
+				again := true;
+			END IF;
+		END LOOP;
+		EXIT WHEN NOT again;
 	END LOOP;
 	RETURN n;
 END
