@@ -288,9 +288,11 @@ BEGIN
 	-- the cells, their groups, the suppression
 	PERFORM sanse.suppress_begin();
 	PERFORM sanse.screen_cells_now();
+	PERFORM sanse.screen_cells_devices();	-- 83_device_status.sql
 	PERFORM sanse.screen_cells_frozen();
 	ANALYZE pg_temp.sc_cell;
 	PERFORM sanse.screen_groups();
+	PERFORM sanse.screen_groups_devices();
 	n_hidden := sanse.suppress_cells();
 	SELECT count(*) INTO n_cells FROM pg_temp.sc_cell c WHERE NOT c.frozen;
 
@@ -310,6 +312,7 @@ BEGIN
 	PERFORM sanse.screen_write_coverage();
 	PERFORM sanse.screen_write_events();
 	PERFORM sanse.screen_write_reports();
+	PERFORM sanse.screen_write_devices();
 
 	INSERT INTO sanse.screen_publication (one, published_at, min_cell, cells, hidden)
 	VALUES (true, at, sanse.min_cell_in_force(), n_cells, n_hidden)

@@ -71,7 +71,7 @@ DECLARE
 	r name;
 	roles name[];
 	best text;
-	aggregate_views text := 'sanse.coverage, sanse.coverage_by_tier, sanse.overdue_events, sanse.grid_daily_report, sanse.loop_metrics, sanse.worker_checkin_rate, sanse.coverage_history';
+	aggregate_views text := 'sanse.coverage, sanse.coverage_by_tier, sanse.overdue_events, sanse.grid_daily_report, sanse.loop_metrics, sanse.worker_checkin_rate, sanse.coverage_history, sanse.device_status';
 	-- the district's structure has no row-level security: grant rows manage
 	-- only SELECT on it (its writes are granted by hand)
 	structure text := 'sanse.area, sanse.worker, sanse.department';

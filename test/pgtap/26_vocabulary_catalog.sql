@@ -34,7 +34,7 @@ INSERT INTO spec_vocabulary VALUES
 	('event_kind', '{overdue,warning,finding,request,task}', 'spec 7: the kinds of event'),
 	('event_scale', '{grid,department,task_force}', 'spec 7: the scales'),
 	('event_status', '{open,called,arrived,handled,fed_back,closed}', 'spec 5 and 7: open, then the loop''s stages'),
-	('loop_stage', '{called,arrived,whistled,handled,fed_back,reopened,closed}', 'spec 7: the stages a transition records'),
+	('loop_stage', '{called,arrived,whistled,handled,fed_back,reopened,closed,cancelled}', 'spec 7: the stages a transition records'),
 	-- the README's flags table (paper 5.3.3), in its order
 	('visit_flag', '{quick_succession,impossible_travel,repeat_visit,late}', 'the README: the flags of a check-in'),
 	-- spec 10: the device kinds and the rules
@@ -76,7 +76,7 @@ SELECT is((SELECT string_agg(format('%s.%s -> %s', c.relname, a.attname, f.relna
              JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class f ON f.oid = k.confrelid
             WHERE k.contype = 'f' AND k.connamespace = 'sanse'::regnamespace AND cardinality(k.conkey) = 1
               AND f.relname IN (SELECT vocabulary FROM vocabulary_tables)),
-          'area.kind -> area_kind, area_grant.access -> grant_access, audit_log.act -> audit_act, device.kind -> device_kind, device_rule.kind -> device_kind, device_rule.rule -> device_rule_kind, event.device_kind -> device_kind, event.kind -> event_kind, event.rule -> device_rule_kind, event.scale -> event_scale, event.status -> event_status, event_transition.stage -> loop_stage, loop_move.from_status -> event_status, loop_move.not_before -> event_status, loop_move.stage -> loop_stage, loop_move.to_status -> event_status, loop_policy.kind -> event_kind, worker.force -> force, worker.role -> worker_role',
+          'area.kind -> area_kind, area_grant.access -> grant_access, audit_log.act -> audit_act, device.kind -> device_kind, device_rule.kind -> device_kind, device_rule.rule -> device_rule_kind, device_span.rule -> device_rule_kind, event.device_kind -> device_kind, event.kind -> event_kind, event.rule -> device_rule_kind, event.scale -> event_scale, event.status -> event_status, event_transition.stage -> loop_stage, loop_move.from_status -> event_status, loop_move.not_before -> event_status, loop_move.stage -> loop_stage, loop_move.to_status -> event_status, loop_policy.kind -> event_kind, worker.force -> force, worker.role -> worker_role',
           'area.kind, area_grant.access, audit_log.act, device.kind, device_rule.kind/rule, event.kind/scale/status/device_kind/rule, event_transition.stage, loop_move, loop_policy.kind, worker.force and worker.role reference their vocabularies');
 SELECT ok(NOT EXISTS (SELECT 1 FROM pg_constraint k
                        WHERE k.contype = 'c' AND k.conrelid IN ('sanse.area'::regclass, 'sanse.worker'::regclass, 'sanse.area_grant'::regclass, 'sanse.audit_log'::regclass)

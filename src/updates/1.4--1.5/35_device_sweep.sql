@@ -30,3 +30,11 @@ INSERT INTO loop_stage (value, position, meaning, verb, done, noun, note_is, by_
 	('cancelled', 8, 'closed by sanse before anyone arrived: a quiet warning a reading synced late disproved (no move of sanse.loop_move: nobody makes it)', 'cancel', 'cancelled', 'a cancellation', 'note', false);
 
 ALTER TABLE published_loop_metrics ADD COLUMN cancelled bigint;
+
+CREATE TABLE published_device_status (
+	area_id bigint PRIMARY KEY, path text NOT NULL, kind text NOT NULL, name text NOT NULL,
+	devices bigint, silent bigint, open_warnings bigint
+);
+REVOKE ALL ON published_device_status FROM PUBLIC;
+COMMENT ON TABLE published_device_status IS 'device_status as aggregate-only roles read it (hidden cells NULL), as of screen_publication.published_at';
+SELECT pg_catalog.pg_extension_config_dump('published_device_status', '');
