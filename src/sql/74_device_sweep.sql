@@ -11,18 +11,25 @@
 -- open then.  Open at E: called by E and not closed by E (a span found late
 -- counts where a timely sweep would have).
 CREATE OR REPLACE FUNCTION device_span_open_event(d device, p_rule text, p_at timestamptz) RETURNS bigint
-LANGUAGE sql STABLE SET search_path = pg_catalog, sanse
-BEGIN ATOMIC
-	SELECT e.id FROM sanse.event e
-	 WHERE e.rule = p_rule AND e.kind = CASE p_rule WHEN 'quiet' THEN 'warning' ELSE 'task' END
-	   AND CASE WHEN p_rule = 'quiet' AND d.resident_id IS NOT NULL
-	            THEN e.resident_id = d.resident_id AND e.device_kind = d.kind
-	            ELSE e.device_id = d.id END
-	   AND (e.status <> 'closed' OR (e.first_called_at <= p_at AND e.resolved_at > p_at))
-	   AND NOT EXISTS (SELECT 1 FROM sanse.event_transition t WHERE t.event_id = e.id AND t.stage = 'cancelled')
-	 ORDER BY e.status <> 'closed' DESC, e.id DESC
-	 LIMIT 1;
-END;
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	-- two statements, each on an index (device_resident, event_device)
+	IF p_rule = 'quiet' AND d.resident_id IS NOT NULL THEN
+		RETURN (SELECT e.id FROM sanse.device x JOIN sanse.event e ON e.device_id = x.id AND e.rule = p_rule
+		         WHERE x.resident_id = d.resident_id AND x.kind = d.kind AND e.kind = 'warning'
+		           AND (e.status <> 'closed' OR (e.first_called_at <= p_at AND e.resolved_at > p_at))
+		           AND NOT EXISTS (SELECT 1 FROM sanse.event_transition t WHERE t.event_id = e.id AND t.stage = 'cancelled')
+		         ORDER BY e.status <> 'closed' DESC, e.id DESC
+		         LIMIT 1);
+	END IF;
+	RETURN (SELECT e.id FROM sanse.event e
+	         WHERE e.device_id = d.id AND e.rule = p_rule AND e.kind = CASE p_rule WHEN 'quiet' THEN 'warning' ELSE 'task' END
+	           AND (e.status <> 'closed' OR (e.first_called_at <= p_at AND e.resolved_at > p_at))
+	           AND NOT EXISTS (SELECT 1 FROM sanse.event_transition t WHERE t.event_id = e.id AND t.stage = 'cancelled')
+	         ORDER BY e.status <> 'closed' DESC, e.id DESC
+	         LIMIT 1);
+END
+$$;
 REVOKE ALL ON FUNCTION device_span_open_event(device, text, timestamptz) FROM PUBLIC;
 
 -- Raise what one span found: a quiet warning (its arrival clock from the
@@ -120,14 +127,13 @@ BEGIN
 	FOR s IN SELECT x.device_id, x.rule, x.span_from, x.ends_at, x.event_id, x.repeat, m.at AS late, d.quiet_for,
 	                coalesce(d.last_active_at, m.at) AS last
 	           FROM sanse.device_span x
-	           JOIN sanse.event e ON e.id = x.event_id
 	           JOIN sanse.device d ON d.id = x.device_id
 	          CROSS JOIN LATERAL (SELECT max(r.at) AS at FROM sanse.reading r
 	                               WHERE r.device_id = x.device_id AND r.at > x.span_from AND r.at < x.ends_at
 	                                 AND r.value > 0) m
 	          WHERE x.rule = 'quiet' AND x.event_id IS NOT NULL AND x.disproved_at IS NULL	-- device_span_quiet_raised
 	            AND x.ends_at > device_spans_disprove.at - sanse.max_backdate()
-	            AND e.status = 'called' AND m.at IS NOT NULL
+	            AND (SELECT e.status FROM sanse.event e WHERE e.id = x.event_id) = 'called' AND m.at IS NOT NULL
 	          ORDER BY x.device_id, x.rule, x.ends_at
 	          FOR UPDATE OF x LOOP
 		UPDATE sanse.device_span y SET disproved_at = device_spans_disprove.at
