@@ -47,6 +47,8 @@ DECLARE
 	s sanse.device_span;
 	ev bigint;
 	late timestamptz;
+	detail text;
+	kind text;
 BEGIN
 	SELECT * INTO s FROM sanse.device_span x WHERE x.device_id = p_device AND x.rule = p_rule AND x.ends_at = p_ends FOR UPDATE;
 	SELECT * INTO d FROM sanse.device x WHERE x.id = p_device;
@@ -74,13 +76,21 @@ BEGIN
 		 WHERE x.device_id = p_device AND x.rule = p_rule AND x.ends_at = p_ends;
 		RETURN ev;
 	END IF;
-	ev := sanse.call_event(CASE p_rule WHEN 'quiet' THEN 'warning' ELSE 'task' END, d.resident_id,
-	                       coalesce(r.area_id, d.area_id), r.tier,
-	                       format('%s: device %s (%s) %s since %s', p_rule, d.id, d.kind,
-	                              CASE p_rule WHEN 'quiet' THEN 'used nothing' ELSE 'sent nothing' END,
-	                              to_char(s.span_from AT TIME ZONE sanse.current_zone(), 'YYYY-MM-DD HH24:MI:SS')),
-	                       'grid', p_ends, NULL, NULL, NULL);
-	UPDATE sanse.event e SET device_id = d.id, device_kind = d.kind, rule = p_rule, anchor_at = s.span_from WHERE e.id = ev;
+	detail := format('%s: device %s (%s) %s since %s', p_rule, d.id, d.kind,
+	                 CASE p_rule WHEN 'quiet' THEN 'used nothing' ELSE 'sent nothing' END,
+	                 to_char(s.span_from AT TIME ZONE sanse.current_zone(), 'YYYY-MM-DD HH24:MI:SS'));
+	kind := CASE p_rule WHEN 'quiet' THEN 'warning' ELSE 'task' END;
+	-- called at the span's end at level 1 (the micro-grid leader), its
+	-- arrival clock from there (loop_policy of its kind and tier)
+	INSERT INTO sanse.event (resident_id, area_id, kind, status, tier, level, assignee_id, due_at, level_since, next_step_at,
+	                         scale, detail, called_at, first_called_at, anchor_at, device_id, device_kind, rule)
+	VALUES (d.resident_id, coalesce(r.area_id, d.area_id), kind, 'called', r.tier, 1, sanse.leader_for(coalesce(r.area_id, d.area_id), 1),
+	        p_ends, p_ends, sanse.zone_add(p_ends, sanse.step_interval(kind, r.tier, 'called')),
+	        'grid', detail, p_ends, p_ends, s.span_from, d.id, d.kind, p_rule)
+	RETURNING id INTO ev;
+	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
+	SELECT e.id, 1, e.assignee_id, p_ends FROM sanse.event e WHERE e.id = ev;
+	INSERT INTO sanse.event_transition (event_id, stage, at, worker_id, note) VALUES (ev, 'called', p_ends, NULL, detail);
 	UPDATE sanse.device_span x SET event_id = ev WHERE x.device_id = p_device AND x.rule = p_rule AND x.ends_at = p_ends;
 	RETURN ev;
 END
