@@ -618,5 +618,6 @@ $app_rows residents were written by the app in the run.
 MD
 # department feeds (issue 20) on the same 100x district, appended as a section
 sh test/bench/feeds.sh sanse_bench_views >>"$OUT"
+sh test/bench/devices_hour.sh >>"$OUT"
 echo "written $OUT"
 cat "$OUT"
