@@ -65,3 +65,14 @@ END
 $$;
 REVOKE ALL ON FUNCTION reading_partition(date) FROM PUBLIC;
 COMMENT ON FUNCTION reading_partition(date) IS 'make the partition of sanse.reading for a day in sanse.timezone unless it exists; returns it (the sweep makes them ahead)';
+
+-- Readings as a role may read them: those of the devices of the areas
+-- granted to it with read or care (spec 8); given by a grant row
+-- (90_area_grant.sql).  A security barrier run as its owner: the table
+-- itself is the owner's alone.
+CREATE OR REPLACE VIEW device_reading AS
+SELECT r.device_id, r.at, r.value, r.alarm
+  FROM sanse.reading r JOIN sanse.device d ON d.id = r.device_id
+ WHERE sanse.sees_area(d.area_id, 'read');
+ALTER VIEW device_reading SET (security_barrier = true);
+COMMENT ON VIEW device_reading IS 'the readings of the devices in the areas granted to the calling role (read or care)';
