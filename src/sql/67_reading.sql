@@ -53,8 +53,10 @@ BEGIN
 		-- appending): the second finds the first one's partition
 		LOCK TABLE sanse.reading IN SHARE UPDATE EXCLUSIVE MODE;
 		IF to_regclass('sanse.' || quote_ident(part)) IS NULL THEN
-			EXECUTE format('CREATE TABLE sanse.%I PARTITION OF sanse.reading FOR VALUES FROM (%L) TO (%L)',
-			               part, sanse.reading_day_start(day), sanse.reading_day_start(day + 1));
+			-- the bounds as epoch seconds: a timestamptz written as text in
+			-- the session's DateStyle may read back in another zone
+			EXECUTE format('CREATE TABLE sanse.%I PARTITION OF sanse.reading FOR VALUES FROM (pg_catalog.to_timestamp(%s)) TO (pg_catalog.to_timestamp(%s))',
+			               part, extract(epoch FROM sanse.reading_day_start(day)), extract(epoch FROM sanse.reading_day_start(day + 1)));
 			-- for an INSERT naming the partition itself (a statement trigger
 			-- of the parent fires only for statements naming the parent)
 			EXECUTE format('CREATE TRIGGER reading_flush AFTER INSERT ON sanse.%I FOR EACH STATEMENT EXECUTE FUNCTION sanse.reading_flush()', part);

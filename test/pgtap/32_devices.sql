@@ -12,7 +12,7 @@ SET LOCAL sanse.timezone = 'Asia/Shanghai';
 SET LOCAL TimeZone = 'Asia/Shanghai';
 \ir include/helpers.psql
 \ir include/district.psql
-SELECT plan(71);
+SELECT plan(73);
 
 -- the local days around now have their partitions (the sweep makes them ahead)
 CREATE TEMP TABLE parts AS SELECT sanse.reading_partition(d::date)
@@ -88,6 +88,13 @@ SELECT is(sanse.reading_partition('2026-03-01')::oid, to_regclass('sanse.reading
 SELECT is((SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE c.oid = 'sanse.reading_20260301'::regclass),
           'FOR VALUES FROM (''2026-03-01 00:00:00+08'') TO (''2026-03-02 00:00:00+08'')', 'reading_partition(day): local midnight to midnight');
 SELECT is(sanse.reading_partition('2026-03-01'), 'sanse.reading_20260301'::regclass, 'made once, found the second time');
+-- whatever the session's DateStyle and zone (Postgres style prints +08 as
+-- "CST", which reads back as US Central time)
+SET LOCAL DateStyle = 'Postgres, MDY';
+SELECT ok(sanse.reading_partition('2026-03-02') IS NOT NULL, 'a partition made under DateStyle Postgres');
+RESET DateStyle;
+SELECT is((SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE c.oid = 'sanse.reading_20260302'::regclass),
+          'FOR VALUES FROM (''2026-03-02 00:00:00+08'') TO (''2026-03-03 00:00:00+08'')', '... has the same local midnights');
 SELECT ok(EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = 'sanse.reading_20260301'::regclass AND t.tgname = 'reading_flush'),
           'the partition carries the write path''s statement trigger');
 SELECT is((SELECT d.area_id FROM sanse.device d WHERE d.id = pg_temp.dev('smoke1')), pg_temp.area_id('d.t.v.tg.g.m1'),
