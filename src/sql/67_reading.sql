@@ -53,8 +53,10 @@ BEGIN
 		-- appending): the second finds the first one's partition
 		LOCK TABLE sanse.reading IN SHARE UPDATE EXCLUSIVE MODE;
 		IF to_regclass('sanse.' || quote_ident(part)) IS NULL THEN
-			EXECUTE format('CREATE TABLE sanse.%I PARTITION OF sanse.reading FOR VALUES FROM (%L) TO (%L)',
-			               part, sanse.reading_day_start(day), sanse.reading_day_start(day + 1));
+			-- the bounds as epoch seconds: a timestamptz written as text in
+			-- the session's DateStyle may read back in another zone
+			EXECUTE format('CREATE TABLE sanse.%I PARTITION OF sanse.reading FOR VALUES FROM (pg_catalog.to_timestamp(%s)) TO (pg_catalog.to_timestamp(%s))',
+			               part, extract(epoch FROM sanse.reading_day_start(day)), extract(epoch FROM sanse.reading_day_start(day + 1)));
 			-- for an INSERT naming the partition itself (a statement trigger
 			-- of the parent fires only for statements naming the parent)
 			EXECUTE format('CREATE TRIGGER reading_flush AFTER INSERT ON sanse.%I FOR EACH STATEMENT EXECUTE FUNCTION sanse.reading_flush()', part);
@@ -65,3 +67,14 @@ END
 $$;
 REVOKE ALL ON FUNCTION reading_partition(date) FROM PUBLIC;
 COMMENT ON FUNCTION reading_partition(date) IS 'make the partition of sanse.reading for a day in sanse.timezone unless it exists; returns it (the sweep makes them ahead)';
+
+-- Readings as a role may read them: those of the devices of the areas
+-- granted to it with read or care (spec 8); given by a grant row
+-- (90_area_grant.sql).  A security barrier run as its owner: the table
+-- itself is the owner's alone.
+CREATE OR REPLACE VIEW device_reading AS
+SELECT r.device_id, r.at, r.value, r.alarm
+  FROM sanse.reading r JOIN sanse.device d ON d.id = r.device_id
+ WHERE sanse.sees_area(d.area_id, 'read');
+ALTER VIEW device_reading SET (security_barrier = true);
+COMMENT ON VIEW device_reading IS 'the readings of the devices in the areas granted to the calling role (read or care)';

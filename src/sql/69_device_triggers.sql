@@ -34,3 +34,25 @@ BEGIN
 	END IF;
 END
 $$;
+
+-- Roles that held read or care before devices existed get what the
+-- area_grant recipe now gives them (90_area_grant.sql): devices and their
+-- readings in their areas, and for care the writing of devices.
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN SELECT x.rolname, max(a.position) AS best
+	           FROM sanse.area_grant ag JOIN pg_catalog.pg_roles x ON x.rolname = ag.role AND x.oid = ag.role_oid
+	           JOIN sanse.grant_access a ON a.value = ag.access
+	          GROUP BY x.rolname ORDER BY 1 LOOP
+		IF g.best >= (SELECT a.position FROM sanse.grant_access a WHERE a.value = 'read') THEN
+			EXECUTE format('GRANT SELECT ON sanse.device, sanse.device_reading TO %I', g.rolname);
+		END IF;
+		IF g.best >= (SELECT a.position FROM sanse.grant_access a WHERE a.value = 'care') THEN
+			EXECUTE format('GRANT INSERT (kind, resident_id, area_id, report_every, active, installed_at), '
+			               'UPDATE (kind, resident_id, area_id, report_every, active, installed_at) ON sanse.device TO %I', g.rolname);
+		END IF;
+	END LOOP;
+END
+$$;
