@@ -27,7 +27,7 @@ COMMENT ON TABLE device_span IS 'every quiet or silent span of a device found by
 SELECT pg_catalog.pg_extension_config_dump('device_span', '');
 
 INSERT INTO loop_stage (value, position, meaning, verb, done, noun, note_is, by_worker) VALUES
-	('cancelled', 8, 'closed by sanse before anyone arrived: a quiet warning a reading synced late disproved (no move of sanse.loop_move: nobody makes it)', 'cancel', 'cancelled', 'a cancellation', 'note', false);
+	('cancelled', 9, 'closed by sanse before anyone arrived: a quiet warning a reading synced late disproved (no move of sanse.loop_move: nobody makes it)', 'cancel', 'cancelled', 'a cancellation', 'note', false);
 
 ALTER TABLE published_loop_metrics ADD COLUMN cancelled bigint;
 
