@@ -4,10 +4,10 @@
 -- (silent), or at installed_at, and ends quiet_for (silent: 3 x
 -- report_every) later; a span that ends before the next reading is a quiet
 -- warning (a silent task) at that logical time.  The sweep finds the spans
--- ending by its time through two indexes on the device's next due time
--- (device_quiet_due, device_silent_due), the same shape as visit windows:
+-- ending by its time through an index on each device's next due time
+-- (device_next_due), the same shape as visit windows:
 -- the write path keeps last_active_at and last_reading_at, once per
--- statement and device, and the indexes follow.  A span that a reading
+-- statement and device, and the index follows.  A span that a reading
 -- closed before any sweep saw it (sweeps stopped, a gateway's buffer) is
 -- recorded by the trigger on that update (device_find_spans), so the result
 -- is the same whatever the timing of sweeps.  Every span found is a row of
@@ -23,6 +23,14 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN since + pg_catalog.make_interval(secs => pg_catalog.date_part('epoch', span));
 COMMENT ON FUNCTION device_due(timestamptz, interval) IS 'since + span counted as elapsed time (days of 24 hours): when a device''s quiet or silent span ends';
 
+-- A device's next due time: the earlier end of its quiet and silent spans.
+CREATE OR REPLACE FUNCTION device_next_due(last_reading_at timestamptz, last_active_at timestamptz, installed_at timestamptz,
+                                           quiet_for interval, silent_for interval) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN least(sanse.device_due(coalesce(last_active_at, installed_at), quiet_for),
+             sanse.device_due(coalesce(last_reading_at, installed_at), silent_for));
+COMMENT ON FUNCTION device_next_due(timestamptz, timestamptz, timestamptz, interval, interval) IS 'a device''s next due time: the earlier end of its quiet and silent spans (NULL: neither rule)';
+
 -- The device's quiet_for and silent span by its kind and its resident's tier
 -- (the rule row of the tier, else the row with tier NULL); derived, kept by
 -- sanse (device_spans_derive), never written by clients.
@@ -30,7 +38,7 @@ ALTER TABLE device ADD COLUMN quiet_for interval;
 ALTER TABLE device ADD COLUMN silent_for interval;
 COMMENT ON COLUMN device.quiet_for IS 'the quiet_for of the device''s kind and its resident''s tier (NULL: no quiet rule); kept by sanse';
 COMMENT ON COLUMN device.silent_for IS '3 x report_every when the device''s kind has a silent rule (NULL: none); kept by sanse';
--- (their due indexes device_quiet_due and device_silent_due: 74_device_sweep.sql)
+-- (their due index device_next_due: 74_device_sweep.sql)
 
 -- Every span found: the device, the rule, the span (from its start to its
 -- end, the logical time), the event raised for it or counted on (repeat),

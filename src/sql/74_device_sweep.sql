@@ -164,8 +164,8 @@ $$;
 REVOKE ALL ON FUNCTION device_spans_disprove(timestamptz) FROM PUBLIC;
 
 -- The sweep's phase for devices: quiet warnings a late reading disproved
--- cancelled; the spans ending by `at` found through device_quiet_due and
--- device_silent_due (an index range: its cost follows the devices due, and
+-- cancelled; the spans ending by `at` found through device_next_due (an
+-- index range: its cost follows the devices due, and
 -- the devices quiet or silent now, never all devices), with those the
 -- write path recorded; then each raised at its logical time, in the order
 -- of their ends.  A span another sweep holds is left to the next one.
@@ -180,17 +180,17 @@ DECLARE
 BEGIN
 	PERFORM sanse.check_sweep_time(at);
 	PERFORM sanse.device_spans_disprove(at);
+	-- the devices due (device_next_due), then the span of each rule that ended
 	INSERT INTO sanse.device_span (device_id, rule, span_from, ends_at)
-	SELECT d.id, 'quiet', coalesce(d.last_active_at, d.installed_at), sanse.device_due(coalesce(d.last_active_at, d.installed_at), d.quiet_for)
-	  FROM sanse.device d
-	 WHERE d.active AND d.quiet_for IS NOT NULL
-	   AND sanse.device_due(coalesce(d.last_active_at, d.installed_at), d.quiet_for) <= sweep_devices.at
-	ON CONFLICT DO NOTHING;
-	INSERT INTO sanse.device_span (device_id, rule, span_from, ends_at)
-	SELECT d.id, 'silent', coalesce(d.last_reading_at, d.installed_at), sanse.device_due(coalesce(d.last_reading_at, d.installed_at), d.silent_for)
-	  FROM sanse.device d
-	 WHERE d.active AND d.silent_for IS NOT NULL
-	   AND sanse.device_due(coalesce(d.last_reading_at, d.installed_at), d.silent_for) <= sweep_devices.at
+	SELECT x.id, r.rule, r.span_from, r.ends_at
+	  FROM (SELECT d.* FROM sanse.device d
+	         WHERE d.active
+	           AND sanse.device_next_due(d.last_reading_at, d.last_active_at, d.installed_at, d.quiet_for, d.silent_for) <= sweep_devices.at) x
+	 CROSS JOIN LATERAL (VALUES ('quiet', coalesce(x.last_active_at, x.installed_at),
+	                             sanse.device_due(coalesce(x.last_active_at, x.installed_at), x.quiet_for)),
+	                            ('silent', coalesce(x.last_reading_at, x.installed_at),
+	                             sanse.device_due(coalesce(x.last_reading_at, x.installed_at), x.silent_for))) r(rule, span_from, ends_at)
+	 WHERE r.ends_at <= sweep_devices.at
 	ON CONFLICT DO NOTHING;
 	-- again while a pass found a span disproved (the spans after its
 	-- reading were recorded anew)
@@ -246,19 +246,23 @@ COMMENT ON FUNCTION reading_partitions_keep(timestamptz) IS 'make the partitions
 -- after the functions they name exist).
 DO $$
 BEGIN
-	CREATE INDEX IF NOT EXISTS device_quiet_due ON sanse.device (sanse.device_due(coalesce(last_active_at, installed_at), quiet_for))
-		WHERE active AND quiet_for IS NOT NULL;
-	CREATE INDEX IF NOT EXISTS device_silent_due ON sanse.device (sanse.device_due(coalesce(last_reading_at, installed_at), silent_for))
-		WHERE active AND silent_for IS NOT NULL;
+	-- one index, so that the write path's update of a device maintains one
+	-- entry more, not two
+	CREATE INDEX IF NOT EXISTS device_next_due ON sanse.device (sanse.device_next_due(last_reading_at, last_active_at, installed_at,
+	                                                                                 quiet_for, silent_for))
+		WHERE active;
 	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = 'sanse.device'::regclass AND tgname = 'device_spans_row') THEN
 		CREATE TRIGGER device_spans_row BEFORE INSERT OR UPDATE OF kind, resident_id, report_every, quiet_for, silent_for
 			ON sanse.device FOR EACH ROW EXECUTE FUNCTION sanse.device_spans_row();
 		CREATE TRIGGER device_span_closed AFTER UPDATE OF last_active_at, last_reading_at ON sanse.device
 			FOR EACH ROW
+			-- sanse.device_due in epoch seconds (no function call per row)
 			WHEN ((OLD.quiet_for IS NOT NULL
-			       AND NEW.last_active_at >= sanse.device_due(coalesce(OLD.last_active_at, OLD.installed_at), OLD.quiet_for))
+			       AND extract(epoch FROM NEW.last_active_at)
+			           >= extract(epoch FROM coalesce(OLD.last_active_at, OLD.installed_at)) + extract(epoch FROM OLD.quiet_for))
 			   OR (OLD.silent_for IS NOT NULL
-			       AND NEW.last_reading_at >= sanse.device_due(coalesce(OLD.last_reading_at, OLD.installed_at), OLD.silent_for)))
+			       AND extract(epoch FROM NEW.last_reading_at)
+			           >= extract(epoch FROM coalesce(OLD.last_reading_at, OLD.installed_at)) + extract(epoch FROM OLD.silent_for)))
 			EXECUTE FUNCTION sanse.device_span_closed();
 		CREATE TRIGGER device_spans_rule AFTER INSERT OR UPDATE OR DELETE ON sanse.device_rule
 			FOR EACH STATEMENT EXECUTE FUNCTION sanse.device_spans_rederive();
