@@ -14,7 +14,10 @@ CREATE TABLE reading (
 	value float8,
 	alarm boolean NOT NULL DEFAULT false
 ) PARTITION BY RANGE (at);
-CREATE INDEX reading_device_at ON reading (device_id, at);
+-- no index on the parent: each day's partition has its own on (device_id,
+-- at), made with it (a parent index of the extension's would be made again on
+-- each partition a restore attaches, and the dump's own index of the
+-- partition then fail as existing)
 COMMENT ON TABLE reading IS 'sensor readings, appended by gateways (COPY or INSERT); partitioned by day in sanse.timezone (sanse.reading_YYYYMMDD); checked and judged by the device rules as they are written';
 COMMENT ON COLUMN reading.at IS 'the reading''s own time (late readings are normal; more than 5 minutes ahead is refused)';
 COMMENT ON COLUMN reading.value IS 'the measurement (a meter: the amount used since the previous reading); NULL for a device that only alarms; NaN and infinities are refused';
@@ -39,7 +42,7 @@ COMMENT ON FUNCTION reading_partition_name(date) IS 'the name (in schema sanse) 
 
 -- Make the partition of one day (in sanse.timezone) unless it exists; its
 -- name either way.  Runs as the owner; the write path's statement trigger
--- is put on the partition too.
+-- and the index on (device_id, at) are put on the partition too.
 CREATE OR REPLACE FUNCTION reading_partition(day date) RETURNS regclass
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
@@ -60,6 +63,7 @@ BEGIN
 			-- for an INSERT naming the partition itself (a statement trigger
 			-- of the parent fires only for statements naming the parent)
 			EXECUTE format('CREATE TRIGGER reading_flush AFTER INSERT ON sanse.%I FOR EACH STATEMENT EXECUTE FUNCTION sanse.reading_flush()', part);
+			EXECUTE format('CREATE INDEX %I ON sanse.%I (device_id, at)', part || '_device_at', part);
 		END IF;
 	END IF;
 	RETURN ('sanse.' || quote_ident(part))::regclass;

@@ -148,7 +148,10 @@ CREATE TABLE reading (
 	value float8,
 	alarm boolean NOT NULL DEFAULT false
 ) PARTITION BY RANGE (at);
-CREATE INDEX reading_device_at ON reading (device_id, at);
+-- no index on the parent: each day's partition has its own on (device_id,
+-- at), made with it (a parent index of the extension's would be made again on
+-- each partition a restore attaches, and the dump's own index of the
+-- partition then fail as existing)
 COMMENT ON TABLE reading IS 'sensor readings, appended by gateways (COPY or INSERT); partitioned by day in sanse.timezone (sanse.reading_YYYYMMDD); checked and judged by the device rules as they are written';
 COMMENT ON COLUMN reading.at IS 'the reading''s own time (late readings are normal; more than 5 minutes ahead is refused)';
 COMMENT ON COLUMN reading.value IS 'the measurement (a meter: the amount used since the previous reading); NULL for a device that only alarms; NaN and infinities are refused';
