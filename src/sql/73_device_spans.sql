@@ -61,6 +61,9 @@ CREATE INDEX device_span_quiet_raised ON device_span (ends_at) WHERE rule = 'qui
 REVOKE ALL ON device_span FROM PUBLIC;
 COMMENT ON TABLE device_span IS 'every quiet or silent span of a device found by the sweep: its start, its end (the warning''s or task''s logical time), the event raised for it or counted on; disproved_at when a late reading fell inside it';
 SELECT pg_catalog.pg_extension_config_dump('device_span', '');
+CREATE TRIGGER a_restore_guard BEFORE INSERT ON device_span FOR EACH STATEMENT
+	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
+	EXECUTE FUNCTION restore_guard();
 
 -- A device's spans by its kind and tier (the rule of the tier, else of tier NULL).
 CREATE OR REPLACE FUNCTION device_rule_span(p_kind text, p_tier risk_tier, p_rule text, p_report_every interval) RETURNS interval

@@ -69,7 +69,8 @@ $$;
 -- 1. tables and defaults
 -----------------------------------------------------------------------------
 SELECT columns_are('sanse', 'device', ARRAY['id', 'kind', 'resident_id', 'area_id', 'report_every', 'active', 'installed_at',
-                                            'last_reading_at', 'last_active_at'], 'sanse.device: the pinned columns and the write path''s last times');
+                                            'last_reading_at', 'last_active_at', 'quiet_for', 'silent_for'],
+                  'sanse.device: the pinned columns, the write path''s last times and the spans sanse derives (issue 21, quiet and silent)');
 SELECT columns_are('sanse', 'reading', ARRAY['device_id', 'at', 'value', 'alarm'], 'sanse.reading: the pinned columns');
 SELECT columns_are('sanse', 'device_rule', ARRAY['kind', 'rule', 'tier', 'threshold', 'quiet_for'], 'sanse.device_rule: the pinned columns');
 SELECT is((SELECT c.relkind::text || ' ' || pg_get_partkeydef(c.oid) FROM pg_class c WHERE c.oid = 'sanse.reading'::regclass),
