@@ -242,6 +242,33 @@ $$;
 REVOKE ALL ON FUNCTION reading_partitions_keep(timestamptz) FROM PUBLIC;
 COMMENT ON FUNCTION reading_partitions_keep(timestamptz) IS 'make the partitions of sanse.reading for today and the next two days, drop those whose day ended more than sanse.reading_retention before at; returns how many it dropped (run by sanse.sweep)';
 
+-- The sweep's phases for devices (sanse.sweep runs them before the
+-- clocks): each rolled back alone and left to the next sweep when its rows
+-- changed under a REPEATABLE READ sweep (40001), or given up after waiting
+-- 5 s for a lock (55P03, recorded by sweep_gave_up), as the other phases.
+CREATE OR REPLACE FUNCTION sweep_device_phases(at timestamptz) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	BEGIN
+		PERFORM sanse.sweep_devices(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: devices changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('devices');
+	END;
+	BEGIN
+		PERFORM sanse.reading_partitions_keep(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: the partitions of readings changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('partitions of readings');
+	END;
+END
+$$;
+REVOKE ALL ON FUNCTION sweep_device_phases(timestamptz) FROM PUBLIC;
+
 -- The due indexes and the triggers, created once (an upgrade runs this
 -- after the functions they name exist).
 DO $$

@@ -188,16 +188,10 @@ BEGIN
 	WHEN lock_not_available THEN
 		PERFORM sanse.sweep_gave_up('overdue events');
 	END;
-	-- quiet and silent devices (74_device_sweep.sql), before the clocks
-	-- run, so a warning found late climbs in this sweep
-	BEGIN
-		PERFORM sanse.sweep_devices(at);
-	EXCEPTION WHEN serialization_failure THEN
-		RAISE WARNING 'sanse.sweep: devices changed under this % transaction; left to the next sweep',
-			current_setting('transaction_isolation');
-	WHEN lock_not_available THEN
-		PERFORM sanse.sweep_gave_up('devices');
-	END;
+	-- quiet and silent devices and the partitions of readings
+	-- (74_device_sweep.sql), before the clocks run, so that a warning found
+	-- late climbs in this sweep
+	PERFORM sanse.sweep_device_phases(at);
 	BEGIN
 		escalations := sanse.sweep_escalations(at);
 	EXCEPTION WHEN serialization_failure THEN
@@ -229,14 +223,6 @@ BEGIN
 			current_setting('transaction_isolation');
 	WHEN lock_not_available THEN
 		PERFORM sanse.sweep_gave_up('daily history');
-	END;
-	BEGIN
-		PERFORM sanse.reading_partitions_keep(at);
-	EXCEPTION WHEN serialization_failure THEN
-		RAISE WARNING 'sanse.sweep: the partitions of readings changed under this % transaction; left to the next sweep',
-			current_setting('transaction_isolation');
-	WHEN lock_not_available THEN
-		PERFORM sanse.sweep_gave_up('partitions of readings');
 	END;
 	-- the screen aggregate-only roles read (77_published.sql)
 	BEGIN
@@ -331,4 +317,4 @@ $$;
 COMMENT ON FUNCTION sweep_job() IS 'this database''s pg_cron sweep job and its last run: status (succeeded, failed, running), times, message';
 
 REVOKE ALL ON FUNCTION sweep(timestamptz) FROM PUBLIC;
-COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_devices (quiet warnings and silent tasks), sweep_escalations (overdue events and the loop''s clocks), forget_expired, fold_worker_month, reading_partitions_keep, then record_history (the daily history) and publish_screen_if_due (the screen aggregate-only roles read), one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';
+COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_device_phases (quiet warnings and silent tasks, the partitions of readings), sweep_escalations (overdue events and the loop''s clocks), forget_expired, fold_worker_month, then record_history (the daily history) and publish_screen_if_due (the screen aggregate-only roles read), one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';
