@@ -82,10 +82,23 @@ END
 $$;
 REVOKE ALL ON FUNCTION screen_cells_devices() FROM PUBLIC;
 
+-- (sc_dev missing: run out of turn, 55000 as suppress_require says)
+CREATE OR REPLACE FUNCTION screen_devices_require() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	IF to_regclass('pg_temp.sc_dev') IS NULL THEN
+		RAISE EXCEPTION 'no cells to suppress in this session' USING ERRCODE = '55000',
+			HINT = 'sanse.publish_screen() makes them (with sanse.suppress_begin()).';
+	END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION screen_devices_require() FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION screen_groups_devices() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
 BEGIN
 	PERFORM sanse.suppress_require(true, false);
+	PERFORM sanse.screen_devices_require();
 	PERFORM sanse.suppress_hierarchy(ARRAY['dev']);
 	INSERT INTO pg_temp.sc_member (gid, cid, sign)
 	SELECT hashtextextended('dw/' || c.area_id, 0), c.cid, CASE c.src WHEN 'dev' THEN 1 ELSE -1 END
@@ -100,6 +113,7 @@ CREATE OR REPLACE FUNCTION screen_write_devices() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET jit = off AS $$
 BEGIN
 	PERFORM sanse.suppress_require(true, true);
+	PERFORM sanse.screen_devices_require();
 	DELETE FROM sanse.published_device_status;
 	INSERT INTO sanse.published_device_status
 	SELECT d.area_id, d.path, d.kind, d.name,
