@@ -82,6 +82,7 @@ test/small_cells.sh   -
 test/generated_delta.sh -
 test/meta.sh          -
 test/entry_points.sh  -
+test/device_replay.sh -
 test/checkin_log.sh   alone
 test/pgaudit.sh       alone
 test/feeds_secrecy.sh alone
