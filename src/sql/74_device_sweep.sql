@@ -32,67 +32,29 @@ END
 $$;
 REVOKE ALL ON FUNCTION device_span_open_event(device, text, timestamptz) FROM PUBLIC;
 
--- Raise what one span found: a quiet warning (its arrival clock from the
--- span's end) or a silent task naming the device and its resident, for the
--- micro-grid leader; counted on the open one instead (event.repeats).
--- Returns the event, or 0 when a reading that came since the span was
--- recorded disproves it (the spans after that reading are recorded anew),
--- or NULL: nothing about a forgotten resident, nor for an inactive device
--- (the span is dropped).
+-- Raise what one span found (the sweep raises all its spans at once,
+-- device_spans_raise; this is the same for one span): a quiet warning (its
+-- arrival clock from the span's end) or a silent task naming the device and
+-- its resident, for the micro-grid leader; counted on the open one instead
+-- (event.repeats).  Returns the event, or 0 when a reading that came since
+-- the span was recorded disproves it (the spans after that reading are
+-- recorded anew), or NULL: nothing about a forgotten resident, nor for an
+-- inactive device (the span is dropped).
 CREATE OR REPLACE FUNCTION device_span_raise(p_device bigint, p_rule text, p_ends timestamptz, p_at timestamptz) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
-	d sanse.device;
-	r sanse.resident;
 	s sanse.device_span;
-	ev bigint;
-	late timestamptz;
-	detail text;
-	kind text;
+	done record;
 BEGIN
 	SELECT * INTO s FROM sanse.device_span x WHERE x.device_id = p_device AND x.rule = p_rule AND x.ends_at = p_ends FOR UPDATE;
-	SELECT * INTO d FROM sanse.device x WHERE x.id = p_device;
-	IF d.resident_id IS NOT NULL THEN
-		SELECT * INTO r FROM sanse.resident x WHERE x.id = d.resident_id FOR SHARE;
-	END IF;
-	IF s.event_id IS NOT NULL OR s.disproved_at IS NOT NULL THEN
-		RETURN NULL;
-	ELSIF NOT d.active OR r.forgotten_at IS NOT NULL THEN
-		DELETE FROM sanse.device_span x WHERE x.device_id = p_device AND x.rule = p_rule AND x.ends_at = p_ends;
+	IF NOT FOUND OR s.event_id IS NOT NULL OR s.disproved_at IS NOT NULL THEN
 		RETURN NULL;
 	END IF;
-	SELECT max(x.at) INTO late FROM sanse.reading x
-	 WHERE x.device_id = p_device AND x.at > s.span_from AND x.at < p_ends AND (p_rule = 'silent' OR x.value > 0);
-	IF late IS NOT NULL THEN
-		UPDATE sanse.device_span x SET disproved_at = p_at WHERE x.device_id = p_device AND x.rule = p_rule AND x.ends_at = p_ends;
-		PERFORM sanse.device_find_spans(p_device, p_rule, CASE p_rule WHEN 'quiet' THEN d.quiet_for ELSE d.silent_for END, late,
-		                                greatest(late, CASE p_rule WHEN 'quiet' THEN d.last_active_at ELSE d.last_reading_at END));
+	done := sanse.device_spans_raise(ARRAY[p_device], ARRAY[p_rule], ARRAY[p_ends], p_at);
+	IF done.disproved > 0 THEN
 		RETURN 0;
 	END IF;
-	ev := sanse.device_span_open_event(d, p_rule, p_ends);
-	IF ev IS NOT NULL THEN
-		UPDATE sanse.event e SET repeats = e.repeats + 1 WHERE e.id = ev;
-		UPDATE sanse.device_span x SET event_id = ev, repeat = true
-		 WHERE x.device_id = p_device AND x.rule = p_rule AND x.ends_at = p_ends;
-		RETURN ev;
-	END IF;
-	detail := format('%s: device %s (%s) %s since %s', p_rule, d.id, d.kind,
-	                 CASE p_rule WHEN 'quiet' THEN 'used nothing' ELSE 'sent nothing' END,
-	                 to_char(s.span_from AT TIME ZONE sanse.current_zone(), 'YYYY-MM-DD HH24:MI:SS'));
-	kind := CASE p_rule WHEN 'quiet' THEN 'warning' ELSE 'task' END;
-	-- called at the span's end at level 1 (the micro-grid leader), its
-	-- arrival clock from there (loop_policy of its kind and tier)
-	INSERT INTO sanse.event (resident_id, area_id, kind, status, tier, level, assignee_id, due_at, level_since, next_step_at,
-	                         scale, detail, called_at, first_called_at, anchor_at, device_id, device_kind, rule)
-	VALUES (d.resident_id, coalesce(r.area_id, d.area_id), kind, 'called', r.tier, 1, sanse.leader_for(coalesce(r.area_id, d.area_id), 1),
-	        p_ends, p_ends, sanse.zone_add(p_ends, sanse.step_interval(kind, r.tier, 'called')),
-	        'grid', detail, p_ends, p_ends, s.span_from, d.id, d.kind, p_rule)
-	RETURNING id INTO ev;
-	INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
-	SELECT e.id, 1, e.assignee_id, p_ends FROM sanse.event e WHERE e.id = ev;
-	INSERT INTO sanse.event_transition (event_id, stage, at, worker_id, note) VALUES (ev, 'called', p_ends, NULL, detail);
-	UPDATE sanse.device_span x SET event_id = ev WHERE x.device_id = p_device AND x.rule = p_rule AND x.ends_at = p_ends;
-	RETURN ev;
+	RETURN (SELECT x.event_id FROM sanse.device_span x WHERE x.device_id = p_device AND x.rule = p_rule AND x.ends_at = p_ends);
 END
 $$;
 REVOKE ALL ON FUNCTION device_span_raise(bigint, text, timestamptz, timestamptz) FROM PUBLIC;
@@ -173,10 +135,11 @@ REVOKE ALL ON FUNCTION device_spans_disprove(timestamptz) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION sweep_devices(at timestamptz DEFAULT now()) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
-	s record;
 	n int := 0;
-	ev bigint;
-	again boolean;
+	devices bigint[];
+	rules text[];
+	ends timestamptz[];
+	done record;
 BEGIN
 	PERFORM sanse.check_sweep_time(at);
 	PERFORM sanse.device_spans_disprove(at);
@@ -192,22 +155,19 @@ BEGIN
 	                             sanse.device_due(coalesce(x.last_reading_at, x.installed_at), x.silent_for))) r(rule, span_from, ends_at)
 	 WHERE r.ends_at <= sweep_devices.at
 	ON CONFLICT DO NOTHING;
-	-- again while a pass found a span disproved (the spans after its
-	-- reading were recorded anew)
+	-- all spans waiting, raised together (device_spans_raise); again while
+	-- a pass found a span disproved (the spans after its reading were
+	-- recorded anew)
 	FOR pass IN 1..100 LOOP
-		again := false;
-		FOR s IN SELECT x.device_id, x.rule, x.ends_at FROM sanse.device_span x
-		          WHERE x.event_id IS NULL AND x.disproved_at IS NULL AND x.ends_at <= sweep_devices.at
-		          ORDER BY x.ends_at, x.device_id, x.rule
-		          FOR UPDATE SKIP LOCKED LOOP
-			ev := sanse.device_span_raise(s.device_id, s.rule, s.ends_at, sweep_devices.at);
-			IF ev > 0 THEN
-				n := n + 1;
-			ELSIF ev = 0 THEN
-				again := true;
-			END IF;
-		END LOOP;
-		EXIT WHEN NOT again;
+		SELECT array_agg(x.device_id), array_agg(x.rule), array_agg(x.ends_at) INTO devices, rules, ends
+		  FROM (SELECT y.device_id, y.rule, y.ends_at FROM sanse.device_span y
+		         WHERE y.event_id IS NULL AND y.disproved_at IS NULL AND y.ends_at <= sweep_devices.at
+		         ORDER BY y.ends_at, y.device_id, y.rule
+		           FOR UPDATE SKIP LOCKED) x;
+		EXIT WHEN devices IS NULL;
+		done := sanse.device_spans_raise(devices, rules, ends, sweep_devices.at);
+		n := n + done.raised;
+		EXIT WHEN done.disproved = 0;
 	END LOOP;
 	RETURN n;
 END
