@@ -7,8 +7,9 @@
  * query per row: an unknown device (23503), an inactive one (55000), a time
  * more than 5 minutes ahead of the statement's start (22008), a NaN or
  * infinite value (22003) refuse the statement (for COPY, the whole batch).
- * The trigger also notes, per device, the latest reading time and the latest
- * with value > 0, and the rows that one of the kind's rules might turn into
+ * The trigger also notes, per device, the latest reading time, the latest
+ * and the earliest with value > 0 (a use dated inside a quiet span a sweep
+ * may have raised is marked for the sweep's re-check), and the rows that one of the kind's rules might turn into
  * a warning (an alarm, a value above the lowest above threshold or below the
  * highest below threshold, for any tier).
  *
@@ -53,6 +54,7 @@ typedef struct SeenDevice
 	int64		id;				/* hash key */
 	TimestampTz last_at;		/* latest reading */
 	TimestampTz last_active_at; /* latest reading with value > 0 */
+	TimestampTz first_active_at;	/* earliest reading with value > 0 */
 	bool		active_seen;	/* any reading with value > 0 */
 } SeenDevice;
 
@@ -243,11 +245,16 @@ reading_note(const DeviceEntry *device, TimestampTz at, double value, bool value
 	}
 	else if (at > seen->last_at)
 		seen->last_at = at;
-	if (active && (!seen->active_seen || at > seen->last_active_at))
+	if (active && !seen->active_seen)
 	{
 		seen->last_active_at = at;
+		seen->first_active_at = at;
 		seen->active_seen = true;
 	}
+	else if (active && at > seen->last_active_at)
+		seen->last_active_at = at;
+	else if (active && at < seen->first_active_at)
+		seen->first_active_at = at;
 	if (alarm && rules->alarm)
 		reading_note_candidate(device->id, "alarm", at, value, value_null);
 	if (!value_null && rules->above && value > rules->above_min)
@@ -352,16 +359,17 @@ reading_flush_devices(SeenDevice *seen, int nseen)
 	Datum	   *ids = palloc(nseen * sizeof(Datum));
 	Datum	   *lasts = palloc(nseen * sizeof(Datum));
 	Datum	   *actives = palloc(nseen * sizeof(Datum));
+	Datum	   *firsts = palloc(nseen * sizeof(Datum));
 	bool	   *active_nulls = palloc(nseen * sizeof(bool));
 	int			dims[1] = {nseen};
 	int			lbs[1] = {1};
-	Datum		args[3];
+	Datum		args[4];
 
 	if (plan == NULL)
 	{
-		Oid			types[3] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID};
+		Oid			types[4] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID};
 
-		plan = SPI_prepare("SELECT sanse.device_seen($1, $2, $3)", 3, types);
+		plan = SPI_prepare("SELECT sanse.device_seen($1, $2, $3, $4)", 4, types);
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "could not prepare sanse.device_seen: %s", SPI_result_code_string(SPI_result));
 	}
@@ -370,11 +378,14 @@ reading_flush_devices(SeenDevice *seen, int nseen)
 		ids[i] = Int64GetDatum(seen[i].id);
 		lasts[i] = TimestampTzGetDatum(seen[i].last_at);
 		actives[i] = TimestampTzGetDatum(seen[i].last_active_at);
+		firsts[i] = TimestampTzGetDatum(seen[i].first_active_at);
 		active_nulls[i] = !seen[i].active_seen;
 	}
 	args[0] = PointerGetDatum(construct_array(ids, nseen, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[1] = PointerGetDatum(construct_array(lasts, nseen, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[2] = PointerGetDatum(construct_md_array(actives, active_nulls, 1, dims, lbs, TIMESTAMPTZOID, 8,
+												 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[3] = PointerGetDatum(construct_md_array(firsts, active_nulls, 1, dims, lbs, TIMESTAMPTZOID, 8,
 												 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "sanse.device_seen failed");

@@ -15,8 +15,15 @@ COMMENT ON FUNCTION reading_flush() IS 'AFTER INSERT statement trigger of sanse.
 
 -- The devices' latest reading times, locked in id order (two gateways
 -- writing the same devices wait for each other instead of deadlocking);
--- an older reading changes nothing.
-CREATE OR REPLACE FUNCTION device_seen(p_devices bigint[], p_last timestamptz[], p_active timestamptz[]) RETURNS void
+-- an older reading changes nothing.  A device whose earliest use in the
+-- statement (p_first_active, else p_active) may fall inside a quiet span a
+-- sweep raised is marked in device_late_reading for the sweep's re-check
+-- (device_spans_disprove): a use older than its latest, or one while its
+-- current span has ended (by the clock, as a sweep may be dated 5 minutes
+-- ahead).  A use in the normal stream, inside a span not yet ended, marks
+-- nothing, so the re-check costs what the late uses cost.
+CREATE OR REPLACE FUNCTION device_seen(p_devices bigint[], p_last timestamptz[], p_active timestamptz[],
+                                       p_first_active timestamptz[] DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	PERFORM 1
@@ -24,6 +31,14 @@ BEGIN
 	  WHERE d.last_reading_at IS NULL OR s.last_at > d.last_reading_at
 	     OR s.active_at > coalesce(d.last_active_at, '-infinity')
 	  ORDER BY d.id FOR NO KEY UPDATE OF d;
+	INSERT INTO sanse.device_late_reading AS l (device_id, earliest)
+	SELECT d.id, s.first_at
+	  FROM sanse.device d JOIN unnest(p_devices, coalesce(p_first_active, p_active)) s(id, first_at) ON d.id = s.id
+	 WHERE s.first_at IS NOT NULL
+	   AND (s.first_at < d.last_active_at
+	        OR sanse.device_due(coalesce(d.last_active_at, d.installed_at), d.quiet_for) <= pg_catalog.clock_timestamp() + interval '5 minutes')
+	 ORDER BY d.id
+	ON CONFLICT (device_id) DO UPDATE SET earliest = least(l.earliest, excluded.earliest);
 	UPDATE sanse.device d
 	   SET last_reading_at = greatest(d.last_reading_at, s.last_at),
 	       last_active_at = greatest(d.last_active_at, s.active_at)
@@ -33,8 +48,8 @@ BEGIN
 	        OR s.active_at > coalesce(d.last_active_at, '-infinity'));
 END
 $$;
-REVOKE ALL ON FUNCTION device_seen(bigint[], timestamptz[], timestamptz[]) FROM PUBLIC;
-COMMENT ON FUNCTION device_seen(bigint[], timestamptz[], timestamptz[]) IS 'the write path: each device''s latest reading time and latest with value > 0 (run by reading_flush as the owner)';
+REVOKE ALL ON FUNCTION device_seen(bigint[], timestamptz[], timestamptz[], timestamptz[]) FROM PUBLIC;
+COMMENT ON FUNCTION device_seen(bigint[], timestamptz[], timestamptz[], timestamptz[]) IS 'the write path: each device''s latest reading time and latest with value > 0, and the devices whose use may fall inside a raised quiet span marked for the sweep (run by reading_flush as the owner)';
 
 -- A reading that may raise a warning (alarm, above, below): the rule of
 -- its device's kind for its resident's tier (or the tier-NULL row); then

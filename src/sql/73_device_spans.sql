@@ -65,6 +65,21 @@ CREATE TRIGGER a_restore_guard BEFORE INSERT ON device_span FOR EACH STATEMENT
 	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
 	EXECUTE FUNCTION restore_guard();
 
+-- Devices with a use (a reading with value > 0) that may fall inside a
+-- quiet span a sweep raised, marked by the write path (device_seen) with the
+-- earliest such use since the last sweep; the sweep re-checks only these
+-- (device_spans_disprove) and takes the marks away.
+CREATE TABLE device_late_reading (
+	device_id bigint PRIMARY KEY REFERENCES device (id),
+	earliest timestamptz NOT NULL
+);
+REVOKE ALL ON device_late_reading FROM PUBLIC;
+COMMENT ON TABLE device_late_reading IS 'devices with a use that may fall inside a raised quiet span (the earliest), marked by the write path, re-checked and taken away by the next sweep';
+SELECT pg_catalog.pg_extension_config_dump('device_late_reading', '');
+CREATE TRIGGER a_restore_guard BEFORE INSERT ON device_late_reading FOR EACH STATEMENT
+	WHEN (pg_catalog.left(pg_catalog.current_query(), 200) ~* '^\s*copy\s')
+	EXECUTE FUNCTION restore_guard();
+
 -- A device's spans by its kind and tier (the rule of the tier, else of tier NULL).
 CREATE OR REPLACE FUNCTION device_rule_span(p_kind text, p_tier risk_tier, p_rule text, p_report_every interval) RETURNS interval
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, sanse

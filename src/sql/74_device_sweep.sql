@@ -86,24 +86,34 @@ REVOKE ALL ON FUNCTION device_warning_cancel(bigint, timestamptz, text) FROM PUB
 -- Quiet spans a late reading disproved: a reading with value > 0 inside a
 -- span whose warning is still called.  A warning nobody has arrived at is
 -- cancelled; the span no longer counts (a repeat is taken back), and the
--- spans after the reading are found again.  Looks only at spans whose
--- warning waits for an arrival and that ended within sanse.max_backdate: a
--- handful.  (A silent task stays whatever reading comes: whoever fixes the
--- device closes it.)
+-- spans after the reading are found again.  Looks only at the devices the
+-- write path marked since the last sweep (device_late_reading, taken away
+-- here), at their spans ending after the earliest marked use, whose warning
+-- waits for an arrival and that ended within sanse.max_backdate: with no
+-- late use, one probe of an empty table.  (A silent task stays whatever
+-- reading comes: whoever fixes the device closes it.)
 CREATE OR REPLACE FUNCTION device_spans_disprove(at timestamptz) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	s record;
 	n int := 0;
+	devices bigint[];
+	earliest timestamptz[];
 BEGIN
+	WITH taken AS (DELETE FROM sanse.device_late_reading l RETURNING l.device_id, l.earliest)
+	SELECT array_agg(t.device_id ORDER BY t.device_id), array_agg(t.earliest ORDER BY t.device_id) INTO devices, earliest FROM taken t;
+	IF devices IS NULL THEN
+		RETURN 0;
+	END IF;
 	FOR s IN SELECT x.device_id, x.rule, x.span_from, x.ends_at, x.event_id, x.repeat, m.at AS late, d.quiet_for,
 	                coalesce(d.last_active_at, m.at) AS last
-	           FROM sanse.device_span x
+	           FROM unnest(devices, earliest) l(device_id, earliest)
+	           JOIN sanse.device_span x ON x.device_id = l.device_id AND x.rule = 'quiet' AND x.ends_at > l.earliest
 	           JOIN sanse.device d ON d.id = x.device_id
 	          CROSS JOIN LATERAL (SELECT max(r.at) AS at FROM sanse.reading r
 	                               WHERE r.device_id = x.device_id AND r.at > x.span_from AND r.at < x.ends_at
 	                                 AND r.value > 0) m
-	          WHERE x.rule = 'quiet' AND x.event_id IS NOT NULL AND x.disproved_at IS NULL	-- device_span_quiet_raised
+	          WHERE x.event_id IS NOT NULL AND x.disproved_at IS NULL
 	            AND x.ends_at > device_spans_disprove.at - sanse.max_backdate()
 	            AND (SELECT e.status FROM sanse.event e WHERE e.id = x.event_id) = 'called' AND m.at IS NOT NULL
 	          ORDER BY x.device_id, x.rule, x.ends_at
