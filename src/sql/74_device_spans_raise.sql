@@ -168,10 +168,12 @@ REVOKE ALL ON FUNCTION device_spans_create(bigint[], text[], timestamptz[]) FROM
 -- Raise the spans given (locked by the caller), at the sweep's time p_at:
 -- dropped, disproved, counted on what is open, raised.  raised: how many
 -- were raised or counted; disproved: how many a late reading disproved
--- (the spans after it are recorded anew, for another pass).
+-- (the spans after it are recorded anew, for another pass).  Plans cached
+-- (plan_cache_mode auto, whatever the sweep set): the lookups run once a
+-- span, and planning each anew cost more than running it.
 CREATE OR REPLACE FUNCTION device_spans_raise(p_devices bigint[], p_rules text[], p_ends timestamptz[], p_at timestamptz,
                                               OUT raised integer, OUT disproved integer)
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET plan_cache_mode = auto AS $$
 BEGIN
 	PERFORM sanse.device_spans_drop(p_devices, p_rules, p_ends);
 	disproved := sanse.device_spans_late(p_devices, p_rules, p_ends, p_at);
