@@ -248,7 +248,7 @@ feed_inbox_hash(Datum d, bytea **hash)
  * feed_inbox_row — BEFORE INSERT OR UPDATE OF id_number FOR EACH ROW on
  * sanse.feed_inbox.  On insert: the loader must hold a feed grant for the
  * row's department (42501, naming the department only); what sanse derives
- * (outcome, reason, the hash, the resident) is cleared.  The clear number
+ * (outcome, reason, the hash, the resident, what is withheld) is cleared.  The clear number
  * becomes id_number_hash and id_number NULL; a malformed one leaves no hash,
  * only outcome 'rejected' and the reason.
  */
@@ -265,10 +265,11 @@ feed_inbox_row(PG_FUNCTION_ARGS)
 				col_outcome,
 				col_reason,
 				col_hash,
-				col_resident;
-	int			cols[5];
-	Datum		values[5];
-	bool		nulls[5];
+				col_resident,
+				col_withheld;
+	int			cols[6];
+	Datum		values[6];
+	bool		nulls[6];
 	int			n = 0;
 	bool		isnull;
 	Datum		d;
@@ -287,6 +288,7 @@ feed_inbox_row(PG_FUNCTION_ARGS)
 	col_reason = sanse_column(desc, "feed_inbox", "reason", TEXTOID);
 	col_hash = sanse_column(desc, "feed_inbox", "id_number_hash", BYTEAOID);
 	col_resident = sanse_column(desc, "feed_inbox", "resident_id", INT8OID);
+	col_withheld = sanse_column(desc, "feed_inbox", "withheld", TEXTOID);
 
 	if (insert)
 		feed_inbox_check_grant(tuple, desc, col_dept);
@@ -307,6 +309,7 @@ feed_inbox_row(PG_FUNCTION_ARGS)
 	cols[n] = col_outcome, values[n] = problem ? CStringGetTextDatum("rejected") : (Datum) 0, nulls[n] = (problem == NULL), n++;
 	cols[n] = col_reason, values[n] = problem ? CStringGetTextDatum(problem) : (Datum) 0, nulls[n] = (problem == NULL), n++;
 	cols[n] = col_resident, values[n] = (Datum) 0, nulls[n] = true, n++;
+	cols[n] = col_withheld, values[n] = (Datum) 0, nulls[n] = true, n++;
 	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, n, cols, values, nulls));
 }
 

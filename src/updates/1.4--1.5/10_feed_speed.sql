@@ -1,0 +1,4 @@
+-- issue 20 (speed, existence leak): what apply_feed withholds from a loader
+-- about a row (a resident outside its areas has the number) is kept for the
+-- data office in feed_inbox.withheld (the column's comment follows, generated).
+ALTER TABLE feed_inbox ADD COLUMN withheld text;
