@@ -53,7 +53,7 @@ CREATE TABLE feed_inbox (
 	loaded_at timestamptz NOT NULL DEFAULT now(),
 	withheld text,
 	PRIMARY KEY (department, batch, line)
-) WITH (fillfactor = 80);	-- room on each page for apply_feed's outcomes (HOT updates)
+) WITH (fillfactor = 45);	-- room on each page for a new version of every row: apply_feed writes the outcomes as HOT updates
 -- forgetting a resident erases the feed rows that name them
 CREATE INDEX feed_inbox_hash ON feed_inbox (id_number_hash) WHERE id_number_hash IS NOT NULL;
 REVOKE ALL ON feed_inbox FROM PUBLIC;

@@ -43,7 +43,7 @@ BEGIN
 	ANALYZE pg_temp.feed_allowed;
 	-- a large batch just COPYed in: the planner is told (hash joins, not a probe a row)
 	IF (SELECT count(*) FROM (SELECT 1 FROM sanse.feed_inbox i WHERE i.department = department AND i.batch = batch LIMIT 10001) x) > 10000 THEN
-		ANALYZE sanse.feed_inbox;
+		ANALYZE sanse.feed_inbox (department, batch, area_path, id_number_hash);	-- what the steps join and filter on
 	END IF;
 END
 $$;
@@ -57,7 +57,9 @@ COMMENT ON FUNCTION feed_work_tables(text, text, name) IS 'apply_feed''s first s
 -- cannot register them (the one answer that differs, see doc/feeds.md); the
 -- data office reads what was withheld in feed_inbox.withheld and the audit.
 CREATE OR REPLACE FUNCTION feed_classify_rows(department text, batch text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse
+SET enable_mergejoin = off	-- the area_path join is estimated badly; a sort of the batch never pays
+AS $$
 #variable_conflict use_variable
 BEGIN
 	IF pg_catalog.to_regclass('pg_temp.feed_work') IS NULL OR pg_catalog.to_regclass('pg_temp.feed_allowed') IS NULL
@@ -68,15 +70,12 @@ BEGIN
 	-- stored), in one pass; prev is what the department asserts now about
 	-- the person, same whether the row says just that
 	INSERT INTO pg_temp.feed_work (line, h, name, factors, area_id, resident_id, other, outcome, reason, withheld, prev, same)
-	SELECT x.line, x.h, x.name, x.factors, x.area_id, CASE WHEN x.seen_n > 0 THEN x.seen_id END, x.other_id,
-	       CASE WHEN v.why IS NOT NULL THEN 'rejected'
-	            WHEN x.seen_n = 0 THEN 'registered'
-	            WHEN x.leaving THEN 'left'
-	            WHEN x.old_outcome = 'registered' AND x.old_resident = x.seen_id THEN 'registered'
-	            ELSE 'matched' END,
-	       v.why,
+	SELECT x.line, nullif(x.h, CASE WHEN o.outcome <> 'registered' THEN x.h END),
+	       CASE WHEN o.outcome = 'registered' THEN x.name END, CASE WHEN NOT o.same THEN x.factors END,
+	       CASE WHEN o.outcome = 'registered' THEN x.area_id END, CASE WHEN x.seen_n > 0 THEN x.seen_id END, x.other_id,
+	       o.outcome, v.why,
 	       CASE WHEN x.other_id IS NOT NULL THEN 'a resident outside the areas this role may feed has this ID number' END,
-	       x.prev, x.seen_n = 1 AND coalesce(x.prev, '{}') @> x.factors AND coalesce(x.prev, '{}') <@ x.factors
+	       CASE WHEN NOT o.same THEN x.prev END, o.same
 	  FROM (SELECT i.line, i.id_number_hash AS h, i.name, i.left_programme AS leaving,
 	               coalesce(i.factors, '{}') AS factors,
 	               CASE WHEN NOT coalesce(i.factors, '{}') <@ sanse.factor_names()
@@ -97,9 +96,10 @@ BEGIN
 	                        AND r.id_number_hash IN (SELECT j.id_number_hash FROM sanse.feed_inbox j
 	                                                  WHERE j.department = department AND j.batch = batch)
 	                      GROUP BY r.id_number_hash) m ON m.id_number_hash = i.id_number_hash
-	          LEFT JOIN (SELECT s.resident_id, array_agg(s.factor) AS fs FROM sanse.factor_source s
-	                      WHERE s.source = department AND s.until IS NULL GROUP BY s.resident_id) p
-	                 ON p.resident_id = m.seen_id AND m.seen_n = 1
+	          -- a probe of factor_source_open a person (whatever the estimates)
+	          LEFT JOIN LATERAL (SELECT array_agg(s.factor) AS fs FROM sanse.factor_source s
+	                              WHERE s.resident_id = m.seen_id AND s.source = department AND s.until IS NULL) p
+	                 ON m.seen_n = 1
 	          LEFT JOIN (SELECT j.id_number_hash AS h FROM sanse.feed_inbox j
 	                      WHERE j.department = department AND j.batch = batch AND j.id_number_hash IS NOT NULL
 	                      GROUP BY j.id_number_hash HAVING count(*) > 1) d ON d.h = i.id_number_hash
@@ -117,8 +117,16 @@ BEGIN
 	                   WHEN NOT x.area_allowed THEN 'the area is outside the areas this role may feed'
 	                   WHEN nullif(btrim(x.name), '') IS NULL THEN 'a person new to the areas this role may feed needs a name'
 	                   WHEN x.other_id IS NOT NULL THEN 'not registered: the data office checks this row'
-	              END AS why) v;
-	ANALYZE pg_temp.feed_work;
+	              END AS why) v
+	 -- (only what a later step reads is kept: the work table stays small)
+	 CROSS JOIN LATERAL (
+	       SELECT CASE WHEN v.why IS NOT NULL THEN 'rejected'
+	                   WHEN x.seen_n = 0 THEN 'registered'
+	                   WHEN x.leaving THEN 'left'
+	                   WHEN x.old_outcome = 'registered' AND x.old_resident = x.seen_id THEN 'registered'
+	                   ELSE 'matched' END AS outcome,
+	              x.seen_n = 1 AND coalesce(x.prev, '{}') @> x.factors AND coalesce(x.prev, '{}') <@ x.factors AS same) o;
+	ANALYZE pg_temp.feed_work (line, h, area_id, resident_id, other, outcome, same);
 END
 $$;
 REVOKE ALL ON FUNCTION feed_classify_rows(text, text) FROM PUBLIC;
@@ -166,8 +174,10 @@ BEGIN
 		-- naming a known person is not an omission)
 		UPDATE sanse.factor_source s SET until = t, until_batch = batch
 		 WHERE mode = 'snapshot' AND s.source = department AND s.until IS NULL
-		   AND NOT EXISTS (SELECT 1 FROM pg_temp.feed_work w WHERE w.resident_id = s.resident_id)
-		   AND EXISTS (SELECT 1 FROM sanse.resident r JOIN pg_temp.feed_allowed f ON f.area_id = r.area_id WHERE r.id = s.resident_id)
+		   -- NOT IN: a hashed subplan whatever the estimates (factor_source's
+		   -- may be stale after a large apply), never a loop over feed_work
+		   AND s.resident_id NOT IN (SELECT w.resident_id FROM pg_temp.feed_work w WHERE w.resident_id IS NOT NULL)
+		   AND s.resident_id IN (SELECT r.id FROM sanse.resident r JOIN pg_temp.feed_allowed f ON f.area_id = r.area_id)
 		RETURNING s.resident_id
 	)
 	INSERT INTO pg_temp.feed_changed (resident_id, closing)
@@ -251,7 +261,9 @@ COMMENT ON FUNCTION feed_report_departures(text, text, timestamptz, text) IS 'ap
 
 CREATE OR REPLACE FUNCTION apply_feed(department text, batch text, mode text DEFAULT 'snapshot')
 RETURNS TABLE (outcome text, n bigint)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse
+SET jit = off	-- a batch's statements are costed far above jit_above_cost: compiling them took longer than running them
+AS $$
 #variable_conflict use_variable
 DECLARE
 	who name := sanse.acting_role();
