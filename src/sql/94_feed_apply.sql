@@ -41,9 +41,14 @@ BEGIN
 	TRUNCATE pg_temp.feed_allowed, pg_temp.feed_changed, pg_temp.feed_work;
 	INSERT INTO pg_temp.feed_allowed SELECT DISTINCT x FROM sanse.feed_areas(department, who) x;
 	ANALYZE pg_temp.feed_allowed;
-	-- a large batch just COPYed in: the planner is told (hash joins, not a probe a row)
+	-- a large batch just COPYed in: the planner is told (hash joins, not a
+	-- probe a row), and what the department's last large apply left in
+	-- factor_source (without it, a plan that loops over the work table once
+	-- per source row of the department can take hours); only the columns the
+	-- steps join and filter on
 	IF (SELECT count(*) FROM (SELECT 1 FROM sanse.feed_inbox i WHERE i.department = department AND i.batch = batch LIMIT 10001) x) > 10000 THEN
-		ANALYZE sanse.feed_inbox (department, batch, area_path, id_number_hash);	-- what the steps join and filter on
+		ANALYZE sanse.feed_inbox (department, batch, area_path, id_number_hash);
+		ANALYZE sanse.factor_source (resident_id, source, until);
 	END IF;
 END
 $$;
@@ -172,12 +177,13 @@ BEGIN
 		-- snapshot: what the department asserted before about a person of
 		-- its areas this batch does not name is withdrawn (a rejected row
 		-- naming a known person is not an omission)
+		-- (hashed subplans whatever the estimates, which for factor_source
+		-- may be stale after a large apply: never a loop over a whole table)
 		UPDATE sanse.factor_source s SET until = t, until_batch = batch
-		 WHERE mode = 'snapshot' AND s.source = department AND s.until IS NULL
-		   -- NOT IN: a hashed subplan whatever the estimates (factor_source's
-		   -- may be stale after a large apply), never a loop over feed_work
+		  FROM sanse.resident r
+		 WHERE mode = 'snapshot' AND s.source = department AND s.until IS NULL AND r.id = s.resident_id
 		   AND s.resident_id NOT IN (SELECT w.resident_id FROM pg_temp.feed_work w WHERE w.resident_id IS NOT NULL)
-		   AND s.resident_id IN (SELECT r.id FROM sanse.resident r JOIN pg_temp.feed_allowed f ON f.area_id = r.area_id)
+		   AND r.area_id IN (SELECT f.area_id FROM pg_temp.feed_allowed f OFFSET 0)
 		RETURNING s.resident_id
 	)
 	INSERT INTO pg_temp.feed_changed (resident_id, closing)
