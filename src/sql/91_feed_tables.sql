@@ -51,8 +51,9 @@ CREATE TABLE feed_inbox (
 	id_number_hash bytea,
 	resident_id bigint,
 	loaded_at timestamptz NOT NULL DEFAULT now(),
+	withheld text,
 	PRIMARY KEY (department, batch, line)
-) WITH (fillfactor = 80);	-- room on each page for apply_feed's outcomes (HOT updates)
+) WITH (fillfactor = 45);	-- room on each page for a new version of every row: apply_feed writes the outcomes as HOT updates
 -- forgetting a resident erases the feed rows that name them
 CREATE INDEX feed_inbox_hash ON feed_inbox (id_number_hash) WHERE id_number_hash IS NOT NULL;
 REVOKE ALL ON feed_inbox FROM PUBLIC;
@@ -60,6 +61,7 @@ COMMENT ON TABLE feed_inbox IS 'department feeds (spec 9): a loader COPYs a batc
 COMMENT ON COLUMN feed_inbox.id_number IS 'write the clear 18-character ID number here; it is checked, replaced by id_number_hash and never stored';
 COMMENT ON COLUMN feed_inbox.id_number_hash IS 'HMAC-SHA256 of the ID number under the installation secret (NULL when malformed; set by sanse)';
 COMMENT ON COLUMN feed_inbox.resident_id IS 'the resident the row named when applied (set by sanse)';
+COMMENT ON COLUMN feed_inbox.withheld IS 'what the loader is not told about the row (set by sanse): a resident outside the areas it may feed has the number';
 SELECT pg_catalog.pg_extension_config_dump('feed_inbox', '');
 
 -- Provenance: who asserts which factor of a resident, since when, until when.
