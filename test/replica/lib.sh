@@ -100,11 +100,15 @@ replica_standby() {
 	shift 3
 	mkdir -p "$rtmp/$n" && chown postgres "$rtmp/$n" || return 1
 	as_postgres "$bindir/pg_basebackup" -h 127.0.0.1 -p "$from" -U postgres -D "$rtmp/$n/data" -R -X stream \
-		-c fast -d "application_name=$n" >"$rtmp/$n/basebackup.out" 2>&1 || {
+		-c fast >"$rtmp/$n/basebackup.out" 2>&1 || {
 		cat "$rtmp/$n/basebackup.out"
 		return 1
 	}
 	replica_conf "$n" "$p" "$@"
+	# its name on the primary (pg_stat_replication.application_name, what
+	# synchronous_standby_names lists): after what -R wrote, so it wins
+	echo "primary_conninfo = 'host=127.0.0.1 port=$from user=postgres application_name=$n'" \
+		>>"$rtmp/$n/data/postgresql.auto.conf"
 	replica_names="$replica_names $n"
 	replica_start "$n" || { cat "$rtmp/$n/start.out" "$rtmp/$n/server.log"; return 1; }
 }
