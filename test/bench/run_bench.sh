@@ -618,5 +618,7 @@ $app_rows residents were written by the app in the run.
 MD
 # department feeds (issue 20) on the same 100x district, appended as a section
 sh test/bench/feeds.sh sanse_bench_views >>"$OUT"
+# the screen on a hot standby, and a failover (issue 23): clusters of their own
+sh test/bench/standby.sh >>"$OUT"
 echo "written $OUT"
 cat "$OUT"
