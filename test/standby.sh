@@ -87,7 +87,7 @@ replica_caught_up "$p1" "$p2" || echo "# the standby did not catch up in 30 s"
 # A view's rows as one md5 (columns that depend on the clock left out), and
 # how many: equal on both servers, and not empty.
 views_agg="coverage coverage_by_tier overdue_events grid_daily_report loop_metrics worker_checkin_rate coverage_history"
-views_care="$views_agg open_events worker_load carer_gaps"
+views_care="$views_agg open_events worker_load carer_gaps resident_profile"
 digest() {	# port role view
 	rq "$1" -c "SET ROLE $2" -c "SELECT count(*) || ':' || coalesce(md5(string_agg(r, '|' ORDER BY r)), '-')
 	                              FROM (SELECT (to_jsonb(t) - 'age' - 'time_left')::text AS r FROM sanse.$3 t) s" 2>&1
@@ -174,35 +174,36 @@ check "the standby's events and steps are the primary's (it swept nothing)" \
 # servers taking turns (which goes first alternates); the median of the rounds.
 ROUNDS=${SANSE_STANDBY_ROUNDS:-5}
 screen_views="coverage coverage_by_tier overdue_events grid_daily_report loop_metrics worker_checkin_rate coverage_history"
-timed() {	# port role: "view ms" lines, best of 3
+timed() {	# port role view: its ms, best of 3
 	rq "$1" -c "SET ROLE $2" -c "DO \$\$
-DECLARE v text; t0 timestamptz; best float8;
+DECLARE t0 timestamptz; best float8;
 BEGIN
-	FOREACH v IN ARRAY string_to_array('$screen_views', ' ') LOOP
-		best := NULL;
-		FOR i IN 1..3 LOOP
-			t0 := clock_timestamp();
-			EXECUTE format('SELECT count(*) FROM (SELECT * FROM sanse.%I) x', v);
-			best := least(best, extract(epoch FROM clock_timestamp() - t0) * 1000);
-		END LOOP;
-		RAISE NOTICE 'time % %', v, round(best::numeric, 3);
+	FOR i IN 1..3 LOOP
+		t0 := clock_timestamp();
+		PERFORM count(*) FROM (SELECT * FROM sanse.$3) x;
+		best := least(best, extract(epoch FROM clock_timestamp() - t0) * 1000);
 	END LOOP;
+	RAISE NOTICE 'time %', round(best::numeric, 3);
 END \$\$" 2>&1 | sed -n 's/^NOTICE:  time //p'
 }
+# each view as each role: both servers one after the other (which goes
+# first alternates), so that noise from the machine's neighbours falls on both
 : >"$rtmp/times"
-for role in standby_agg standby_care; do
-	timed "$p1" "$role" >/dev/null
-	timed "$p2" "$role" >/dev/null
-	r=1
-	while [ $r -le "$ROUNDS" ]; do
-		if [ $((r % 2)) -eq 1 ]; then order="$p1 $p2"; else order="$p2 $p1"; fi
-		for p in $order; do
-			side=primary
-			[ "$p" = "$p2" ] && side=standby
-			timed "$p" "$role" | sed "s/^/$role $side /" >>"$rtmp/times"
+r=0
+while [ $r -le "$ROUNDS" ]; do
+	for role in standby_agg standby_care; do
+		for v in $screen_views; do
+			if [ $((r % 2)) -eq 1 ]; then order="$p1 $p2"; else order="$p2 $p1"; fi
+			for p in $order; do
+				side=primary
+				[ "$p" = "$p2" ] && side=standby
+				t=$(timed "$p" "$role" "$v")
+				# round 0 warms both servers' caches up, unrecorded
+				[ $r -gt 0 ] && echo "$role $side $v $t" >>"$rtmp/times"
+			done
 		done
-		r=$((r + 1))
 	done
+	r=$((r + 1))
 done
 # role view primary_ms standby_ms (medians), then the total of the medians
 awk '{ k = $1 " " $3; v[k, $2, ++n[k, $2]] = $4; keys[k] = 1 }

@@ -19,10 +19,18 @@
 rdb=${rdb:-sanse_replica}
 rtmp=$(mktemp -d /tmp/sanse-replica.XXXXXX) || exit 2
 chmod 755 "$rtmp"
-chown postgres "$rtmp"
 replica_names=
 
-as_postgres() { runuser -u postgres -- "$@"; }
+# the clusters run as the postgres user (as root, through runuser), or as
+# whoever runs the test
+if [ "$(id -u)" = 0 ]; then
+	chown postgres "$rtmp"
+	as_postgres() { runuser -u postgres -- "$@"; }
+	as_owner() { chown postgres "$@"; }
+else
+	as_postgres() { "$@"; }
+	as_owner() { :; }
+fi
 
 # The running server's own binaries: its postmaster's executable, else pg_config's.
 replica_bindir() {
@@ -81,7 +89,7 @@ replica_primary() {
 	n=$1
 	p=$2
 	shift 2
-	mkdir -p "$rtmp/$n" && chown postgres "$rtmp/$n" || return 1
+	mkdir -p "$rtmp/$n" && as_owner "$rtmp/$n" || return 1
 	as_postgres "$bindir/initdb" -D "$rtmp/$n/data" -A trust -U postgres -k >"$rtmp/$n/initdb.out" 2>&1 || {
 		cat "$rtmp/$n/initdb.out"
 		return 1
@@ -98,7 +106,7 @@ replica_standby() {
 	p=$2
 	from=$3
 	shift 3
-	mkdir -p "$rtmp/$n" && chown postgres "$rtmp/$n" || return 1
+	mkdir -p "$rtmp/$n" && as_owner "$rtmp/$n" || return 1
 	as_postgres "$bindir/pg_basebackup" -h 127.0.0.1 -p "$from" -U postgres -D "$rtmp/$n/data" -R -X stream \
 		-c fast >"$rtmp/$n/basebackup.out" 2>&1 || {
 		cat "$rtmp/$n/basebackup.out"
