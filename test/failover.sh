@@ -157,7 +157,7 @@ sleep "${SANSE_FAILOVER_LOAD:-25}"
 pm=$(head -1 "$rtmp/primary/data/postmaster.pid")
 kids=$(ps -o pid= --ppid "$pm")
 t_kill=$(now_ns)
-kill -9 "$pm" $kids
+kill -9 "$pm" $kids 2>/dev/null	# (a backend may have ended since ps)
 # the orchestrator's part: the primary is gone (no answer), promote
 while as_postgres "$bindir/pg_isready" -q -h 127.0.0.1 -p "$p1" -t 1; do sleep 0.1; done
 t_down=$(now_ns)
@@ -170,13 +170,14 @@ wait
 load_pids=
 
 # --- what was acknowledged, against what is there -------------------------------
+# before the kill; after the primary stopped answering (so from the new one)
 acked_before() { awk -v t="$t_kill" -v c="$2" '$c < t' "$1" | wc -l; }
-acked_after() { awk -v t="$t_kill" -v c="$2" '$c >= t' "$1" | wc -l; }
+acked_after() { awk -v t="$t_down" -v c="$2" '$c >= t' "$1" | wc -l; }
 cat "$rtmp/ck1" "$rtmp/ck2" >"$rtmp/ck"
 n_ck=$(wc -l <"$rtmp/ck")
 n_ck_before=$(acked_before "$rtmp/ck" 4)
 n_ck_after=$(acked_after "$rtmp/ck" 4)
-echo "# acknowledged: $n_ck check-ins ($n_ck_before before the kill, $n_ck_after after), $(wc -l <"$rtmp/ev") warnings raised, $(wc -l <"$rtmp/arr") arrivals, $(wc -l <"$rtmp/sw") sweeps ($(acked_after "$rtmp/sw" 1) after), $(wc -l <"$rtmp/steps") steps seen by the last sweep before the kill"
+echo "# acknowledged: $n_ck check-ins ($n_ck_before before the kill, $n_ck_after after the primary stopped answering), $(wc -l <"$rtmp/ev") warnings raised, $(wc -l <"$rtmp/arr") arrivals, $(wc -l <"$rtmp/sw") sweeps ($(acked_after "$rtmp/sw" 1) after), $(wc -l <"$rtmp/steps") steps seen by the last sweep before the kill"
 check "check-ins were acknowledged before the kill and after the promotion" \
 	"$([ "$n_ck_before" -gt 0 ] && [ "$n_ck_after" -gt 0 ] && echo both)" "both"
 check "sweeps were acknowledged before the kill and after the promotion" \
@@ -215,7 +216,8 @@ SQL
 )" "0"
 
 # --- the door tokens, and the sweeps, on the promoted server ---------------------
-first_after=$(awk -v t="$t_kill" '$4 >= t { print $4 }' "$rtmp/ck" | sort -n | head -1)
+# the first check-in acknowledged once the old primary no longer answered
+first_after=$(awk -v t="$t_down" '$4 >= t { print $4 }' "$rtmp/ck" | sort -n | head -1)
 secs=$(awk -v a="$t_kill" -v b="$first_after" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 echo "# seconds from the kill until check-ins succeed again: $secs (the primary seen down after $(awk -v a="$t_kill" -v b="$t_down" 'BEGIN { printf "%.1f", (b - a) / 1e9 }') s, promoted after $(awk -v a="$t_kill" -v b="$t_promoted" 'BEGIN { printf "%.1f", (b - a) / 1e9 }') s)"
 [ -n "$SANSE_STANDBY_RESULT" ] && echo "failover $lost $n_ck $secs" >>"$SANSE_STANDBY_RESULT"
