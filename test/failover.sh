@@ -120,7 +120,15 @@ warnings() {	# $1 ack file for events, $2 for arrivals
 			tries=0
 			while [ -z "$arrived" ] && [ ! -f "$deadline_file" ] && [ $tries -lt 100 ]; do
 				arrived=$(lq -c "SELECT sanse.arrive($ev, $worker, '$token')" -c "SELECT 'arrived'")
-				[ -n "$arrived" ] && echo "$ev $worker $(now_ns)" >>"$2" || sleep 0.05
+				if [ -n "$arrived" ]; then
+					echo "$ev $worker $(now_ns)" >>"$2"
+				elif [ "$(lq -c "SELECT arrived_at IS NOT NULL FROM sanse.event WHERE id = $ev")" = t ]; then
+					# it committed, but its answer was lost with the primary:
+					# there, yet not acknowledged (a retry would be the wrong stage)
+					break
+				else
+					sleep 0.05
+				fi
 				tries=$((tries + 1))
 			done
 		fi
