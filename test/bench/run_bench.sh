@@ -618,6 +618,8 @@ $app_rows residents were written by the app in the run.
 MD
 # department feeds (issue 20) on the same 100x district, appended as a section
 sh test/bench/feeds.sh sanse_bench_views >>"$OUT"
+# the screen on a hot standby, and a failover (issue 23): clusters of their own
+sh test/bench/standby.sh >>"$OUT"
 # readings (issue 21): a gateway's COPY against a bare COPY, in a database of its own
 sh test/bench/readings.sh sanse_bench_readings >>"$OUT"
 # an hour of devices with a sweep every minute (issue 21), in a database of its own
