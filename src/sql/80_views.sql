@@ -223,7 +223,7 @@ WITH ev AS (
 	       e.status, e.rating, e.solved, e.evaluated_by, e.reopened,
 	       a.first_arrival - e.due_at AS time_to_arrive,
 	       a.first_arrival < sanse.zone_add(e.due_at, sanse.step_interval(e.kind, e.tier, 'called')) AS in_time,
-	       EXISTS (SELECT 1 FROM sanse.event_transition t WHERE t.event_id = e.id AND t.stage = 'handled') AS was_handled
+	       EXISTS (SELECT 1 FROM sanse.event_transition t WHERE t.event_id = e.id AND t.stage IN ('handled', 'still_here')) AS was_handled
 	  FROM sanse.event e
 	  LEFT JOIN LATERAL (SELECT min(t.at) AS first_arrival FROM sanse.event_transition t
 	                      WHERE t.event_id = e.id AND t.stage = 'arrived') a ON true
