@@ -7,7 +7,10 @@
 # must keep.  Prints TAP-like lines.
 cd "$(dirname "$0")/.." || exit 2
 db=sanse_demo_smoke
+# the departments' loader roles the demo creates (cluster-wide), <db>_<department>
+drop_loaders() { for d in civil_affairs health disabled_federation; do psql -X -q -d postgres -c "DROP ROLE IF EXISTS ${db}_$d" >/dev/null 2>&1; done; }
 dropdb --if-exists "$db" >/dev/null 2>&1
+drop_loaders
 createdb "$db" || exit 1
 q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 qs() { PGOPTIONS="-c search_path=sanse,public" q "$@"; }
@@ -48,7 +51,7 @@ check "each department's first list has bad rows of every kind spec 9 names" \
 	"civil_affairs 4, disabled_federation 4, health 4"
 check "the outcome counts printed are the generator's counts of the rows it wrote" \
 	"$(grep '^feed .*, batch .* rows, applied by ' "$out")" \
-	"$(q -c "SELECT format('feed %s, batch %s (%s rows, applied by sanse_demo_%s): matched %s, registered %s, left %s, rejected %s',
+	"$(q -c "SELECT format('feed %s, batch %s (%s rows, applied by sanse_demo_smoke_%s): matched %s, registered %s, left %s, rejected %s',
 	                       department, batch, count(*), department, count(*) FILTER (WHERE expect = 'matched'),
 	                       count(*) FILTER (WHERE expect = 'registered'), count(*) FILTER (WHERE expect = 'left'),
 	                       count(*) FILTER (WHERE expect LIKE 'rejected%'))
@@ -132,4 +135,5 @@ running=$(q -c "$tally")
 q -c "SELECT sanse.rebuild_worker_month()" >/dev/null
 check "the tally kept by check-ins and sweeps equals a recount from visits and events" "$(q -c "$tally")" "$running"
 dropdb "$db"
+drop_loaders
 exit $fail

@@ -7,7 +7,6 @@
 SELECT sanse_demo.correct_health(:scale, 'list-2') AS moved \gset
 \set batch list-2
 \set dept health
-\set loader sanse_demo_health
 \i test/demo/load_feed.psql
 -- the newcomers get their five-for-one
 SELECT sanse_demo.settle(:scale, NULL) AS settled \gset
