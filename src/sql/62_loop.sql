@@ -112,6 +112,10 @@ BEGIN
 	ELSIF st.value = 'whistled' AND (p_note IS NULL OR NOT EXISTS (SELECT 1 FROM sanse.department d WHERE d.code = p_note)) THEN
 		RAISE EXCEPTION 'unknown department "%"', coalesce(p_note, 'NULL')
 			USING ERRCODE = '22023', HINT = 'Departments are the rows of sanse.department.';
+	ELSIF st.value = 'still_here' AND NOT EXISTS (SELECT 1 FROM sanse.feed_departure d
+	                                              WHERE d.event_id = e.id AND d.confirmed_at IS NULL) THEN
+		RAISE EXCEPTION 'event % is not a departure a department reported', e.id
+			USING ERRCODE = '55000', HINT = 'Only the task that confirms a reported departure can be answered "still here".';
 	ELSIF NOT st.by_worker AND sanse.loop_took_part(e, p_by) THEN
 		RAISE EXCEPTION 'whoever arrived at or handled event % may not evaluate it', e.id
 			USING ERRCODE = '42501',
@@ -139,6 +143,7 @@ BEGIN
 		         ORDER BY c.id LIMIT 1);
 	END IF;
 	RETURN CASE WHEN CASE st.value WHEN 'arrived' THEN e.arrived_at = p_at AND e.arrived_by IS NOT DISTINCT FROM p_worker
+	                               WHEN 'still_here' THEN e.status = 'closed' AND e.handled_at = p_at AND e.handled_by IS NOT DISTINCT FROM p_worker
 	                               WHEN 'handled' THEN e.handled_at = p_at AND e.handled_by IS NOT DISTINCT FROM p_worker
 	                               WHEN 'fed_back' THEN e.fed_back_at = p_at AND e.fed_back_by IS NOT DISTINCT FROM p_worker END
 	            THEN e.id END;
@@ -221,6 +226,11 @@ BEGIN
 		  FROM sanse.event_step s WHERE s.event_id = e.id AND s.at > p_at AND s.at > since
 		HAVING count(*) > 0;
 	END IF;
+	IF p_stage = 'still_here' THEN
+		-- the departure answered before the task closes (its close then
+		-- confirms nothing), and the history says why
+		note := sanse.feed_departure_refute(e.id, p_worker, p_at, p_note);
+	END IF;
 	PERFORM sanse.loop_move_event(e, m, since, p_worker, p_at, note, p_rating, p_solved, p_by);
 	IF p_stage = 'whistled' THEN
 		RETURN sanse.call_event('task', e.resident_id, e.area_id, e.tier, 'whistled for ' || p_note, 'department',
@@ -258,9 +268,9 @@ BEGIN
 		       called_at = CASE WHEN again THEN p_at ELSE x.called_at END,
 		       arrived_at = CASE WHEN m.stage = 'arrived' THEN p_at WHEN NOT again THEN x.arrived_at END,
 		       arrived_by = CASE WHEN m.stage = 'arrived' THEN p_worker WHEN NOT again THEN x.arrived_by END,
-		       handled_at = CASE WHEN m.stage = 'handled' THEN p_at WHEN NOT again THEN x.handled_at END,
-		       handled_by = CASE WHEN m.stage = 'handled' THEN p_worker WHEN NOT again THEN x.handled_by END,
-		       action = CASE WHEN m.stage = 'handled' THEN p_note WHEN NOT again THEN x.action END,
+		       handled_at = CASE WHEN m.stage IN ('handled', 'still_here') THEN p_at WHEN NOT again THEN x.handled_at END,
+		       handled_by = CASE WHEN m.stage IN ('handled', 'still_here') THEN p_worker WHEN NOT again THEN x.handled_by END,
+		       action = CASE WHEN m.stage IN ('handled', 'still_here') THEN p_note WHEN NOT again THEN x.action END,
 		       fed_back_at = CASE WHEN m.stage = 'fed_back' THEN p_at WHEN NOT again THEN x.fed_back_at END,
 		       fed_back_by = CASE WHEN m.stage = 'fed_back' THEN p_worker WHEN NOT again THEN x.fed_back_by END,
 		       feedback = CASE WHEN m.stage = 'fed_back' THEN p_note WHEN NOT again THEN x.feedback END,

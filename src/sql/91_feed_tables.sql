@@ -100,18 +100,34 @@ COMMENT ON TABLE feed_state IS 'the last feed applied per department (its row se
 SELECT pg_catalog.pg_extension_config_dump('feed_state', '');
 
 -- A department reported a resident left (died or moved away): the task the
--- micro-grid leader confirms it with; closing it ends the care.
+-- micro-grid leader confirms it with; closing it ends the care.  Or the
+-- leader finds the person still there (sanse.still_here): the task closes,
+-- the care goes on, and the department's later rows saying left are
+-- rejected until its list names the person without left again or a
+-- snapshot leaves them out (settled).
 CREATE TABLE feed_departure (
 	event_id bigint PRIMARY KEY REFERENCES event (id),
 	resident_id bigint NOT NULL REFERENCES resident (id) ON DELETE CASCADE,
 	department text NOT NULL,
 	batch text NOT NULL,
 	reported_at timestamptz NOT NULL,
-	confirmed_at timestamptz
+	confirmed_at timestamptz,
+	refuted_at timestamptz,
+	refuted_by bigint REFERENCES worker (id),
+	settled_at timestamptz,
+	settled_batch text,
+	CONSTRAINT feed_departure_one_answer CHECK (confirmed_at IS NULL OR refuted_at IS NULL),
+	CONSTRAINT feed_departure_settles_a_refutation CHECK (settled_at IS NULL OR refuted_at IS NOT NULL)
 );
-CREATE UNIQUE INDEX feed_departure_open ON feed_departure (resident_id, department) WHERE confirmed_at IS NULL;
+-- one open departure (a task pending) or one refuted and not settled, per
+-- person and department
+CREATE UNIQUE INDEX feed_departure_open ON feed_departure (resident_id, department) WHERE confirmed_at IS NULL AND settled_at IS NULL;
 REVOKE ALL ON feed_departure FROM PUBLIC;
-COMMENT ON TABLE feed_departure IS 'departures a department reported: the closed-loop task that confirms each; closing it ends the care and that department''s assertions';
+COMMENT ON TABLE feed_departure IS 'departures a department reported: the closed-loop task that confirms each; closing it ends the care and that department''s assertions, answering it "still here" (sanse.still_here) keeps both';
+COMMENT ON COLUMN feed_departure.refuted_at IS 'when the worker at the door answered "still here" (the task closed, the care goes on)';
+COMMENT ON COLUMN feed_departure.refuted_by IS 'the worker who answered "still here"';
+COMMENT ON COLUMN feed_departure.settled_at IS 'when the department''s list stopped saying left after a "still here" (a row naming the person without left, or a snapshot leaving them out): until then its rows saying left are rejected';
+COMMENT ON COLUMN feed_departure.settled_batch IS 'the batch that settled it';
 SELECT pg_catalog.pg_extension_config_dump('feed_departure', '');
 
 -- Row-level security (spec 8) on the new tables that hold a person: only the

@@ -90,7 +90,7 @@ BEGIN
 	               nullif(btrim(i.area_path), '') IS NOT NULL AS has_area, a.id AS area_id, a.kind AS area_kind,
 	               fa.area_id IS NOT NULL AS area_allowed,
 	               m.seen_id, coalesce(m.seen_n, 0) AS seen_n, m.other_id, p.fs AS prev,
-	               i.outcome AS old_outcome, i.resident_id AS old_resident
+	               i.outcome AS old_outcome, i.resident_id AS old_resident, dd.event_id AS refuted_event
 	          FROM sanse.feed_inbox i
 	          LEFT JOIN sanse.area a ON a.path::text = btrim(i.area_path)
 	          LEFT JOIN pg_temp.feed_allowed fa ON fa.area_id = a.id
@@ -105,6 +105,9 @@ BEGIN
 	          LEFT JOIN LATERAL (SELECT array_agg(s.factor) AS fs FROM sanse.factor_source s
 	                              WHERE s.resident_id = m.seen_id AND s.source = department AND s.until IS NULL) p
 	                 ON m.seen_n = 1
+	          -- a departure of this department the leader answered "still here", not settled
+	          LEFT JOIN sanse.feed_departure dd ON i.left_programme AND m.seen_n = 1 AND dd.resident_id = m.seen_id
+	                                           AND dd.department = department AND dd.refuted_at IS NOT NULL AND dd.settled_at IS NULL
 	          LEFT JOIN (SELECT j.id_number_hash AS h FROM sanse.feed_inbox j
 	                      WHERE j.department = department AND j.batch = batch AND j.id_number_hash IS NOT NULL
 	                      GROUP BY j.id_number_hash HAVING count(*) > 1) d ON d.h = i.id_number_hash
@@ -115,6 +118,8 @@ BEGIN
 	                   WHEN x.has_area AND x.area_id IS NULL THEN 'unknown area'
 	                   WHEN x.has_area AND x.area_kind <> 'micro_grid' THEN 'the area is not a micro grid'
 	                   WHEN x.seen_n > 1 OR (x.seen_n = 1 AND x.other_id IS NOT NULL) THEN 'several residents have this ID number'
+	                   WHEN x.refuted_event IS NOT NULL
+	                     THEN format('the micro-grid leader found this person still there (event %s): list them without left first', x.refuted_event)
 	                   WHEN x.seen_n = 1 THEN NULL
 	                   -- nobody of the role's areas: unknown, or registered elsewhere
 	                   WHEN x.leaving THEN 'no resident of the areas this role may feed has this ID number to report left'
@@ -249,10 +254,11 @@ BEGIN
 	             FROM pg_temp.feed_work w JOIN sanse.resident r ON r.id = w.resident_id
 	            WHERE w.outcome = 'left' AND r.active
 	              AND NOT EXISTS (SELECT 1 FROM sanse.feed_departure d
-	                               WHERE d.resident_id = w.resident_id AND d.department = department AND d.confirmed_at IS NULL)
+	                               WHERE d.resident_id = w.resident_id AND d.department = department
+	                                 AND d.confirmed_at IS NULL AND d.settled_at IS NULL)
 	            ORDER BY w.line LOOP
 		ev := sanse.call_event('task', rec.resident_id, rec.area_id, rec.tier,
-		                       format('%s reports that this person died or moved away (%s): confirm it at the door; closing this task ends the care',
+		                       format('%s reports that this person died or moved away (%s): confirm it at the door; closing this task ends the care, sanse.still_here answers that the person is still there',
 		                              department, label),
 		                       'grid', t, NULL, NULL, NULL);
 		IF ev IS NOT NULL THEN
@@ -310,6 +316,7 @@ BEGIN
 	PERFORM sanse.feed_classify_rows(department, batch);
 	PERFORM sanse.feed_apply_factors(department, batch, mode, t, label, mark);
 	PERFORM sanse.feed_report_departures(department, batch, t, label);
+	PERFORM sanse.feed_settle_departures(department, batch, mode, t);
 
 	-- outcomes on the rows (only where they changed: a second apply writes nothing)
 	UPDATE sanse.feed_inbox i
@@ -347,7 +354,7 @@ BEGIN
 			USING ERRCODE = '39P01', DETAIL = 'It only works as a trigger on sanse.event.';
 	END IF;
 	UPDATE sanse.feed_departure x SET confirmed_at = NEW.resolved_at
-	 WHERE x.event_id = NEW.id AND x.confirmed_at IS NULL
+	 WHERE x.event_id = NEW.id AND x.confirmed_at IS NULL AND x.refuted_at IS NULL
 	RETURNING * INTO d;
 	IF NOT FOUND THEN
 		RETURN NULL;
