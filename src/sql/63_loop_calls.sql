@@ -8,10 +8,13 @@
 -- pinned there), with every name schema-qualified.
 -----------------------------------------------------------------------------
 
--- The level an event of a scale starts at.
+-- The level an event of a scale starts at (PL/pgSQL: planned once a session).
 CREATE OR REPLACE FUNCTION scale_level(scale text) RETURNS smallint
-LANGUAGE sql STABLE PARALLEL SAFE
-RETURN (SELECT s.start_level FROM sanse.event_scale s WHERE s.value = scale_level.scale);
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+	RETURN (SELECT s.start_level FROM sanse.event_scale s WHERE s.value = scale_level.scale);
+END
+$$;
 
 -- Create a loop event in stage called at its scale's level, with its first
 -- step and its arrival clock; NULL when the same call made its event already
