@@ -138,9 +138,11 @@ COMMENT ON FUNCTION zone_add(timestamptz, interval) IS 't + i with calendar part
 -- PL/pgSQL, so its plan is kept for the session (a SQL function is planned
 -- again on every call of the statement that calls it): ltree's operators
 -- through the sanse.path_* wrappers, inlined where the query is planned.
+-- One plan serves every area and level (three index probes), also when the
+-- caller plans its own statements for each call (escalate_events).
 CREATE OR REPLACE FUNCTION leader_for(area_id bigint, level int) RETURNS bigint
 LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, sanse AS $$
+SET search_path = pg_catalog, sanse SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
 	RETURN (SELECT w.id
 	          FROM sanse.area m, sanse.area a, sanse.worker w
