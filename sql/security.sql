@@ -112,10 +112,11 @@ END
 $$;
 SELECT p.proname, pg_temp.fire(p.proname,
          CASE WHEN p.proname IN ('resident_history_insert', 'resident_history_update', 'resident_keep_missed_window',
-                                 'event_tally', 'cache_invalidate', 'classification_rule_reclassify', 'tier_policy_rederive')
+                                 'event_tally', 'cache_invalidate', 'classification_rule_reclassify', 'tier_policy_rederive',
+                                 'reading_flush', 'resident_devices_follow')
               THEN 'AFTER' ELSE 'BEFORE' END,
          CASE WHEN p.proname IN ('resident_history_insert', 'event_tally', 'cache_invalidate', 'classification_rule_reclassify',
-                                 'tier_policy_rederive', 'restore_guard')
+                                 'tier_policy_rederive', 'restore_guard', 'reading_flush')
               THEN 'STATEMENT' ELSE 'ROW' END) AS refused
   FROM pg_proc p
  WHERE p.pronamespace = 'sanse'::regnamespace AND p.prorettype = 'trigger'::regtype
@@ -232,7 +233,69 @@ DROP SCHEMA shadow CASCADE;
 DROP OWNED BY regress_sanse_shadow;
 DROP ROLE regress_sanse_shadow;
 
+-----------------------------------------------------------------------------
+-- Issue 21: the write path of readings runs as the owner at the end of a
+-- gateway's statement (the devices' last times, the warnings): no operator
+-- or function from the gateway's search_path runs there, and the gateway
+-- holds INSERT on sanse.reading only.
+-----------------------------------------------------------------------------
+SELECT reading_partition((now() AT TIME ZONE current_zone())::date) IS NOT NULL AS partition_made;
+INSERT INTO device (kind, resident_id, area_id) SELECT 'smoke', r.id, r.area_id FROM resident r WHERE r.name = 'Wang' RETURNING id AS smoke \gset
+CREATE ROLE regress_sanse_gateway;
+GRANT INSERT ON reading TO regress_sanse_gateway;
+CREATE SCHEMA gw AUTHORIZATION regress_sanse_gateway;
+SET ROLE regress_sanse_gateway;
+CREATE FUNCTION gw.tstz_gt(a timestamptz, b timestamptz) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN RAISE WARNING 'gateway > ran as %', current_user; RETURN pg_catalog.timestamptz_gt(a, b); END $$;
+CREATE OPERATOR gw.> (FUNCTION = gw.tstz_gt, LEFTARG = timestamptz, RIGHTARG = timestamptz);
+CREATE FUNCTION gw.text_eq(a text, b text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN RAISE WARNING 'gateway text = ran as %', current_user; RETURN pg_catalog.texteq(a, b); END $$;
+CREATE OPERATOR gw.= (FUNCTION = gw.text_eq, LEFTARG = text, RIGHTARG = text);
+CREATE FUNCTION gw.leader_for(bigint, int) RETURNS bigint LANGUAGE sql AS $$ SELECT -1::bigint $$;
+SET search_path = gw, pg_catalog, sanse;
+INSERT INTO sanse.reading (device_id, at, value, alarm) VALUES (:smoke, now() - interval '1 minute', 0, true);
+SELECT count(*) FROM sanse.reading;
+\echo SQLSTATE :SQLSTATE
+SELECT count(*) FROM sanse.device;
+\echo SQLSTATE :SQLSTATE
+RESET ROLE;
+SET search_path = sanse, public;
+SELECT kind, rule, repeats, assignee_id IS NULL AS no_leader FROM event WHERE device_id = :smoke;
+SELECT last_reading_at IS NOT NULL AS seen FROM device WHERE id = :smoke;
+DROP SCHEMA gw CASCADE;
+REVOKE ALL ON reading FROM regress_sanse_gateway;
+DROP ROLE regress_sanse_gateway;
+TRUNCATE reading;
+
 DROP SCHEMA evil CASCADE;
-TRUNCATE event_step, event, visit, door_token, carer, tier_history, resident, worker, area RESTART IDENTITY CASCADE;
+TRUNCATE event_transition, event_step, device, event, visit, door_token, carer, tier_history, resident, worker, area RESTART IDENTITY CASCADE;
 DROP OWNED BY regress_sanse_app;
 DROP ROLE regress_sanse_app;
+
+-----------------------------------------------------------------------------
+-- Issue 23, the city: a client role holding USAGE on the schema reads none
+-- of the city's tables and runs none of its functions; screen_as_of shows a
+-- role without a grant no row.
+-----------------------------------------------------------------------------
+CREATE ROLE regress_sanse_city_bi;
+GRANT USAGE ON SCHEMA sanse TO regress_sanse_city_bi;
+SELECT c.relname, has_table_privilege('regress_sanse_city_bi', c.oid, 'SELECT') AS bi_reads,
+       has_table_privilege('public', c.oid, 'SELECT') AS public_reads
+  FROM pg_class c
+ WHERE c.relnamespace = 'sanse'::regnamespace AND c.relname IN ('city_member', 'city_day', 'city_district', 'city_screen', 'screen_as_of')
+ ORDER BY 1;
+SELECT p.oid::regprocedure AS city_function, has_function_privilege('regress_sanse_city_bi', p.oid, 'EXECUTE') AS bi_runs
+  FROM pg_proc p
+ WHERE p.pronamespace = 'sanse'::regnamespace AND p.proname LIKE 'city\_%'
+ ORDER BY 1::text;
+SET ROLE regress_sanse_city_bi;
+SELECT * FROM sanse.city_screen;
+\echo SQLSTATE :SQLSTATE
+SELECT sanse.city_publish('x');
+\echo SQLSTATE :SQLSTATE
+SELECT sanse.city_add_district('x', 'localhost', 5432, 'care', 'u', 'p');
+\echo SQLSTATE :SQLSTATE
+SELECT count(*) AS as_of_rows_without_a_grant FROM sanse.screen_as_of;
+RESET ROLE;
+DROP OWNED BY regress_sanse_city_bi;
+DROP ROLE regress_sanse_city_bi;

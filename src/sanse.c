@@ -17,6 +17,7 @@
 #include "input.h"
 #include "resident_id.h"
 #include "sanse.h"
+#include "reading.h"
 #include "trigger_guard.h"
 
 PG_MODULE_MAGIC;
@@ -27,6 +28,7 @@ int			sanse_repeat_window = 1800;
 int			sanse_max_travel_speed = 60;
 char	   *sanse_max_backdate_text = NULL;
 char	   *sanse_retention_text = NULL;
+char	   *sanse_reading_retention_text = NULL;
 int			sanse_min_cell = 5;
 int64		sanse_max_backdate = INT64CONST(30) * USECS_PER_DAY;
 
@@ -96,6 +98,30 @@ check_sanse_retention(char **newval, void **extra, GucSource source)
 	if (span->month < 0 || span->day < 0 || span->time < 0)
 	{
 		GUC_check_errdetail("sanse.retention must not be negative.");
+		return false;
+	}
+	return true;
+}
+
+/* sanse.reading_retention: a positive interval (SQL reads it through sanse.reading_retention()). */
+static bool
+check_sanse_reading_retention(char **newval, void **extra, GucSource source)
+{
+	Datum		value;
+	char	   *message = NULL;
+	Interval   *span;
+
+	if (*newval == NULL || !sanse_try_input(interval_in, *newval, &value, &message))
+	{
+		GUC_check_errdetail("\"%s\" is not an interval%s%s.", *newval ? *newval : "",
+							message ? ": " : "", message ? message : "");
+		return false;
+	}
+	span = DatumGetIntervalP(value);
+	if (span->month < 0 || span->day < 0 || span->time < 0 ||
+		(span->month == 0 && span->day == 0 && span->time < USECS_PER_DAY))
+	{
+		GUC_check_errdetail("sanse.reading_retention must be at least 1 day.");
 		return false;
 	}
 	return true;
@@ -173,6 +199,15 @@ _PG_init(void)
 							   PGC_SUSET, 0,
 							   check_sanse_retention, NULL, NULL);
 
+	/* How long readings are kept: the sweep drops older days' partitions. */
+	DefineCustomStringVariable("sanse.reading_retention",
+							   "How long sensor readings are kept before the sweep drops their day.",
+							   "An interval of at least 1 day; a day's partition of sanse.reading goes once all of it is older.",
+							   &sanse_reading_retention_text,
+							   "30 days",
+							   PGC_SUSET, 0,
+							   check_sanse_reading_retention, NULL, NULL);
+
 	/* Screen-view counts below this, for roles that see aggregates only, are shown as NULL. */
 	DefineCustomIntVariable("sanse.min_cell",
 							"Counts from 1 to this minus 1 are shown as NULL to roles that may read aggregates only.",
@@ -187,6 +222,7 @@ _PG_init(void)
 	sanse_cache_init();
 	sanse_area_access_init();
 	sanse_resident_id_init();
+	sanse_reading_init();
 }
 
 /*
@@ -200,7 +236,7 @@ cache_invalidate(PG_FUNCTION_ARGS)
 {
 	static const char *const cached_tables[] = {
 		"classification_rule", "tier_policy", "installation_secret", "area_grant", "area",
-		"force", "worker_role"
+		"force", "worker_role", "device", "device_rule"
 	};
 	TriggerData *trigdata = sanse_trigger_guard(fcinfo, "cache_invalidate",
 												cached_tables, lengthof(cached_tables));
@@ -241,6 +277,15 @@ Datum
 retention(PG_FUNCTION_ARGS)
 {
 	return DirectFunctionCall3(interval_in, CStringGetDatum(sanse_retention_text),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
+/* sanse.reading_retention() — the setting sanse.reading_retention as an interval */
+PG_FUNCTION_INFO_V1(reading_retention);
+Datum
+reading_retention(PG_FUNCTION_ARGS)
+{
+	return DirectFunctionCall3(interval_in, CStringGetDatum(sanse_reading_retention_text),
 							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }
 

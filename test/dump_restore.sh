@@ -225,6 +225,22 @@ expect "source: two grant rows, audit rows for the overrides, the grants and the
 	        (SELECT relrowsecurity FROM pg_class WHERE oid = 'sanse.resident'::regclass)" \
 	"2|t|t|1|t"
 
+# Devices (issue 21): a day's partition of readings (not a member of the
+# extension: pg_dump keeps it, its index and its statement trigger), a smoke
+# detector whose late alarm raised a warning, an edited rule.
+if { echo "$backdate"; cat; } <<'SQL' | q "$src" >"$tmp/devices.out" 2>&1
+SELECT reading_partition('2024-03-02');
+INSERT INTO device (kind, resident_id, area_id) SELECT 'smoke', r.id, r.area_id FROM resident r WHERE r.name = 'Granny Li';
+INSERT INTO reading (device_id, at, value, alarm) SELECT d.id, '2024-03-02 09:00+08', 0, true FROM device d;
+INSERT INTO device_rule (kind, rule, tier, threshold) VALUES ('gas', 'above', 'red', 10);
+SQL
+then
+	ok "a device, a day of readings, an alarm's warning and an edited rule in $src"
+else
+	not_ok "a device, a day of readings, an alarm's warning and an edited rule in $src"
+	sed 's/^/# /' "$tmp/devices.out"
+fi
+
 # dump and restore (README: restore with sanse's triggers held back)
 if pg_dump -Fc -f "$tmp/district.dump" "$src" 2>"$tmp/dump.err"; then
 	ok "pg_dump -Fc $src"
@@ -394,6 +410,13 @@ same "events and steps after that sweep" \
 same "the check-in tally after that sweep" \
 	"SELECT worker_id, month, windows_met, windows_missed, visits, flagged_visits, checklist_items FROM worker_tally ORDER BY worker_id, month"
 same "nothing left pending after that sweep" "SELECT count(*) FROM worker_month_pending"
+same "devices and the day's readings" \
+	"SELECT d.id, d.kind, d.resident_id, d.area_id, d.last_reading_at, (SELECT count(*) FROM reading r WHERE r.device_id = d.id) FROM device d ORDER BY d.id"
+same "the device rules (the edited one included)" "SELECT kind, rule, tier, threshold, quiet_for FROM device_rule ORDER BY 1, 2, 3"
+same "an alarm after the restore counts on the restored warning" \
+	"$backdate
+	 INSERT INTO reading (device_id, at, value, alarm) SELECT d.id, '2024-03-02 09:05+08', 0, true FROM device d;
+	 SELECT id, rule, repeats FROM event WHERE device_id IS NOT NULL ORDER BY id"
 
 # A plain pg_restore (without replica mode) would re-run sanse's triggers over
 # the restored rows (history re-dated, overrides re-stamped, tally doubled):

@@ -35,7 +35,8 @@
 # writes there, e.g. a STATEMENT: of one of its errors, would count);
 # feeds_secrecy.sh reads back the WAL its load wrote with pg_waldump (beside
 # others, a CHECKPOINT of theirs recycled that segment first: its WAL
-# controls failed once in make test); deb.sh
+# controls failed once in make test); city.sh starts five clusters of its
+# own and replays three districts (it would crowd the others); deb.sh
 # (installs and removes the Debian package system-wide) runs last of all.  A
 # test/*.sh missing from the table runs alone too, before deb.sh: put it in
 # the table, with what it holds, to let it run beside others.
@@ -81,9 +82,11 @@ test/small_cells.sh   -
 test/generated_delta.sh -
 test/meta.sh          -
 test/entry_points.sh  -
+test/device_replay.sh -
 test/checkin_log.sh   alone
 test/pgaudit.sh       alone
 test/feeds_secrecy.sh alone
+test/city.sh          alone
 test/deb.sh           last
 '
 

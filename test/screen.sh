@@ -117,7 +117,7 @@ said() {
 	            return x ? x.slice(1).map(g => g.replace(/,/g, '')).join(' ') : ''; })()" "$3"
 }
 check "the page rendered without errors" "$(r "r.errors.concat(r.page_error ? [r.page_error] : []).join('; ')")" ""
-check "every chart finished rendering into an SVG (renderer: svg)" "$(r "r.svg.join(',') + ':' + Object.values(r.finished).every(Boolean)")" "treemap,trend,checkin,loop,worst:true"
+check "every chart finished rendering into an SVG (renderer: svg)" "$(r "r.svg.join(',') + ':' + Object.values(r.finished).every(Boolean)")" "treemap,trend,checkin,loop,worst,devices:true"
 check "the page loaded no network resource (only file:// requests, page and echarts.min.js)" \
 	"$(r "r.requests.filter(u => !u.startsWith('file://')).join(' ') + ':' + r.requests.map(u => u.split('/').pop()).sort().join(',')")" ":echarts.min.js,screen.html"
 check "the treemap's tooltip shows an area name that is markup as text" "$(r "r.tooltip_escapes")" "true"
@@ -135,6 +135,17 @@ check "loop: the 98 % target line" "$(r "r.loop.target_lines + ':' + r.loop.labe
 check "loop: one bar per month and kind with a response rate" "$(r "r.loop.bars")" "$loop_rates"
 check "loop: the median arrival at a warning, a circle per month the role may see it (and its legend mark)" \
 	"$(r "r.loop.median_marks")" "$( [ "$loop_medians" -gt 0 ] && echo $((loop_medians + 1)) || echo 0)"
+# devices (issue 21): the district and its towns as the aggregate role reads
+# device_status: a bar per count shown above 0; the note's hidden cells
+dev_where="path = 'q' OR path ~ '^q[.][^.]+\$'"
+dev_bars=$(qa -c "SELECT count(*) FILTER (WHERE devices > 0) + count(*) FILTER (WHERE silent > 0) + count(*) FILTER (WHERE open_warnings > 0)
+                    FROM sanse.device_status WHERE $dev_where")
+dev_cells=$(qa -F ' ' -c "SELECT count(*) FILTER (WHERE devices IS NULL) + count(*) FILTER (WHERE silent IS NULL)
+                                 + count(*) FILTER (WHERE open_warnings IS NULL), 3 * count(*)
+                            FROM sanse.device_status WHERE $dev_where")
+check "devices: one bar per area (the district and its towns) and count shown above 0" "$(r "r.devices.bars")" "$dev_bars"
+check "devices note: 'hidden: k of N cells' as device_status hides them for the aggregate role" \
+	"$(said devices note 'hidden: (\d+) of (\d+) cells')" "$dev_cells"
 
 # --- each panel's claims against SQL: what it says it shows and hides -------
 # Per level below the page's area: as the owner, its areas, those with

@@ -53,16 +53,16 @@ BEGIN
 		'sanse.worker_month_pending'::regclass, 'sanse.visit_withdrawn'::regclass,
 		'sanse.department'::regclass, 'sanse.loop_policy'::regclass, 'sanse.event_transition'::regclass,
 		'sanse.audit_log'::regclass, 'sanse.area_grant'::regclass,
-		'sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass],
+		'sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass, 'sanse.device'::regclass],
 		'sanse''s tables');
 	IF pg_trigger_depth() > 1 THEN
 		RETURN NULL;   -- written by a trigger during the COPY of another table
 	END IF;
 	IF q ~* '^\s*copy\s' THEN
 		cols := substring(q FROM '^\s*[Cc][Oo][Pp][Yy]\s+[^(\s]+\s*\(([^)]*)\)');
-		-- clients bulk-load areas, workers, residents (without ids) and carers
+		-- clients bulk-load areas, workers, residents, devices (without ids) and carers
 		IF TG_TABLE_NAME = 'carer'
-		   OR (TG_TABLE_NAME IN ('area', 'worker', 'resident') AND cols IS NOT NULL
+		   OR (TG_TABLE_NAME IN ('area', 'worker', 'resident', 'device') AND cols IS NOT NULL
 		       AND cols !~* '(^|,)\s*"?id"?\s*(,|$)') THEN
 			RETURN NULL;
 		END IF;

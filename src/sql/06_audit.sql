@@ -246,13 +246,14 @@ CREATE OR REPLACE FUNCTION audit_change() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	PERFORM sanse.trigger_fired_on(TG_RELID, 'audit_change', ARRAY['sanse.classification_rule'::regclass, 'sanse.tier_policy'::regclass,
-		'sanse.loop_policy'::regclass, 'sanse.area_grant'::regclass, 'sanse.feed_grant'::regclass],
+		'sanse.loop_policy'::regclass, 'sanse.area_grant'::regclass, 'sanse.feed_grant'::regclass,
+		'sanse.device_rule'::regclass],
 		'sanse''s rule and policy tables');
 	-- an upsert's nested UPDATE is part of its INSERT: audited once, at the top
 	IF pg_catalog.pg_trigger_depth() > 1 THEN
 		RETURN NULL;
 	END IF;
-	PERFORM sanse.audit(CASE TG_TABLE_NAME WHEN 'classification_rule' THEN 'rule_change'
+	PERFORM sanse.audit(CASE TG_TABLE_NAME WHEN 'classification_rule' THEN 'rule_change' WHEN 'device_rule' THEN 'rule_change'
 	                                       WHEN 'area_grant' THEN 'grant_change' WHEN 'feed_grant' THEN 'grant_change'
 	                                       ELSE 'policy_change' END,
 	                    '{}', NULL, format('%s on %s', TG_OP, TG_TABLE_NAME));

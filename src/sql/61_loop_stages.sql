@@ -34,7 +34,8 @@ INSERT INTO loop_stage (value, position, meaning, verb, done, noun, note_is, by_
 	('handled', 4, 'handled (处置), once every whistled child event is handled', 'handle', 'handled', 'a handling', 'action', true),
 	('fed_back', 5, 'the outcome was fed back (反馈)', 'feed back on', 'fed back', 'a feedback', 'note', true),
 	('reopened', 6, 'evaluated (评价) with a rating of 2 or less, or not solved: called again one level up', 'evaluate', 'evaluated', 'an evaluation', 'comment', false),
-	('closed', 7, 'evaluated (评价) and closed: solved, rated 3 or more', 'evaluate', 'evaluated', 'an evaluation', 'comment', false);
+	('closed', 7, 'evaluated (评价) and closed: solved, rated 3 or more', 'evaluate', 'evaluated', 'an evaluation', 'comment', false),
+	('cancelled', 9, 'closed by sanse before anyone arrived: a quiet warning a reading synced late disproved (no move of sanse.loop_move: nobody makes it)', 'cancel', 'cancelled', 'a cancellation', 'note', false);
 
 -- The moves: from a status (NULL: a new event), a transition of a stage
 -- leads to a status.  `at` may not precede the time the event entered

@@ -188,6 +188,10 @@ BEGIN
 	WHEN lock_not_available THEN
 		PERFORM sanse.sweep_gave_up('overdue events');
 	END;
+	-- quiet and silent devices and the partitions of readings
+	-- (74_device_sweep.sql), before the clocks run, so that a warning found
+	-- late climbs in this sweep
+	PERFORM sanse.sweep_device_phases(at);
 	BEGIN
 		escalations := sanse.sweep_escalations(at);
 	EXCEPTION WHEN serialization_failure THEN
@@ -313,4 +317,4 @@ $$;
 COMMENT ON FUNCTION sweep_job() IS 'this database''s pg_cron sweep job and its last run: status (succeeded, failed, running), times, message';
 
 REVOKE ALL ON FUNCTION sweep(timestamptz) FROM PUBLIC;
-COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_escalations (overdue events and the loop''s clocks), forget_expired, fold_worker_month, then record_history (the daily history) and publish_screen_if_due (the screen aggregate-only roles read), one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';
+COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_device_phases (quiet warnings and silent tasks, the partitions of readings), sweep_escalations (overdue events and the loop''s clocks), forget_expired, fold_worker_month, then record_history (the daily history) and publish_screen_if_due (the screen aggregate-only roles read), one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';

@@ -29,7 +29,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	t text;
 BEGIN
-	FOREACH t IN ARRAY ARRAY['sc_cov', 'sc_oe', 'sc_lm', 'sc_gdr', 'sc_shown'] LOOP
+	FOREACH t IN ARRAY ARRAY['sc_cov', 'sc_oe', 'sc_lm', 'sc_gdr', 'sc_dev', 'sc_shown'] LOOP
 		IF to_regclass('pg_temp.' || t) IS NOT NULL THEN
 			EXECUTE format('DROP TABLE pg_temp.%I', t);
 		END IF;

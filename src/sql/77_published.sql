@@ -84,6 +84,7 @@ CREATE TABLE published_loop_metrics (
 	handled bigint, closed bigint, reopened bigint, mean_rating numeric, confirmed_solved bigint, still_open bigint,
 	PRIMARY KEY (area_id, month, kind)
 );
+ALTER TABLE published_loop_metrics ADD COLUMN cancelled bigint;	-- 1.5, after the columns of 1.4
 CREATE TABLE published_grid_daily_report (
 	area_id bigint NOT NULL, path text NOT NULL, name text NOT NULL, day date NOT NULL,
 	visits bigint, complete_checklists bigint, flagged_visits bigint, events_opened bigint, events_closed bigint,

@@ -45,6 +45,7 @@ BEGIN
 	INSERT INTO sanse.published_history_day (day, published_at, min_cell)
 	VALUES (p_day, at, sanse.min_cell_in_force())
 	ON CONFLICT (day) DO UPDATE SET published_at = EXCLUDED.published_at, min_cell = EXCLUDED.min_cell;
+	PERFORM sanse.city_day_publish(p_day);	-- the day for the city, if the district is in one
 	RETURN n;
 END
 $$;
@@ -97,7 +98,7 @@ BEGIN
 	  FROM pg_temp.sc_lm l
 	 CROSS JOIN LATERAL (VALUES ('raised', l.raised), ('answered_in_time', l.answered_in_time), ('handled', l.handled),
 	                            ('closed', l.closed), ('reopened', l.reopened), ('confirmed_solved', l.confirmed_solved),
-	                            ('still_open', l.still_open)) x(m, v);
+	                            ('still_open', l.still_open), ('cancelled', l.cancelled)) x(m, v);
 
 	CREATE TEMP TABLE sc_gdr ON COMMIT DROP AS SELECT * FROM sanse.grid_daily_report_all;
 	INSERT INTO pg_temp.sc_cell (src, area_id, k, m, val)
@@ -232,7 +233,7 @@ BEGIN
 	       CASE WHEN s.j ->> 'raised' IS NOT NULL AND s.j ->> 'answered_in_time' IS NOT NULL THEN l.median_time_to_arrive END,
 	       (s.j ->> 'handled')::bigint, (s.j ->> 'closed')::bigint, (s.j ->> 'reopened')::bigint,
 	       NULL::numeric,	-- a mean over the ratings, whose number is not shown
-	       (s.j ->> 'confirmed_solved')::bigint, (s.j ->> 'still_open')::bigint
+	       (s.j ->> 'confirmed_solved')::bigint, (s.j ->> 'still_open')::bigint, (s.j ->> 'cancelled')::bigint
 	  FROM pg_temp.sc_lm l JOIN pg_temp.sc_shown s ON s.src = 'lm' AND s.area_id = l.area_id AND s.k = l.month || '/' || l.kind;
 END
 $$;
@@ -288,9 +289,11 @@ BEGIN
 	-- the cells, their groups, the suppression
 	PERFORM sanse.suppress_begin();
 	PERFORM sanse.screen_cells_now();
+	PERFORM sanse.screen_cells_devices();	-- 83_device_status.sql
 	PERFORM sanse.screen_cells_frozen();
 	ANALYZE pg_temp.sc_cell;
 	PERFORM sanse.screen_groups();
+	PERFORM sanse.screen_groups_devices();
 	n_hidden := sanse.suppress_cells();
 	SELECT count(*) INTO n_cells FROM pg_temp.sc_cell c WHERE NOT c.frozen;
 
@@ -310,6 +313,7 @@ BEGIN
 	PERFORM sanse.screen_write_coverage();
 	PERFORM sanse.screen_write_events();
 	PERFORM sanse.screen_write_reports();
+	PERFORM sanse.screen_write_devices();
 
 	INSERT INTO sanse.screen_publication (one, published_at, min_cell, cells, hidden)
 	VALUES (true, at, sanse.min_cell_in_force(), n_cells, n_hidden)

@@ -222,6 +222,7 @@ WITH ev AS (
 	SELECT e.area_id, e.kind, date_trunc('month', e.due_at AT TIME ZONE sanse.current_zone())::date AS month,
 	       e.status, e.rating, e.solved, e.evaluated_by, e.reopened,
 	       a.first_arrival - e.due_at AS time_to_arrive,
+	       EXISTS (SELECT 1 FROM sanse.event_transition t WHERE t.event_id = e.id AND t.stage = 'cancelled') AS was_cancelled,
 	       a.first_arrival < sanse.zone_add(e.due_at, sanse.step_interval(e.kind, e.tier, 'called')) AS in_time,
 	       EXISTS (SELECT 1 FROM sanse.event_transition t WHERE t.event_id = e.id AND t.stage = 'handled') AS was_handled
 	  FROM sanse.event e
@@ -242,8 +243,9 @@ SELECT up.id AS area_id, up.path::text AS path, up.name, ev.month, ev.kind,
        count(*) FILTER (WHERE ev.reopened > 0) AS reopened,
        round(avg(ev.rating), 2) AS mean_rating,
        count(*) FILTER (WHERE ev.status = 'closed' AND ev.evaluated_by = 'resident' AND ev.solved) AS confirmed_solved,
-       count(*) FILTER (WHERE ev.status <> 'closed') AS still_open
+       count(*) FILTER (WHERE ev.status <> 'closed') AS still_open,
+       count(*) FILTER (WHERE ev.was_cancelled) AS cancelled
   FROM ev
   JOIN up ON up.grid_id = ev.area_id
  GROUP BY up.id, up.path, up.name, ev.month, ev.kind;
-COMMENT ON VIEW loop_metrics_all IS 'all areas, for the owner (read loop_metrics): closed loop per area (rolled up), month of raising and kind: raised, answered in time (first arrival before the first arrival step), response rate, median time to arrive, handled, closed, reopened, mean rating, confirmed solved by the resident, still open';
+COMMENT ON VIEW loop_metrics_all IS 'all areas, for the owner (read loop_metrics): closed loop per area (rolled up), month of raising and kind: raised, answered in time (first arrival before the first arrival step), response rate, median time to arrive, handled, closed, reopened, mean rating, confirmed solved by the resident, still open, cancelled (closed by sanse before anyone arrived: a quiet warning a late reading disproved; never answered)';

@@ -80,15 +80,17 @@ CREATE OR REPLACE VIEW loop_metrics AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
 	SELECT p.area_id, a.path::text AS path, a.name, p.month, p.kind, p.raised, p.answered_in_time, p.response_rate,
-	       p.median_time_to_arrive, p.handled, p.closed, p.reopened, p.mean_rating, p.confirmed_solved, p.still_open
+	       p.median_time_to_arrive, p.handled, p.closed, p.reopened, p.mean_rating, p.confirmed_solved, p.still_open,
+	       p.cancelled
 	  FROM sanse.published_loop_metrics p
 	  JOIN sanse.area a ON a.id = p.area_id
 	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
 	 WHERE sanse.screen_sees_aggregate()
 	UNION ALL
 	SELECT l.area_id, l.path, l.name, l.month, l.kind, l.raised, l.answered_in_time, l.response_rate,
-	       l.median_time_to_arrive, l.handled, l.closed, l.reopened, l.mean_rating, l.confirmed_solved, l.still_open
+	       l.median_time_to_arrive, l.handled, l.closed, l.reopened, l.mean_rating, l.confirmed_solved, l.still_open,
+	       l.cancelled
 	  FROM sanse.loop_metrics_all l
 	  JOIN sanse.screen_areas() v ON v.id = l.area_id AND v.exact
 	 WHERE sanse.screen_sees_exact()) u;
-COMMENT ON VIEW loop_metrics IS 'closed loop per area (rolled up) the role may see, month of raising and kind: raised, answered in time, response rate, median time to arrive, handled, closed, reopened, mean rating, confirmed solved by the resident, still open (for aggregate-only roles: as published by the sweep, cells suppressed, no mean rating)';
+COMMENT ON VIEW loop_metrics IS 'closed loop per area (rolled up) the role may see, month of raising and kind: raised, answered in time, response rate, median time to arrive, handled, closed, reopened, mean rating, confirmed solved by the resident, still open, cancelled (never answered) (for aggregate-only roles: as published by the sweep, cells suppressed, no mean rating)';

@@ -71,12 +71,15 @@ DECLARE
 	r name;
 	roles name[];
 	best text;
-	aggregate_views text := 'sanse.coverage, sanse.coverage_by_tier, sanse.overdue_events, sanse.grid_daily_report, sanse.loop_metrics, sanse.worker_checkin_rate, sanse.coverage_history';
+	aggregate_views text := 'sanse.coverage, sanse.coverage_by_tier, sanse.overdue_events, sanse.grid_daily_report, sanse.loop_metrics, sanse.worker_checkin_rate, sanse.coverage_history, sanse.device_status';
 	-- the district's structure has no row-level security: grant rows manage
 	-- only SELECT on it (its writes are granted by hand)
 	structure text := 'sanse.area, sanse.worker, sanse.department';
 	read_relations text := 'sanse.carer, sanse.visit, sanse.event, sanse.event_step, '
-	                       'sanse.event_transition, sanse.tier_history, sanse.open_events, sanse.worker_load, sanse.carer_gaps, sanse.sweep_status';
+	                       'sanse.event_transition, sanse.tier_history, sanse.open_events, sanse.worker_load, sanse.carer_gaps, sanse.sweep_status, '
+	                       'sanse.device, sanse.device_reading';
+	-- what an installer writes of a device (its last times are the write path's)
+	device_columns text := 'kind, resident_id, area_id, report_every, active, installed_at';
 	resident_read_columns text;
 BEGIN
 	PERFORM sanse.trigger_fired_on(TG_RELID, 'area_grant_privileges', '{sanse.area_grant}');
@@ -107,6 +110,7 @@ BEGIN
 		EXECUTE format('REVOKE SELECT ON %s FROM %I', structure, r);
 		EXECUTE format('REVOKE ALL ON sanse.resident FROM %I', r);
 		EXECUTE format('REVOKE ALL ON sanse.resident_profile FROM %I', r);
+		EXECUTE format('REVOKE ALL (%s, last_reading_at, last_active_at) ON sanse.device FROM %I', device_columns, r);
 		EXECUTE format('REVOKE ALL (%s, factors, lat, lon, id_number_hash, id_number) ON sanse.resident FROM %I',
 		               resident_read_columns, r);
 		IF best IS NOT NULL THEN
@@ -120,6 +124,7 @@ BEGIN
 		IF best = 'care' THEN
 			EXECUTE format('GRANT SELECT, INSERT, UPDATE ON sanse.resident TO %I', r);
 			EXECUTE format('GRANT INSERT, UPDATE, DELETE ON sanse.carer TO %I', r);
+			EXECUTE format('GRANT INSERT (%s), UPDATE (%s) ON sanse.device TO %I', device_columns, device_columns, r);
 			EXECUTE format('GRANT SELECT ON sanse.resident_profile TO %I', r);
 		END IF;
 	END LOOP;

@@ -18,6 +18,8 @@ UNION ALL SELECT 'event_kind', value, position, meaning FROM event_kind
 UNION ALL SELECT 'event_scale', value, position, meaning FROM event_scale
 UNION ALL SELECT 'event_status', value, position, meaning FROM event_status
 UNION ALL SELECT 'loop_stage', value, position, meaning FROM loop_stage
-UNION ALL SELECT 'visit_flag', value, position, meaning FROM visit_flag;
+UNION ALL SELECT 'visit_flag', value, position, meaning FROM visit_flag
+UNION ALL SELECT 'device_kind', value, position, meaning FROM device_kind
+UNION ALL SELECT 'device_rule_kind', value, position, meaning FROM device_rule_kind;
 COMMENT ON VIEW vocabulary IS 'every vocabulary of sanse: (vocabulary, value, position, meaning); vocabulary names the lookup table sanse.<vocabulary>';
 GRANT SELECT ON vocabulary TO PUBLIC;

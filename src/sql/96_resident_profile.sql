@@ -28,13 +28,22 @@ SELECT r.id AS resident_id, r.area_id, a.path::text AS area_path, r.name, r.acti
        (SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', e.id, 'kind', e.kind, 'stage', e.status, 'level', e.level)
                                   ORDER BY e.id), '[]'::jsonb)
           FROM sanse.event e
-         WHERE e.resident_id = r.id AND e.status <> 'closed') AS open_events
+         WHERE e.resident_id = r.id AND e.status <> 'closed') AS open_events,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('device_id', d.id, 'kind', d.kind, 'active', d.active,
+                                                     'report_every', d.report_every, 'last_reading_at', d.last_reading_at,
+                                                     'last_active_at', d.last_active_at,
+                                                     'silent', EXISTS (SELECT 1 FROM sanse.event e
+                                                                        WHERE e.device_id = d.id AND e.kind = 'task' AND e.rule = 'silent'
+                                                                          AND e.status <> 'closed'))
+                                  ORDER BY d.id), '[]'::jsonb)
+          FROM sanse.device d
+         WHERE d.resident_id = r.id) AS devices
   FROM sanse.resident r
   JOIN sanse.area a ON a.id = r.area_id
  WHERE r.forgotten_at IS NULL AND sanse.sees_area(r.area_id, 'care');
 ALTER VIEW resident_profile SET (security_barrier = true);
 REVOKE ALL ON resident_profile FROM PUBLIC;
-COMMENT ON VIEW resident_profile IS 'one record per person (一人一档), care access only: tiers, each factor with its sources and since when, carers, last visit, next window, open events';
+COMMENT ON VIEW resident_profile IS 'one record per person (一人一档), care access only: tiers, each factor with its sources and since when, carers, last visit, next window, open events, devices (kind, active, how often they report, last reading and use, silent now)';
 
 -- Care roles read the profile (the area_grant recipe grants it; this gives
 -- it to roles that held care before it existed).

@@ -656,5 +656,11 @@ $app_rows residents were written by the app in the run.
 MD
 # department feeds (issue 20) on the same 100x district, appended as a section
 sh test/bench/feeds.sh sanse_bench_views >>"$OUT"
+# readings (issue 21): a gateway's COPY against a bare COPY, in a database of its own
+sh test/bench/readings.sh sanse_bench_readings >>"$OUT"
+# an hour of devices with a sweep every minute (issue 21), in a database of its own
+sh test/bench/devices_hour.sh >>"$OUT"
+echo "== the city screen over three districts (test/bench/city.sh)"
+sh test/bench/city.sh >>"$OUT"
 echo "written $OUT"
 cat "$OUT"

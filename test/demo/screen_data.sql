@@ -1,6 +1,6 @@
 -- The screen page's data (巡屏大屏): one JSON object, read only from the
 -- PII-free screen views (coverage, coverage_history, worker_checkin_rate,
--- loop_metrics), so a role whose grant is `aggregate` builds it and every
+-- loop_metrics, device_status), so a role whose grant is `aggregate` builds it and every
 -- small cell stays hidden (NULL -> null) exactly as the views show it.
 -- Paths are text: nothing here needs ltree or sanse on the search path.
 --
@@ -138,6 +138,14 @@ loop AS (
 	           'median_s', extract(epoch FROM l.median_time_to_arrive)) ORDER BY l.month, l.kind), '[]'::json) AS rows
 	  FROM sanse.loop_metrics l, root r
 	 WHERE l.path = r.path),
+-- devices at the root and the areas one level below it (device_status:
+-- counts only, small cells hidden as the view hides them)
+dev AS (
+	SELECT coalesce(json_agg(json_build_object('name', d.name, 'path', d.path, 'devices', d.devices,
+	                                           'silent', d.silent, 'open_warnings', d.open_warnings)
+	                         ORDER BY d.path <> r.path, d.path), '[]'::json) AS rows
+	  FROM sanse.device_status d, root r
+	 WHERE d.path = r.path OR regexp_replace(d.path, '\.[^.]+$', '') = r.path),
 -- the ten areas with the lowest coverage rate at the finest mostly visible
 -- level, among those whose rate the role may see (a small cell has none)
 worst AS (
@@ -160,9 +168,10 @@ SELECT json_build_object(
          'checkin', checkin.j,
          'loop', loop.rows,
          'worst', worst.rows,
+         'devices', dev.rows,
          'depth', (SELECT k.kind FROM kinds k, depth d WHERE k.ord = d.ord),
          'levels', (SELECT coalesce(json_agg(json_build_object('kind', l.kind, 'areas', l.areas, 'empty', l.empty,
                                                                'shown', l.shown, 'hidden', l.hidden,
                                                                'drawn', l.ord <= d.ord) ORDER BY l.ord), '[]'::json)
                       FROM levels l, depth d)) AS screen
-  FROM root r, tree, hist, checkin, loop, worst;
+  FROM root r, tree, hist, checkin, loop, worst, dev;

@@ -11,7 +11,7 @@ SET LOCAL search_path = public, sanse;
 SET LOCAL TimeZone = 'UTC';
 \ir include/helpers.psql
 \ir include/district.psql
-SELECT plan(90);
+SELECT plan(96);
 
 -----------------------------------------------------------------------------
 -- 1. every vocabulary is in sanse.vocabulary, with the spec's values in order
@@ -34,9 +34,12 @@ INSERT INTO spec_vocabulary VALUES
 	('event_kind', '{overdue,warning,finding,request,task}', 'spec 7: the kinds of event'),
 	('event_scale', '{grid,department,task_force}', 'spec 7: the scales'),
 	('event_status', '{open,called,arrived,handled,fed_back,closed}', 'spec 5 and 7: open, then the loop''s stages'),
-	('loop_stage', '{called,arrived,whistled,handled,fed_back,reopened,closed}', 'spec 7: the stages a transition records'),
+	('loop_stage', '{called,arrived,whistled,handled,fed_back,reopened,closed,cancelled}', 'spec 7: the stages a transition records'),
 	-- the README's flags table (paper 5.3.3), in its order
 	('visit_flag', '{quick_succession,impossible_travel,repeat_visit,late}', 'the README: the flags of a check-in'),
+	-- spec 10: the device kinds and the rules
+	('device_kind', '{smoke,gas,fall,sos,water_meter,door,power_meter}', 'spec 10: the kinds of device'),
+	('device_rule_kind', '{alarm,above,below,quiet,silent}', 'spec 10: the rules of device_rule'),
 	('audit_act', '{tier_override,rule_change,policy_change,grant_change,token_revocation,id_lookup,forget_resident,lock_timeout,feed_apply}', 'spec 8, the README and spec 9 (applying a feed): the audited acts');
 
 SELECT is(ARRAY(SELECT v.value FROM sanse.vocabulary v WHERE v.vocabulary = s.vocabulary ORDER BY v.position),
@@ -73,8 +76,8 @@ SELECT is((SELECT string_agg(format('%s.%s -> %s', c.relname, a.attname, f.relna
              JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class f ON f.oid = k.confrelid
             WHERE k.contype = 'f' AND k.connamespace = 'sanse'::regnamespace AND cardinality(k.conkey) = 1
               AND f.relname IN (SELECT vocabulary FROM vocabulary_tables)),
-          'area.kind -> area_kind, area_grant.access -> grant_access, audit_log.act -> audit_act, event.kind -> event_kind, event.scale -> event_scale, event.status -> event_status, event_transition.stage -> loop_stage, loop_move.from_status -> event_status, loop_move.not_before -> event_status, loop_move.stage -> loop_stage, loop_move.to_status -> event_status, loop_policy.kind -> event_kind, worker.force -> force, worker.role -> worker_role',
-          'area.kind, area_grant.access, audit_log.act, event.kind/scale/status, event_transition.stage, loop_move, loop_policy.kind, worker.force and worker.role reference their vocabularies');
+          'area.kind -> area_kind, area_grant.access -> grant_access, audit_log.act -> audit_act, device.kind -> device_kind, device_rule.kind -> device_kind, device_rule.rule -> device_rule_kind, device_span.rule -> device_rule_kind, event.device_kind -> device_kind, event.kind -> event_kind, event.rule -> device_rule_kind, event.scale -> event_scale, event.status -> event_status, event_transition.stage -> loop_stage, loop_move.from_status -> event_status, loop_move.not_before -> event_status, loop_move.stage -> loop_stage, loop_move.to_status -> event_status, loop_policy.kind -> event_kind, worker.force -> force, worker.role -> worker_role',
+          'area.kind, area_grant.access, audit_log.act, device.kind, device_rule.kind/rule, event.kind/scale/status/device_kind/rule, event_transition.stage, loop_move, loop_policy.kind, worker.force and worker.role reference their vocabularies');
 SELECT ok(NOT EXISTS (SELECT 1 FROM pg_constraint k
                        WHERE k.contype = 'c' AND k.conrelid IN ('sanse.area'::regclass, 'sanse.worker'::regclass, 'sanse.area_grant'::regclass, 'sanse.audit_log'::regclass)
                          AND pg_get_constraintdef(k.oid) ~* '(ANY \(ARRAY\[| IN \()|forces\(\)|worker_roles\(\)|area_kind_level'),

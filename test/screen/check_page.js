@@ -91,6 +91,7 @@ function measure() {
 	// the median arrival line's circles (its legend mark is one more)
 	const median_marks = paths('loop').filter(e => isArc(e) && fill(e) === (pal.median || '').toLowerCase()).length;
 	const worst = paths('worst').filter(e => isRect(e) && inPal(e, pal.coverage) && width(e) > 0);
+	const device_bars = paths('devices').filter(e => isRect(e) && inPal(e, pal.devices) && height(e) > 0);
 	// what each panel says of itself: its title and its note, as shown
 	const panels = Object.fromEntries([...document.querySelectorAll('main section')].map(sec =>
 		[sec.id.replace(/^p-/, ''), { title: (sec.querySelector('h2') || {}).textContent || '',
@@ -122,12 +123,13 @@ function measure() {
 	return {
 		ready: !!s.ready, page_error: s.error || null, tooltip_escapes,
 		finished: Object.fromEntries(Object.entries(s.charts || {}).map(([k, v]) => [k, v.finished])),
-		svg: ['treemap', 'trend', 'checkin', 'loop', 'worst'].filter(id => svg(id)),
+		svg: ['treemap', 'trend', 'checkin', 'loop', 'worst', 'devices'].filter(id => svg(id)),
 		treemap: { tiles: tiles.length, labels: texts('treemap') },
 		trend: { symbols: symbols.length, per_level, days: xs.size, ...trend_axis },
 		checkin: { bars: checkin.length, hidden_bars: checkin_hidden.length, labels: texts('checkin'), ...checkin_data },
 		loop: { bars: loop_bars.length, target_lines: target.length, median_marks, labels: texts('loop') },
 		worst: { bars: worst.length, labels: texts('worst') },
+		devices: { bars: device_bars.length, labels: texts('devices') },
 		panels, kpis,
 		title: document.title
 	};
