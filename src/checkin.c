@@ -21,6 +21,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/syscache.h"
@@ -80,7 +81,7 @@ typedef enum EntryColumn
 	ENTRY_LAST_VISIT_AT,
 	ENTRY_AREA_ID,
 	ENTRY_WORKER_ACTIVE,
-	ENTRY_WORKER_ROLE_OK,		/* the session may act for the worker */
+	ENTRY_WORKER_DB_ROLE,		/* the role the worker is bound to, or NULL */
 	ENTRY_WORKER_MAY_VISIT,		/* a carer, or a leader whose area contains the home */
 	ENTRY_PREV_AT,				/* the worker's latest check-in at another door */
 	ENTRY_LAT,
@@ -108,9 +109,7 @@ typedef enum EntryColumn
 	"       r.last_visit_at, "						/* ENTRY_LAST_VISIT_AT */ \
 	"       r.area_id, "							/* ENTRY_AREA_ID */ \
 	"       coalesce(w.active, false), "			/* ENTRY_WORKER_ACTIVE */ \
-	"       CASE WHEN w.db_role IS NULL THEN true "	/* ENTRY_WORKER_ROLE_OK */ \
-	"            WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles a WHERE a.rolname = w.db_role) THEN false " \
-	"            ELSE pg_catalog.pg_has_role(session_user, w.db_role, 'MEMBER') END, " \
+	"       w.db_role::text, "						/* ENTRY_WORKER_DB_ROLE */ \
 	"       coalesce(EXISTS (SELECT 1 FROM sanse.carer c WHERE c.resident_id = r.id AND c.worker_id = w.id) " \
 	"                OR (w.role <> 'member' AND " CONTAINS "), false), "	/* ENTRY_WORKER_MAY_VISIT */ \
 	"       p.at, "									/* ENTRY_PREV_AT */ \
@@ -474,6 +473,27 @@ seconds_interval(int seconds)
 	return i;
 }
 
+/*
+ * Whether the session may act for a worker bound to db_role (NULL: unbound):
+ * its login is a member of the role (pg_has_role(session_user, db_role,
+ * 'MEMBER'), superusers being members of every role), and a role that no
+ * longer exists binds nobody.  Asked in C from the syscache, so the entry
+ * query carries no sub-plan over pg_roles.
+ */
+static bool
+session_acts_as(Datum db_role, bool isnull)
+{
+	char	   *name;
+	Oid			role;
+
+	if (isnull)
+		return true;
+	name = TextDatumGetCString(db_role);
+	role = get_role_oid(name, true);
+	pfree(name);
+	return OidIsValid(role) && is_member_of_role(GetSessionUserId(), role);
+}
+
 /* What PLAN_ENTRY read, by name. */
 typedef struct EntryRow
 {
@@ -530,8 +550,12 @@ read_entry(const CheckInRequest *req, CheckInPlan plan, EntryRow *row)
 	row->forgotten = result_bool(ENTRY_FORGOTTEN);
 	row->earlier_visit_id = DatumGetInt64(result_datum(ENTRY_EARLIER_VISIT_ID, &isnull));
 	row->earlier = !isnull;
-	row->worker_may_check_in = result_bool(ENTRY_WORKER_ACTIVE) &&
-		result_bool(ENTRY_WORKER_ROLE_OK) && result_bool(ENTRY_WORKER_MAY_VISIT);
+	{
+		Datum		db_role = result_datum(ENTRY_WORKER_DB_ROLE, &isnull);
+
+		row->worker_may_check_in = result_bool(ENTRY_WORKER_ACTIVE) &&
+			result_bool(ENTRY_WORKER_MAY_VISIT) && session_acts_as(db_role, isnull);
+	}
 	row->area_id = DatumGetInt64(result_datum(ENTRY_AREA_ID, &isnull));
 	row->registered_at = DatumGetTimestampTz(result_datum(ENTRY_REGISTERED_AT, &isnull));
 	{

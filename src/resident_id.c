@@ -28,6 +28,8 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "access/xact.h"
+#include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/elog.h"
@@ -213,11 +215,61 @@ feed_inbox_check_grant(HeapTuple tuple, TupleDesc desc, int col_dept)
 }
 
 /*
+ * What every row of one command needs, found at its first row: the table
+ * checked to be sanse.feed_inbox, its columns, the owner of the secret.  A
+ * command cannot alter a table it writes, so (transaction, command, table)
+ * keys it; a COPY of 100,000 rows looks these up once, not per row.
+ */
+typedef struct FeedRowCache
+{
+	LocalTransactionId lxid;
+	CommandId	cid;
+	Oid			relid;
+	Oid			secret_owner;
+	int			col_dept,
+				col_id,
+				col_outcome,
+				col_reason,
+				col_hash,
+				col_resident,
+				col_withheld;
+} FeedRowCache;
+
+static FeedRowCache row_cache = {.lxid = InvalidLocalTransactionId};
+
+static FeedRowCache *
+feed_row_cache(FunctionCallInfo fcinfo)
+{
+	TriggerData *trigdata;
+	TupleDesc	desc;
+	CommandId	cid = GetCurrentCommandId(false);
+
+	if (CALLED_AS_TRIGGER(fcinfo) && row_cache.lxid == MyProc->lxid && row_cache.cid == cid &&
+		row_cache.relid == RelationGetRelid(((TriggerData *) fcinfo->context)->tg_relation))
+		return &row_cache;
+	row_cache.lxid = InvalidLocalTransactionId;
+	trigdata = sanse_trigger_guard(fcinfo, "feed_inbox_row", feed_inbox_table, 1);
+	desc = RelationGetDescr(trigdata->tg_relation);
+	row_cache.col_dept = sanse_column(desc, "feed_inbox", "department", TEXTOID);
+	row_cache.col_id = sanse_column(desc, "feed_inbox", "id_number", TEXTOID);
+	row_cache.col_outcome = sanse_column(desc, "feed_inbox", "outcome", TEXTOID);
+	row_cache.col_reason = sanse_column(desc, "feed_inbox", "reason", TEXTOID);
+	row_cache.col_hash = sanse_column(desc, "feed_inbox", "id_number_hash", BYTEAOID);
+	row_cache.col_resident = sanse_column(desc, "feed_inbox", "resident_id", INT8OID);
+	row_cache.col_withheld = sanse_column(desc, "feed_inbox", "withheld", TEXTOID);
+	row_cache.secret_owner = InvalidOid;	/* looked up at the first number hashed */
+	row_cache.relid = RelationGetRelid(trigdata->tg_relation);
+	row_cache.cid = cid;
+	row_cache.lxid = MyProc->lxid;
+	return &row_cache;
+}
+
+/*
  * The clear number d (a text datum): why it is malformed, or NULL and its
  * keyed hash in *hash.  The canonical copy and a detoasted copy are wiped.
  */
 static const char *
-feed_inbox_hash(Datum d, bytea **hash)
+feed_inbox_hash(Datum d, bytea **hash, Oid owner)
 {
 	text	   *clear = DatumGetTextPP(d);
 	char		canon[ID_NUMBER_LEN + 1];
@@ -233,7 +285,7 @@ feed_inbox_hash(Datum d, bytea **hash)
 		SET_VARSIZE(*hash, VARHDRSZ + SANSE_MAC_LEN);
 		/* the secret is read as its owner (the loader may not read it) */
 		GetUserIdAndSecContext(&save_userid, &save_sec);
-		SetUserIdAndSecContext(secret_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		sanse_hmac_plain((const uint8 *) canon, ID_NUMBER_LEN, (uint8 *) VARDATA(*hash));
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
@@ -248,7 +300,7 @@ feed_inbox_hash(Datum d, bytea **hash)
  * feed_inbox_row — BEFORE INSERT OR UPDATE OF id_number FOR EACH ROW on
  * sanse.feed_inbox.  On insert: the loader must hold a feed grant for the
  * row's department (42501, naming the department only); what sanse derives
- * (outcome, reason, the hash, the resident) is cleared.  The clear number
+ * (outcome, reason, the hash, the resident, what is withheld) is cleared.  The clear number
  * becomes id_number_hash and id_number NULL; a malformed one leaves no hash,
  * only outcome 'rejected' and the reason.
  */
@@ -256,19 +308,14 @@ PG_FUNCTION_INFO_V1(feed_inbox_row);
 Datum
 feed_inbox_row(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = sanse_trigger_guard(fcinfo, "feed_inbox_row", feed_inbox_table, 1);
+	FeedRowCache *c = feed_row_cache(fcinfo);
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	bool		insert = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event);
 	HeapTuple	tuple;
-	int			col_dept,
-				col_id,
-				col_outcome,
-				col_reason,
-				col_hash,
-				col_resident;
-	int			cols[5];
-	Datum		values[5];
-	bool		nulls[5];
+	int			cols[6];
+	Datum		values[6];
+	bool		nulls[6];
 	int			n = 0;
 	bool		isnull;
 	Datum		d;
@@ -281,17 +328,11 @@ feed_inbox_row(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("feed_inbox_row must be a BEFORE INSERT OR UPDATE row trigger")));
 	tuple = insert ? trigdata->tg_trigtuple : trigdata->tg_newtuple;
-	col_dept = sanse_column(desc, "feed_inbox", "department", TEXTOID);
-	col_id = sanse_column(desc, "feed_inbox", "id_number", TEXTOID);
-	col_outcome = sanse_column(desc, "feed_inbox", "outcome", TEXTOID);
-	col_reason = sanse_column(desc, "feed_inbox", "reason", TEXTOID);
-	col_hash = sanse_column(desc, "feed_inbox", "id_number_hash", BYTEAOID);
-	col_resident = sanse_column(desc, "feed_inbox", "resident_id", INT8OID);
 
 	if (insert)
-		feed_inbox_check_grant(tuple, desc, col_dept);
+		feed_inbox_check_grant(tuple, desc, c->col_dept);
 
-	d = heap_getattr(tuple, col_id, desc, &isnull);
+	d = heap_getattr(tuple, c->col_id, desc, &isnull);
 	if (isnull)
 	{
 		if (insert)
@@ -300,13 +341,18 @@ feed_inbox_row(PG_FUNCTION_ARGS)
 			return PointerGetDatum(tuple);	/* an update that clears nothing new */
 	}
 	else
-		problem = feed_inbox_hash(d, &hash);
+	{
+		if (!OidIsValid(c->secret_owner))
+			c->secret_owner = secret_owner();
+		problem = feed_inbox_hash(d, &hash, c->secret_owner);
+	}
 
-	cols[n] = col_id, values[n] = (Datum) 0, nulls[n] = true, n++;
-	cols[n] = col_hash, values[n] = PointerGetDatum(hash), nulls[n] = (hash == NULL), n++;
-	cols[n] = col_outcome, values[n] = problem ? CStringGetTextDatum("rejected") : (Datum) 0, nulls[n] = (problem == NULL), n++;
-	cols[n] = col_reason, values[n] = problem ? CStringGetTextDatum(problem) : (Datum) 0, nulls[n] = (problem == NULL), n++;
-	cols[n] = col_resident, values[n] = (Datum) 0, nulls[n] = true, n++;
+	cols[n] = c->col_id, values[n] = (Datum) 0, nulls[n] = true, n++;
+	cols[n] = c->col_hash, values[n] = PointerGetDatum(hash), nulls[n] = (hash == NULL), n++;
+	cols[n] = c->col_outcome, values[n] = problem ? CStringGetTextDatum("rejected") : (Datum) 0, nulls[n] = (problem == NULL), n++;
+	cols[n] = c->col_reason, values[n] = problem ? CStringGetTextDatum(problem) : (Datum) 0, nulls[n] = (problem == NULL), n++;
+	cols[n] = c->col_resident, values[n] = (Datum) 0, nulls[n] = true, n++;
+	cols[n] = c->col_withheld, values[n] = (Datum) 0, nulls[n] = true, n++;
 	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, n, cols, values, nulls));
 }
 

@@ -149,7 +149,7 @@ say "$( [ "$got" = "t district " ] && echo ok || echo not ok) - in the second da
 # the screen BI reads is published by the sweep; the clients publish at once
 sq -d "$db" -c "GRANT EXECUTE ON FUNCTION sanse.publish_screen(timestamptz) TO clients_sweeper" >/dev/null
 # the cluster must not put sanse on anyone's path for us
-say "$( [ "$(sq -d "$db" -c "SELECT count(*) FROM pg_db_role_setting WHERE array_to_string(setconfig, ',') LIKE '%sanse%'")" = 0 ] \
+say "$( [ "$(sq -d "$db" -c "SELECT count(*) FROM pg_db_role_setting, unnest(setconfig) c WHERE c ~ '^search_path=.*sanse'")" = 0 ] \
 	&& echo ok || echo not ok) - no database or role setting puts sanse on the search_path yet"
 
 # --- the granted paths: the district and town the clients build under ---------

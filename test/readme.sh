@@ -12,7 +12,7 @@
 #
 # The files, in this fixed order (FILES below): README.md; the reference
 # doc/types.md, residents.md, feeds.md, checkin.md, loop.md, devices.md, protection.md, screen.md,
-# operations.md, city.md, errors.md; the Chinese guide doc/zh/README.md, install.md,
+# operations.md, standby.md, city.md, errors.md; the Chinese guide doc/zh/README.md, install.md,
 # roles.md, sweeps.md, screen.md, errors.md.  Each file runs on its own, as
 # if on a fresh cluster: its databases are dropped and created afresh and
 # the roles it creates are dropped before and after it, so every page is
@@ -63,7 +63,7 @@
 self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$0")/.." || exit 2
 FILES="README.md doc/types.md doc/residents.md doc/feeds.md doc/checkin.md doc/loop.md doc/devices.md doc/protection.md doc/screen.md
-doc/operations.md doc/city.md doc/errors.md doc/zh/README.md doc/zh/install.md doc/zh/roles.md doc/zh/sweeps.md
+doc/operations.md doc/standby.md doc/city.md doc/errors.md doc/zh/README.md doc/zh/install.md doc/zh/roles.md doc/zh/sweeps.md
 doc/zh/screen.md doc/zh/errors.md"
 if [ -z "$READMETEST_FILE" ]; then
 	fail=0

@@ -26,7 +26,8 @@
 #   roles  the README recipe's roles (sanse_app, sanse_sweeper, ...): cluster
 #          wide, created and dropped by the tests that run the recipe
 # The other sections use databases and roles of their own names, or none
-# (dist.sh, generated_delta.sh and meta.sh: files and make only).  pgTAP's
+# (dist.sh, generated_delta.sh and meta.sh: files and make only; standby.sh
+# and failover.sh: clusters of their own on free loopback ports).  pgTAP's
 # files run one by one (no pg_prove -j): each is one transaction in the same
 # database, and the first audited write holds the audit chain's head row to
 # its ROLLBACK, which another file waits 10 s for, then fails (55P03).
@@ -36,7 +37,10 @@
 # feeds_secrecy.sh reads back the WAL its load wrote with pg_waldump (beside
 # others, a CHECKPOINT of theirs recycled that segment first: its WAL
 # controls failed once in make test); city.sh starts five clusters of its
-# own and replays three districts (it would crowd the others); deb.sh
+# own and replays three districts (it would crowd the others); failover.sh
+# kills a primary of its own under load and times how soon check-ins succeed
+# again (beside others, the machine's load would be in its numbers and its
+# one-minute bound); deb.sh
 # (installs and removes the Debian package system-wide) runs last of all.  A
 # test/*.sh missing from the table runs alone too, before deb.sh: put it in
 # the table, with what it holds, to let it run beside others.
@@ -83,10 +87,12 @@ test/generated_delta.sh -
 test/meta.sh          -
 test/entry_points.sh  -
 test/device_replay.sh -
+test/standby.sh       -
 test/checkin_log.sh   alone
 test/pgaudit.sh       alone
 test/feeds_secrecy.sh alone
 test/city.sh          alone
+test/failover.sh      alone
 test/deb.sh           last
 '
 

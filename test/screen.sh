@@ -26,7 +26,8 @@ say() { echo "$1"; case $1 in "not ok"*) fail=1 ;; esac; }
 check() { if [ "$2" = "$3" ]; then say "ok - $1"; else say "not ok - $1 (got '$2', want '$3')"; fi; }
 tmp=$(mktemp -d)
 drop_roles() {
-	for r_ in "$role" "${role}_read" "${role}_care" "${role}_member" "${role}_owner" "${role}_none"; do
+	for r_ in "$role" "${role}_read" "${role}_care" "${role}_member" "${role}_owner" "${role}_none" \
+	          "${db}_civil_affairs" "${db}_health" "${db}_disabled_federation"; do	# the demo's loaders
 		psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r_" >/dev/null 2>&1
 	done
 }

@@ -136,6 +136,21 @@ CREATE OR REPLACE FUNCTION path_contains(ancestor ltree, descendant ltree) RETUR
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN ancestor @> descendant;
 COMMENT ON FUNCTION path_contains(ltree, ltree) IS 'true when ancestor is descendant or one of its ancestors (ltree @>)';
+-- ltree's =, nlevel and subpath bound the same way, for PL/pgSQL whose
+-- search_path is pinned to pg_catalog, sanse (leader_for): each is inlined
+-- where it is planned, so path_equals still uses the index on area.path.
+CREATE OR REPLACE FUNCTION path_equals(a ltree, b ltree) RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN a = b;
+COMMENT ON FUNCTION path_equals(ltree, ltree) IS 'true when the paths are equal (ltree =)';
+CREATE OR REPLACE FUNCTION path_depth(path ltree) RETURNS integer
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN nlevel(path);
+COMMENT ON FUNCTION path_depth(ltree) IS 'number of labels in the path (ltree nlevel)';
+CREATE OR REPLACE FUNCTION path_ancestor(path ltree, depth integer) RETURNS ltree
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN subpath(path, 0, depth);
+COMMENT ON FUNCTION path_ancestor(ltree, integer) IS 'the first depth labels of the path (ltree subpath(path, 0, depth))';
 COMMENT ON TABLE area IS 'grid hierarchy: district > town > village > total_grid > general_grid > micro_grid';
 
 -- As the owner: its checks for child areas, residents and workers must see

@@ -248,10 +248,11 @@ CREATE TRIGGER resident_05_guard BEFORE INSERT OR UPDATE ON resident
 CREATE INDEX resident_due ON resident (due_at(next_visit));
 -- The tier a resident had at a time, from its history (the registration
 -- tier before the first change, the current tier without history).
+-- (PL/pgSQL: planned once a session; a back-dated check-in calls it.)
 CREATE OR REPLACE FUNCTION tier_at(p_resident bigint, p_at timestamptz) RETURNS risk_tier
-LANGUAGE sql STABLE SET search_path = pg_catalog, sanse
-BEGIN ATOMIC
-	SELECT coalesce(
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	RETURN coalesce(
 	         (SELECT h.new_tier FROM sanse.tier_history h
 	           WHERE h.resident_id = tier_at.p_resident AND h.changed_at <= tier_at.p_at
 	           ORDER BY h.changed_at DESC, h.id DESC LIMIT 1),
@@ -259,7 +260,8 @@ BEGIN ATOMIC
 	           WHERE h.resident_id = tier_at.p_resident
 	           ORDER BY h.changed_at, h.id LIMIT 1),
 	         (SELECT r.tier FROM sanse.resident r WHERE r.id = tier_at.p_resident));
-END;
+END
+$$;
 SELECT pg_catalog.pg_extension_config_dump('resident', '');
 SELECT pg_catalog.pg_extension_config_dump('resident_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tier_history', '');

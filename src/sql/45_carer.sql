@@ -37,11 +37,14 @@ CREATE TRIGGER carer_check BEFORE INSERT OR UPDATE OF worker_id, force ON carer
 
 -- The resident's carers, in worker order: whom a missed window is charged to
 -- and a met one credited to.
+-- (PL/pgSQL: planned once a session, where a SQL function with a sub-select
+-- is planned again on every call of the statement that calls it.)
 CREATE OR REPLACE FUNCTION carers_of(resident_id bigint) RETURNS bigint[]
-LANGUAGE sql STABLE PARALLEL SAFE
-BEGIN ATOMIC
-	SELECT ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = carers_of.resident_id ORDER BY c.worker_id);
-END;
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+	RETURN ARRAY(SELECT c.worker_id FROM sanse.carer c WHERE c.resident_id = carers_of.resident_id ORDER BY c.worker_id);
+END
+$$;
 COMMENT ON FUNCTION carers_of(bigint) IS 'the resident''s carers (five-for-one), in worker id order';
 
 CREATE OR REPLACE VIEW carer_gaps AS

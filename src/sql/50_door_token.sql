@@ -39,8 +39,14 @@ SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	current_nonce bytea;
 BEGIN
-	PERFORM 1 FROM sanse.resident r WHERE r.id = door_token.resident_id
-	   AND sanse.caller_sees(r.area_id, 'read') FOR KEY SHARE;
+	IF sanse.on_standby() THEN
+		-- a hot standby reprints a token already issued, and issues none
+		PERFORM 1 FROM sanse.resident r WHERE r.id = door_token.resident_id
+		   AND sanse.caller_sees(r.area_id, 'read');
+	ELSE
+		PERFORM 1 FROM sanse.resident r WHERE r.id = door_token.resident_id
+		   AND sanse.caller_sees(r.area_id, 'read') FOR KEY SHARE;
+	END IF;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'resident % does not exist', door_token.resident_id USING ERRCODE = '22023';
 	END IF;
@@ -50,7 +56,10 @@ BEGIN
 	END IF;
 	SELECT t.nonce INTO current_nonce FROM sanse.door_token t
 	 WHERE t.resident_id = door_token.resident_id AND t.revoked_at IS NULL;
-	IF NOT FOUND THEN
+	IF NOT FOUND AND sanse.on_standby() THEN
+		RAISE EXCEPTION 'resident % has no door token yet, and this server is a hot standby', door_token.resident_id
+			USING ERRCODE = '25006', HINT = 'Issue it on the primary; a standby reprints tokens already issued.';
+	ELSIF NOT FOUND THEN
 		INSERT INTO sanse.door_token (nonce, resident_id, version)
 		SELECT sanse.door_token_nonce(), door_token.resident_id,
 		       coalesce(max(t.version), 0) + 1
@@ -63,7 +72,7 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION door_token(bigint) FROM PUBLIC;
-COMMENT ON FUNCTION door_token(bigint) IS 'the resident''s current door QR token (made on first call)';
+COMMENT ON FUNCTION door_token(bigint) IS 'the resident''s current door QR token (made on first call; a hot standby reprints one already made)';
 
 CREATE OR REPLACE FUNCTION revoke_door_token(resident_id bigint) RETURNS text
 LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER

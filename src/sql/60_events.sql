@@ -135,20 +135,26 @@ CREATE OR REPLACE FUNCTION zone_add(t timestamptz, i interval) RETURNS timestamp
 COMMENT ON FUNCTION zone_add(timestamptz, interval) IS 't + i with calendar parts counted in zone sanse.timezone';
 
 -- The leader responsible at an escalation level for a resident in micro grid area_id.
+-- PL/pgSQL, so its plan is kept for the session (a SQL function is planned
+-- again on every call of the statement that calls it): ltree's operators
+-- through the sanse.path_* wrappers, inlined where the query is planned.
+-- One plan serves every area and level (three index probes), also when the
+-- caller plans its own statements for each call (escalate_events).
 CREATE OR REPLACE FUNCTION leader_for(area_id bigint, level int) RETURNS bigint
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, sanse
-BEGIN ATOMIC
-	SELECT w.id
-	  FROM sanse.area m, sanse.area a, sanse.worker w
-	 WHERE m.id = leader_for.area_id
-	   AND a.path = CASE leader_for.level WHEN 4 THEN subpath(m.path, 0, 1)
-	                ELSE subpath(m.path, 0, nlevel(m.path) - leader_for.level + 1) END
-	   AND w.area_id = a.id AND w.active
-	   AND w.role = (sanse.worker_roles())[leader_for.level + 1]
-	 ORDER BY w.id
-	 LIMIT 1;
-END;
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, sanse SET plan_cache_mode = force_generic_plan AS $$
+BEGIN
+	RETURN (SELECT w.id
+	          FROM sanse.area m, sanse.area a, sanse.worker w
+	         WHERE m.id = leader_for.area_id
+	           AND sanse.path_equals(a.path, sanse.path_ancestor(m.path, CASE leader_for.level WHEN 4 THEN 1
+	                                                                      ELSE sanse.path_depth(m.path) - leader_for.level + 1 END))
+	           AND w.area_id = a.id AND w.active
+	           AND w.role = (sanse.worker_roles())[leader_for.level + 1]
+	         ORDER BY w.id
+	         LIMIT 1);
+END
+$$;
 COMMENT ON FUNCTION leader_for(bigint, int) IS 'lowest-id active leader of a micro grid''s level: 1 micro grid, 2 general grid, 3 total grid, 4 task force of the district';
 
 -- The closed loop's clocks (spec 7): how long an event of a kind may stay
@@ -261,8 +267,11 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION open_overdue_event(p_resident bigint, p_due timestamptz, p_tier risk_tier, p_anchor timestamptz) RETURNS integer
-LANGUAGE sql SET search_path = pg_catalog, sanse
-RETURN sanse.open_overdue_events(ARRAY[p_resident], ARRAY[p_due], ARRAY[p_tier], ARRAY[p_anchor]);
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	RETURN sanse.open_overdue_events(ARRAY[p_resident], ARRAY[p_due], ARRAY[p_tier], ARRAY[p_anchor]);
+END
+$$;
 
 CREATE OR REPLACE FUNCTION resident_keep_missed_window() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$

@@ -23,7 +23,7 @@ CREATE TABLE loop_stage (
 	note_is text,
 	by_worker boolean NOT NULL
 );
-COMMENT ON TABLE loop_stage IS 'vocabulary of event_transition.stage: the closed loop''s transitions (call, arrival, whistle, handling, feedback, and an evaluation that reopens or closes), with the words their refusals use';
+COMMENT ON TABLE loop_stage IS 'vocabulary of event_transition.stage: the closed loop''s transitions (call, arrival, whistle, handling, feedback, an evaluation that reopens or closes, and a departure task answered "still here"), with the words their refusals use';
 COMMENT ON COLUMN loop_stage.by_worker IS 'made by a named worker the caller acts for (true), or an evaluation by the resident or a supervisor who took no part in the round (false)';
 COMMENT ON COLUMN loop_stage.note_is IS 'what the transition''s text (event_transition.note) is: the call''s detail, the action, the department, the feedback note, the evaluation''s comment';
 GRANT SELECT ON loop_stage TO PUBLIC;
@@ -35,6 +35,7 @@ INSERT INTO loop_stage (value, position, meaning, verb, done, noun, note_is, by_
 	('fed_back', 5, 'the outcome was fed back (反馈)', 'feed back on', 'fed back', 'a feedback', 'note', true),
 	('reopened', 6, 'evaluated (评价) with a rating of 2 or less, or not solved: called again one level up', 'evaluate', 'evaluated', 'an evaluation', 'comment', false),
 	('closed', 7, 'evaluated (评价) and closed: solved, rated 3 or more', 'evaluate', 'evaluated', 'an evaluation', 'comment', false),
+	('still_here', 8, 'a departure a department reported answered at the door: the person is still there; the task closes and the care goes on', 'answer "still here" to', 'answered "still here"', 'a "still here" answer', 'note', true),
 	('cancelled', 9, 'closed by sanse before anyone arrived: a quiet warning a reading synced late disproved (no move of sanse.loop_move: nobody makes it)', 'cancel', 'cancelled', 'a cancellation', 'note', false);
 
 -- The moves: from a status (NULL: a new event), a transition of a stage
@@ -64,7 +65,9 @@ INSERT INTO loop_move (from_status, stage, to_status, not_before, ends_clock, st
 	('arrived', 'handled', 'handled', 'arrived', true, false, false),
 	('handled', 'fed_back', 'fed_back', 'handled', false, false, false),
 	('fed_back', 'reopened', 'called', 'fed_back', false, true, true),
-	('fed_back', 'closed', 'closed', 'fed_back', false, false, false);
+	('fed_back', 'closed', 'closed', 'fed_back', false, false, false),
+	-- only a departure task (sanse.still_here, 97_feed_departure.sql)
+	('arrived', 'still_here', 'closed', 'arrived', true, false, false);
 
 -- The role acting in the session (SET ROLE's, else the login), which a
 -- SECURITY DEFINER function cannot read from current_user; and

@@ -72,19 +72,29 @@ $$;
 -- End the current clock at p_at: the steps due by then are reached, whether
 -- or not a sweep took them; those dated after it never happened (an arrival
 -- or handling synced late) and are removed.  The last step left is the
--- level reached at that time.  (e is the event as locked: no step due by
--- p_at, nothing to climb.)
-CREATE OR REPLACE FUNCTION loop_end_clock(e event, p_since timestamptz, p_at timestamptz) RETURNS event_step
+-- level reached at that time (level, assignee_id, at); removed names the
+-- steps removed ('L2 <time>, ...'; NULL for none).  One statement removes
+-- them and reads the last step left (its sub-select sees the rows as they
+-- were, so it leaves out those the DELETE takes).  (e is the event as
+-- locked: no step due by p_at, nothing to climb.)
+CREATE OR REPLACE FUNCTION loop_end_clock(e event, p_since timestamptz, p_at timestamptz,
+                                          OUT level smallint, OUT assignee_id bigint, OUT at timestamptz, OUT removed text)
 LANGUAGE plpgsql AS $$
-DECLARE
-	last sanse.event_step;
 BEGIN
 	IF e.next_step_at <= p_at THEN
 		PERFORM sanse.escalate_events(p_at, NULL, e.id);
 	END IF;
-	DELETE FROM sanse.event_step s WHERE s.event_id = e.id AND s.at > p_at AND s.at > p_since;
-	SELECT * INTO last FROM sanse.event_step s WHERE s.event_id = e.id ORDER BY s.at DESC, s.level DESC LIMIT 1;
-	RETURN last;
+	WITH gone AS (
+		DELETE FROM sanse.event_step s WHERE s.event_id = e.id AND s.at > p_at AND s.at > p_since
+		RETURNING s.level, s.at),
+	kept AS (
+		SELECT s.level, s.assignee_id, s.at FROM sanse.event_step s
+		 WHERE s.event_id = e.id AND (s.at > p_at AND s.at > p_since) IS NOT TRUE
+		 ORDER BY s.at DESC, s.level DESC LIMIT 1)
+	SELECT l.level, l.assignee_id, l.at,
+	       (SELECT string_agg(format('L%s %s', g.level, g.at), ', ' ORDER BY g.at, g.level) FROM gone g)
+	  INTO level, assignee_id, at, removed
+	  FROM (SELECT 1) one LEFT JOIN kept l ON true;
 END
 $$;
 
@@ -93,7 +103,7 @@ $$;
 -- department (22023), an evaluation that the caller took no part in the
 -- round (42501).
 CREATE OR REPLACE FUNCTION loop_check_standing(e event, st loop_stage, p_worker bigint, p_token text, p_note text, p_by text)
-RETURNS void
+RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
 	token_nonce bytea;
@@ -112,11 +122,16 @@ BEGIN
 	ELSIF st.value = 'whistled' AND (p_note IS NULL OR NOT EXISTS (SELECT 1 FROM sanse.department d WHERE d.code = p_note)) THEN
 		RAISE EXCEPTION 'unknown department "%"', coalesce(p_note, 'NULL')
 			USING ERRCODE = '22023', HINT = 'Departments are the rows of sanse.department.';
+	ELSIF st.value = 'still_here' AND NOT EXISTS (SELECT 1 FROM sanse.feed_departure d
+	                                              WHERE d.event_id = e.id AND d.confirmed_at IS NULL) THEN
+		RAISE EXCEPTION 'event % is not a departure a department reported', e.id
+			USING ERRCODE = '55000', HINT = 'Only the task that confirms a reported departure can be answered "still here".';
 	ELSIF NOT st.by_worker AND sanse.loop_took_part(e, p_by) THEN
 		RAISE EXCEPTION 'whoever arrived at or handled event % may not evaluate it', e.id
 			USING ERRCODE = '42501',
 			      DETAIL = 'Neither the role that arrived or handled (for a resident''s evaluation, or fed back), nor a member of it, nor a login that may act as it, evaluates.';
 	END IF;
+	RETURN true;
 END
 $$;
 
@@ -139,6 +154,7 @@ BEGIN
 		         ORDER BY c.id LIMIT 1);
 	END IF;
 	RETURN CASE WHEN CASE st.value WHEN 'arrived' THEN e.arrived_at = p_at AND e.arrived_by IS NOT DISTINCT FROM p_worker
+	                               WHEN 'still_here' THEN e.status = 'closed' AND e.handled_at = p_at AND e.handled_by IS NOT DISTINCT FROM p_worker
 	                               WHEN 'handled' THEN e.handled_at = p_at AND e.handled_by IS NOT DISTINCT FROM p_worker
 	                               WHEN 'fed_back' THEN e.fed_back_at = p_at AND e.fed_back_by IS NOT DISTINCT FROM p_worker END
 	            THEN e.id END;
@@ -148,7 +164,7 @@ $$;
 -- The values a transition carries: an evaluation's rating (1-5), whether
 -- it was solved and by whom (22023); its text within free_text_max() characters (22001).
 CREATE OR REPLACE FUNCTION loop_check_values(st loop_stage, p_note text, p_rating integer, p_solved boolean, p_by text)
-RETURNS void
+RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
 	IF NOT st.by_worker THEN
@@ -162,7 +178,10 @@ BEGIN
 			RAISE EXCEPTION 'an evaluation is by resident or supervisor, not "%"', coalesce(p_by, 'NULL') USING ERRCODE = '22023';
 		END IF;
 	END IF;
-	PERFORM sanse.check_free_text(p_note, st.note_is);
+	IF p_note IS NOT NULL THEN	-- (NULL passes)
+		PERFORM sanse.check_free_text(p_note, st.note_is);
+	END IF;
+	RETURN true;
 END
 $$;
 
@@ -185,13 +204,14 @@ DECLARE
 	note text := p_note;	-- the transition's
 	done bigint;
 	since timestamptz;
+	ok boolean;	-- the checks are called as expressions (no statement of their own)
 BEGIN
 	SELECT * INTO st FROM sanse.loop_stage s WHERE s.value = p_stage;
 	e := sanse.loop_event(p_event);
 	IF NOT st.by_worker THEN
 		note := format('%s by %s: %s', p_rating, p_by, coalesce(p_note, ''));
 	END IF;
-	PERFORM sanse.loop_check_standing(e, st, p_worker, p_token, p_note, p_by);
+	ok := sanse.loop_check_standing(e, st, p_worker, p_token, p_note, p_by);
 	done := sanse.loop_done_already(e, st, p_worker, p_at, note);
 	IF done IS NOT NULL THEN
 		RETURN done;
@@ -200,28 +220,29 @@ BEGIN
 	IF NOT FOUND THEN
 		PERFORM sanse.loop_refuse_stage(e, p_stage);
 	END IF;
-	PERFORM sanse.loop_check_values(st, p_note, p_rating, p_solved, p_by);
+	ok := sanse.loop_check_values(st, p_note, p_rating, p_solved, p_by);
 	since := CASE m.not_before WHEN 'called' THEN e.called_at WHEN 'arrived' THEN e.arrived_at
 	                           WHEN 'handled' THEN e.handled_at WHEN 'fed_back' THEN e.fed_back_at END;
-	PERFORM sanse.loop_time(p_at, st.noun, since,
-	                        CASE m.not_before WHEN 'arrived' THEN format('the arrival at event %s', e.id)
-	                                          ELSE format('event %s was %s', e.id, replace(m.not_before, '_', ' ')) END);
+	ok := sanse.loop_time(p_at, st.noun, since,
+	                      CASE m.not_before WHEN 'arrived' THEN format('the arrival at event %s', e.id)
+	                                        ELSE format('event %s was %s', e.id, replace(m.not_before, '_', ' ')) END);
 	IF st.by_worker AND NOT sanse.may_act(e.id, p_worker) THEN
 		PERFORM sanse.loop_refuse_worker(e, p_worker, st.verb);
 	END IF;
-	IF m.to_status = 'handled' AND EXISTS (SELECT 1 FROM sanse.event c WHERE c.parent_id = e.id AND c.status IN ('called', 'arrived')) THEN
-		RAISE EXCEPTION 'event % has whistled events not yet handled', e.id
-			USING ERRCODE = '55000', HINT = 'Each department must handle its child event first.';
+	IF m.to_status = 'handled' THEN
+		IF EXISTS (SELECT 1 FROM sanse.event c WHERE c.parent_id = e.id AND c.status IN ('called', 'arrived')) THEN
+			RAISE EXCEPTION 'event % has whistled events not yet handled', e.id
+				USING ERRCODE = '55000', HINT = 'Each department must handle its child event first.';
+		END IF;
 	END IF;
 	-- a transition without words of its own (an arrival) that ends its clock
-	-- late says which steps a sweep had taken that it removes
-	IF m.ends_clock AND st.note_is IS NULL THEN
-		SELECT format('synced %s after its time; removed escalation steps a sweep had taken: %s', date_trunc('second', now() - p_at),
-		              string_agg(format('L%s %s', s.level, s.at), ', ' ORDER BY s.at, s.level)) INTO note
-		  FROM sanse.event_step s WHERE s.event_id = e.id AND s.at > p_at AND s.at > since
-		HAVING count(*) > 0;
+	IF p_stage = 'still_here' THEN
+		-- the departure answered before the task closes (its close then
+		-- confirms nothing), and the history says why
+		note := sanse.feed_departure_refute(e.id, p_worker, p_at, p_note);
 	END IF;
-	PERFORM sanse.loop_move_event(e, m, since, p_worker, p_at, note, p_rating, p_solved, p_by);
+	-- late says which steps a sweep had taken that it removes (loop_move_event)
+	ok := sanse.loop_move_event(e, m, since, p_worker, p_at, note, p_rating, p_solved, p_by, m.ends_clock AND st.note_is IS NULL);
 	IF p_stage = 'whistled' THEN
 		RETURN sanse.call_event('task', e.resident_id, e.area_id, e.tier, 'whistled for ' || p_note, 'department',
 		                        p_at, p_worker, e.id, p_note);
@@ -234,16 +255,27 @@ COMMENT ON FUNCTION loop_transition(bigint, text, bigint, timestamptz, text, tex
 
 -- The move itself, once allowed: the clock the move ends (the level reached
 -- by p_at), the level it climbs, the clock it starts, the stage's record on
--- the event (a new round clears the last round's), and the transition.
+-- the event (a new round clears the last round's), and the transition
+-- (with p_says_removed and no words of its own, the steps the clock's end
+-- removed, if any).
 CREATE OR REPLACE FUNCTION loop_move_event(e event, m loop_move, p_since timestamptz, p_worker bigint, p_at timestamptz,
-                                           p_note text, p_rating integer, p_solved boolean, p_by text) RETURNS void
+                                           p_note text, p_rating integer, p_solved boolean, p_by text,
+                                           p_says_removed boolean) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
 	lvl sanse.event_step := ROW(e.id, e.level, e.assignee_id, e.level_since);
 	again boolean := m.to_status = 'called' AND coalesce(m.from_status <> 'called', false);	-- called again: a new round
+	ended record;
+	note text := p_note;
 BEGIN
 	IF m.ends_clock THEN
-		lvl := sanse.loop_end_clock(e, p_since, p_at);
+		ended := sanse.loop_end_clock(e, p_since, p_at);
+		lvl := ROW(e.id, ended.level, ended.assignee_id, ended.at);
+		IF p_says_removed THEN
+			note := CASE WHEN ended.removed IS NOT NULL
+			             THEN format('synced %s after its time; removed escalation steps a sweep had taken: %s',
+			                         date_trunc('second', now() - p_at), ended.removed) END;
+		END IF;
 	ELSIF m.climbs THEN
 		lvl := ROW(e.id, least(e.level + 1, 4), sanse.leader_for(e.area_id, least(e.level + 1, 4)), p_at);
 		INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
@@ -258,9 +290,9 @@ BEGIN
 		       called_at = CASE WHEN again THEN p_at ELSE x.called_at END,
 		       arrived_at = CASE WHEN m.stage = 'arrived' THEN p_at WHEN NOT again THEN x.arrived_at END,
 		       arrived_by = CASE WHEN m.stage = 'arrived' THEN p_worker WHEN NOT again THEN x.arrived_by END,
-		       handled_at = CASE WHEN m.stage = 'handled' THEN p_at WHEN NOT again THEN x.handled_at END,
-		       handled_by = CASE WHEN m.stage = 'handled' THEN p_worker WHEN NOT again THEN x.handled_by END,
-		       action = CASE WHEN m.stage = 'handled' THEN p_note WHEN NOT again THEN x.action END,
+		       handled_at = CASE WHEN m.stage IN ('handled', 'still_here') THEN p_at WHEN NOT again THEN x.handled_at END,
+		       handled_by = CASE WHEN m.stage IN ('handled', 'still_here') THEN p_worker WHEN NOT again THEN x.handled_by END,
+		       action = CASE WHEN m.stage IN ('handled', 'still_here') THEN p_note WHEN NOT again THEN x.action END,
 		       fed_back_at = CASE WHEN m.stage = 'fed_back' THEN p_at WHEN NOT again THEN x.fed_back_at END,
 		       fed_back_by = CASE WHEN m.stage = 'fed_back' THEN p_worker WHEN NOT again THEN x.fed_back_by END,
 		       feedback = CASE WHEN m.stage = 'fed_back' THEN p_note WHEN NOT again THEN x.feedback END,
@@ -269,7 +301,8 @@ BEGIN
 		       resolved_at = CASE WHEN m.to_status = 'closed' THEN p_at ELSE x.resolved_at END
 		 WHERE x.id = e.id;
 	END IF;
-	INSERT INTO sanse.event_transition (event_id, stage, at, worker_id, note) VALUES (e.id, m.stage, p_at, p_worker, p_note);
+	INSERT INTO sanse.event_transition (event_id, stage, at, worker_id, note) VALUES (e.id, m.stage, p_at, p_worker, note);
+	RETURN true;
 END
 $$;
 
@@ -279,7 +312,7 @@ $$;
 -- dated after it (spec 7) and says so in its transition's note.
 CREATE OR REPLACE FUNCTION arrive(event_id bigint, worker_id bigint, token text DEFAULT NULL, at timestamptz DEFAULT now())
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse
-AS $$ BEGIN PERFORM sanse.loop_transition(arrive.event_id, 'arrived', arrive.worker_id, arrive.at, p_token => arrive.token); END $$;
+AS $$ DECLARE id bigint; BEGIN id := sanse.loop_transition(arrive.event_id, 'arrived', arrive.worker_id, arrive.at, p_token => arrive.token); END $$;
 
 -- 网格吹哨: a child task for a department, with its own clocks; its id.
 CREATE OR REPLACE FUNCTION whistle(event_id bigint, department text, worker_id bigint, at timestamptz DEFAULT now())
@@ -289,12 +322,12 @@ AS $$ BEGIN RETURN sanse.loop_transition(whistle.event_id, 'whistled', whistle.w
 -- 处置: refused while a department whistled for has not handled its event.
 CREATE OR REPLACE FUNCTION handle_event(event_id bigint, worker_id bigint, action text, at timestamptz DEFAULT now())
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse
-AS $$ BEGIN PERFORM sanse.loop_transition(handle_event.event_id, 'handled', handle_event.worker_id, handle_event.at, handle_event.action); END $$;
+AS $$ DECLARE id bigint; BEGIN id := sanse.loop_transition(handle_event.event_id, 'handled', handle_event.worker_id, handle_event.at, handle_event.action); END $$;
 
 -- 反馈
 CREATE OR REPLACE FUNCTION feed_back(event_id bigint, worker_id bigint, note text, at timestamptz DEFAULT now())
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse
-AS $$ BEGIN PERFORM sanse.loop_transition(feed_back.event_id, 'fed_back', feed_back.worker_id, feed_back.at, feed_back.note); END $$;
+AS $$ DECLARE id bigint; BEGIN id := sanse.loop_transition(feed_back.event_id, 'fed_back', feed_back.worker_id, feed_back.at, feed_back.note); END $$;
 
 -- 评价: by the resident or a supervisor, never by whoever took part in the
 -- round (loop_took_part).  A rating of 2 or less, or not solved, reopens the
@@ -303,8 +336,8 @@ AS $$ BEGIN PERFORM sanse.loop_transition(feed_back.event_id, 'fed_back', feed_b
 CREATE OR REPLACE FUNCTION evaluate(event_id bigint, rating integer, solved boolean, by text, comment text DEFAULT NULL,
                                     at timestamptz DEFAULT now())
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse
-AS $$ BEGIN PERFORM sanse.loop_transition(evaluate.event_id, CASE WHEN evaluate.rating <= 2 OR NOT evaluate.solved THEN 'reopened' ELSE 'closed' END,
-                                          NULL, evaluate.at, evaluate.comment, NULL, evaluate.rating, evaluate.solved, evaluate.by); END $$;
+AS $$ DECLARE id bigint; BEGIN id := sanse.loop_transition(evaluate.event_id, CASE WHEN evaluate.rating <= 2 OR NOT evaluate.solved THEN 'reopened' ELSE 'closed' END,
+                                                         NULL, evaluate.at, evaluate.comment, NULL, evaluate.rating, evaluate.solved, evaluate.by); END $$;
 
 REVOKE ALL ON FUNCTION arrive(bigint, bigint, text, timestamptz), whistle(bigint, text, bigint, timestamptz),
 	handle_event(bigint, bigint, text, timestamptz), feed_back(bigint, bigint, text, timestamptz),
@@ -318,4 +351,4 @@ COMMENT ON FUNCTION evaluate(bigint, integer, boolean, text, text, timestamptz) 
 REVOKE ALL ON FUNCTION loop_event(bigint), loop_refuse_stage(event, text), loop_end_clock(event, timestamptz, timestamptz),
 	loop_check_standing(event, loop_stage, bigint, text, text, text), loop_done_already(event, loop_stage, bigint, timestamptz, text),
 	loop_check_values(loop_stage, text, integer, boolean, text),
-	loop_move_event(event, loop_move, timestamptz, bigint, timestamptz, text, integer, boolean, text) FROM PUBLIC;
+	loop_move_event(event, loop_move, timestamptz, bigint, timestamptz, text, integer, boolean, text, boolean) FROM PUBLIC;

@@ -8,10 +8,13 @@
 -- pinned there), with every name schema-qualified.
 -----------------------------------------------------------------------------
 
--- The level an event of a scale starts at.
+-- The level an event of a scale starts at (PL/pgSQL: planned once a session).
 CREATE OR REPLACE FUNCTION scale_level(scale text) RETURNS smallint
-LANGUAGE sql STABLE PARALLEL SAFE
-RETURN (SELECT s.start_level FROM sanse.event_scale s WHERE s.value = scale_level.scale);
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+	RETURN (SELECT s.start_level FROM sanse.event_scale s WHERE s.value = scale_level.scale);
+END
+$$;
 
 -- Create a loop event in stage called at its scale's level, with its first
 -- step and its arrival clock; NULL when the same call made its event already
@@ -86,8 +89,9 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	r sanse.resident;
 	same bigint;
+	ok boolean;
 BEGIN
-	PERFORM sanse.loop_time(at, 'an event');
+	ok := sanse.loop_time(at, 'an event');
 	PERFORM sanse.loop_check_call(kind, scale, detail, raised_by);
 	-- locked FOR SHARE: a forgetting waits for the event, or the event for it
 	SELECT * INTO r FROM sanse.resident x WHERE x.id = resident_id AND sanse.caller_sees(x.area_id, 'care') FOR SHARE;
@@ -112,8 +116,9 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 #variable_conflict use_variable
 DECLARE
 	same bigint;
+	ok boolean;
 BEGIN
-	PERFORM sanse.loop_time(at, 'a task');
+	ok := sanse.loop_time(at, 'a task');
 	PERFORM sanse.loop_check_call('task', scale, detail, raised_by);
 	IF NOT EXISTS (SELECT 1 FROM sanse.area a WHERE a.id = area_id AND sanse.caller_sees(a.id, 'care')) THEN
 		RAISE EXCEPTION 'area % does not exist', coalesce(area_id::text, 'NULL') USING ERRCODE = '22023';

@@ -10,9 +10,10 @@
 
 -- A loop transition's time (spec 7, 22008): given and finite, at most 5
 -- minutes ahead of the server clock, at most sanse.max_backdate behind it
--- (as a check-in), and not before the stage it follows (since).
+-- (as a check-in), and not before the stage it follows (since).  True once
+-- it passes: called as an expression, it costs no statement of its own.
 CREATE OR REPLACE FUNCTION loop_time(at timestamptz, what text, since timestamptz DEFAULT NULL, since_what text DEFAULT NULL)
-RETURNS void
+RETURNS boolean
 LANGUAGE plpgsql AS $$
 BEGIN
 	IF at IS NULL OR NOT isfinite(at) THEN
@@ -28,6 +29,7 @@ BEGIN
 	ELSIF at < since THEN
 		RAISE EXCEPTION '% cannot be dated before %', what, since_what USING ERRCODE = '22008';
 	END IF;
+	RETURN true;
 END
 $$;
 
@@ -49,24 +51,29 @@ $$;
 -- in at the door of its resident (a carer, or a leader or task force whose
 -- area contains it), a leader or task force whose area contains the event's
 -- area, or staff of a department whistled for it.
--- (PL/pgSQL so its plan is kept for the session: a transition calls it once.)
+-- (PL/pgSQL so its plan is kept for the session: a transition calls it once.
+-- One query: acts_for's test is asked of the same worker row.)
 CREATE OR REPLACE FUNCTION may_act(p_event bigint, p_worker bigint) RETURNS boolean
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-	RETURN sanse.acts_for(p_worker) AND (SELECT coalesce(bool_or(
+	RETURN coalesce((SELECT
+	         CASE WHEN w.db_role IS NULL THEN sanse.caller_sees(w.area_id, 'care')
+	              WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = w.db_role) THEN false
+	              ELSE pg_catalog.pg_has_role(sanse.acting_role(), w.db_role, 'MEMBER') END
+	         AND coalesce(
 	         w.active
 	         AND ((e.resident_id IS NOT NULL
 	               AND EXISTS (SELECT 1 FROM sanse.carer c WHERE c.resident_id = e.resident_id AND c.worker_id = w.id))
 	              OR (w.role <> 'member' AND sanse.path_contains(wa.path, ea.path))
 	              OR (w.department IS NOT NULL
 	                  AND (e.department = w.department
-	                       OR EXISTS (SELECT 1 FROM sanse.event c WHERE c.parent_id = e.id AND c.department = w.department))))),
+	                       OR EXISTS (SELECT 1 FROM sanse.event c WHERE c.parent_id = e.id AND c.department = w.department)))),
 	         false)
 	  FROM sanse.event e
 	  JOIN sanse.area ea ON ea.id = e.area_id
 	  JOIN sanse.worker w ON w.id = p_worker
 	  JOIN sanse.area wa ON wa.id = w.area_id
-	 WHERE e.id = p_event);
+	 WHERE e.id = p_event), false);
 END
 $$;
 

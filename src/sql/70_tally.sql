@@ -82,15 +82,17 @@ $$;
 REVOKE ALL ON FUNCTION fold_worker_month() FROM PUBLIC;
 COMMENT ON FUNCTION fold_worker_month() IS 'fold worker_month_pending into worker_month; returns the number of (worker, month) rows written';
 
+-- (PL/pgSQL: planned once a session; a check-in that comes late calls it.)
 CREATE OR REPLACE FUNCTION tally_missed(events event[], sign int) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, sanse
-BEGIN ATOMIC
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
 	INSERT INTO sanse.worker_month_pending (worker_id, month, windows_missed)
 	SELECT w.worker_id, sanse.month_of(e.due_at), tally_missed.sign
 	  FROM unnest(tally_missed.events) e
 	 CROSS JOIN LATERAL unnest(coalesce(e.charged_to, sanse.carers_of(e.resident_id))) w(worker_id)
 	 WHERE e.kind = 'overdue';
-END;
+END
+$$;
 REVOKE ALL ON FUNCTION tally_missed(event[], int) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION event_tally() RETURNS trigger

@@ -74,7 +74,7 @@ BEGIN
 		RETURN false;
 	END IF;
 	PERFORM sanse.loop_move_event(e, ROW('called', 'cancelled', 'closed', 'called', true, false, false)::sanse.loop_move,
-	                              e.called_at, NULL, greatest(p_at, e.called_at), p_note, NULL, NULL, NULL);
+	                              e.called_at, NULL, greatest(p_at, e.called_at), p_note, NULL, NULL, NULL, false);
 	UPDATE sanse.device_span s SET event_id = NULL, repeat = false
 	 WHERE s.event_id = p_event AND s.repeat AND s.disproved_at IS NULL;
 	UPDATE sanse.event x SET repeats = 0 WHERE x.id = p_event;

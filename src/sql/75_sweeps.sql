@@ -84,6 +84,15 @@ END
 $$;
 REVOKE ALL ON FUNCTION sweep_gave_up(text) FROM PUBLIC;
 
+-- A hot standby (recovery in progress: a streaming replica BI reads, or a
+-- server demoted by a switchover) can write nothing; sweep() there returns
+-- at once and sweep_status says why.  One function, so that every caller
+-- asks the same question.
+CREATE OR REPLACE FUNCTION on_standby() RETURNS boolean
+LANGUAGE sql VOLATILE PARALLEL SAFE
+RETURN pg_catalog.pg_is_in_recovery();
+COMMENT ON FUNCTION on_standby() IS 'true on a hot standby (recovery in progress): sanse.sweep() writes nothing there';
+
 CREATE OR REPLACE VIEW sweep_status AS
 SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END AS sweeps_skipped,
        (SELECT l.pid FROM pg_catalog.pg_locks l
@@ -93,10 +102,14 @@ SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END AS sweeps_skipped,
          LIMIT 1) AS running_pid,
        (SELECT count(*) FROM sanse.sweep_lock_timeout) AS lock_timeouts,
        t.at AS last_lock_timeout_at, t.phase AS last_lock_phase, t.holder AS last_lock_holder,
-       t.holder_pid AS last_lock_holder_pid, t.relation AS last_lock_relation, t.mode AS last_lock_mode
+       t.holder_pid AS last_lock_holder_pid, t.relation AS last_lock_relation, t.mode AS last_lock_mode,
+       sb.standby,
+       CASE WHEN sb.standby THEN 'this server is a hot standby (recovery in progress): sanse.sweep() writes '
+                                 'nothing here; sweeps run on the primary, and here once it is promoted' END AS paused_because
   FROM sanse.sweep_skipped s
+ CROSS JOIN (SELECT sanse.on_standby() AS standby) sb
   LEFT JOIN LATERAL (SELECT * FROM sanse.sweep_lock_timeout x ORDER BY x.at DESC LIMIT 1) t ON true;
-COMMENT ON VIEW sweep_status IS 'sweeps skipped since install because another was running, the pid of the sweep running now, and how many sweep phases gave up waiting for a lock: the last one''s time, phase and holder (login, pid, table, mode)';
+COMMENT ON VIEW sweep_status IS 'sweeps skipped since install because another was running, the pid of the sweep running now, and how many sweep phases gave up waiting for a lock: the last one''s time, phase and holder (login, pid, table, mode); standby: true on a hot standby, where sweeps write nothing (paused_because says so)';
 
 -- Sweep times: at most 5 minutes ahead, as check_in (a sweep dated ahead
 -- would open events for windows still open and charge their carers).
@@ -167,6 +180,16 @@ BEGIN
 	PERFORM sanse.check_sweep_time(at);
 	overdue_opened := 0;
 	escalations := 0;
+	-- On a hot standby nothing can be written (nor the lock taken): return
+	-- at once, quietly.  A job still pointed here after a switchover runs
+	-- every minute; a NOTICE reaches its caller but not the server log (at
+	-- the default log_min_messages), and sweep_status says why.
+	IF sanse.on_standby() THEN
+		RAISE NOTICE 'sanse.sweep: this server is a hot standby; nothing swept here'
+			USING HINT = 'Sweeps run on the primary (see sanse.sweep_status).';
+		skipped := true;
+		RETURN;
+	END IF;
 	BEGIN
 		LOCK TABLE sanse.sweep_lock IN EXCLUSIVE MODE NOWAIT;
 	EXCEPTION WHEN lock_not_available THEN
@@ -317,4 +340,4 @@ $$;
 COMMENT ON FUNCTION sweep_job() IS 'this database''s pg_cron sweep job and its last run: status (succeeded, failed, running), times, message';
 
 REVOKE ALL ON FUNCTION sweep(timestamptz) FROM PUBLIC;
-COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_device_phases (quiet warnings and silent tasks, the partitions of readings), sweep_escalations (overdue events and the loop''s clocks), forget_expired, fold_worker_month, then record_history (the daily history) and publish_screen_if_due (the screen aggregate-only roles read), one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status)';
+COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_device_phases (quiet warnings and silent tasks, the partitions of readings), sweep_escalations (overdue events and the loop''s clocks), forget_expired, fold_worker_month, then record_history (the daily history) and publish_screen_if_due (the screen aggregate-only roles read), one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status); on a hot standby it writes nothing and returns skipped';

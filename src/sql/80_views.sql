@@ -224,7 +224,7 @@ WITH ev AS (
 	       a.first_arrival - e.due_at AS time_to_arrive,
 	       EXISTS (SELECT 1 FROM sanse.event_transition t WHERE t.event_id = e.id AND t.stage = 'cancelled') AS was_cancelled,
 	       a.first_arrival < sanse.zone_add(e.due_at, sanse.step_interval(e.kind, e.tier, 'called')) AS in_time,
-	       EXISTS (SELECT 1 FROM sanse.event_transition t WHERE t.event_id = e.id AND t.stage = 'handled') AS was_handled
+	       EXISTS (SELECT 1 FROM sanse.event_transition t WHERE t.event_id = e.id AND t.stage IN ('handled', 'still_here')) AS was_handled
 	  FROM sanse.event e
 	  LEFT JOIN LATERAL (SELECT min(t.at) AS first_arrival FROM sanse.event_transition t
 	                      WHERE t.event_id = e.id AND t.stage = 'arrived') a ON true

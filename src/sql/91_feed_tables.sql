@@ -51,8 +51,9 @@ CREATE TABLE feed_inbox (
 	id_number_hash bytea,
 	resident_id bigint,
 	loaded_at timestamptz NOT NULL DEFAULT now(),
+	withheld text,
 	PRIMARY KEY (department, batch, line)
-) WITH (fillfactor = 80);	-- room on each page for apply_feed's outcomes (HOT updates)
+) WITH (fillfactor = 45);	-- room on each page for a new version of every row: apply_feed writes the outcomes as HOT updates
 -- forgetting a resident erases the feed rows that name them
 CREATE INDEX feed_inbox_hash ON feed_inbox (id_number_hash) WHERE id_number_hash IS NOT NULL;
 REVOKE ALL ON feed_inbox FROM PUBLIC;
@@ -60,6 +61,7 @@ COMMENT ON TABLE feed_inbox IS 'department feeds (spec 9): a loader COPYs a batc
 COMMENT ON COLUMN feed_inbox.id_number IS 'write the clear 18-character ID number here; it is checked, replaced by id_number_hash and never stored';
 COMMENT ON COLUMN feed_inbox.id_number_hash IS 'HMAC-SHA256 of the ID number under the installation secret (NULL when malformed; set by sanse)';
 COMMENT ON COLUMN feed_inbox.resident_id IS 'the resident the row named when applied (set by sanse)';
+COMMENT ON COLUMN feed_inbox.withheld IS 'what the loader is not told about the row (set by sanse): a resident outside the areas it may feed has the number';
 SELECT pg_catalog.pg_extension_config_dump('feed_inbox', '');
 
 -- Provenance: who asserts which factor of a resident, since when, until when.
@@ -98,18 +100,34 @@ COMMENT ON TABLE feed_state IS 'the last feed applied per department (its row se
 SELECT pg_catalog.pg_extension_config_dump('feed_state', '');
 
 -- A department reported a resident left (died or moved away): the task the
--- micro-grid leader confirms it with; closing it ends the care.
+-- micro-grid leader confirms it with; closing it ends the care.  Or the
+-- leader finds the person still there (sanse.still_here): the task closes,
+-- the care goes on, and the department's later rows saying left are
+-- rejected until its list names the person without left again or a
+-- snapshot leaves them out (settled).
 CREATE TABLE feed_departure (
 	event_id bigint PRIMARY KEY REFERENCES event (id),
 	resident_id bigint NOT NULL REFERENCES resident (id) ON DELETE CASCADE,
 	department text NOT NULL,
 	batch text NOT NULL,
 	reported_at timestamptz NOT NULL,
-	confirmed_at timestamptz
+	confirmed_at timestamptz,
+	refuted_at timestamptz,
+	refuted_by bigint REFERENCES worker (id),
+	settled_at timestamptz,
+	settled_batch text,
+	CONSTRAINT feed_departure_one_answer CHECK (confirmed_at IS NULL OR refuted_at IS NULL),
+	CONSTRAINT feed_departure_settles_a_refutation CHECK (settled_at IS NULL OR refuted_at IS NOT NULL)
 );
-CREATE UNIQUE INDEX feed_departure_open ON feed_departure (resident_id, department) WHERE confirmed_at IS NULL;
+-- one open departure (a task pending) or one refuted and not settled, per
+-- person and department
+CREATE UNIQUE INDEX feed_departure_open ON feed_departure (resident_id, department) WHERE confirmed_at IS NULL AND settled_at IS NULL;
 REVOKE ALL ON feed_departure FROM PUBLIC;
-COMMENT ON TABLE feed_departure IS 'departures a department reported: the closed-loop task that confirms each; closing it ends the care and that department''s assertions';
+COMMENT ON TABLE feed_departure IS 'departures a department reported: the closed-loop task that confirms each; closing it ends the care and that department''s assertions, answering it "still here" (sanse.still_here) keeps both';
+COMMENT ON COLUMN feed_departure.refuted_at IS 'when the worker at the door answered "still here" (the task closed, the care goes on)';
+COMMENT ON COLUMN feed_departure.refuted_by IS 'the worker who answered "still here"';
+COMMENT ON COLUMN feed_departure.settled_at IS 'when the department''s list stopped saying left after a "still here" (a row naming the person without left, or a snapshot leaving them out): until then its rows saying left are rejected';
+COMMENT ON COLUMN feed_departure.settled_batch IS 'the batch that settled it';
 SELECT pg_catalog.pg_extension_config_dump('feed_departure', '');
 
 -- Row-level security (spec 8) on the new tables that hold a person: only the

@@ -2,12 +2,13 @@
 -- What a loader sees of its batches, and the one record per person
 -----------------------------------------------------------------------------
 CREATE OR REPLACE VIEW feed_outcome AS
-SELECT i.department, i.batch, i.line, i.outcome, i.reason, i.resident_id, i.loaded_at
+SELECT i.department, i.batch, i.line, i.outcome, i.reason,
+       CASE WHEN i.outcome IN ('matched', 'registered', 'left') THEN i.resident_id END AS resident_id, i.loaded_at
   FROM sanse.feed_inbox i
  WHERE i.department IN (SELECT d.code FROM sanse.department d WHERE sanse.may_load_feed(d.code, current_user));
 ALTER VIEW feed_outcome SET (security_barrier = true);
 REVOKE ALL ON feed_outcome FROM PUBLIC;
-COMMENT ON VIEW feed_outcome IS 'the outcome and reason of every feed row of the departments the current role loads (no names, no hashes)';
+COMMENT ON VIEW feed_outcome IS 'the outcome and reason of every feed row of the departments the current role loads (no names, no hashes; the resident only of a row matched, registered or left)';
 
 CREATE OR REPLACE VIEW resident_profile AS
 SELECT r.id AS resident_id, r.area_id, a.path::text AS area_path, r.name, r.active,

@@ -4,25 +4,37 @@
 -- seed.  Used by `make demo` and `make bench`; not part of the extension.
 CREATE SCHEMA IF NOT EXISTS sanse_demo;
 
+-- The district in steps: build_grid (areas, workers, departments),
+-- place_residents (residents typed in, as before feeds; make demo brings
+-- them from the departments' feeds instead, test/demo/feeds.sql), settle
+-- (five-for-one carers, last visits before the start) and district_counts.
+-- generate() runs them all, as make bench and the tests use it.
+--
 -- scale multiplies the residents; grid_scale (default: scale) the hierarchy and workers.
 CREATE OR REPLACE FUNCTION sanse_demo.generate(seed float8, scale float8, start timestamptz,
                                                grid_scale float8 DEFAULT NULL)
 RETURNS TABLE (what text, n bigint)
 LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM setseed(seed);
+	PERFORM sanse_demo.build_grid(coalesce(grid_scale, scale));
+	PERFORM sanse_demo.place_residents(scale, start);
+	PERFORM sanse_demo.settle(coalesce(grid_scale, scale), start);
+	RETURN QUERY SELECT * FROM sanse_demo.district_counts();
+END
+$$;
+
+-- The hierarchy, leaders at every level, the five forces, the departments
+-- (each level spread evenly over its parents).  gs scales it.
+CREATE OR REPLACE FUNCTION sanse_demo.build_grid(gs float8) RETURNS void
+LANGUAGE plpgsql SET search_path = sanse, public AS $$
 DECLARE
 	n_towns int := 7;
-	gs float8 := coalesce(grid_scale, scale);
 	n_villages int := greatest(1, round(84 * gs));
 	n_total int := greatest(1, round(120 * gs));
 	n_general int := greatest(1, round(358 * gs));
 	n_micro int := greatest(1, round(2091 * gs));
-	n_red int := round(28 * scale);
-	n_yellow int := round(506 * scale);
-	n_blue int := round(1836 * scale);
 BEGIN
-	PERFORM setseed(seed);
-	SET LOCAL search_path = sanse, public;
-
 	-- the hierarchy: each level spread evenly over its parents
 	INSERT INTO area (path, kind, name) VALUES ('q', 'district', 'Q district');
 	INSERT INTO area (path, kind, name)
@@ -79,49 +91,85 @@ BEGIN
 		         WHERE force = 'department_staff' AND role = 'member') s
 		 WHERE w.id = s.id$d$;
 	END IF;
+END
+$$;
 
-	-- residents: tiers from factors, spread over the micro grids at random
-	INSERT INTO resident (area_id, name, factors, registered_at, lat, lon)
-	SELECT m.id, 'resident ' || g.i,
-	       CASE WHEN g.i <= n_red THEN
+-- The factor sets of the paper's tiers (28 red, 506 yellow, 1,836 blue
+-- times scale), one a resident, drawn at random: resident i's.
+CREATE OR REPLACE FUNCTION sanse_demo.factors_of(i int, scale float8) RETURNS text[]
+LANGUAGE sql VOLATILE AS $$
+	SELECT CASE WHEN i <= round(28 * scale) THEN
 	                 CASE WHEN random() < 0.5 THEN '{accident_risk,lives_alone}'::text[]
 	                      ELSE '{sudden_illness,no_caregiver,lives_alone}' END
-	            WHEN g.i <= n_red + n_yellow THEN
+	            WHEN i <= round(28 * scale) + round(506 * scale) THEN
 	                 CASE WHEN random() < 0.5 THEN '{partial_care,unstable_chronic}'::text[]
 	                      ELSE '{partial_care,mobility_impaired,disabled}' END
 	            ELSE (ARRAY['{self_care_difficulty}', '{unstable_chronic,lives_alone}', '{mobility_impaired}'])[1 + floor(random() * 3)::int]::text[]
-	       END,
+	       END
+$$;
+
+-- Residents typed in (generate(), make bench): tiers from factors, spread
+-- over the micro grids at random.
+CREATE OR REPLACE FUNCTION sanse_demo.place_residents(scale float8, start timestamptz) RETURNS void
+LANGUAGE plpgsql SET search_path = sanse, public AS $$
+DECLARE
+	n_micro int := (SELECT count(*) FROM area WHERE kind = 'micro_grid');
+	n_red int := round(28 * scale);
+	n_yellow int := round(506 * scale);
+	n_blue int := round(1836 * scale);
+BEGIN
+	INSERT INTO resident (area_id, name, factors, registered_at, lat, lon)
+	SELECT m.id, 'resident ' || g.i, sanse_demo.factors_of(g.i, scale),
 	       start - interval '120 days',
 	       30.55 + random() * 0.2, 103.95 + random() * 0.2
 	  FROM (SELECT i, floor(random() * n_micro)::int AS k
 	          FROM generate_series(1, n_red + n_yellow + n_blue) i) g(i, k)
 	  JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM area WHERE kind = 'micro_grid') m
 	    ON m.k = g.k;
+END
+$$;
 
-	-- five-for-one: the micro grid's leader and volunteer, the general
-	-- grid's cadre, a service professional of the village, department staff of the town
+-- Residents without carers get their five-for-one: the micro grid's leader
+-- and volunteer, the general grid's cadre, a service professional of the
+-- village, department staff of the town.  At the start (start given), every
+-- resident is in good standing: a last visit somewhere in the cadence before it.
+CREATE OR REPLACE FUNCTION sanse_demo.settle(gs float8, start timestamptz) RETURNS void
+LANGUAGE plpgsql SET search_path = sanse, public AS $$
+BEGIN
+	IF to_regclass('pg_temp.settling') IS NULL THEN
+		CREATE TEMP TABLE settling (id bigint PRIMARY KEY);
+	END IF;
+	TRUNCATE settling;
+	INSERT INTO settling SELECT r.id FROM resident r WHERE NOT EXISTS (SELECT 1 FROM carer c WHERE c.resident_id = r.id);
 	INSERT INTO carer (resident_id, worker_id)
-	SELECT r.id, w.id FROM resident r JOIN worker w ON w.area_id = r.area_id AND w.role IN ('micro_grid_leader', 'member');
+	SELECT r.id, w.id FROM resident r JOIN settling USING (id) JOIN worker w ON w.area_id = r.area_id AND w.role IN ('micro_grid_leader', 'member');
 	INSERT INTO carer (resident_id, worker_id)
 	SELECT r.id, (SELECT w.id FROM worker w JOIN area g ON g.id = w.area_id
 	               WHERE g.path = subpath(m.path, 0, 5) AND w.role = 'member' LIMIT 1)
-	  FROM resident r JOIN area m ON m.id = r.area_id;
+	  FROM resident r JOIN settling USING (id) JOIN area m ON m.id = r.area_id;
 	INSERT INTO carer (resident_id, worker_id)
 	SELECT r.id, (SELECT w.id FROM worker w JOIN area v ON v.id = w.area_id
 	               WHERE v.path = subpath(m.path, 0, 3) AND w.force = 'service_professional'
 	               ORDER BY w.id OFFSET r.id % 3 LIMIT 1)
-	  FROM resident r JOIN area m ON m.id = r.area_id;
+	  FROM resident r JOIN settling USING (id) JOIN area m ON m.id = r.area_id;
 	INSERT INTO carer (resident_id, worker_id)
 	SELECT r.id, (SELECT w.id FROM worker w JOIN area t ON t.id = w.area_id
 	               WHERE t.path = subpath(m.path, 0, 2) AND w.force = 'department_staff' AND w.role = 'member'
 	               ORDER BY w.id OFFSET r.id % greatest(1, round(14 * gs)::int) LIMIT 1)
-	  FROM resident r JOIN area m ON m.id = r.area_id;
+	  FROM resident r JOIN settling USING (id) JOIN area m ON m.id = r.area_id;
 
-	-- in good standing at the start: a last visit somewhere in the cadence before it
-	UPDATE resident r SET last_visit_at = start - (CASE r.tier WHEN 'red' THEN interval '40 hours'
-	                                                          WHEN 'yellow' THEN interval '6 days'
-	                                                          ELSE interval '25 days' END) * random();
+	IF start IS NOT NULL THEN
+		UPDATE resident r SET last_visit_at = start - (CASE r.tier WHEN 'red' THEN interval '40 hours'
+		                                                          WHEN 'yellow' THEN interval '6 days'
+		                                                          ELSE interval '25 days' END) * random();
+	END IF;
+END
+$$;
 
+-- What the district holds.
+CREATE OR REPLACE FUNCTION sanse_demo.district_counts() RETURNS TABLE (what text, n bigint)
+LANGUAGE plpgsql SET search_path = sanse, public AS $$
+BEGIN
 	RETURN QUERY SELECT 'areas'::text, count(*) FROM area
 	  UNION ALL SELECT 'micro grids', count(*) FROM area WHERE kind = 'micro_grid'
 	  UNION ALL SELECT 'general grids', count(*) FROM area WHERE kind = 'general_grid'

@@ -8,6 +8,12 @@ SELECT name AS town, residents, red, yellow, blue, overdue_now, window_met,
        to_char(100 * coverage_rate, 'FM990.0') || '%' AS coverage
   FROM coverage WHERE kind IN ('district', 'town') ORDER BY path;
 
+\echo '== Dynamic adjustment (动态调整): tier changes the departments'' lists made (sanse.tier_history) =='
+SELECT h.reason AS list, coalesce(h.old_tier::text, '-') AS "from", coalesce(h.new_tier::text, '-') AS "to",
+       count(*) AS residents
+  FROM tier_history h WHERE h.reason LIKE 'feed %'
+ GROUP BY 1, 2, 3 ORDER BY min(h.id), 2, 3;
+
 \echo '== Overdue now, by tier and escalation level =='
 SELECT tier,
        count(*) FILTER (WHERE level = 1) AS "L1 micro grid",

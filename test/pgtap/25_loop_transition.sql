@@ -39,11 +39,12 @@ SELECT is(ARRAY[sanse.scale_level('grid'), sanse.scale_level('department'), sans
 SELECT is(ARRAY(SELECT value FROM sanse.event_status ORDER BY position),
           ARRAY['open', 'called', 'arrived', 'handled', 'fed_back', 'closed'],
           'event_status: an overdue event''s open, then the loop''s stages, closed last');
--- the transitions recorded: the five stages, a whistle, and an evaluation
--- that reopens or closes
+-- the transitions recorded: the five stages, a whistle, an evaluation
+-- that reopens or closes, and (issue 20, doc/feeds.md) a departure task
+-- answered "still here"
 SELECT is(ARRAY(SELECT value FROM sanse.loop_stage ORDER BY position),
-          ARRAY['called', 'arrived', 'whistled', 'handled', 'fed_back', 'reopened', 'closed', 'cancelled'],
-          'loop_stage: called, arrived, whistled, handled, fed_back, reopened, closed, cancelled (issue 21: a quiet warning a late reading disproved)');
+          ARRAY['called', 'arrived', 'whistled', 'handled', 'fed_back', 'reopened', 'closed', 'still_here', 'cancelled'],
+          'loop_stage: called, arrived, whistled, handled, fed_back, reopened, closed, still_here (issue 20: a departure answered at the door), cancelled (issue 21: a quiet warning a late reading disproved)');
 
 -- one shape: value text PRIMARY KEY, position smallint, meaning text, every
 -- value with a meaning
@@ -89,7 +90,9 @@ SELECT is((SELECT string_agg(k.conname, ', ') FROM pg_constraint k
 -- event with unhandled whistled children cannot be handled) and leaves the
 -- event where it is; an evaluation with a rating of 2 or less or not solved
 -- reopens it: back to called, one level up, its arrival clock starting at
--- at; otherwise it closes.
+-- at; otherwise it closes.  A departure task answered "still here" at the
+-- door (doc/feeds.md) closes from arrived, not before the arrival, ending
+-- the handling clock.
 SELECT results_eq(
 	$$SELECT coalesce(from_status, '-'), stage, to_status, coalesce(not_before, '-'), ends_clock, starts_clock, climbs
 	    FROM sanse.loop_move ORDER BY 2, 1$$,
@@ -99,11 +102,12 @@ SELECT results_eq(
 	         ('handled', 'fed_back', 'fed_back', 'handled', false, false, false),
 	         ('arrived', 'handled', 'handled', 'arrived', true, false, false),
 	         ('fed_back', 'reopened', 'called', 'fed_back', false, true, true),
+	         ('arrived', 'still_here', 'closed', 'arrived', true, false, false),
 	         ('arrived', 'whistled', 'arrived', 'called', false, false, false),
 	         ('called', 'whistled', 'called', 'called', false, false, false)$$,
 	'loop_move: every move spec 7 describes, and no other');
 SELECT is((SELECT string_agg(value, ' ' ORDER BY position) FROM sanse.loop_stage WHERE by_worker),
-          'called arrived whistled handled fed_back',
+          'called arrived whistled handled fed_back still_here',
           'the worker-named stages; an evaluation (reopened, closed) names none');
 
 -----------------------------------------------------------------------------

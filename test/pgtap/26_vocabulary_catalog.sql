@@ -34,7 +34,7 @@ INSERT INTO spec_vocabulary VALUES
 	('event_kind', '{overdue,warning,finding,request,task}', 'spec 7: the kinds of event'),
 	('event_scale', '{grid,department,task_force}', 'spec 7: the scales'),
 	('event_status', '{open,called,arrived,handled,fed_back,closed}', 'spec 5 and 7: open, then the loop''s stages'),
-	('loop_stage', '{called,arrived,whistled,handled,fed_back,reopened,closed,cancelled}', 'spec 7: the stages a transition records'),
+	('loop_stage', '{called,arrived,whistled,handled,fed_back,reopened,closed,still_here,cancelled}', 'spec 7: the stages a transition records, and doc/feeds.md''s answer to a departure, and a quiet warning a late reading disproved (spec 10)'),
 	-- the README's flags table (paper 5.3.3), in its order
 	('visit_flag', '{quick_succession,impossible_travel,repeat_visit,late}', 'the README: the flags of a check-in'),
 	-- spec 10: the device kinds and the rules

@@ -139,9 +139,9 @@ SELECT results_eq($$SELECT outcome, n FROM sanse.apply_feed('t28_health', 'b1')$
                   'the loader applies b1: 2 matched, 1 registered, 1 left, 8 rejected');
 RESET ROLE;
 SELECT is(pg_temp.outcomes('t28_health', 'b1'),
-          '1:matched; 2:registered; 3:matched; 4:left; 5:rejected (an unknown person needs an area); '
+          '1:matched; 2:registered; 3:matched; 4:left; 5:rejected (no resident of the areas this role may feed has this ID number, and the row names no area); '
           '6:rejected (the same person is twice in this batch); 7:rejected (the same person is twice in this batch); '
-          '8:rejected (the person lives outside the areas this role may feed); 9:rejected (the area is not a micro grid); '
+          '8:rejected (no resident of the areas this role may feed has this ID number, and the row names no area); 9:rejected (the area is not a micro grid); '
           '10:rejected (unknown factor "flying"); 11:rejected (bad check character); 12:rejected (an ID number has 18 characters)',
           'each row''s outcome and reason');
 SELECT is(pg_temp.tier('A'), 'red', 'A: sudden illness and no caregiver from health, red at once');
