@@ -64,6 +64,28 @@ city_cleanup() {
 	done
 	rm -rf "$CITY_TMP"
 }
+# city_standby NAME: a streaming hot standby of cluster NAME (pg_basebackup -R
+# over its socket) in $CITY_TMP/NAME_standby, on a port of its own, started
+# and caught up with the primary's WAL as it is now
+city_standby() {	# NAME
+	s=${1}_standby
+	d=$CITY_TMP/$s
+	p=$(city_free_port)
+	mkdir -p "$d"
+	if [ "$(id -u)" = 0 ]; then chown postgres "$d"; fi
+	city_as "$CITY_BIN/pg_basebackup" -h "$CITY_TMP/$1" -p "$(cat "$CITY_TMP/$1/port")" -U postgres \
+		-D "$d/data" -R -X stream -c fast >/dev/null || return 1
+	# the primary's settings came with the copy: its own port and socket
+	printf "port = %s\nunix_socket_directories = '%s'\nhot_standby = on\n" "$p" "$d" >>"$d/data/postgresql.conf"
+	echo "$p" >"$d/port"
+	city_as "$CITY_BIN/pg_ctl" -D "$d/data" -l "$d/log" -w start >/dev/null || { cat "$d/log" >&2; return 1; }
+	lsn=$(cq "$1" -c "SELECT pg_current_wal_lsn()")
+	n=0
+	until [ "$(cq "$s" -c "SELECT pg_last_wal_replay_lsn() >= '$lsn'")" = t ] || [ $n -ge 120 ]; do
+		sleep 0.5; n=$((n + 1))
+	done
+	[ $n -lt 120 ]
+}
 # psql into cluster NAME's database (default postgres) over its socket, as postgres
 cq() {	# NAME [psql args]
 	n=$1; shift

@@ -4,7 +4,8 @@
 # CITY_DAYS days replayed, default 10), each a throw-away cluster of its own
 # with the city's two logins and its publication; the city database reading
 # them (sanse, postgres_fdw, city_add_district, CREATE SUBSCRIPTION); the
-# city screen printed; then one district stopped and the screen printed
+# city screen printed, with a hot standby of the largest district for its
+# BI; then one district stopped and the screen printed
 # again, that district's last day marked with its date.
 # The city is the cluster named by PG* variables if PGHOST or PGPORT is set
 # (database sanse_city, dropped and recreated), otherwise a throw-away
@@ -37,7 +38,15 @@ for name in east west north; do
 	eval "pw_$name=$pw"
 	echo "district $name: $(cq "$name" -d care -c "SELECT count(*) FROM sanse.resident") residents ($scale of the paper), $DAYS days replayed, port $(cat "$CITY_TMP/$name/port"), $(($(date +%s) - began)) s"
 done
-echo "standby: not in this demo (the BI standby is doc/standby.md's, issue 23's other part)"
+# a hot standby of the largest district for its BI (doc/standby.md): the
+# same screen there, and a sweep that writes nothing
+city_standby north
+cov="SELECT sum(residents) || ' residents, ' || sum(overdue_now) || ' overdue now' FROM sanse.coverage WHERE kind = 'district'"
+on_primary=$(cq north -d care -c "$cov")
+on_standby=$(cq north_standby -d care -c "$cov")
+echo "district north's BI standby (port $(cat "$CITY_TMP/north_standby/port"), streaming): coverage there $on_standby; on the primary $on_primary"
+echo "a sweep on the standby: $(cq north_standby -d care -c "SELECT CASE WHEN skipped THEN 'skipped, nothing written' ELSE 'ran' END FROM sanse.sweep()" 2>/dev/null); sweep_status: $(cq north_standby -d care -c "SELECT paused_because FROM sanse.sweep_status")"
+[ "$on_primary" = "$on_standby" ] || { echo "the standby's coverage differs from the primary's" >&2; exit 1; }
 
 city_drop_db "$db"
 createdb "$db"
