@@ -53,7 +53,7 @@ BEGIN
 		'sanse.worker_month_pending'::regclass, 'sanse.visit_withdrawn'::regclass,
 		'sanse.department'::regclass, 'sanse.loop_policy'::regclass, 'sanse.event_transition'::regclass,
 		'sanse.audit_log'::regclass, 'sanse.area_grant'::regclass,
-		'sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass],
+		'sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass, 'sanse.carer_gap'::regclass],
 		'sanse''s tables');
 	IF pg_trigger_depth() > 1 THEN
 		RETURN NULL;   -- written by a trigger during the COPY of another table
