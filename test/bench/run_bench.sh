@@ -618,5 +618,7 @@ $app_rows residents were written by the app in the run.
 MD
 # department feeds (issue 20) on the same 100x district, appended as a section
 sh test/bench/feeds.sh sanse_bench_views >>"$OUT"
+# the province (issue 22): the screen at 100x and at SANSE_PROVINCE_SCALE (default 1000x)
+sh test/bench/province_report.sh >>"$OUT"
 echo "written $OUT"
 cat "$OUT"
