@@ -16,7 +16,7 @@ SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
 \ir include/helpers.psql
 \ir ../demo/generate.sql
-SELECT plan(144);
+SELECT plan(154);
 
 CREATE SCHEMA old14;
 CREATE VIEW old14.coverage_all AS
@@ -193,6 +193,29 @@ SELECT r.id AS resident_id, r.area_id, r.tier::text AS tier,
    AND NOT EXISTS (SELECT 1 FROM sanse.carer c JOIN sanse.worker w ON w.id = c.worker_id
                     WHERE c.resident_id = r.id AND c.force = f.force AND w.active)
  GROUP BY r.id, r.area_id, r.tier;
+CREATE FUNCTION old14.area_day_residents(e timestamptz) RETURNS TABLE (id bigint, area_id bigint, tier sanse.risk_tier)
+LANGUAGE sql STABLE SET search_path = pg_catalog, sanse AS $$
+WITH changed AS MATERIALIZED (
+	SELECT h.resident_id FROM sanse.tier_history h WHERE h.changed_at >= e
+	UNION
+	SELECT r.id FROM sanse.resident r
+	 WHERE r.forgotten_at IS NOT NULL AND NOT r.active AND r.deactivated_at >= e),
+-- their tier at e as tier_at gives it: the last change before e, else the
+-- first row (the registration), in one pass over their history
+changed_tier AS MATERIALIZED (
+	SELECT DISTINCT ON (h.resident_id) h.resident_id, h.new_tier
+	  FROM sanse.tier_history h
+	 WHERE h.resident_id IN (SELECT c.resident_id FROM changed c)
+	 ORDER BY h.resident_id, h.changed_at < e DESC,
+	          CASE WHEN h.changed_at < e THEN h.changed_at END DESC, CASE WHEN h.changed_at < e THEN h.id END DESC,
+	          h.changed_at, h.id)
+SELECT p.id, p.area_id, p.tier
+  FROM (SELECT r.id, r.area_id, CASE WHEN ct.resident_id IS NULL THEN r.tier ELSE ct.new_tier END AS tier
+          FROM sanse.resident r
+          LEFT JOIN changed_tier ct ON ct.resident_id = r.id
+         WHERE r.registered_at < e AND (r.active OR r.deactivated_at >= e)) p
+ WHERE p.tier IS NOT NULL;
+$$;
 ALTER VIEW old14.coverage SET (security_barrier = true);
 ALTER VIEW old14.coverage_by_tier SET (security_barrier = true);
 ALTER VIEW old14.overdue_events SET (security_barrier = true);
@@ -324,6 +347,29 @@ UPDATE sanse.worker SET active = false
 SELECT sanse.publish_screen();
 SELECT cmp_ok((SELECT count(*) FROM sanse.carer_gaps), '>', 4::bigint, 'an inactive carer and a removed one are gaps');
 SELECT pg_temp.all_roles('forgotten');
+
+-- The daily history's residents (area_day_residents, read by record_area_day)
+-- as 1.4 counted them, at ends of days before, between and after tier
+-- changes: residents whose registration row is all their history, others
+-- with changes dated 30, 20 and 10 days ago (written directly, as a load
+-- would), one changed twice at the same time, one forgotten since.
+SET LOCAL session_replication_role = replica;
+INSERT INTO sanse.tier_history (resident_id, changed_at, changed_by, old_tier, new_tier)
+SELECT r.id, now() - (10 * k) * interval '1 day', current_user, r.tier,
+       (ARRAY['red', 'yellow', 'blue'])[1 + (r.id + k) % 3]::sanse.risk_tier
+  FROM sanse.resident r CROSS JOIN generate_series(1, 3) k
+ WHERE r.id % 11 = 0;
+INSERT INTO sanse.tier_history (resident_id, changed_at, changed_by, old_tier, new_tier)
+SELECT r.id, now() - interval '20 days', current_user, r.tier, 'red'
+  FROM sanse.resident r WHERE r.id % 11 = 0 ORDER BY r.id LIMIT 1;
+SET LOCAL session_replication_role = origin;
+SELECT bag_eq(format('SELECT * FROM sanse.area_day_residents(%L)', now() - d * interval '1 day'),
+              format('SELECT * FROM old14.area_day_residents(%L)', now() - d * interval '1 day'),
+              format('area_day_residents %s days ago as in 1.4', d))
+  FROM unnest(ARRAY[40, 30, 25, 20, 15, 10, 5, 0, -1]) d;
+SELECT ok((SELECT count(*) FROM sanse.area_day_residents(now() - interval '25 days') p
+            JOIN old14.area_day_residents(now() - interval '1 day') q ON q.id = p.id AND q.tier <> p.tier) > 10,
+          'the tiers at those ends differ');
 
 SELECT * FROM finish();
 ROLLBACK;
