@@ -57,19 +57,28 @@ CREATE TABLE carer_gap (
 REVOKE ALL ON carer_gap FROM PUBLIC;
 COMMENT ON TABLE carer_gap IS 'residents whose five-for-one is incomplete and the forces missing (inactive carers count as missing), kept by triggers on carer, worker and resident; carer_gaps reads it';
 
--- Compute again the gaps of some residents (NULL: every resident).
+-- Compute again the gaps of some residents (NULL: every resident), in one
+-- pass over their carers: the ids are joined (hashed), never probed as
+-- = ANY of an array, so a statement that writes the carers of a whole
+-- district costs what its rows cost.
 CREATE OR REPLACE FUNCTION carer_gap_refresh(p_ids bigint[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	DELETE FROM sanse.carer_gap g WHERE p_ids IS NULL OR g.resident_id = ANY (p_ids);
+	IF p_ids IS NULL THEN
+		DELETE FROM sanse.carer_gap;
+	ELSE
+		DELETE FROM sanse.carer_gap g USING (SELECT DISTINCT i.id FROM unnest(p_ids) i(id)) i WHERE g.resident_id = i.id;
+	END IF;
 	INSERT INTO sanse.carer_gap (resident_id, missing_forces)
-	SELECT r.id, array_agg(f.force ORDER BY f.ord)
+	SELECT r.id, ARRAY(SELECT f.force FROM unnest(sanse.forces()) WITH ORDINALITY AS f(force, ord)
+	                    WHERE f.force <> ALL (coalesce(c.forces, '{}')) ORDER BY f.ord)
 	  FROM sanse.resident r
-	 CROSS JOIN unnest(sanse.forces()) WITH ORDINALITY AS f(force, ord)
-	 WHERE (p_ids IS NULL OR r.id = ANY (p_ids))
-	   AND NOT EXISTS (SELECT 1 FROM sanse.carer c JOIN sanse.worker w ON w.id = c.worker_id
-	                    WHERE c.resident_id = r.id AND c.force = f.force AND w.active)
-	 GROUP BY r.id;
+	  LEFT JOIN (SELECT c.resident_id, array_agg(c.force) AS forces
+	               FROM sanse.carer c JOIN sanse.worker w ON w.id = c.worker_id
+	              WHERE w.active AND (p_ids IS NULL OR c.resident_id IN (SELECT i.id FROM unnest(p_ids) i(id)))
+	              GROUP BY c.resident_id) c ON c.resident_id = r.id
+	 WHERE (p_ids IS NULL OR r.id IN (SELECT i.id FROM unnest(p_ids) i(id)))
+	   AND NOT coalesce(c.forces, '{}') @> sanse.forces();
 END
 $$;
 REVOKE ALL ON FUNCTION carer_gap_refresh(bigint[]) FROM PUBLIC;
