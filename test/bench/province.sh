@@ -103,6 +103,6 @@ best carer_gaps "SELECT count(*) FROM sanse.carer_gaps"
 best loop_district "SELECT * FROM sanse.loop_metrics WHERE path = 'q'"
 best loop_town "SELECT * FROM sanse.loop_metrics WHERE path = 'q.t1'"
 # one day of history, as the first sweep after midnight records it (rolled back)
-day="(now() - interval '4 days')::date"
+day="(now() - interval ''4 days'')::date"
 q -c "BEGIN" -c "SELECT 'history_day ' || round(bench.time_ms('SELECT sanse.record_area_day($day, sanse.current_zone())')::numeric, 1)" \
-  -c "SELECT 'history_rows ' || count(*) FROM sanse.area_day WHERE day = $day" -c "ROLLBACK"
+  -c "SELECT 'history_rows ' || count(*) FROM sanse.area_day WHERE day = current_date - 4" -c "ROLLBACK"
