@@ -88,21 +88,32 @@ CREATE TRIGGER a_restore_guard BEFORE INSERT ON area_day_recorded FOR EACH STATE
 -- at e (the current tier unless it changed at or after e, then as tier_at
 -- reads the history).  A step of record_area_day.
 CREATE OR REPLACE FUNCTION area_day_residents(e timestamptz) RETURNS TABLE (id bigint, area_id bigint, tier sanse.risk_tier)
-LANGUAGE sql STABLE SET search_path = pg_catalog, sanse AS $$
-WITH changed AS MATERIALIZED (
-	SELECT h.resident_id FROM sanse.tier_history h WHERE h.changed_at >= e
-	UNION
+LANGUAGE sql STABLE SET search_path = pg_catalog, sanse SET work_mem = '64MB' AS $$
+-- The residents whose tier at e is read from their history: those with a
+-- change at or after e, and those forgotten since e.  Their history in one
+-- pass over tier_history (as cheap as one probe per resident once many have
+-- changed, e.g. after a bulk load), without a sort: how many rows, and the
+-- tier of a lone row (the registration: the answer whatever e is; most
+-- residents have no other).
+WITH forgotten AS MATERIALIZED (
 	SELECT r.id FROM sanse.resident r
 	 WHERE r.forgotten_at IS NOT NULL AND NOT r.active AND r.deactivated_at >= e),
--- their tier at e as tier_at gives it: the last change before e, else the
--- first row (the registration), in one pass over their history
-changed_tier AS MATERIALIZED (
-	SELECT DISTINCT ON (h.resident_id) h.resident_id, h.new_tier
+hist AS MATERIALIZED (
+	SELECT h.resident_id, count(*) AS n, (array_agg(h.new_tier))[1] AS lone_tier
 	  FROM sanse.tier_history h
-	 WHERE h.resident_id IN (SELECT c.resident_id FROM changed c)
-	 ORDER BY h.resident_id, h.changed_at < e DESC,
-	          CASE WHEN h.changed_at < e THEN h.changed_at END DESC, CASE WHEN h.changed_at < e THEN h.id END DESC,
-	          h.changed_at, h.id)
+	 GROUP BY h.resident_id
+	HAVING max(h.changed_at) >= e OR h.resident_id IN (SELECT f.id FROM forgotten f)),
+-- the tier at e of the others as tier_at gives it: the last change before
+-- e, else the first row (the registration)
+changed_tier AS MATERIALIZED (
+	SELECT x.resident_id, x.lone_tier AS new_tier FROM hist x WHERE x.n = 1
+	UNION ALL
+	(SELECT DISTINCT ON (h.resident_id) h.resident_id, h.new_tier
+	   FROM sanse.tier_history h
+	  WHERE h.resident_id IN (SELECT x.resident_id FROM hist x WHERE x.n > 1)
+	  ORDER BY h.resident_id, h.changed_at < e DESC,
+	           CASE WHEN h.changed_at < e THEN h.changed_at END DESC, CASE WHEN h.changed_at < e THEN h.id END DESC,
+	           h.changed_at, h.id))
 SELECT p.id, p.area_id, p.tier
   FROM (SELECT r.id, r.area_id, CASE WHEN ct.resident_id IS NULL THEN r.tier ELSE ct.new_tier END AS tier
           FROM sanse.resident r

