@@ -41,8 +41,10 @@ SELECT ok(NOT EXISTS (SELECT 1 FROM pg_views WHERE schemaname = 'sanse' AND defi
           'no view counts the checklist with a literal 9');
 
 -- the carers_of list and carer_gaps use the same forces
-SELECT is((SELECT pg_get_viewdef('sanse.carer_gaps'::regclass) ~ 'forces\(\)'), true,
-          'carer_gaps lists the missing forces from forces()');
+-- (1.5: carer_gaps reads sanse.carer_gap, which carer_gap_refresh keeps)
+SELECT is((SELECT pg_get_viewdef('sanse.carer_gaps'::regclass) ~ 'carer_gap\M'
+              AND pg_get_functiondef('sanse.carer_gap_refresh(bigint[])'::regprocedure) ~ 'forces\(\)'), true,
+          'carer_gaps lists the missing forces from forces() (kept in carer_gap by carer_gap_refresh)');
 SELECT is(carers_of(-1), '{}'::bigint[], 'carers_of() of nobody is empty, not NULL');
 
 -- the leader of each level has the role worker_roles() names for it

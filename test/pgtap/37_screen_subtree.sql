@@ -118,7 +118,10 @@ SELECT up.id AS area_id, up.path::text AS path, up.name, ev.month, ev.kind,
        count(*) FILTER (WHERE ev.reopened > 0) AS reopened,
        round(avg(ev.rating), 2) AS mean_rating,
        count(*) FILTER (WHERE ev.status = 'closed' AND ev.evaluated_by = 'resident' AND ev.solved) AS confirmed_solved,
-       count(*) FILTER (WHERE ev.status <> 'closed') AS still_open
+       count(*) FILTER (WHERE ev.status <> 'closed') AS still_open,
+       -- 1.5 added cancelled (spec 10: a quiet warning a late reading
+       -- disproved); this district has no device, so 1.4's answer is 0
+       0::bigint AS cancelled
   FROM ev
   JOIN up ON up.grid_id = ev.area_id
  GROUP BY up.id, up.path, up.name, ev.month, ev.kind;
@@ -171,14 +174,16 @@ CREATE VIEW old14.loop_metrics AS
 -- a subquery: the security barrier keeps a caller's WHERE above both branches
 SELECT u.* FROM (
 	SELECT p.area_id, a.path::text AS path, a.name, p.month, p.kind, p.raised, p.answered_in_time, p.response_rate,
-	       p.median_time_to_arrive, p.handled, p.closed, p.reopened, p.mean_rating, p.confirmed_solved, p.still_open
+	       p.median_time_to_arrive, p.handled, p.closed, p.reopened, p.mean_rating, p.confirmed_solved, p.still_open,
+	       p.cancelled	-- (1.5's published table, read by both)
 	  FROM sanse.published_loop_metrics p
 	  JOIN sanse.area a ON a.id = p.area_id
 	  JOIN sanse.screen_areas() v ON v.id = p.area_id AND NOT v.exact
 	 WHERE sanse.screen_sees_aggregate()
 	UNION ALL
 	SELECT l.area_id, l.path, l.name, l.month, l.kind, l.raised, l.answered_in_time, l.response_rate,
-	       l.median_time_to_arrive, l.handled, l.closed, l.reopened, l.mean_rating, l.confirmed_solved, l.still_open
+	       l.median_time_to_arrive, l.handled, l.closed, l.reopened, l.mean_rating, l.confirmed_solved, l.still_open,
+	       l.cancelled
 	  FROM old14.loop_metrics_all l
 	  JOIN sanse.screen_areas() v ON v.id = l.area_id AND v.exact
 	 WHERE sanse.screen_sees_exact()) u;

@@ -94,8 +94,13 @@ SELECT is(pg_temp.span_rows_read() > 0, true, 'fixture: reading the raised spans
 -- (the second meter used at t0, after its span: nothing is due any more)
 INSERT INTO reading (device_id, at, value) SELECT pg_temp.dev('wm2'), t0, 1 FROM clock;
 SELECT is(sweep_devices((SELECT t0 + interval '2 minutes' FROM clock)), 0, 'a use after the span''s end raises and cancels nothing');
+-- (the plan a district gets: on these few rows, after another test's
+-- ANALYZE, the planner may rightly scan the table instead of the pending
+-- index, and a sequential scan counts every row it passes)
+SET LOCAL enable_seqscan = off;
 CREATE TEMP TABLE scans AS SELECT pg_temp.span_rows_read() AS read_before;
 DO $$ BEGIN PERFORM sanse.sweep_devices((SELECT t0 + interval '3 minutes' FROM clock)); END $$;
+RESET enable_seqscan;
 SELECT is((SELECT pg_temp.span_rows_read() - read_before FROM scans), 0::bigint,
           'a sweep with nothing due and no late use reads no span (the raised ones are not re-checked)');
 SELECT is((SELECT count(*) FROM event WHERE rule = 'quiet' AND status = 'called'), 1::bigint, 'the second meter''s warning still waits for an arrival');
