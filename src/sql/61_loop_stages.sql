@@ -87,7 +87,9 @@ CREATE TABLE event_transition (
 	stage text NOT NULL REFERENCES loop_stage (value),
 	at timestamptz NOT NULL,
 	worker_id bigint REFERENCES worker (id),
-	note text CHECK (length(note) <= @SANSE_FREE_TEXT_MAX@),
+	-- a worker's text within free_text_max(), and room for the words sanse
+	-- puts around it ('4 by resident: …', 'still here: not left as …')
+	note text CHECK (length(note) <= @SANSE_FREE_TEXT_MAX@ + 256),
 	recorded_at timestamptz NOT NULL DEFAULT now(),
 	acted_as name DEFAULT acting_role(),
 	login name DEFAULT session_user

@@ -27,8 +27,10 @@ BEGIN
 		RAISE EXCEPTION 'event % is not a departure a department reported', p_event
 			USING ERRCODE = '55000', HINT = 'Only the task that confirms a reported departure can be answered "still here".';
 	END IF;
-	RETURN left(format('still here: not left as %s reported (batch %s); the care goes on%s',
-	                   d.department, d.batch, ': ' || nullif(btrim(p_note), '')), sanse.free_text_max());
+	-- the leader's note whole (within free_text_max(), checked before); the
+	-- department and batch cut short so the words fit the note's room
+	RETURN format('still here: not left as %s reported (batch %s); the care goes on%s',
+	              left(d.department, 64), left(d.batch, 100), ': ' || nullif(btrim(p_note), ''));
 END
 $$;
 REVOKE ALL ON FUNCTION feed_departure_refute(bigint, bigint, timestamptz, text) FROM PUBLIC;
