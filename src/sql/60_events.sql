@@ -205,10 +205,15 @@ $$;
 COMMENT ON FUNCTION step_interval(text, risk_tier, text) IS 'interval between escalation steps on an event''s current clock (NULL: no clock)';
 
 -- Apply every escalation step due by p_at (optionally for one resident, or
--- one event), each at its logical time; returns the number of steps.  Planned for each
--- call's values (force_custom_plan), so the one statement serves the sweep
--- (every open event) and a check-in (one resident's) alike: a generic plan
--- cannot drop the "p_resident IS NULL OR" branch.
+-- one event), each at its logical time; returns the number of steps.
+-- Set-based (a catch-up sweep meets tens of thousands of lapsed clocks): one
+-- statement per batch of at most 5,000 events (oldest clock first, locked
+-- FOR UPDATE so a concurrent change is seen) takes every step each is due by
+-- p_at at once: the clock's interval once per (kind, tier, status), the step
+-- times from it (levels climb to 4, so at most three), the leaders once per
+-- (area, level).  Planned for each call's values (force_custom_plan), so the
+-- one statement serves the sweep (every open event) and a check-in (one
+-- resident's) alike: a generic plan cannot drop the "p_resident IS NULL OR" branch.
 CREATE OR REPLACE FUNCTION escalate_events(p_at timestamptz, p_resident bigint DEFAULT NULL, p_event bigint DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
@@ -216,19 +221,41 @@ DECLARE
 	total int := 0;
 BEGIN
 	LOOP
-		WITH stepped AS (
-			UPDATE sanse.event e
-			   SET level = e.level + 1,
-			       level_since = e.next_step_at,
-			       assignee_id = sanse.leader_for(e.area_id, e.level + 1),
-			       next_step_at = CASE WHEN e.level + 1 < 4
-			                           THEN sanse.zone_add(e.next_step_at, sanse.step_interval(e.kind, e.tier, e.status)) END
+		WITH due AS MATERIALIZED (
+			SELECT e.id, e.area_id, e.level, e.next_step_at, e.kind, e.tier, e.status
+			  FROM sanse.event e
 			 WHERE e.status <> 'closed' AND e.next_step_at <= p_at	-- handled events have no clock
 			   AND (p_resident IS NULL OR e.resident_id = p_resident)
 			   AND (p_event IS NULL OR e.id = p_event)
-			RETURNING e.id, e.level, e.assignee_id, e.level_since)
+			 ORDER BY e.next_step_at, e.id
+			 LIMIT 5000
+			   FOR UPDATE OF e),
+		clock AS MATERIALIZED (
+			SELECT k.kind, k.tier, k.status, sanse.step_interval(k.kind, k.tier, k.status) AS every
+			  FROM (SELECT DISTINCT d.kind, d.tier, d.status FROM due d) k),
+		times AS MATERIALIZED (	-- the event's next three clock times: t[j] is step j's
+			SELECT d.id, d.area_id, d.level, ARRAY[d.next_step_at, t2, sanse.zone_add(t2, c.every)] AS t
+			  FROM due d
+			  JOIN clock c ON c.kind = d.kind AND c.tier IS NOT DISTINCT FROM d.tier AND c.status = d.status
+			 CROSS JOIN LATERAL (SELECT sanse.zone_add(d.next_step_at, c.every) AS t2) x),
+		steps AS MATERIALIZED (
+			SELECT m.id, m.area_id, (m.level + j)::smallint AS level, m.t[j] AS at, j,
+			       CASE WHEN m.level + j < 4 THEN m.t[j + 1] END AS next_at
+			  FROM times m
+			 CROSS JOIN LATERAL generate_series(1, 4 - m.level) j
+			 WHERE m.t[j] <= p_at),
+		leaders AS MATERIALIZED (
+			SELECT p.area_id, p.level, sanse.leader_for(p.area_id, p.level) AS leader
+			  FROM (SELECT DISTINCT s.area_id, s.level FROM steps s) p),
+		placed AS (
+			SELECT s.*, l.leader FROM steps s JOIN leaders l USING (area_id, level)),
+		stepped AS (
+			UPDATE sanse.event e
+			   SET level = p.level, level_since = p.at, assignee_id = p.leader, next_step_at = p.next_at
+			  FROM (SELECT DISTINCT ON (id) * FROM placed ORDER BY id, j DESC) p
+			 WHERE e.id = p.id)
 		INSERT INTO sanse.event_step (event_id, level, assignee_id, at)
-		SELECT id, level, assignee_id, level_since FROM stepped;
+		SELECT id, level, leader, at FROM placed ORDER BY j, id;
 		GET DIAGNOSTICS n = ROW_COUNT;
 		EXIT WHEN n = 0;
 		total := total + n;
