@@ -129,7 +129,8 @@ typedef enum LockEventColumn
  * PLAN_MOVE_READ ($1 event, $2 worker, $3 at, $4 since, $5 token nonce,
  * $6 stage, $7 status): under the event's lock, in a statement of its own
  * (so it sees what committed while it waited): the move and the stage, the
- * last step, whether a step is dated after the transition, may_act, an
+ * last step, whether a step is dated after the transition, may_act's
+ * answer (sanse.loop_may_act, inlined into this plan), an
  * unhandled whistled child, and the resident of the door token (unless
  * revoked).  No row: no such move.
  */
@@ -156,7 +157,7 @@ typedef enum MoveColumn
 	"SELECT m.to_status, m.not_before, m.ends_clock, m.starts_clock, m.climbs, st.by_worker, st.note_is, " \
 	"       l.level, l.assignee_id, l.at, " \
 	"       EXISTS (SELECT 1 FROM sanse.event_step s WHERE s.event_id = $1 AND s.at > $3 AND s.at > $4), " \
-	"       sanse.may_act($1, $2), " \
+	"       coalesce((SELECT a.may FROM sanse.loop_may_act($1, $2) a), false), " \
 	"       EXISTS (SELECT 1 FROM sanse.event c WHERE c.parent_id = $1 AND c.status IN ('called', 'arrived')), " \
 	"       (SELECT d.resident_id FROM sanse.door_token d WHERE d.nonce = $5 AND d.revoked_at IS NULL) " \
 	"  FROM sanse.loop_stage st " \
