@@ -7,7 +7,8 @@
  * saved plans: raise_event reads once (the resident locked, the call's
  * values, a same call made before) and writes once (the event, its first
  * step and its transition in one statement); arrive and handle_event lock
- * the resident and the event (in the order sanse.loop_event takes them),
+ * the resident and the event in one statement (in the order
+ * sanse.loop_event takes them),
  * read what the move needs once (its row of sanse.loop_move, the last step,
  * the worker's standing, the door token's row) and write once (the event
  * and its transition in one statement).
@@ -42,8 +43,7 @@ typedef enum LoopPlan
 	PLAN_RAISE_READ,
 	PLAN_RAISE_WRITE,
 	PLAN_RAISE_SLOW,
-	PLAN_LOCK_RESIDENT,
-	PLAN_LOCK_EVENT,
+	PLAN_LOCK,
 	PLAN_MOVE_READ,
 	PLAN_ARRIVE_WRITE,
 	PLAN_HANDLE_WRITE,
@@ -99,17 +99,18 @@ typedef struct LoopQuery
 	"  INSERT INTO sanse.event_transition (event_id, stage, at, worker_id, note) SELECT ev.id, 'called', $5, $4, $6 FROM ev) " \
 	"SELECT ev.id FROM ev"
 
-/* PLAN_LOCK_RESIDENT ($1 event): its resident locked FOR SHARE, as sanse.loop_event does first. */
-#define LOCK_RESIDENT_SQL \
-	"SELECT r.id, r.forgotten_at IS NOT NULL " \
-	"  FROM sanse.event e JOIN sanse.resident r ON r.id = e.resident_id " \
-	" WHERE e.id = $1 AND e.kind <> 'overdue' AND sanse.caller_sees(e.area_id, 'care') " \
-	"   FOR SHARE OF r"
-
-/* PLAN_LOCK_EVENT ($1 event): the event locked FOR UPDATE, as it is then. */
-typedef enum LockEventColumn
+/*
+ * PLAN_LOCK ($1 event): the event's resident locked FOR SHARE, then the
+ * event FOR UPDATE — the order sanse.loop_event takes them in (the CTE's
+ * lock is taken when the join first reads it, the event's by LockRows above
+ * the join) — with whether the resident was forgotten and the event as the
+ * lock found it.  No row: no such event the caller may see, an overdue
+ * event, or none about a resident.
+ */
+typedef enum LockColumn
 {
-	EV_STATUS = 1,
+	EV_FORGOTTEN = 1,
+	EV_STATUS,
 	EV_RESIDENT_ID,
 	EV_CALLED_AT,
 	EV_ARRIVED_AT,
@@ -118,12 +119,17 @@ typedef enum LockEventColumn
 	EV_HANDLED_BY,
 	EV_NEXT_STEP_AT,
 	EV_NCOLUMNS = EV_NEXT_STEP_AT
-} LockEventColumn;
+} LockColumn;
 
-#define LOCK_EVENT_SQL \
-	"SELECT e.status, e.resident_id, e.called_at, e.arrived_at, e.arrived_by, e.handled_at, e.handled_by, " \
+#define LOCK_SQL \
+	"WITH r AS MATERIALIZED ( " \
+	"  SELECT r.id, r.forgotten_at IS NOT NULL AS forgotten FROM sanse.resident r " \
+	"   WHERE r.id = (SELECT e.resident_id FROM sanse.event e " \
+	"                  WHERE e.id = $1 AND e.kind <> 'overdue' AND sanse.caller_sees(e.area_id, 'care')) " \
+	"     FOR SHARE OF r) " \
+	"SELECT r.forgotten, e.status, e.resident_id, e.called_at, e.arrived_at, e.arrived_by, e.handled_at, e.handled_by, " \
 	"       e.next_step_at " \
-	"  FROM sanse.event e WHERE e.id = $1 FOR UPDATE"
+	"  FROM r JOIN sanse.event e ON e.id = $1 AND e.resident_id = r.id FOR UPDATE OF e"
 
 /*
  * PLAN_MOVE_READ ($1 event, $2 worker, $3 at, $4 since, $5 token nonce,
@@ -195,8 +201,7 @@ static const LoopQuery queries[NUM_LOOP_PLANS] = {
 	[PLAN_RAISE_WRITE] = {RAISE_WRITE_SQL, 7, {TEXTOID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, INT2OID}, 1},
 	[PLAN_RAISE_SLOW] = {"SELECT sanse.loop_raise($1, $3, $6, $2, $5, $4)", 6,
 	{TEXTOID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID}, 1},
-	[PLAN_LOCK_RESIDENT] = {LOCK_RESIDENT_SQL, 1, {INT8OID}, 2},
-	[PLAN_LOCK_EVENT] = {LOCK_EVENT_SQL, 1, {INT8OID}, EV_NCOLUMNS},
+	[PLAN_LOCK] = {LOCK_SQL, 1, {INT8OID}, EV_NCOLUMNS},
 	[PLAN_MOVE_READ] = {MOVE_READ_SQL, 7, {INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, BYTEAOID, TEXTOID, TEXTOID},
 	MV_NCOLUMNS},
 	[PLAN_ARRIVE_WRITE] = {ARRIVE_WRITE_SQL, 6, {INT8OID, INT8OID, TIMESTAMPTZOID, INT2OID, INT8OID, TIMESTAMPTZOID}, 0},
@@ -417,14 +422,12 @@ loop_move_plain(const LoopMove *mv, int64 event_id, int64 worker_id, TimestampTz
 	}
 
 	args[0] = Int64GetDatum(event_id);
-	if (loop_exec(PLAN_LOCK_RESIDENT, args, nulls) != 1 || col_true(2))
-		return false;
-	resident_id = DatumGetInt64(col(1, &isnull));
-	if (loop_exec(PLAN_LOCK_EVENT, args, nulls) != 1)
+	if (loop_exec(PLAN_LOCK, args, nulls) != 1 || col_true(EV_FORGOTTEN))
 		return false;
 	d = col(EV_RESIDENT_ID, &isnull);
-	if (isnull || DatumGetInt64(d) != resident_id || !col_text_is(EV_STATUS, mv->not_before))
+	if (isnull || !col_text_is(EV_STATUS, mv->not_before))
 		return false;
+	resident_id = DatumGetInt64(d);
 	/* a retry of the same transition (loop_done_already) */
 	if (arriving)
 	{

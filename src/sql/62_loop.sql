@@ -310,7 +310,7 @@ $$;
 -- 报到: presence, proved by the door token for an event about a resident.
 -- An arrival synced after a sweep escalated the event removes the steps
 -- dated after it (spec 7) and says so in its transition's note.
--- In C (src/loop_path.c): the plain arrival in four statements with saved
+-- In C (src/loop_path.c): the plain arrival in three statements with saved
 -- plans, anything else by sanse.loop_transition before anything is written.
 CREATE OR REPLACE FUNCTION arrive(event_id bigint, worker_id bigint, token text DEFAULT NULL, at timestamptz DEFAULT now())
 RETURNS void AS 'MODULE_PATHNAME', 'loop_arrive' LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, sanse;
