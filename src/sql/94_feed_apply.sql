@@ -101,10 +101,12 @@ BEGIN
 	                        AND r.id_number_hash IN (SELECT j.id_number_hash FROM sanse.feed_inbox j
 	                                                  WHERE j.department = department AND j.batch = batch)
 	                      GROUP BY r.id_number_hash) m ON m.id_number_hash = i.id_number_hash
-	          -- a probe of factor_source_open a person (whatever the estimates)
-	          LEFT JOIN LATERAL (SELECT array_agg(s.factor) AS fs FROM sanse.factor_source s
-	                              WHERE s.resident_id = m.seen_id AND s.source = department AND s.until IS NULL) p
-	                 ON m.seen_n = 1
+	          -- what the department asserts now, per person, in one pass over
+	          -- its open sources (hashed: a probe a row cost 100,000 probes)
+	          LEFT JOIN (SELECT s.resident_id, array_agg(s.factor) AS fs FROM sanse.factor_source s
+	                      WHERE s.source = department AND s.until IS NULL
+	                      GROUP BY s.resident_id) p
+	                 ON p.resident_id = m.seen_id AND m.seen_n = 1
 	          -- a departure of this department the leader answered "still here", not settled
 	          LEFT JOIN sanse.feed_departure dd ON i.left_programme AND m.seen_n = 1 AND dd.resident_id = m.seen_id
 	                                           AND dd.department = department AND dd.refuted_at IS NOT NULL AND dd.settled_at IS NULL
@@ -152,16 +154,20 @@ BEGIN
 	END IF;
 	-- registered: a resident of the micro grid, with the department's
 	-- factors (classified on insert), in one statement with its sources
-	WITH reg AS (
-		INSERT INTO sanse.resident (area_id, name, factors, id_number_hash)
-		SELECT w.area_id, btrim(w.name), ARRAY(SELECT DISTINCT f FROM unnest(w.factors) f ORDER BY f), w.h
-		  FROM pg_temp.feed_work w WHERE w.outcome = 'registered' AND w.resident_id IS NULL
-		RETURNING id, id_number_hash, factors
-	), src AS (
-		INSERT INTO sanse.factor_source (resident_id, factor, source, since, batch)
-		SELECT reg.id, f, department, t, batch FROM reg, unnest(reg.factors) f
-	)
-	UPDATE pg_temp.feed_work w SET resident_id = reg.id, same = true FROM reg WHERE w.h = reg.id_number_hash;
+	-- (not run when nobody is new: an INSERT into resident runs its
+	-- statement triggers even for no row)
+	IF EXISTS (SELECT 1 FROM pg_temp.feed_work w WHERE w.outcome = 'registered' AND w.resident_id IS NULL) THEN
+		WITH reg AS (
+			INSERT INTO sanse.resident (area_id, name, factors, id_number_hash)
+			SELECT w.area_id, btrim(w.name), ARRAY(SELECT DISTINCT f FROM unnest(w.factors) f ORDER BY f), w.h
+			  FROM pg_temp.feed_work w WHERE w.outcome = 'registered' AND w.resident_id IS NULL
+			RETURNING id, id_number_hash, factors
+		), src AS (
+			INSERT INTO sanse.factor_source (resident_id, factor, source, since, batch)
+			SELECT reg.id, f, department, t, batch FROM reg, unnest(reg.factors) f
+		)
+		UPDATE pg_temp.feed_work w SET resident_id = reg.id, same = true FROM reg WHERE w.h = reg.id_number_hash;
+	END IF;
 
 	-- a row replaces that department's factors for that person; a row that
 	-- says what the department asserts already (same) changes nothing
