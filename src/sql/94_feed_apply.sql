@@ -66,6 +66,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, sanse
 SET enable_mergejoin = off	-- the area_path join is estimated badly; a sort of the batch never pays
 AS $$
 #variable_conflict use_variable
+DECLARE	-- large: as feed_work_tables counts it (and analyzed the tables)
+	large boolean := (SELECT count(*) FROM (SELECT 1 FROM sanse.feed_inbox i WHERE i.department = department AND i.batch = batch LIMIT 10001) x) > 10000;
 BEGIN
 	IF pg_catalog.to_regclass('pg_temp.feed_work') IS NULL OR pg_catalog.to_regclass('pg_temp.feed_allowed') IS NULL
 	   OR pg_catalog.to_regclass('pg_temp.feed_changed') IS NULL THEN
@@ -89,7 +91,7 @@ BEGIN
 	               d.h IS NOT NULL AS twice,
 	               nullif(btrim(i.area_path), '') IS NOT NULL AS has_area, a.id AS area_id, a.kind AS area_kind,
 	               fa.area_id IS NOT NULL AS area_allowed,
-	               m.seen_id, coalesce(m.seen_n, 0) AS seen_n, m.other_id, p.fs AS prev,
+	               m.seen_id, coalesce(m.seen_n, 0) AS seen_n, m.other_id, CASE WHEN large THEN p2.fs ELSE p1.fs END AS prev,
 	               i.outcome AS old_outcome, i.resident_id AS old_resident, dd.event_id AS refuted_event
 	          FROM sanse.feed_inbox i
 	          LEFT JOIN sanse.area a ON a.path::text = btrim(i.area_path)
@@ -101,12 +103,15 @@ BEGIN
 	                        AND r.id_number_hash IN (SELECT j.id_number_hash FROM sanse.feed_inbox j
 	                                                  WHERE j.department = department AND j.batch = batch)
 	                      GROUP BY r.id_number_hash) m ON m.id_number_hash = i.id_number_hash
-	          -- what the department asserts now, per person, in one pass over
-	          -- its open sources (hashed: a probe a row cost 100,000 probes)
+	          -- what the department asserts about the person: a probe a person (small
+	          -- batch), or one hashed pass over its open sources (large, analyzed)
+	          LEFT JOIN LATERAL (SELECT array_agg(s.factor) AS fs FROM sanse.factor_source s
+	                              WHERE NOT large AND s.resident_id = m.seen_id AND s.source = department AND s.until IS NULL) p1
+	                 ON m.seen_n = 1
 	          LEFT JOIN (SELECT s.resident_id, array_agg(s.factor) AS fs FROM sanse.factor_source s
-	                      WHERE s.source = department AND s.until IS NULL
-	                      GROUP BY s.resident_id) p
-	                 ON p.resident_id = m.seen_id AND m.seen_n = 1
+	                      WHERE large AND s.source = department AND s.until IS NULL
+	                      GROUP BY s.resident_id) p2
+	                 ON large AND p2.resident_id = m.seen_id AND m.seen_n = 1
 	          -- a departure of this department the leader answered "still here", not settled
 	          LEFT JOIN sanse.feed_departure dd ON i.left_programme AND m.seen_n = 1 AND dd.resident_id = m.seen_id
 	                                           AND dd.department = department AND dd.refuted_at IS NOT NULL AND dd.settled_at IS NULL
