@@ -64,6 +64,7 @@ COMMENT ON FUNCTION feed_work_tables(text, text, name) IS 'apply_feed''s first s
 CREATE OR REPLACE FUNCTION feed_classify_rows(department text, batch text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse
 SET enable_mergejoin = off	-- the area_path join is estimated badly; a sort of the batch never pays
+SET plan_cache_mode = force_custom_plan	-- planned for the batch at hand: a generic plan could rescan a department's sources a row
 AS $$
 #variable_conflict use_variable
 DECLARE	-- large: as feed_work_tables counts it (and analyzed the tables)
