@@ -64,8 +64,11 @@ COMMENT ON FUNCTION feed_work_tables(text, text, name) IS 'apply_feed''s first s
 CREATE OR REPLACE FUNCTION feed_classify_rows(department text, batch text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse
 SET enable_mergejoin = off	-- the area_path join is estimated badly; a sort of the batch never pays
+SET plan_cache_mode = force_custom_plan	-- planned for the batch at hand: a generic plan could rescan a department's sources a row
 AS $$
 #variable_conflict use_variable
+DECLARE	-- large: as feed_work_tables counts it (and analyzed the tables)
+	large boolean := (SELECT count(*) FROM (SELECT 1 FROM sanse.feed_inbox i WHERE i.department = department AND i.batch = batch LIMIT 10001) x) > 10000;
 BEGIN
 	IF pg_catalog.to_regclass('pg_temp.feed_work') IS NULL OR pg_catalog.to_regclass('pg_temp.feed_allowed') IS NULL
 	   OR pg_catalog.to_regclass('pg_temp.feed_changed') IS NULL THEN
@@ -89,7 +92,7 @@ BEGIN
 	               d.h IS NOT NULL AS twice,
 	               nullif(btrim(i.area_path), '') IS NOT NULL AS has_area, a.id AS area_id, a.kind AS area_kind,
 	               fa.area_id IS NOT NULL AS area_allowed,
-	               m.seen_id, coalesce(m.seen_n, 0) AS seen_n, m.other_id, p.fs AS prev,
+	               m.seen_id, coalesce(m.seen_n, 0) AS seen_n, m.other_id, CASE WHEN large THEN p2.fs ELSE p1.fs END AS prev,
 	               i.outcome AS old_outcome, i.resident_id AS old_resident, dd.event_id AS refuted_event
 	          FROM sanse.feed_inbox i
 	          LEFT JOIN sanse.area a ON a.path::text = btrim(i.area_path)
@@ -101,10 +104,15 @@ BEGIN
 	                        AND r.id_number_hash IN (SELECT j.id_number_hash FROM sanse.feed_inbox j
 	                                                  WHERE j.department = department AND j.batch = batch)
 	                      GROUP BY r.id_number_hash) m ON m.id_number_hash = i.id_number_hash
-	          -- a probe of factor_source_open a person (whatever the estimates)
+	          -- what the department asserts about the person: a probe a person (small
+	          -- batch), or one hashed pass over its open sources (large, analyzed)
 	          LEFT JOIN LATERAL (SELECT array_agg(s.factor) AS fs FROM sanse.factor_source s
-	                              WHERE s.resident_id = m.seen_id AND s.source = department AND s.until IS NULL) p
+	                              WHERE NOT large AND s.resident_id = m.seen_id AND s.source = department AND s.until IS NULL) p1
 	                 ON m.seen_n = 1
+	          LEFT JOIN (SELECT s.resident_id, array_agg(s.factor) AS fs FROM sanse.factor_source s
+	                      WHERE large AND s.source = department AND s.until IS NULL
+	                      GROUP BY s.resident_id) p2
+	                 ON large AND p2.resident_id = m.seen_id AND m.seen_n = 1
 	          -- a departure of this department the leader answered "still here", not settled
 	          LEFT JOIN sanse.feed_departure dd ON i.left_programme AND m.seen_n = 1 AND dd.resident_id = m.seen_id
 	                                           AND dd.department = department AND dd.refuted_at IS NOT NULL AND dd.settled_at IS NULL
@@ -152,16 +160,20 @@ BEGIN
 	END IF;
 	-- registered: a resident of the micro grid, with the department's
 	-- factors (classified on insert), in one statement with its sources
-	WITH reg AS (
-		INSERT INTO sanse.resident (area_id, name, factors, id_number_hash)
-		SELECT w.area_id, btrim(w.name), ARRAY(SELECT DISTINCT f FROM unnest(w.factors) f ORDER BY f), w.h
-		  FROM pg_temp.feed_work w WHERE w.outcome = 'registered' AND w.resident_id IS NULL
-		RETURNING id, id_number_hash, factors
-	), src AS (
-		INSERT INTO sanse.factor_source (resident_id, factor, source, since, batch)
-		SELECT reg.id, f, department, t, batch FROM reg, unnest(reg.factors) f
-	)
-	UPDATE pg_temp.feed_work w SET resident_id = reg.id, same = true FROM reg WHERE w.h = reg.id_number_hash;
+	-- (not run when nobody is new: an INSERT into resident runs its
+	-- statement triggers even for no row)
+	IF EXISTS (SELECT 1 FROM pg_temp.feed_work w WHERE w.outcome = 'registered' AND w.resident_id IS NULL) THEN
+		WITH reg AS (
+			INSERT INTO sanse.resident (area_id, name, factors, id_number_hash)
+			SELECT w.area_id, btrim(w.name), ARRAY(SELECT DISTINCT f FROM unnest(w.factors) f ORDER BY f), w.h
+			  FROM pg_temp.feed_work w WHERE w.outcome = 'registered' AND w.resident_id IS NULL
+			RETURNING id, id_number_hash, factors
+		), src AS (
+			INSERT INTO sanse.factor_source (resident_id, factor, source, since, batch)
+			SELECT reg.id, f, department, t, batch FROM reg, unnest(reg.factors) f
+		)
+		UPDATE pg_temp.feed_work w SET resident_id = reg.id, same = true FROM reg WHERE w.h = reg.id_number_hash;
+	END IF;
 
 	-- a row replaces that department's factors for that person; a row that
 	-- says what the department asserts already (same) changes nothing

@@ -139,23 +139,44 @@ Then the same list again as batch b2 ($again_changed).
 | first snapshot | $fb | $fc | $fa | $ft | $(ratio "$ft" "$fb") | ≤ 10: $(verdict "$(ratio "$ft" "$fb")" 10) |
 | the same snapshot again (nothing changes) | $ab | $ac | $aa | $at | $(ratio "$at" "$ab") | ≤ 3: $(verdict "$(ratio "$at" "$ab")" 3) |
 
-Where the time goes (issue 20's speed work, 2026-12-07; \`perf record -g\` on the backend and its CPU time, this district).
-Before: 55–83× and 32–45× (measured by the session that built the feeds), 69× and 47× with the rounds vacuumed as now.
-The deciding lines of the profiles then:
+Where the time goes (issue 20's speed work, 2026-12-07; \`perf record -g\` on the backend and the backend's CPU time,
+\`/proc/self/stat\`, this district). Before the first round: 55–83× and 32–45×; before the second: 67× and 34× (one round
+on a loaded machine). The deciding lines, first round:
 
-- the same snapshot again, inside \`apply_feed\`: \`JIT: Functions: 128 … Optimization 1600 ms, Emission 1164 ms, Total 3021 ms\`
-  of a 6.8 s classification statement (its costs far above \`jit_above_cost\`): the apply now runs with \`jit = off\`;
-- the outcomes' \`UPDATE\` of 100,000 rows: 26 % of the run in \`ExecInsertIndexTuples\` / \`_bt_bottomupdel_pass\` under
-  \`heap_update\`: not HOT (fillfactor 80 left room for a quarter of the new versions): fillfactor 45, 1,200 → 370 ms CPU;
-- an apply after a large one: \`HeapTupleSatisfiesVisibility\` / \`heapgetpage\` under a nested \`ExecScan\` for minutes (a
-  stale estimate of the department's \`factor_source\` rows): \`factor_source\` analysed before a large batch, omissions by
-  hashed subplans;
-- \`COPY\` into \`feed_inbox\` (CPU, bare \`COPY\` ≈ 100 ms): ≈ 880 ms, of which the index on the ID hash ≈ 350, the
-  primary key ≈ 170, the row trigger (row-at-a-time inserts, the HMAC) ≈ 280; \`ExecBRInsertTriggers\` fell from 11 % to
-  6 % of it with the per-statement cache of the trigger's lookups;
-- the first snapshot of a department (CPU): its 200,000 new \`factor_source\` rows cost ≈ 2.9 s, of which the foreign
-  key's row-by-row \`RI_FKey_check_ins\` ≈ 1.0 s and each of the three indexes 0.3–0.45 s.
+- the same snapshot again, inside \`apply_feed\`: \`JIT: … Optimization 1600 ms, Emission 1164 ms, Total 3021 ms\` of a 6.8 s
+  classification statement: the apply runs with \`jit = off\`;
+- the outcomes' \`UPDATE\` of 100,000 rows: \`ExecInsertIndexTuples\` / \`_bt_bottomupdel_pass\` under \`heap_update\`, not HOT:
+  \`feed_inbox\` keeps room on its pages (fillfactor 45), 1,200 → 370 ms CPU;
+- an apply after a large one: minutes in \`heapgetpage\` under a nested \`ExecScan\` (a stale estimate of the department's
+  \`factor_source\` rows): the batch and \`factor_source\` are analysed before a large batch.
 
-Neither target is met with this design: the \`COPY\` alone is ≈ 9× a bare one (see doc/feeds.md, Performance).
+Second round (each step of \`apply_feed\` also called alone, its CPU time read before and after):
+
+- \`COPY\` into \`feed_inbox\`: 55 % of its profile in \`btinsert\` / \`_bt_doinsert\`; the btree on the ID hash (random 32-byte
+  keys) cost about as much as the primary key and the trigger together: it is a hash index now (forgetting a resident needs
+  equality only), \`COPY\` 3.1 → 2.1 s wall on the loaded machine, the index ≈ 180 ms CPU;
+- classifying an unchanged snapshot: \`Index Only Scan using factor_source_open … (actual rows=2 loops=100000)\`, one probe a
+  row, ≈ 950 ms of a 3.9 s statement: a large batch (over 10,000 rows, analysed) reads the department's open sources in
+  one hashed pass (a small one still probes a person: no whole-department pass for a few rows);
+- an apply with nobody new still ran the registration \`INSERT\` for no row, and \`resident\`'s statement triggers with it
+  (\`carer_gap_refresh\`: a sort of 592,500 carers, ≈ 400 ms wall): it runs only when someone is new;
+- the first snapshot's 197,705 new \`factor_source\` rows: the index by department (\`source, resident_id\`) is gone (an apply
+  reads a department's sources whole, hashed, or by resident), 7.5 → 3.8 s wall together with the foreign key dropped in
+  the experiment, of which ≈ 1.4 s the index; the foreign key stays (below).
+
+What is left, CPU ms, the same snapshot again (2026-12-07, this district, a loaded machine): bare \`COPY\` ≈ 100–120; \`COPY\` into \`feed_inbox\` ≈ 750 (the
+hash index ≈ 180, the primary key ≈ 180, the row trigger with the row-at-a-time inserts it forces ≈ 225, the rest the
+wider heap); \`apply_feed\` ≈ 1,850: its work tables and \`ANALYZE\` 160, the classification 1,180 (writing 100,000 rows
+into the work table ≈ 340, the factor check ≈ 150, the duplicates ≈ 100, matching by hash and the department's sources
+the rest), the factors step 150, the outcomes' \`UPDATE\` 350. The first snapshot: \`COPY\` ≈ 820, \`apply_feed\` ≈ 4,250, of which the factors step ≈ 2,740
+(197,705 new sources with their foreign key and two indexes, 2,000 residents' factors and tiers).
+
+Why neither target is met (see doc/feeds.md, Performance): the \`COPY\` alone is ≈ 7× a bare one and the outcomes' \`UPDATE\`
+≈ 3× on its own. The pinned \`id_number text\` must read NULL as stored (pgTAP 28), which only a \`BEFORE ROW\` trigger can
+do, and such a trigger turns off \`COPY\`'s batched inserts; a type whose input function hashes would keep them but store
+the hash in \`id_number\`. Each row's outcome is written after the rows are stored, by an \`UPDATE\` of each. And the
+foreign key of \`factor_source\` costs what its lock of each resident costs: a statement-level check that locks the
+residents \`FOR KEY SHARE\` as the foreign key does (without the lock a concurrent \`DELETE\` orphans a source) took as long
+(7.9 s against 8.0 s wall), so it stays.
 MD
 echo "feeds: first snapshot $(ratio "$ft" "$fb")x a bare COPY (<= 10: $(verdict "$(ratio "$ft" "$fb")" 10 | tr -d '*')); the same snapshot again $(ratio "$at" "$ab")x (<= 3: $(verdict "$(ratio "$at" "$ab")" 3 | tr -d '*'))" >&2
