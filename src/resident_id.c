@@ -256,7 +256,8 @@ feed_row_cache(FunctionCallInfo fcinfo)
 	row_cache.col_reason = sanse_column(desc, "feed_inbox", "reason", TEXTOID);
 	row_cache.col_hash = sanse_column(desc, "feed_inbox", "id_number_hash", BYTEAOID);
 	row_cache.col_resident = sanse_column(desc, "feed_inbox", "resident_id", INT8OID);
-	row_cache.col_withheld = sanse_column(desc, "feed_inbox", "withheld", TEXTOID);
+	/* 1.5's column: a database still at 1.4 loads its feeds with this library */
+	row_cache.col_withheld = sanse_column_if_present(desc, "feed_inbox", "withheld", TEXTOID);
 	row_cache.secret_owner = InvalidOid;	/* looked up at the first number hashed */
 	row_cache.relid = RelationGetRelid(trigdata->tg_relation);
 	row_cache.cid = cid;
@@ -352,7 +353,8 @@ feed_inbox_row(PG_FUNCTION_ARGS)
 	cols[n] = c->col_outcome, values[n] = problem ? CStringGetTextDatum("rejected") : (Datum) 0, nulls[n] = (problem == NULL), n++;
 	cols[n] = c->col_reason, values[n] = problem ? CStringGetTextDatum(problem) : (Datum) 0, nulls[n] = (problem == NULL), n++;
 	cols[n] = c->col_resident, values[n] = (Datum) 0, nulls[n] = true, n++;
-	cols[n] = c->col_withheld, values[n] = (Datum) 0, nulls[n] = true, n++;
+	if (c->col_withheld > 0)
+		cols[n] = c->col_withheld, values[n] = (Datum) 0, nulls[n] = true, n++;
 	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, n, cols, values, nulls));
 }
 

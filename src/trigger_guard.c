@@ -75,3 +75,22 @@ sanse_column(TupleDesc desc, const char *relname, const char *colname, Oid typid
 			 errmsg("sanse.%s has no column \"%s\"", relname, colname)));
 	return 0;					/* keep compiler quiet */
 }
+
+/*
+ * The attribute number of a column a later version added, or 0 where the
+ * table is still at an earlier version's shape (one library serves every
+ * version's SQL until ALTER EXTENSION UPDATE runs); its type is checked as
+ * sanse_column does.
+ */
+int
+sanse_column_if_present(TupleDesc desc, const char *relname, const char *colname, Oid typid)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), colname) == 0)
+			return sanse_column(desc, relname, colname, typid);
+	}
+	return 0;
+}
