@@ -205,7 +205,11 @@ BEGIN
 	       sum(g.loop_raised), sum(g.loop_answered_in_time)
 	  FROM per_area g
 	  JOIN sanse.area m ON m.id = g.area_id
-	  JOIN sanse.area up ON sanse.path_contains(up.path, m.path)
+	 -- each area's ancestors and itself (path_contains), found by their
+	 -- paths: a probe of the unique index on path per level, where a GiST
+	 -- scan per area cost 0.1 ms (most of the day at 1,000x)
+	 CROSS JOIN LATERAL generate_series(0, sanse.path_depth(m.path)) k(depth)
+	  JOIN sanse.area up ON sanse.path_equals(up.path, sanse.path_ancestor(m.path, k.depth))
 	 GROUP BY up.id
 	 ORDER BY up.id;
 	GET DIAGNOSTICS n = ROW_COUNT;
