@@ -19,7 +19,7 @@ SET LOCAL client_min_messages = warning;
 SET LOCAL sanse.max_backdate = '100 years';
 \ir include/helpers.psql
 \ir include/district.psql
-SELECT plan(36);
+SELECT plan(37);
 
 CREATE SCHEMA old15;
 CREATE TABLE old15.area_day (LIKE sanse.area_day);
@@ -300,6 +300,33 @@ SELECT count(*) AS changes_before FROM area_day_change \gset
 SELECT sanse.check_in(sanse.door_token(r.id), c.worker_id, now() - interval '1 hour')
   FROM resident r JOIN carer c ON c.resident_id = r.id WHERE r.active AND r.forgotten_at IS NULL ORDER BY r.id LIMIT 1 \g /dev/null
 SELECT is((SELECT count(*) FROM area_day_change), :changes_before::bigint, 'a check-in appends no change row');
+
+-- The tier history edited by hand is noted too: a resident whose notes were
+-- all consumed (nothing of it dated after the last recorded day) gets its
+-- last tier change re-dated to tomorrow, another a change inserted dated
+-- tomorrow; on the day recorded next both still have their earlier tier.
+SAVEPOINT edited;
+CREATE TEMP TABLE settled AS
+SELECT r.id FROM resident r
+ WHERE r.active AND r.forgotten_at IS NULL AND r.registered_at < current_date - 2
+   AND (SELECT count(DISTINCT h.new_tier) FROM tier_history h WHERE h.resident_id = r.id) > 1
+   AND NOT EXISTS (SELECT 1 FROM tier_history h WHERE h.resident_id = r.id AND h.changed_at >= current_date - 2)
+ ORDER BY r.id LIMIT 1;
+INSERT INTO settled
+SELECT r.id FROM resident r
+ WHERE r.active AND r.forgotten_at IS NULL AND r.registered_at < current_date - 2 AND r.id NOT IN (SELECT id FROM settled)
+   AND NOT EXISTS (SELECT 1 FROM tier_history h WHERE h.resident_id = r.id AND h.changed_at >= current_date - 2)
+ ORDER BY r.id LIMIT 1;
+DELETE FROM area_day_change WHERE resident_id IN (SELECT id FROM settled);
+UPDATE tier_history SET changed_at = now() + interval '1 day'
+ WHERE id = (SELECT max(h.id) FROM tier_history h WHERE h.resident_id = (SELECT min(id) FROM settled));
+INSERT INTO tier_history (resident_id, changed_at, new_tier)
+SELECT r.id, now() + interval '1 day', CASE WHEN r.tier = 'red' THEN 'blue' ELSE 'red' END::risk_tier
+  FROM resident r WHERE r.id = (SELECT max(id) FROM settled);
+SELECT sanse.record_area_day(current_date - 1, sanse.current_zone()) \g /dev/null
+SELECT bag_eq($$SELECT * FROM pg_temp.recorded(current_date - 1)$$, $$SELECT * FROM pg_temp.counted(current_date - 1)$$,
+              'a tier change re-dated or inserted by hand is noted (the day after, as the full count records it)');
+ROLLBACK TO SAVEPOINT edited;
 
 -- The next day is carried from the kept residents, not counted again: a
 -- count planted in the tally shows in it (rolled back).
