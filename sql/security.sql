@@ -299,3 +299,29 @@ SELECT count(*) AS as_of_rows_without_a_grant FROM sanse.screen_as_of;
 RESET ROLE;
 DROP OWNED BY regress_sanse_city_bi;
 DROP ROLE regress_sanse_city_bi;
+
+-----------------------------------------------------------------------------
+-- Issue 22, the daily history carried from the day before: a client role
+-- with USAGE on the schema reads and writes none of what it keeps (the
+-- residents counted, the changes noted), and runs none of its steps; its
+-- writes are noted by a SECURITY DEFINER trigger (listed above).
+-----------------------------------------------------------------------------
+CREATE ROLE regress_sanse_history_app;
+GRANT USAGE ON SCHEMA sanse TO regress_sanse_history_app;
+SELECT c.relname, has_table_privilege('regress_sanse_history_app', c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE') AS app_any,
+       has_table_privilege('public', c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE') AS public_any
+  FROM pg_class c
+ WHERE c.relnamespace = 'sanse'::regnamespace AND c.relname LIKE 'area\_day\_%' AND c.relkind = 'r'
+ ORDER BY 1;
+SELECT p.oid::regprocedure AS history_step, has_function_privilege('regress_sanse_history_app', p.oid, 'EXECUTE') AS app_runs
+  FROM pg_proc p
+ WHERE p.pronamespace = 'sanse'::regnamespace AND p.proname LIKE 'area\_day\_%'
+ ORDER BY 1::text;
+SET ROLE regress_sanse_history_app;
+SELECT count(*) FROM sanse.area_day_member;
+\echo SQLSTATE :SQLSTATE
+INSERT INTO sanse.area_day_change VALUES (1, now());
+\echo SQLSTATE :SQLSTATE
+RESET ROLE;
+DROP OWNED BY regress_sanse_history_app;
+DROP ROLE regress_sanse_history_app;
