@@ -60,6 +60,15 @@ CREATE TABLE carer_gap (
 REVOKE ALL ON carer_gap FROM PUBLIC;
 COMMENT ON TABLE carer_gap IS 'residents whose five-for-one is incomplete and the forces missing (inactive carers count as missing), kept by triggers on carer, worker and resident; carer_gaps reads it';
 
+-- The forces missing from a resident's active carers' forces, in the order
+-- of sanse.force (inlined into the statements below).
+CREATE OR REPLACE FUNCTION carer_gap_missing(forces text[]) RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+	SELECT ARRAY(SELECT f.force FROM unnest(sanse.forces()) WITH ORDINALITY AS f(force, ord)
+	              WHERE f.force <> ALL (coalesce(forces, '{}')) ORDER BY f.ord)
+$$;
+COMMENT ON FUNCTION carer_gap_missing(text[]) IS 'the forces of sanse.force missing from these, in order';
+
 -- Compute again the gaps of some residents (NULL: every resident), in one
 -- pass over their carers: the ids are joined (hashed), never probed as
 -- = ANY of an array, so a statement that writes the carers of a whole
@@ -67,21 +76,33 @@ COMMENT ON TABLE carer_gap IS 'residents whose five-for-one is incomplete and th
 CREATE OR REPLACE FUNCTION carer_gap_refresh(p_ids bigint[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
+	-- Two statements, not one with "p_ids IS NULL OR id IN (...)": under the
+	-- OR the ids could only be a hashed subplan, which past work_mem is
+	-- searched once a row (a province's generator spent 53 minutes here).
 	IF p_ids IS NULL THEN
 		DELETE FROM sanse.carer_gap;
-	ELSE
-		DELETE FROM sanse.carer_gap g USING (SELECT DISTINCT i.id FROM unnest(p_ids) i(id)) i WHERE g.resident_id = i.id;
+		INSERT INTO sanse.carer_gap (resident_id, missing_forces)
+		SELECT r.id, sanse.carer_gap_missing(c.forces)
+		  FROM sanse.resident r
+		  LEFT JOIN (SELECT c.resident_id, array_agg(c.force) AS forces
+		               FROM sanse.carer c JOIN sanse.worker w ON w.id = c.worker_id
+		              WHERE w.active
+		              GROUP BY c.resident_id) c ON c.resident_id = r.id
+		 WHERE NOT coalesce(c.forces, '{}') @> sanse.forces();
+		RETURN;
 	END IF;
+	DELETE FROM sanse.carer_gap g USING (SELECT DISTINCT i.id FROM unnest(p_ids) i(id)) i WHERE g.resident_id = i.id;
 	INSERT INTO sanse.carer_gap (resident_id, missing_forces)
-	SELECT r.id, ARRAY(SELECT f.force FROM unnest(sanse.forces()) WITH ORDINALITY AS f(force, ord)
-	                    WHERE f.force <> ALL (coalesce(c.forces, '{}')) ORDER BY f.ord)
-	  FROM sanse.resident r
+	SELECT r.id, sanse.carer_gap_missing(c.forces)
+	  FROM (SELECT DISTINCT i.id FROM unnest(p_ids) i(id)) i
+	  JOIN sanse.resident r ON r.id = i.id
 	  LEFT JOIN (SELECT c.resident_id, array_agg(c.force) AS forces
-	               FROM sanse.carer c JOIN sanse.worker w ON w.id = c.worker_id
-	              WHERE w.active AND (p_ids IS NULL OR c.resident_id IN (SELECT i.id FROM unnest(p_ids) i(id)))
+	               FROM (SELECT DISTINCT i.id FROM unnest(p_ids) i(id)) i
+	               JOIN sanse.carer c ON c.resident_id = i.id
+	               JOIN sanse.worker w ON w.id = c.worker_id
+	              WHERE w.active
 	              GROUP BY c.resident_id) c ON c.resident_id = r.id
-	 WHERE (p_ids IS NULL OR r.id IN (SELECT i.id FROM unnest(p_ids) i(id)))
-	   AND NOT coalesce(c.forces, '{}') @> sanse.forces();
+	 WHERE NOT coalesce(c.forces, '{}') @> sanse.forces();
 END
 $$;
 REVOKE ALL ON FUNCTION carer_gap_refresh(bigint[]) FROM PUBLIC;
