@@ -12,8 +12,8 @@
  * tables are read as the function's owner, as the query read them.
  *
  * When the tables are not as this code knows them (a database whose SQL
- * is older, a column or index missing), it says so and check_in runs its
- * query instead.  Relation, index and column numbers are kept per backend
+ * is older, a column or index missing, a partitioned table), it says so and
+ * check_in runs its query instead.  Relation, index and column numbers are kept per backend
  * and dropped on any invalidation of the tables.
  */
 #include "postgres.h"
@@ -25,6 +25,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
@@ -105,7 +106,8 @@ index_on(Relation rel, const AttrNumber *cols, int ncols)
 	{
 		Relation	irel = index_open(lfirst_oid(lc), AccessShareLock);
 		Form_pg_index ix = irel->rd_index;
-		bool		fits = irel->rd_rel->relam == BTREE_AM_OID && ix->indisvalid &&
+		bool		fits = irel->rd_rel->relkind == RELKIND_INDEX &&
+			irel->rd_rel->relam == BTREE_AM_OID && ix->indisvalid &&
 			ix->indnkeyatts >= ncols && heap_attisnull(irel->rd_indextuple, Anum_pg_index_indpred, NULL);
 
 		for (int i = 0; fits && i < ncols; i++)
@@ -135,7 +137,8 @@ find_table(ReadTable *t, const char *relname, const char *const *cols, int ncols
 		if ((atts[i] = column(t->relid, cols[i], InvalidOid)) == InvalidAttrNumber)
 			return false;
 	rel = table_open(t->relid, AccessShareLock);
-	t->index = index_on(rel, atts, ncols);
+	/* a partitioned table is read by its query, which routes to the partitions */
+	t->index = rel->rd_rel->relkind == RELKIND_RELATION ? index_on(rel, atts, ncols) : InvalidOid;
 	table_close(rel, AccessShareLock);
 	return OidIsValid(t->index);
 }
