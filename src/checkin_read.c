@@ -29,6 +29,7 @@
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -203,6 +204,30 @@ ensure_tables(void)
 		rd.usable = find_tables();
 	}
 	return rd.usable;
+}
+
+/*
+ * Lock the tables read (as a query locks them before it is planned), then
+ * make sure no invalidation came in while waiting for a lock: a check-in
+ * that waited out ALTER EXTENSION UPDATE, or an index rebuilt, looks the
+ * tables up again.  The locks are held to the end of the transaction.
+ */
+static bool
+lock_tables(void)
+{
+	for (;;)
+	{
+		if (!ensure_tables())
+			return false;
+		LockRelationOid(rd.token.relid, AccessShareLock);
+		LockRelationOid(rd.resident.relid, RowShareLock);
+		LockRelationOid(rd.area.relid, AccessShareLock);
+		LockRelationOid(rd.worker.relid, AccessShareLock);
+		LockRelationOid(rd.carer.relid, AccessShareLock);
+		LockRelationOid(rd.visit_scan.relid, AccessShareLock);
+		if (rd.valid)
+			return true;
+	}
 }
 
 /* An index scan of one table, keys on its index's leading columns. */
@@ -542,7 +567,7 @@ sanse_check_in_read(const uint8 *nonce, int64 worker_id, TimestampTz at, TimeOff
 	Snapshot	snap;
 	char	   *home_path;
 
-	if (!ensure_tables())
+	if (!lock_tables())
 		return ENTRY_READ_UNAVAILABLE;
 	memset(row, 0, sizeof(*row));
 	CommandCounterIncrement();
