@@ -310,9 +310,10 @@ $$;
 -- 报到: presence, proved by the door token for an event about a resident.
 -- An arrival synced after a sweep escalated the event removes the steps
 -- dated after it (spec 7) and says so in its transition's note.
+-- In C (src/loop_path.c): the plain arrival in three statements with saved
+-- plans, anything else by sanse.loop_transition before anything is written.
 CREATE OR REPLACE FUNCTION arrive(event_id bigint, worker_id bigint, token text DEFAULT NULL, at timestamptz DEFAULT now())
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse
-AS $$ DECLARE id bigint; BEGIN id := sanse.loop_transition(arrive.event_id, 'arrived', arrive.worker_id, arrive.at, p_token => arrive.token); END $$;
+RETURNS void AS 'MODULE_PATHNAME', 'loop_arrive' LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, sanse;
 
 -- 网格吹哨: a child task for a department, with its own clocks; its id.
 CREATE OR REPLACE FUNCTION whistle(event_id bigint, department text, worker_id bigint, at timestamptz DEFAULT now())
@@ -320,9 +321,9 @@ RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, s
 AS $$ BEGIN RETURN sanse.loop_transition(whistle.event_id, 'whistled', whistle.worker_id, whistle.at, whistle.department); END $$;
 
 -- 处置: refused while a department whistled for has not handled its event.
+-- In C as arrive is.
 CREATE OR REPLACE FUNCTION handle_event(event_id bigint, worker_id bigint, action text, at timestamptz DEFAULT now())
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse
-AS $$ DECLARE id bigint; BEGIN id := sanse.loop_transition(handle_event.event_id, 'handled', handle_event.worker_id, handle_event.at, handle_event.action); END $$;
+RETURNS void AS 'MODULE_PATHNAME', 'loop_handle_event' LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, sanse;
 
 -- 反馈
 CREATE OR REPLACE FUNCTION feed_back(event_id bigint, worker_id bigint, note text, at timestamptz DEFAULT now())

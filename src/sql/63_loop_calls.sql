@@ -82,8 +82,12 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION raise_event(kind text, resident_id bigint, detail text, scale text DEFAULT 'grid',
-                            at timestamptz DEFAULT now(), raised_by bigint DEFAULT NULL) RETURNS bigint
+-- A call as raise_event makes it, every check and every case: raise_event
+-- (C, src/loop_path.c) takes the plain call itself and hands it everything
+-- else (a refusal, a retry, a call without a detail) before it wrote
+-- anything.
+CREATE OR REPLACE FUNCTION loop_raise(kind text, resident_id bigint, detail text, scale text,
+                                      at timestamptz, raised_by bigint) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 #variable_conflict use_variable
 DECLARE
@@ -107,6 +111,15 @@ BEGIN
 	RETURN coalesce(same, sanse.loop_same_call(kind, r.id, NULL, at, raised_by, detail));
 END
 $$;
+REVOKE ALL ON FUNCTION loop_raise(text, bigint, text, text, timestamptz, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION loop_raise(text, bigint, text, text, timestamptz, bigint) IS 'raise_event''s every case, refusals and retries included (raise_event takes the plain call in C and hands it the rest)';
+
+-- The plain call in two statements with saved plans (src/loop_path.c):
+-- the resident locked with the call's values checked, then the event, its
+-- first step and its transition in one statement.
+CREATE OR REPLACE FUNCTION raise_event(kind text, resident_id bigint, detail text, scale text DEFAULT 'grid',
+                            at timestamptz DEFAULT now(), raised_by bigint DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'loop_raise_event' LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, sanse;
 REVOKE ALL ON FUNCTION raise_event(text, bigint, text, text, timestamptz, bigint) FROM PUBLIC;
 COMMENT ON FUNCTION raise_event(text, bigint, text, text, timestamptz, bigint) IS 'raise a warning, finding, request or task about a resident; returns the event id (called, at its scale''s level)';
 

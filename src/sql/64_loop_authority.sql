@@ -50,30 +50,38 @@ $$;
 -- for the worker (acts_for), and the worker is active and one who may check
 -- in at the door of its resident (a carer, or a leader or task force whose
 -- area contains it), a leader or task force whose area contains the event's
--- area, or staff of a department whistled for it.
--- (PL/pgSQL so its plan is kept for the session: a transition calls it once.
--- One query: acts_for's test is asked of the same worker row.)
-CREATE OR REPLACE FUNCTION may_act(p_event bigint, p_worker bigint) RETURNS boolean
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-	RETURN coalesce((SELECT
-	         CASE WHEN w.db_role IS NULL THEN sanse.caller_sees(w.area_id, 'care')
-	              WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = w.db_role) THEN false
-	              ELSE pg_catalog.pg_has_role(sanse.acting_role(), w.db_role, 'MEMBER') END
-	         AND coalesce(
-	         w.active
-	         AND ((e.resident_id IS NOT NULL
-	               AND EXISTS (SELECT 1 FROM sanse.carer c WHERE c.resident_id = e.resident_id AND c.worker_id = w.id))
-	              OR (w.role <> 'member' AND sanse.path_contains(wa.path, ea.path))
-	              OR (w.department IS NOT NULL
-	                  AND (e.department = w.department
-	                       OR EXISTS (SELECT 1 FROM sanse.event c WHERE c.parent_id = e.id AND c.department = w.department)))),
-	         false)
+-- area, or staff of a department whistled for it.  One query (acts_for's
+-- test is asked of the same worker row), written once as a set-returning
+-- SQL function the planner inlines into the statement that reads it (one
+-- SELECT, STABLE, no SET, not SECURITY DEFINER, not STRICT): may_act asks
+-- it, and so does the hot path of arrive and handle_event (src/loop_path.c),
+-- planned once with its statement.  No row: no such event or worker.
+CREATE OR REPLACE FUNCTION loop_may_act(p_event bigint, p_worker bigint) RETURNS TABLE (may boolean)
+LANGUAGE sql STABLE AS $$
+	SELECT CASE WHEN w.db_role IS NULL THEN sanse.caller_sees(w.area_id, 'care')
+	            WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = w.db_role) THEN false
+	            ELSE pg_catalog.pg_has_role(sanse.acting_role(), w.db_role, 'MEMBER') END
+	       AND coalesce(
+	       w.active
+	       AND ((e.resident_id IS NOT NULL
+	             AND EXISTS (SELECT 1 FROM sanse.carer c WHERE c.resident_id = e.resident_id AND c.worker_id = w.id))
+	            OR (w.role <> 'member' AND sanse.path_contains(wa.path, ea.path))
+	            OR (w.department IS NOT NULL
+	                AND (e.department = w.department
+	                     OR EXISTS (SELECT 1 FROM sanse.event c WHERE c.parent_id = e.id AND c.department = w.department)))),
+	       false)
 	  FROM sanse.event e
 	  JOIN sanse.area ea ON ea.id = e.area_id
 	  JOIN sanse.worker w ON w.id = p_worker
 	  JOIN sanse.area wa ON wa.id = w.area_id
-	 WHERE e.id = p_event), false);
+	 WHERE e.id = p_event
+$$;
+
+-- (PL/pgSQL so its plan is kept for the session: a transition calls it once.)
+CREATE OR REPLACE FUNCTION may_act(p_event bigint, p_worker bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	RETURN coalesce((SELECT m.may FROM sanse.loop_may_act(p_event, p_worker) m), false);
 END
 $$;
 
@@ -119,4 +127,4 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION acts_for(bigint), may_act(bigint, bigint), loop_refuse_worker(event, bigint, text), loop_took_part(event, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION acts_for(bigint), may_act(bigint, bigint), loop_may_act(bigint, bigint), loop_refuse_worker(event, bigint, text), loop_took_part(event, text) FROM PUBLIC;
