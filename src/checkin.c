@@ -27,6 +27,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "checkin.h"
 #include "checklist.h"
 #include "door_token.h"
 #include "sanse.h"
@@ -494,30 +495,6 @@ session_acts_as(Datum db_role, bool isnull)
 	return OidIsValid(role) && is_member_of_role(GetSessionUserId(), role);
 }
 
-/* What PLAN_ENTRY read, by name. */
-typedef struct EntryRow
-{
-	int64		resident_id;
-	bool		revoked;
-	bool		forgotten;
-	bool		earlier;		/* this scan was recorded before, as earlier_visit_id */
-	int64		earlier_visit_id;
-	bool		worker_may_check_in;	/* active, the session may act for them, may visit */
-	int64		area_id;
-	TimestampTz registered_at;
-	bool		has_window;		/* next_visit, unless NULL */
-	VisitWindow next_visit;
-	bool		has_last;
-	TimestampTz last_visit_at;
-	bool		has_prev;		/* the worker's latest check-in at another door */
-	TimestampTz prev_at;
-	bool		has_positions;	/* both homes' coordinates */
-	double		lat,
-				lon,
-				prev_lat,
-				prev_lon;
-	bool		repeat;
-} EntryRow;
 
 /*
  * Step 2: which resident, an earlier identical scan, the window, the worker
@@ -534,6 +511,28 @@ read_entry(const CheckInRequest *req, CheckInPlan plan, EntryRow *row)
 				n2,
 				n3,
 				n4;
+
+	if (plan == PLAN_ENTRY)
+	{
+		EntryWorker worker;
+
+		switch (sanse_check_in_read(req->nonce, req->worker_id, req->at,
+									(TimeOffset) sanse_repeat_window * USECS_PER_SEC, row, &worker))
+		{
+			case ENTRY_READ_NO_TOKEN:
+				refuse_token(req->worker_id, "unknown");
+				break;
+			case ENTRY_READ_OK:
+				row->worker_may_check_in = worker.active && worker.may_visit &&
+					session_acts_as(worker.db_role ? CStringGetTextDatum(worker.db_role) : (Datum) 0,
+									worker.db_role == NULL);
+				if (row->revoked)
+					refuse_token(req->worker_id, "revoked");
+				return;
+			case ENTRY_READ_UNAVAILABLE:
+				break;			/* the query below */
+		}
+	}
 
 	SET_VARSIZE(nonce, VARHDRSZ + DOOR_TOKEN_NONCE_LEN);
 	memcpy(VARDATA(nonce), req->nonce, DOOR_TOKEN_NONCE_LEN);
