@@ -55,7 +55,7 @@ BEGIN
 		'sanse.audit_log'::regclass, 'sanse.area_grant'::regclass,
 		'sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass, 'sanse.device'::regclass,
 		'sanse.device_span'::regclass, 'sanse.device_late_reading'::regclass,
-		'sanse.carer_gap'::regclass],
+		'sanse.carer_gap'::regclass, 'sanse.area_count'::regclass, 'sanse.area_count_dirty'::regclass],
 		'sanse''s tables');
 	IF pg_trigger_depth() > 1 THEN
 		RETURN NULL;   -- written by a trigger during the COPY of another table

@@ -20,20 +20,44 @@ RETURN CASE
 COMMENT ON FUNCTION visit_status(visit_window, timestamptz, text, timestamptz) IS
 	'overdue, met or pending for a resident''s window (and its tier''s cadence) at a time';
 
+-- Per micro grid and tier, now: the grid's row of area_count (its status
+-- counts by binary search in its sorted times: width_bucket gives how many
+-- are at or before now), or, for a grid written since the last fold
+-- (listed in area_count_dirty), counted from its residents.  The same
+-- counts as visit_status gives: overdue when due, met for a visited
+-- resident whose window is not due yet and, on a calendar cadence, not yet
+-- open (a window opens before it is due).
+CREATE OR REPLACE VIEW area_count_now AS
+SELECT c.area_id, c.tier, c.residents::bigint AS residents,
+       width_bucket(now(), c.due)::bigint AS overdue_now,
+       (CASE WHEN p.cadence ILIKE 'rolling%'
+             THEN cardinality(c.visited_due) - width_bucket(now(), c.visited_due)
+             ELSE cardinality(c.visited_opens) - width_bucket(now(), c.visited_opens) END)::bigint AS window_met
+  FROM sanse.area_count c
+  JOIN sanse.tier_policy p ON p.tier = c.tier
+ WHERE NOT EXISTS (SELECT 1 FROM sanse.area_count_dirty d WHERE d.area_id = c.area_id)
+UNION ALL
+SELECT r.area_id, r.tier, count(*) AS residents,
+       count(*) FILTER (WHERE s.status = 'overdue') AS overdue_now,
+       count(*) FILTER (WHERE s.status = 'met') AS window_met
+  FROM sanse.resident r
+  JOIN sanse.tier_policy p ON p.tier = r.tier
+ CROSS JOIN LATERAL (SELECT sanse.visit_status(r.next_visit, r.last_visit_at, p.cadence) AS status) s
+ WHERE r.active AND r.area_id IN (SELECT d.area_id FROM sanse.area_count_dirty d)
+ GROUP BY r.area_id, r.tier;
+COMMENT ON VIEW area_count_now IS 'for the owner: per micro grid and tier, active residents in the programme, overdue now, current window met (from area_count, or from the residents for a grid written since the last fold)';
+
 CREATE OR REPLACE VIEW coverage_all AS
 WITH per_grid AS (
-	SELECT r.area_id,
-	       count(*) AS residents,
-	       count(*) FILTER (WHERE r.tier = 'red') AS red,
-	       count(*) FILTER (WHERE r.tier = 'yellow') AS yellow,
-	       count(*) FILTER (WHERE r.tier = 'blue') AS blue,
-	       count(*) FILTER (WHERE s.status = 'overdue') AS overdue_now,
-	       count(*) FILTER (WHERE s.status = 'met') AS window_met
-	  FROM sanse.resident r
-	  JOIN sanse.tier_policy p ON p.tier = r.tier
-	 CROSS JOIN LATERAL (SELECT sanse.visit_status(r.next_visit, r.last_visit_at, p.cadence) AS status) s
-	 WHERE r.active
-	 GROUP BY r.area_id),
+	SELECT g.area_id,
+	       sum(g.residents) AS residents,
+	       sum(g.residents) FILTER (WHERE g.tier = 'red') AS red,
+	       sum(g.residents) FILTER (WHERE g.tier = 'yellow') AS yellow,
+	       sum(g.residents) FILTER (WHERE g.tier = 'blue') AS blue,
+	       sum(g.overdue_now) AS overdue_now,
+	       sum(g.window_met) AS window_met
+	  FROM sanse.area_count_now g
+	 GROUP BY g.area_id),
 rolled AS (
 	SELECT up.id,
 	       sum(g.residents) AS residents, sum(g.red) AS red, sum(g.yellow) AS yellow, sum(g.blue) AS blue,
@@ -57,21 +81,11 @@ COMMENT ON VIEW coverage_all IS 'all areas, for the owner (read coverage): per a
 -- coverage per area and tier, with the tier as text: what a BI tool that
 -- knows nothing of sanse filters with WHERE tier = 'red'.
 CREATE OR REPLACE VIEW coverage_by_tier_all AS
-WITH per_grid AS (
-	SELECT r.area_id, r.tier,
-	       count(*) AS residents,
-	       count(*) FILTER (WHERE s.status = 'overdue') AS overdue_now,
-	       count(*) FILTER (WHERE s.status = 'met') AS window_met
-	  FROM sanse.resident r
-	  JOIN sanse.tier_policy p ON p.tier = r.tier
-	 CROSS JOIN LATERAL (SELECT sanse.visit_status(r.next_visit, r.last_visit_at, p.cadence) AS status) s
-	 WHERE r.active
-	 GROUP BY r.area_id, r.tier)
 SELECT up.id AS area_id, up.path::text AS path, up.kind, up.name, g.tier::text AS tier,
        sum(g.residents)::bigint AS residents, sum(g.overdue_now)::bigint AS overdue_now,
        sum(g.window_met)::bigint AS window_met,
        round(1 - sum(g.overdue_now)::numeric / sum(g.residents), 4) AS coverage_rate
-  FROM per_grid g
+  FROM sanse.area_count_now g
   JOIN sanse.area m ON m.id = g.area_id
   JOIN sanse.area up ON up.path @> m.path
  GROUP BY up.id, up.path, up.kind, up.name, g.tier;
