@@ -27,6 +27,8 @@ CREATE TABLE area_count (
 	visited_opens timestamptz[] NOT NULL,
 	PRIMARY KEY (area_id, tier)
 );
+-- a grid's times stay inline and uncompressed up to 8 kB (about 300 residents)
+ALTER TABLE area_count SET (toast_tuple_target = 8160);
 REVOKE ALL ON area_count FROM PUBLIC;
 COMMENT ON TABLE area_count IS 'per micro grid and tier, as of the last fold: active residents in the programme, the sorted due times of their windows, and the sorted due and opening times of those visited before (kept by area_count_fold; read through area_count_now)';
 

@@ -23,29 +23,30 @@ COMMENT ON FUNCTION visit_status(visit_window, timestamptz, text, timestamptz) I
 -- Per micro grid and tier, now: the grid's row of area_count (its status
 -- counts by binary search in its sorted times: width_bucket gives how many
 -- are at or before now), or, for a grid written since the last fold
--- (listed in area_count_dirty), counted from its residents.  The same
--- counts as visit_status gives: overdue when due, met for a visited
--- resident whose window is not due yet and, on a calendar cadence, not yet
--- open (a window opens before it is due).
+-- (listed in area_count_dirty), one row per resident, from its own row.
+-- The same counts as visit_status gives: overdue when due, met for a
+-- visited resident whose window is not due yet and, on a calendar cadence,
+-- not yet open (a window opens before it is due).  Each branch reads one
+-- table (the listing and the cadences as sub-plans), so that a join on
+-- area_id reaches both through their indexes: one town reads its grids.
 CREATE OR REPLACE VIEW area_count_now AS
 SELECT c.area_id, c.tier, c.residents::bigint AS residents,
        width_bucket(now(), c.due)::bigint AS overdue_now,
-       (CASE WHEN p.cadence ILIKE 'rolling%'
+       (CASE WHEN c.tier = ANY (ARRAY(SELECT p.tier FROM sanse.tier_policy p WHERE p.cadence ILIKE 'rolling%'))
              THEN cardinality(c.visited_due) - width_bucket(now(), c.visited_due)
              ELSE cardinality(c.visited_opens) - width_bucket(now(), c.visited_opens) END)::bigint AS window_met
   FROM sanse.area_count c
-  JOIN sanse.tier_policy p ON p.tier = c.tier
- WHERE NOT EXISTS (SELECT 1 FROM sanse.area_count_dirty d WHERE d.area_id = c.area_id)
+ WHERE c.area_id NOT IN (SELECT d.area_id FROM sanse.area_count_dirty d)
 UNION ALL
-SELECT r.area_id, r.tier, count(*) AS residents,
-       count(*) FILTER (WHERE s.status = 'overdue') AS overdue_now,
-       count(*) FILTER (WHERE s.status = 'met') AS window_met
+SELECT r.area_id, r.tier, 1::bigint AS residents,
+       (sanse.visit_status(r.next_visit, r.last_visit_at, (SELECT p.cadence FROM sanse.tier_policy p WHERE p.tier = r.tier))
+        = 'overdue')::int::bigint AS overdue_now,
+       (sanse.visit_status(r.next_visit, r.last_visit_at, (SELECT p.cadence FROM sanse.tier_policy p WHERE p.tier = r.tier))
+        = 'met')::int::bigint AS window_met
   FROM sanse.resident r
-  JOIN sanse.tier_policy p ON p.tier = r.tier
- CROSS JOIN LATERAL (SELECT sanse.visit_status(r.next_visit, r.last_visit_at, p.cadence) AS status) s
- WHERE r.active AND r.area_id IN (SELECT d.area_id FROM sanse.area_count_dirty d)
- GROUP BY r.area_id, r.tier;
-COMMENT ON VIEW area_count_now IS 'for the owner: per micro grid and tier, active residents in the programme, overdue now, current window met (from area_count, or from the residents for a grid written since the last fold)';
+ WHERE r.active AND r.tier IS NOT NULL
+   AND r.area_id = ANY (ARRAY(SELECT d.area_id FROM sanse.area_count_dirty d));
+COMMENT ON VIEW area_count_now IS 'for the owner: per micro grid and tier, active residents in the programme, overdue now, current window met (from area_count; for a grid written since the last fold, one row per resident)';
 
 CREATE OR REPLACE VIEW coverage_all AS
 WITH per_grid AS (

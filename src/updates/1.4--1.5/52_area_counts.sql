@@ -10,6 +10,8 @@ CREATE TABLE sanse.area_count (
 	visited_opens timestamptz[] NOT NULL,
 	PRIMARY KEY (area_id, tier)
 );
+-- a grid's times stay inline and uncompressed up to 8 kB (about 300 residents)
+ALTER TABLE sanse.area_count SET (toast_tuple_target = 8160);
 REVOKE ALL ON sanse.area_count FROM PUBLIC;
 CREATE TABLE sanse.area_count_dirty (
 	area_id bigint NOT NULL
