@@ -32,6 +32,9 @@ ALTER TABLE area_count SET (toast_tuple_target = 8160);
 REVOKE ALL ON area_count FROM PUBLIC;
 COMMENT ON TABLE area_count IS 'per micro grid and tier, as of the last fold: active residents in the programme, the sorted due times of their windows, and the sorted due and opening times of those visited before (kept by area_count_fold; read through area_count_now)';
 
+-- a town's row of the screen finds the town by its path as text
+CREATE INDEX area_path_text ON area ((path::text));
+
 CREATE TABLE area_count_dirty (
 	area_id bigint NOT NULL
 );

@@ -13,6 +13,9 @@ CREATE TABLE sanse.area_count (
 -- a grid's times stay inline and uncompressed up to 8 kB (about 300 residents)
 ALTER TABLE sanse.area_count SET (toast_tuple_target = 8160);
 REVOKE ALL ON sanse.area_count FROM PUBLIC;
+-- a town's row of the screen finds the town by its path as text
+CREATE INDEX area_path_text ON sanse.area ((path::text));
+
 CREATE TABLE sanse.area_count_dirty (
 	area_id bigint NOT NULL
 );
