@@ -3,7 +3,7 @@
 
 EXTENSION   = sanse
 MODULE_big  = sanse
-OBJS        = src/sanse.o src/trigger_guard.o src/checklist.o src/risk_tier.o src/visit_window.o src/cadence.o src/cache.o src/policy.o src/rules.o src/resident.o src/secret.o src/door_token.o src/checkin.o src/input.o src/area_access.o src/vocabulary.o src/resident_id.o src/device_cache.o src/reading.o
+OBJS        = src/sanse.o src/trigger_guard.o src/checklist.o src/risk_tier.o src/visit_window.o src/cadence.o src/cache.o src/policy.o src/rules.o src/resident.o src/secret.o src/door_token.o src/checkin.o src/input.o src/area_access.o src/vocabulary.o src/resident_id.o src/device_cache.o src/reading.o src/area_count.o
 # The current version's install script is built from the SQL sources in
 # src/sql, one file per concept beside its C; released scripts and the deltas
 # between versions are kept as they shipped.

@@ -104,38 +104,39 @@ $$;
 REVOKE ALL ON FUNCTION area_count_rebuild() FROM PUBLIC;
 COMMENT ON FUNCTION area_count_rebuild() IS 'count area_count again for every micro grid (after a load with triggers off); returns its rows';
 
--- The trigger: the grids of the residents written (both grids of a move).
--- An update that changes none of what coverage counts never fires it.
+-- The triggers: the grids of the residents written (both grids of a move).
+-- Registrations and deletions per statement; updates per row, by a C
+-- function (src/area_count.c) that appends with one heap insert, fired
+-- after the resident's other BEFORE triggers (names in order) and only
+-- when something coverage counts changed.
 CREATE OR REPLACE FUNCTION area_count_mark() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse AS $$
 BEGIN
-	IF TG_RELID IS DISTINCT FROM 'sanse.resident'::regclass THEN
-		PERFORM sanse.trigger_fired_on(TG_RELID, 'area_count_mark', '{sanse.resident}');
-	END IF;
-	IF TG_OP = 'UPDATE' THEN
-		INSERT INTO sanse.area_count_dirty (area_id) VALUES (NEW.area_id);
-		IF OLD.area_id <> NEW.area_id THEN
-			INSERT INTO sanse.area_count_dirty (area_id) VALUES (OLD.area_id);
-		END IF;
-	ELSIF TG_OP = 'INSERT' THEN
+	PERFORM sanse.trigger_fired_on(TG_RELID, 'area_count_mark', '{sanse.resident}');
+	IF TG_OP = 'INSERT' THEN
 		INSERT INTO sanse.area_count_dirty (area_id) SELECT DISTINCT n.area_id FROM new_rows n;
 	ELSIF TG_OP = 'DELETE' THEN
 		INSERT INTO sanse.area_count_dirty (area_id) SELECT DISTINCT o.area_id FROM old_rows o;
-	ELSE	-- TRUNCATE
+	ELSIF TG_OP = 'TRUNCATE' THEN
 		DELETE FROM sanse.area_count;
 		DELETE FROM sanse.area_count_dirty;
+	ELSE
+		RAISE EXCEPTION 'area_count_mark() fired for %', TG_OP USING ERRCODE = '39P01';
 	END IF;
 	RETURN NULL;
 END
 $$;
 REVOKE ALL ON FUNCTION area_count_mark() FROM PUBLIC;
+CREATE OR REPLACE FUNCTION area_count_mark_row() RETURNS trigger
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+REVOKE ALL ON FUNCTION area_count_mark_row() FROM PUBLIC;
 CREATE TRIGGER area_count_insert AFTER INSERT ON resident REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION area_count_mark();
-CREATE TRIGGER area_count_update AFTER UPDATE ON resident
+CREATE TRIGGER resident_90_area_count BEFORE UPDATE ON resident
 	FOR EACH ROW
 	WHEN ((OLD.area_id, OLD.tier, OLD.active, OLD.next_visit, OLD.last_visit_at)
 	      IS DISTINCT FROM (NEW.area_id, NEW.tier, NEW.active, NEW.next_visit, NEW.last_visit_at))
-	EXECUTE FUNCTION area_count_mark();
+	EXECUTE FUNCTION area_count_mark_row();
 CREATE TRIGGER area_count_delete AFTER DELETE ON resident REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION area_count_mark();
 CREATE TRIGGER area_count_truncate AFTER TRUNCATE ON resident

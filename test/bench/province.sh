@@ -79,6 +79,8 @@ SELECT e.id, t.stage, t.at, t.worker_id, 'bench'
 RESET session_replication_role;
 SELECT sanse.rebuild_worker_month();
 DO $$ BEGIN IF to_regproc('sanse.carer_gap_rebuild') IS NOT NULL THEN PERFORM sanse.carer_gap_rebuild(); END IF; END $$;
+-- the coverage counts, as the first sweep after the load folds them
+DO $$ BEGIN IF to_regproc('sanse.area_count_rebuild') IS NOT NULL THEN PERFORM sanse.area_count_rebuild(); END IF; END $$;
 VACUUM ANALYZE;
 SQL
 t2=$(now)

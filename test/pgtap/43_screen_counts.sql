@@ -15,7 +15,7 @@ SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
 \ir include/helpers.psql
 \ir ../demo/generate.sql
-SELECT plan(55);
+SELECT plan(56);
 
 SELECT count(*) FROM sanse_demo.generate(0.17, 0.1, now() - interval '20 days', 0.1);
 
@@ -151,6 +151,9 @@ CREATE TEMP TABLE t43 (area_id bigint);
 CREATE TRIGGER t43 AFTER UPDATE ON t43 FOR EACH ROW EXECUTE FUNCTION sanse.area_count_mark();
 INSERT INTO t43 VALUES (1);
 SELECT is(pg_temp.sqlstate_of('UPDATE t43 SET area_id = 2'), '39P01', 'area_count_mark refuses another table');
+DROP TRIGGER t43 ON t43;
+CREATE TRIGGER t43 BEFORE UPDATE ON t43 FOR EACH ROW EXECUTE FUNCTION sanse.area_count_mark_row();
+SELECT is(pg_temp.sqlstate_of('UPDATE t43 SET area_id = 2'), '39P01', 'area_count_mark_row refuses another table');
 CREATE ROLE t43_care NOLOGIN;
 GRANT USAGE ON SCHEMA sanse TO t43_care;
 INSERT INTO sanse.area_grant (role, path, access) VALUES ('t43_care', 'q', 'care');
@@ -162,7 +165,8 @@ SELECT ok(NOT has_table_privilege('t43_care', 'sanse.area_count', 'SELECT')
 SELECT ok(NOT has_function_privilege('t43_care', 'sanse.area_count_fold()', 'EXECUTE')
           AND NOT has_function_privilege('t43_care', 'sanse.area_count_rebuild()', 'EXECUTE')
           AND NOT has_function_privilege('t43_care', 'sanse.area_count_refresh(bigint[])', 'EXECUTE')
-          AND NOT has_function_privilege('t43_care', 'sanse.area_count_mark()', 'EXECUTE'),
+          AND NOT has_function_privilege('t43_care', 'sanse.area_count_mark()', 'EXECUTE')
+          AND NOT has_function_privilege('t43_care', 'sanse.area_count_mark_row()', 'EXECUTE'),
           'nor runs its functions');
 SELECT is(pg_temp.sqlstate_as('t43_care', $q$INSERT INTO sanse.resident (area_id, name) VALUES (pg_temp.micro_grid(5), 'by care')$q$),
           'ok', 'a care role registers a resident');

@@ -38,11 +38,12 @@ SELECT r.area_id, r.tier, count(*),
 CREATE FUNCTION sanse.area_count_mark() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
 CREATE TRIGGER area_count_insert AFTER INSERT ON sanse.resident REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION sanse.area_count_mark();
-CREATE TRIGGER area_count_update AFTER UPDATE ON sanse.resident
+CREATE FUNCTION sanse.area_count_mark_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER resident_90_area_count BEFORE UPDATE ON sanse.resident
 	FOR EACH ROW
 	WHEN ((OLD.area_id, OLD.tier, OLD.active, OLD.next_visit, OLD.last_visit_at)
 	      IS DISTINCT FROM (NEW.area_id, NEW.tier, NEW.active, NEW.next_visit, NEW.last_visit_at))
-	EXECUTE FUNCTION sanse.area_count_mark();
+	EXECUTE FUNCTION sanse.area_count_mark_row();
 CREATE TRIGGER area_count_delete AFTER DELETE ON sanse.resident REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION sanse.area_count_mark();
 CREATE TRIGGER area_count_truncate AFTER TRUNCATE ON sanse.resident
