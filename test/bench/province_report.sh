@@ -49,5 +49,5 @@ $(row loop_town "\`loop_metrics WHERE path = 'q.t1'\`" 1000)
 $(row history_day "\`record_area_day\` (one day of history, $(v big history_rows) areas at ${BIG}×; target ≤ 10 s)" 10000)
 
 A town's coverage against the district's (target ≤ 0.2): $(awk -v a="$(v small cov_town)" -v b="$(v small cov_district)" 'BEGIN { printf "%.2f", a / b }') at 100×,
-$(awk -v a="$(v big cov_town)" -v b="$(v big cov_district)" 'BEGIN { printf "%.2f", a / b }') at ${BIG}×.
+$(awk -v a="$(v big cov_town)" -v b="$(v big cov_district)" 'BEGIN { printf "%.2f", a / b }') at ${BIG}×: $(awk -v a="$(v big cov_town)" -v b="$(v big cov_district)" 'BEGIN { print (a <= 0.2 * b ? "met" : "NOT met") }').
 MD
