@@ -78,6 +78,9 @@ DECLARE
 	areas bigint[];
 BEGIN
 	LOCK TABLE sanse.area_count IN EXCLUSIVE MODE;
+	-- the fold can wait: a resident table someone locked (DDL, an explicit
+	-- LOCK) gives up at once (55P03), the grids stay listed and exact
+	LOCK TABLE sanse.resident IN ACCESS SHARE MODE NOWAIT;
 	-- the listing this statement sees; writes committed after it stay listed
 	WITH gone AS (DELETE FROM sanse.area_count_dirty RETURNING area_id)
 	SELECT array_agg(DISTINCT g.area_id) INTO areas FROM gone g;
