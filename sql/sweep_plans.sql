@@ -64,8 +64,8 @@ SELECT * FROM pg_temp.scans_since_mark();
 ROLLBACK;
 
 -- sweep does both (and folds the tally) the same way; the first sweep also
--- publishes the screen for aggregate-only roles (77_published.sql), which
--- counts every resident: coverage and coverage by tier, two scans of resident
+-- publishes the screen for aggregate-only roles (77_published.sql); coverage
+-- is kept per micro grid (80_area_count.sql): one scan of resident in all
 BEGIN;
 SELECT pg_temp.mark();
 SELECT overdue_opened, escalations, skipped FROM sweep(now());

@@ -56,7 +56,8 @@ BEGIN
 		'sanse.area_day'::regclass, 'sanse.area_day_recorded'::regclass, 'sanse.device'::regclass,
 		'sanse.device_span'::regclass, 'sanse.device_late_reading'::regclass,
 		'sanse.carer_gap'::regclass, 'sanse.area_day_change'::regclass, 'sanse.area_day_member'::regclass,
-		'sanse.area_day_tally'::regclass, 'sanse.area_day_state'::regclass],
+		'sanse.area_day_tally'::regclass, 'sanse.area_day_state'::regclass, 'sanse.area_count'::regclass,
+		'sanse.area_count_dirty'::regclass],
 		'sanse''s tables');
 	IF pg_trigger_depth() > 1 THEN
 		RETURN NULL;   -- written by a trigger during the COPY of another table

@@ -239,6 +239,15 @@ BEGIN
 	WHEN lock_not_available THEN
 		PERFORM sanse.sweep_gave_up('tally fold');
 	END;
+	-- the micro grids written since the last sweep, counted again (80_area_count.sql)
+	BEGIN
+		PERFORM sanse.area_count_fold();
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: the coverage counts changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('coverage counts');
+	END;
 	BEGIN
 		PERFORM sanse.record_history(at);
 	EXCEPTION WHEN serialization_failure THEN
@@ -340,4 +349,4 @@ $$;
 COMMENT ON FUNCTION sweep_job() IS 'this database''s pg_cron sweep job and its last run: status (succeeded, failed, running), times, message';
 
 REVOKE ALL ON FUNCTION sweep(timestamptz) FROM PUBLIC;
-COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_device_phases (quiet warnings and silent tasks, the partitions of readings), sweep_escalations (overdue events and the loop''s clocks), forget_expired, fold_worker_month, then record_history (the daily history) and publish_screen_if_due (the screen aggregate-only roles read), one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status); on a hot standby it writes nothing and returns skipped';
+COMMENT ON FUNCTION sweep(timestamptz) IS 'sweep_overdue, sweep_device_phases (quiet warnings and silent tasks, the partitions of readings), sweep_escalations (overdue events and the loop''s clocks), forget_expired, fold_worker_month, area_count_fold (the coverage counts), then record_history (the daily history) and publish_screen_if_due (the screen aggregate-only roles read), one sweep at a time (an overlapping one skips, with a WARNING, and is counted in sweep_status); on a hot standby it writes nothing and returns skipped';

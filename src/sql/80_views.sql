@@ -20,27 +20,54 @@ RETURN CASE
 COMMENT ON FUNCTION visit_status(visit_window, timestamptz, text, timestamptz) IS
 	'overdue, met or pending for a resident''s window (and its tier''s cadence) at a time';
 
+-- Per micro grid and tier, now: the grid's row of area_count (its status
+-- counts by binary search in its sorted times: width_bucket gives how many
+-- are at or before now), or, for a grid written since the last fold
+-- (listed in area_count_dirty), one row per resident, from its own row.
+-- The counts visit_status gives: overdue when due, met for a
+-- visited resident whose window is not due yet and, on a calendar cadence,
+-- not yet open (a window opens before it is due).  Each branch reads one
+-- table (the listing and the cadences as sub-plans), so that a join on
+-- area_id reaches both through their indexes: one town reads its grids.
+CREATE OR REPLACE VIEW area_count_now AS
+SELECT c.area_id, c.tier, c.residents::bigint AS residents,
+       width_bucket(now(), c.due)::bigint AS overdue_now,
+       (CASE WHEN c.tier = ANY (ARRAY(SELECT p.tier FROM sanse.tier_policy p WHERE p.cadence ILIKE 'rolling%'))
+             THEN cardinality(c.visited_due) - width_bucket(now(), c.visited_due)
+             ELSE cardinality(c.visited_opens) - width_bucket(now(), c.visited_opens) END)::bigint AS window_met
+  FROM sanse.area_count c
+ WHERE c.area_id NOT IN (SELECT d.area_id FROM sanse.area_count_dirty d)
+UNION ALL
+SELECT r.area_id, r.tier, 1::bigint AS residents,
+       (r.next_visit IS NOT NULL AND sanse.due_at(r.next_visit) <= now())::int::bigint AS overdue_now,
+       (r.next_visit IS NOT NULL AND sanse.due_at(r.next_visit) > now() AND r.last_visit_at IS NOT NULL
+        AND (now() < sanse.opens_at(r.next_visit)
+             OR r.tier = ANY (ARRAY(SELECT p.tier FROM sanse.tier_policy p WHERE p.cadence ILIKE 'rolling%'))))::int::bigint
+           AS window_met
+  FROM sanse.resident r
+ WHERE r.active AND r.tier IS NOT NULL
+   AND r.area_id = ANY (ARRAY(SELECT DISTINCT d.area_id FROM sanse.area_count_dirty d));
+COMMENT ON VIEW area_count_now IS 'for the owner: per micro grid and tier, active residents in the programme, overdue now, current window met (from area_count; for a grid written since the last fold, one row per resident)';
+
 CREATE OR REPLACE VIEW coverage_all AS
 WITH per_grid AS (
-	SELECT r.area_id,
-	       count(*) AS residents,
-	       count(*) FILTER (WHERE r.tier = 'red') AS red,
-	       count(*) FILTER (WHERE r.tier = 'yellow') AS yellow,
-	       count(*) FILTER (WHERE r.tier = 'blue') AS blue,
-	       count(*) FILTER (WHERE s.status = 'overdue') AS overdue_now,
-	       count(*) FILTER (WHERE s.status = 'met') AS window_met
-	  FROM sanse.resident r
-	  JOIN sanse.tier_policy p ON p.tier = r.tier
-	 CROSS JOIN LATERAL (SELECT sanse.visit_status(r.next_visit, r.last_visit_at, p.cadence) AS status) s
-	 WHERE r.active
-	 GROUP BY r.area_id),
+	SELECT g.area_id,
+	       sum(g.residents) AS residents,
+	       sum(g.residents) FILTER (WHERE g.tier = 'red') AS red,
+	       sum(g.residents) FILTER (WHERE g.tier = 'yellow') AS yellow,
+	       sum(g.residents) FILTER (WHERE g.tier = 'blue') AS blue,
+	       sum(g.overdue_now) AS overdue_now,
+	       sum(g.window_met) AS window_met
+	  FROM sanse.area_count_now g
+	 GROUP BY g.area_id),
 rolled AS (
 	SELECT up.id,
 	       sum(g.residents) AS residents, sum(g.red) AS red, sum(g.yellow) AS yellow, sum(g.blue) AS blue,
 	       sum(g.overdue_now) AS overdue_now, sum(g.window_met) AS window_met
 	  FROM per_grid g
 	  JOIN sanse.area m ON m.id = g.area_id
-	  JOIN sanse.area up ON up.path @> m.path
+	 CROSS JOIN LATERAL generate_series(1, nlevel(m.path)) k(k)
+	  JOIN sanse.area up ON up.path::text = subpath(m.path, 0, k.k)::text	-- the ancestors, hashed
 	 GROUP BY up.id)
 SELECT a.id AS area_id, a.path::text AS path, a.kind, a.name,
        coalesce(r.residents, 0)::bigint AS residents,
@@ -57,23 +84,16 @@ COMMENT ON VIEW coverage_all IS 'all areas, for the owner (read coverage): per a
 -- coverage per area and tier, with the tier as text: what a BI tool that
 -- knows nothing of sanse filters with WHERE tier = 'red'.
 CREATE OR REPLACE VIEW coverage_by_tier_all AS
-WITH per_grid AS (
-	SELECT r.area_id, r.tier,
-	       count(*) AS residents,
-	       count(*) FILTER (WHERE s.status = 'overdue') AS overdue_now,
-	       count(*) FILTER (WHERE s.status = 'met') AS window_met
-	  FROM sanse.resident r
-	  JOIN sanse.tier_policy p ON p.tier = r.tier
-	 CROSS JOIN LATERAL (SELECT sanse.visit_status(r.next_visit, r.last_visit_at, p.cadence) AS status) s
-	 WHERE r.active
-	 GROUP BY r.area_id, r.tier)
 SELECT up.id AS area_id, up.path::text AS path, up.kind, up.name, g.tier::text AS tier,
        sum(g.residents)::bigint AS residents, sum(g.overdue_now)::bigint AS overdue_now,
        sum(g.window_met)::bigint AS window_met,
        round(1 - sum(g.overdue_now)::numeric / sum(g.residents), 4) AS coverage_rate
-  FROM per_grid g
+  FROM (SELECT c.area_id, c.tier, sum(c.residents) AS residents, sum(c.overdue_now) AS overdue_now,
+               sum(c.window_met) AS window_met
+          FROM sanse.area_count_now c GROUP BY c.area_id, c.tier) g
   JOIN sanse.area m ON m.id = g.area_id
-  JOIN sanse.area up ON up.path @> m.path
+ CROSS JOIN LATERAL generate_series(1, nlevel(m.path)) k(k)
+  JOIN sanse.area up ON up.path::text = subpath(m.path, 0, k.k)::text	-- the ancestors, hashed
  GROUP BY up.id, up.path, up.kind, up.name, g.tier;
 COMMENT ON VIEW coverage_by_tier_all IS 'all areas, for the owner (read coverage_by_tier): coverage per area (rolled up) and tier (as text): residents, overdue now, window met, coverage rate';
 

@@ -13,30 +13,33 @@
 -- subtree once.  test/pgtap/37_screen_subtree.sql compares both.
 -----------------------------------------------------------------------------
 
--- coverage_all, per area shown: its own residents summed over its subtree
--- (an area without residents adds a row of zeros).
+-- coverage_all, per area shown: the counts of the micro grids of its
+-- subtree (area_count_now; an area without residents has a row of zeros).
+-- The areas of a subtree are joined two ways, which give the same pairs:
+-- by the ancestor's path among the prefixes of the area's (hashed: every
+-- area of the province at once) and by path containment (the gist index:
+-- one town's areas); each area's counts are summed by a lateral sub-query
+-- that reads that area's rows through their indexes.
 CREATE OR REPLACE VIEW coverage_subtree AS
 SELECT up.id AS area_id, up.path::text AS path, up.kind, up.name,
-       sum(g.residents)::bigint AS residents,
-       sum(g.red)::bigint AS red,
-       sum(g.yellow)::bigint AS yellow,
-       sum(g.blue)::bigint AS blue,
-       sum(g.overdue_now)::bigint AS overdue_now,
-       sum(g.window_met)::bigint AS window_met,
+       coalesce(sum(g.residents), 0)::bigint AS residents,
+       coalesce(sum(g.red), 0)::bigint AS red,
+       coalesce(sum(g.yellow), 0)::bigint AS yellow,
+       coalesce(sum(g.blue), 0)::bigint AS blue,
+       coalesce(sum(g.overdue_now), 0)::bigint AS overdue_now,
+       coalesce(sum(g.window_met), 0)::bigint AS window_met,
        CASE WHEN sum(g.residents) > 0 THEN round(1 - sum(g.overdue_now)::numeric / sum(g.residents), 4) END AS coverage_rate
-  FROM sanse.area up
-  JOIN sanse.area m ON up.path @> m.path
- CROSS JOIN LATERAL (
-	SELECT count(*) AS residents,
-	       count(*) FILTER (WHERE r.tier = 'red') AS red,
-	       count(*) FILTER (WHERE r.tier = 'yellow') AS yellow,
-	       count(*) FILTER (WHERE r.tier = 'blue') AS blue,
-	       count(*) FILTER (WHERE s.status = 'overdue') AS overdue_now,
-	       count(*) FILTER (WHERE s.status = 'met') AS window_met
-	  FROM sanse.resident r
-	  JOIN sanse.tier_policy p ON p.tier = r.tier
-	 CROSS JOIN LATERAL (SELECT sanse.visit_status(r.next_visit, r.last_visit_at, p.cadence) AS status) s
-	 WHERE r.area_id = m.id AND r.active) g
+  FROM sanse.area m
+ CROSS JOIN LATERAL generate_series(1, nlevel(m.path)) k(k)
+  JOIN sanse.area up ON up.path::text = subpath(m.path, 0, k.k)::text AND up.path @> m.path
+  LEFT JOIN LATERAL (
+	SELECT sum(c.residents) AS residents,
+	       sum(c.residents) FILTER (WHERE c.tier = 'red') AS red,
+	       sum(c.residents) FILTER (WHERE c.tier = 'yellow') AS yellow,
+	       sum(c.residents) FILTER (WHERE c.tier = 'blue') AS blue,
+	       sum(c.overdue_now) AS overdue_now, sum(c.window_met) AS window_met
+	  FROM sanse.area_count_now c
+	 WHERE c.area_id = m.id) g ON true
  GROUP BY up.id, up.path, up.kind, up.name;
 COMMENT ON VIEW coverage_subtree IS 'coverage_all computed per area shown over its subtree, so a filter on the area applies below the aggregation (what the screen view coverage reads)';
 
@@ -47,18 +50,14 @@ SELECT up.id AS area_id, up.path::text AS path, up.kind, up.name, g.tier::text A
        sum(g.residents)::bigint AS residents, sum(g.overdue_now)::bigint AS overdue_now,
        sum(g.window_met)::bigint AS window_met,
        round(1 - sum(g.overdue_now)::numeric / sum(g.residents), 4) AS coverage_rate
-  FROM sanse.area up
-  JOIN sanse.area m ON up.path @> m.path
+  FROM sanse.area m
+ CROSS JOIN LATERAL generate_series(1, nlevel(m.path)) k(k)
+  JOIN sanse.area up ON up.path::text = subpath(m.path, 0, k.k)::text AND up.path @> m.path
  CROSS JOIN LATERAL (
-	SELECT r.tier,
-	       count(*) AS residents,
-	       count(*) FILTER (WHERE s.status = 'overdue') AS overdue_now,
-	       count(*) FILTER (WHERE s.status = 'met') AS window_met
-	  FROM sanse.resident r
-	  JOIN sanse.tier_policy p ON p.tier = r.tier
-	 CROSS JOIN LATERAL (SELECT sanse.visit_status(r.next_visit, r.last_visit_at, p.cadence) AS status) s
-	 WHERE r.area_id = m.id AND r.active
-	 GROUP BY r.tier) g
+	SELECT c.tier, sum(c.residents) AS residents, sum(c.overdue_now) AS overdue_now, sum(c.window_met) AS window_met
+	  FROM sanse.area_count_now c
+	 WHERE c.area_id = m.id
+	 GROUP BY c.tier) g
  GROUP BY up.id, up.path, up.kind, up.name, g.tier;
 COMMENT ON VIEW coverage_by_tier_subtree IS 'coverage_by_tier_all computed per area shown over its subtree, so a filter on the area applies below the aggregation (what the screen view coverage_by_tier reads)';
 

@@ -22,7 +22,7 @@ SELECT u.* FROM (
 	UNION ALL
 	SELECT c.area_id, c.path, c.kind, c.name, c.residents, c.red, c.yellow, c.blue, c.overdue_now, c.window_met,
 	       c.coverage_rate
-	  FROM sanse.coverage_all c
+	  FROM sanse.coverage_subtree c
 	  JOIN sanse.screen_areas() v ON v.id = c.area_id AND v.exact
 	 WHERE sanse.screen_sees_exact()) u;
 COMMENT ON VIEW coverage IS 'per area at every level (rolled up the hierarchy) the role may see: residents in the programme by tier, overdue now, current window met, coverage rate = share not overdue (for aggregate-only roles: as published by the sweep, cells suppressed)';
@@ -38,7 +38,7 @@ SELECT u.* FROM (
 	 WHERE sanse.screen_sees_aggregate()
 	UNION ALL
 	SELECT c.area_id, c.path, c.kind, c.name, c.tier, c.residents, c.overdue_now, c.window_met, c.coverage_rate
-	  FROM sanse.coverage_by_tier_all c
+	  FROM sanse.coverage_by_tier_subtree c
 	  JOIN sanse.screen_areas() v ON v.id = c.area_id AND v.exact
 	 WHERE sanse.screen_sees_exact()) u;
 COMMENT ON VIEW coverage_by_tier IS 'coverage per area (rolled up) the role may see and tier (as text): residents, overdue now, window met, coverage rate (for aggregate-only roles: as published by the sweep, every tier of every area, cells suppressed)';

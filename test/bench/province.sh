@@ -86,6 +86,8 @@ INSERT INTO sanse.area_day_change (resident_id, at) SELECT r.id, r.registered_at
 RESET session_replication_role;
 SELECT sanse.rebuild_worker_month();
 DO $$ BEGIN IF to_regproc('sanse.carer_gap_rebuild') IS NOT NULL THEN PERFORM sanse.carer_gap_rebuild(); END IF; END $$;
+-- the coverage counts, as the first sweep after the load folds them
+DO $$ BEGIN IF to_regproc('sanse.area_count_rebuild') IS NOT NULL THEN PERFORM sanse.area_count_rebuild(); END IF; END $$;
 VACUUM ANALYZE;
 SQL
 t2=$(now)

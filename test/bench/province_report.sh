@@ -55,5 +55,5 @@ The day of history is timed as the first sweep after midnight records it: the da
 day before by the residents noted (rolled back).
 
 A town's coverage against the district's (target ≤ 0.2): $(awk -v a="$(v small cov_town)" -v b="$(v small cov_district)" 'BEGIN { printf "%.2f", a / b }') at 100×,
-$(awk -v a="$(v big cov_town)" -v b="$(v big cov_district)" 'BEGIN { printf "%.2f", a / b }') at ${BIG}×.
+$(awk -v a="$(v big cov_town)" -v b="$(v big cov_district)" 'BEGIN { printf "%.2f", a / b }') at ${BIG}×: $(awk -v a="$(v big cov_town)" -v b="$(v big cov_district)" 'BEGIN { print (a <= 0.2 * b ? "met" : "NOT met") }').
 MD
