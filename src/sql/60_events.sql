@@ -224,6 +224,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET plan_cache_mode = force
 DECLARE
 	n int;
 	total int := 0;
+	batch int := CASE WHEN p_until IS NULL THEN 5000 ELSE sanse.sweep_batch() END;
 BEGIN
 	LOOP
 		WITH due AS MATERIALIZED (
@@ -233,7 +234,7 @@ BEGIN
 			   AND (p_resident IS NULL OR e.resident_id = p_resident)
 			   AND (p_event IS NULL OR e.id = p_event)
 			 ORDER BY e.next_step_at, e.id
-			 LIMIT 5000
+			 LIMIT batch
 			   FOR UPDATE OF e),
 		clock AS MATERIALIZED (
 			SELECT k.kind, k.tier, k.status, sanse.step_interval(k.kind, k.tier, k.status) AS every

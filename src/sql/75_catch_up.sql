@@ -28,7 +28,7 @@ COMMENT ON TABLE sweep_progress IS 'the last sweep that ran: its time, wall-cloc
 
 -- After this long a sweep call starts no new batch of opening or escalation.
 CREATE OR REPLACE FUNCTION sweep_budget() RETURNS interval
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 RETURN interval '250 milliseconds';
 COMMENT ON FUNCTION sweep_budget() IS 'a sweep call starts no new batch of overdue events or escalation steps after running this long; the rest is left to the next call';
 
@@ -36,9 +36,9 @@ COMMENT ON FUNCTION sweep_budget() IS 'a sweep call starts no new batch of overd
 -- a second on a loaded machine, large enough that a statement's fixed costs
 -- are spread.
 CREATE OR REPLACE FUNCTION sweep_batch() RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN 1000;
-COMMENT ON FUNCTION sweep_batch() IS 'residents whose overdue events one statement of a sweep opens';
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN 500;
+COMMENT ON FUNCTION sweep_batch() IS 'residents whose overdue events one statement of a sweep opens, and open events one statement of a bounded sweep escalates';
 
 -- One batch: lock up to p_limit due residents whose missed window has no
 -- event yet (oldest due time first; a row another transaction holds is
@@ -148,3 +148,28 @@ END
 $$;
 REVOKE ALL ON FUNCTION sweep_catch_up(timestamptz, timestamptz) FROM PUBLIC;
 COMMENT ON FUNCTION sweep_catch_up(timestamptz, timestamptz) IS 'open overdue events due by p_at at their reached level, in batches, starting none after p_until; more: a batch was full when it stopped';
+
+-- A catch-up as fast as the server goes, still bounded: sweep() calls back
+-- to back, each committed (so each holds its rows for one call only), until
+-- one leaves no work (or max_calls ran).  Not SECURITY DEFINER (a procedure
+-- that commits cannot be): the caller needs EXECUTE on sanse.sweep, as the
+-- sweep job's role has; nor has it a SET clause (neither can).  Runs as its
+-- caller, every name qualified.  CALL sanse.catch_up(); outside a
+-- transaction block.
+CREATE OR REPLACE PROCEDURE catch_up(max_calls integer DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+DECLARE
+	calls integer := 0;
+	left_over boolean;
+BEGIN
+	LOOP
+		PERFORM sanse.sweep();
+		calls := calls + 1;
+		SELECT p.overdue_left OR p.escalations_left INTO left_over FROM sanse.sweep_progress p;
+		COMMIT;
+		EXIT WHEN NOT coalesce(left_over, false) OR calls >= max_calls;
+	END LOOP;
+END
+$$;
+REVOKE ALL ON PROCEDURE catch_up(integer) FROM PUBLIC;
+COMMENT ON PROCEDURE catch_up(integer) IS 'sweep() back to back, each call committed, until one leaves no work for the next (or max_calls ran): a catch-up at full speed whose every call holds its locks for one bounded call';
