@@ -29,7 +29,7 @@ COMMENT ON TABLE sweep_progress IS 'the last sweep that ran: its time, wall-cloc
 -- After this long a sweep call starts no new batch of opening or escalation.
 CREATE OR REPLACE FUNCTION sweep_budget() RETURNS interval
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN interval '250 milliseconds';
+RETURN interval '200 milliseconds';
 COMMENT ON FUNCTION sweep_budget() IS 'a sweep call starts no new batch of overdue events or escalation steps after running this long; the rest is left to the next call';
 
 -- Events opened per statement: small enough that one batch stays well under
@@ -37,7 +37,7 @@ COMMENT ON FUNCTION sweep_budget() IS 'a sweep call starts no new batch of overd
 -- are spread.
 CREATE OR REPLACE FUNCTION sweep_batch() RETURNS integer
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN 500;
+RETURN 200;
 COMMENT ON FUNCTION sweep_batch() IS 'residents whose overdue events one statement of a sweep opens, and open events one statement of a bounded sweep escalates';
 
 -- One batch: lock up to p_limit due residents whose missed window has no

@@ -249,23 +249,30 @@ BEGIN
 	WHEN lock_not_available THEN
 		PERFORM sanse.sweep_gave_up('tally fold');
 	END;
-	BEGIN
-		PERFORM sanse.record_history(at);
-	EXCEPTION WHEN serialization_failure THEN
-		RAISE WARNING 'sanse.sweep: the daily history changed under this % transaction; left to the next sweep',
-			current_setting('transaction_isolation');
-	WHEN lock_not_available THEN
-		PERFORM sanse.sweep_gave_up('daily history');
-	END;
-	-- the screen aggregate-only roles read (77_published.sql)
-	BEGIN
-		PERFORM sanse.publish_screen_if_due(at);
-	EXCEPTION WHEN serialization_failure THEN
-		RAISE WARNING 'sanse.sweep: the screen''s numbers changed under this % transaction; left to the next sweep',
-			current_setting('transaction_isolation');
-	WHEN lock_not_available THEN
-		PERFORM sanse.sweep_gave_up('screen publication');
-	END;
+	-- A call that leaves catch-up work to the next records no history and
+	-- publishes no screen: it holds the rows it opened and stepped until it
+	-- commits, and those phases can take seconds at a province's scale.  The
+	-- call that ends the catch-up does them (every day that ended since the
+	-- last one recorded; the screen when due).
+	IF NOT (overdue_left OR escalations_left) THEN
+		BEGIN
+			PERFORM sanse.record_history(at);
+		EXCEPTION WHEN serialization_failure THEN
+			RAISE WARNING 'sanse.sweep: the daily history changed under this % transaction; left to the next sweep',
+				current_setting('transaction_isolation');
+		WHEN lock_not_available THEN
+			PERFORM sanse.sweep_gave_up('daily history');
+		END;
+		-- the screen aggregate-only roles read (77_published.sql)
+		BEGIN
+			PERFORM sanse.publish_screen_if_due(at);
+		EXCEPTION WHEN serialization_failure THEN
+			RAISE WARNING 'sanse.sweep: the screen''s numbers changed under this % transaction; left to the next sweep',
+				current_setting('transaction_isolation');
+		WHEN lock_not_available THEN
+			PERFORM sanse.sweep_gave_up('screen publication');
+		END;
+	END IF;
 	INSERT INTO sanse.sweep_progress AS p (at, started_at, ended_at, overdue_opened, escalations, overdue_left, escalations_left)
 	VALUES (sweep.at, began, pg_catalog.clock_timestamp(), overdue_opened, escalations, overdue_left, escalations_left)
 	ON CONFLICT (one) DO UPDATE

@@ -18,7 +18,7 @@ SELECT columns_are('sanse', 'sweep_progress',
 	ARRAY['one', 'at', 'started_at', 'ended_at', 'overdue_opened', 'escalations', 'overdue_left', 'escalations_left'],
 	'sweep_progress columns');
 SELECT has_column('sanse', 'sweep_status', 'work_left', 'sweep_status says when a sweep left work to the next call');
-SELECT is(sanse.sweep_batch(), 500, 'a sweep statement opens at most 500 events');
+SELECT is(sanse.sweep_batch(), 200, 'a sweep statement opens at most 200 events');
 SELECT ok(NOT has_function_privilege('public', 'sanse.open_due_events(timestamptz, integer, boolean)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'sanse.sweep_catch_up(timestamptz, timestamptz)', 'EXECUTE')
           AND NOT has_table_privilege('public', 'sanse.sweep_progress', 'SELECT'),
@@ -127,7 +127,7 @@ BEGIN
 END
 $$;
 SELECT ok((SELECT count(*) FROM calls) BETWEEN 2 AND 19, 'the catch-up took several calls, and ended');
-SELECT ok((SELECT max(opened) FROM calls) <= 500, 'no call opened more than a batch');
+SELECT ok((SELECT max(opened) FROM calls) <= 200, 'no call opened more than a batch');
 SELECT results_eq($$SELECT bool_and(work_left) FILTER (WHERE n < (SELECT max(n) FROM calls)),
                            bool_or(work_left) FILTER (WHERE n = (SELECT max(n) FROM calls)),
                            bool_or(overdue_left) FILTER (WHERE n = 1) FROM calls$$,
