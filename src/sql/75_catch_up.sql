@@ -51,9 +51,15 @@ COMMENT ON FUNCTION sweep_batch() IS 'residents whose overdue events one stateme
 -- (micro grid, level) are found once per batch through the area hierarchy,
 -- the carers charged with a join: no function call per row.
 -- Returns the residents locked (a full batch: there may be more), the events
--- opened and the steps above level 1 taken.
+-- opened, the steps above level 1 taken and the last resident's (due time,
+-- id): the next batch of the same call starts after it, so that it does not
+-- read again the due residents this call has passed (whose events exist now;
+-- they stay due until a visit).  A row skipped because another transaction
+-- held it is met again by the next call.
 CREATE OR REPLACE FUNCTION open_due_events(p_at timestamptz, p_limit integer, p_climb boolean,
-                                           OUT locked integer, OUT opened integer, OUT climbed integer)
+                                           p_after_due timestamptz, p_after_id bigint,
+                                           OUT locked integer, OUT opened integer, OUT climbed integer,
+                                           OUT last_due timestamptz, OUT last_id bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	-- dynamic: planned for these values each batch (the same statement run
@@ -63,10 +69,11 @@ BEGIN
 		SELECT r.id, r.area_id, r.tier, sanse.due_at(r.next_visit) AS due, coalesce(r.last_visit_at, r.registered_at) AS anchor
 		  FROM sanse.resident r
 		 WHERE r.active AND r.next_visit IS NOT NULL AND sanse.due_at(r.next_visit) <= $1
+		   AND (sanse.due_at(r.next_visit), r.id) > ($4, $5)	-- after the last batch of this call (index resident_due)
 		   AND NOT EXISTS (SELECT 1 FROM sanse.event e
 		                    WHERE e.resident_id = r.id AND e.kind = 'overdue'
 		                      AND (e.due_at = sanse.due_at(r.next_visit) OR e.anchor_at = coalesce(r.last_visit_at, r.registered_at)))
-		 ORDER BY sanse.due_at(r.next_visit)
+		 ORDER BY sanse.due_at(r.next_visit), r.id
 		 LIMIT $2
 		   FOR NO KEY UPDATE OF r SKIP LOCKED),
 	timed AS MATERIALIZED (	-- t[j]: the time of step j, each escalate_after after the last
@@ -120,12 +127,14 @@ BEGIN
 		  JOIN sanse.tier_policy y ON y.tier = c.tier
 		  JOIN placed p ON p.area_id = c.area_id AND p.level <= c.level	-- placed holds levels 1 to the top reached
 		RETURNING level)
-	SELECT (SELECT count(*) FROM due), (SELECT count(*) FROM created), (SELECT count(*) FROM stepped s WHERE s.level > 1)
-	$q$ INTO locked, opened, climbed USING p_at, p_limit, p_climb;
+	SELECT (SELECT count(*) FROM due), (SELECT count(*) FROM created), (SELECT count(*) FROM stepped s WHERE s.level > 1),
+	       l.due, l.id
+	  FROM (SELECT NULL) n LEFT JOIN (SELECT d.due, d.id FROM due d ORDER BY d.due DESC, d.id DESC LIMIT 1) l ON true
+	$q$ INTO locked, opened, climbed, last_due, last_id USING p_at, p_limit, p_climb, p_after_due, p_after_id;
 END
 $$;
-REVOKE ALL ON FUNCTION open_due_events(timestamptz, integer, boolean) FROM PUBLIC;
-COMMENT ON FUNCTION open_due_events(timestamptz, integer, boolean) IS 'one batch of a sweep: open the overdue events of up to p_limit due residents (oldest first, locked rows skipped), at level 1 or, with p_climb, at the level reached by p_at with its steps; returns residents locked, events opened, steps above level 1';
+REVOKE ALL ON FUNCTION open_due_events(timestamptz, integer, boolean, timestamptz, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION open_due_events(timestamptz, integer, boolean, timestamptz, bigint) IS 'one batch of a sweep: open the overdue events of up to p_limit due residents after (p_after_due, p_after_id) in (due time, id) order (locked rows skipped), at level 1 or, with p_climb, at the level reached by p_at with its steps; returns residents locked, events opened, steps above level 1, and the last (due time, id) locked';
 
 -- sweep()'s opening phase: batches until none is left or the call's budget
 -- is spent (then more = true).
@@ -134,11 +143,15 @@ CREATE OR REPLACE FUNCTION sweep_catch_up(p_at timestamptz, p_until timestamptz,
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	b record;
+	after_due timestamptz := '-infinity';
+	after_id bigint := 0;
 BEGIN
 	opened := 0;
 	climbed := 0;
 	LOOP
-		b := sanse.open_due_events(p_at, sanse.sweep_batch(), true);
+		b := sanse.open_due_events(p_at, sanse.sweep_batch(), true, after_due, after_id);
+		after_due := b.last_due;
+		after_id := b.last_id;
 		opened := opened + b.opened;
 		climbed := climbed + b.climbed;
 		more := b.locked >= sanse.sweep_batch();

@@ -133,6 +133,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	b record;
 	n integer := 0;
+	after_due timestamptz := '-infinity';
+	after_id bigint := 0;
 BEGIN
 	PERFORM sanse.check_sweep_time(at);
 	-- Lock the due residents and open the event of each missed window once,
@@ -145,8 +147,10 @@ BEGIN
 	-- In batches of 5,000 (open_due_events, 75_catch_up.sql), at level 1;
 	-- sweep_escalations takes the steps.
 	LOOP
-		b := sanse.open_due_events(at, 5000, false);
+		b := sanse.open_due_events(at, 5000, false, after_due, after_id);
 		n := n + b.opened;
+		after_due := b.last_due;
+		after_id := b.last_id;
 		EXIT WHEN b.locked < 5000;
 	END LOOP;
 	RETURN n;
@@ -162,6 +166,48 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION sweep_escalations(timestamptz) IS 'apply every escalation step due by at, each at its logical time; returns how many';
+
+-- sweep()'s daily phases: the history of every day that ended since the
+-- last one recorded, and the screen aggregate-only roles read
+-- (77_published.sql) when due; each given up alone, as sweep's phases.
+CREATE OR REPLACE FUNCTION sweep_daily_phases(at timestamptz) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	BEGIN
+		PERFORM sanse.record_history(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: the daily history changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('daily history');
+	END;
+	-- the screen aggregate-only roles read (77_published.sql)
+	BEGIN
+		PERFORM sanse.publish_screen_if_due(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: the screen''s numbers changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('screen publication');
+	END;
+END
+$$;
+REVOKE ALL ON FUNCTION sweep_daily_phases(timestamptz) FROM PUBLIC;
+
+-- How a sweep call ended, for sweep_status (75_catch_up.sql).
+CREATE OR REPLACE FUNCTION sweep_progress_record(at timestamptz, began timestamptz, opened integer, steps integer,
+                                                 overdue_left boolean, escalations_left boolean) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, sanse
+BEGIN ATOMIC
+	INSERT INTO sanse.sweep_progress AS p (at, started_at, ended_at, overdue_opened, escalations, overdue_left, escalations_left)
+	VALUES (sweep_progress_record.at, sweep_progress_record.began, pg_catalog.clock_timestamp(), sweep_progress_record.opened,
+	        sweep_progress_record.steps, sweep_progress_record.overdue_left, sweep_progress_record.escalations_left)
+	ON CONFLICT (one) DO UPDATE
+	   SET at = excluded.at, started_at = excluded.started_at, ended_at = excluded.ended_at,
+	       overdue_opened = excluded.overdue_opened, escalations = excluded.escalations,
+	       overdue_left = excluded.overdue_left, escalations_left = excluded.escalations_left;
+END;
+REVOKE ALL ON FUNCTION sweep_progress_record(timestamptz, timestamptz, integer, integer, boolean, boolean) FROM PUBLIC;
 
 -- Runs as the owner (only the owner can lock sweep_lock); revoked from
 -- PUBLIC: grant EXECUTE to the role that schedules sweeps.
@@ -255,30 +301,9 @@ BEGIN
 	-- call that ends the catch-up does them (every day that ended since the
 	-- last one recorded; the screen when due).
 	IF NOT (overdue_left OR escalations_left) THEN
-		BEGIN
-			PERFORM sanse.record_history(at);
-		EXCEPTION WHEN serialization_failure THEN
-			RAISE WARNING 'sanse.sweep: the daily history changed under this % transaction; left to the next sweep',
-				current_setting('transaction_isolation');
-		WHEN lock_not_available THEN
-			PERFORM sanse.sweep_gave_up('daily history');
-		END;
-		-- the screen aggregate-only roles read (77_published.sql)
-		BEGIN
-			PERFORM sanse.publish_screen_if_due(at);
-		EXCEPTION WHEN serialization_failure THEN
-			RAISE WARNING 'sanse.sweep: the screen''s numbers changed under this % transaction; left to the next sweep',
-				current_setting('transaction_isolation');
-		WHEN lock_not_available THEN
-			PERFORM sanse.sweep_gave_up('screen publication');
-		END;
+		PERFORM sanse.sweep_daily_phases(at);
 	END IF;
-	INSERT INTO sanse.sweep_progress AS p (at, started_at, ended_at, overdue_opened, escalations, overdue_left, escalations_left)
-	VALUES (sweep.at, began, pg_catalog.clock_timestamp(), overdue_opened, escalations, overdue_left, escalations_left)
-	ON CONFLICT (one) DO UPDATE
-	   SET at = excluded.at, started_at = excluded.started_at, ended_at = excluded.ended_at,
-	       overdue_opened = excluded.overdue_opened, escalations = excluded.escalations,
-	       overdue_left = excluded.overdue_left, escalations_left = excluded.escalations_left;
+	PERFORM sanse.sweep_progress_record(at, began, overdue_opened, escalations, overdue_left, escalations_left);
 	skipped := false;
 END
 $$;

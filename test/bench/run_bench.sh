@@ -4,8 +4,8 @@
 # otherwise a throw-away pg_virtualenv cluster.  Ratios, not timings, are
 # the results: this machine is shared and noisy.
 #
-# BENCH_PARTS="checkin loop" (either or both) runs the district's setup and
-# only those sections, prints their lines and writes no RESULTS.md: for
+# BENCH_PARTS="checkin loop catchup" (any of them) runs the district's setup and
+# only those sections (catchup: test/bench/catchup.sh, its own database), prints their lines and writes no RESULTS.md: for
 # iterating on one path against your own server (PGHOST/PGPORT), e.g.
 #   BENCH_PARTS=checkin BENCH_ROUNDS=3 sh test/bench/run_bench.sh
 # Against your own server the bench database is set to the virtualenv's
@@ -173,6 +173,9 @@ loop_events=$(q -d sanse_bench -c "SELECT count(*) FROM sanse.event WHERE kind =
 for c in 1 8; do
 	eval "echo \"  function / bare, $c client(s): raise_event \$(ratio \$raise_$c \$bare_raise_$c), arrive \$(ratio \$arrive_$c \$bare_arrive_$c), handle_event \$(ratio \$handle_$c \$bare_handle_$c)\""
 done
+fi
+if [ -n "$BENCH_PARTS" ] && want catchup; then
+	sh test/bench/catchup.sh	# its own database; the section on stdout
 fi
 if [ -n "$BENCH_PARTS" ]; then
 	echo "BENCH_PARTS=$BENCH_PARTS: the other sections skipped, $OUT not written"
@@ -662,6 +665,8 @@ sh test/bench/province_report.sh >>"$OUT"
 sh test/bench/standby.sh >>"$OUT"
 # readings (issue 21): a gateway's COPY against a bare COPY, in a database of its own
 sh test/bench/readings.sh sanse_bench_readings >>"$OUT"
+# catch-up sweeps (issue 22): 1.4 against 1.5 per opened event, and bounded calls, in a database of its own
+sh test/bench/catchup.sh >>"$OUT"
 # an hour of devices with a sweep every minute (issue 21), in a database of its own
 sh test/bench/devices_hour.sh >>"$OUT"
 echo "== the city screen over three districts (test/bench/city.sh)"
