@@ -225,6 +225,8 @@ DECLARE
 	c record;
 	overdue_left boolean := false;
 	escalations_left boolean := false;
+	-- the last call left catch-up work: this one is still part of it
+	catching_up boolean := coalesce((SELECT p.overdue_left OR p.escalations_left FROM sanse.sweep_progress p), false);
 BEGIN
 	PERFORM sanse.check_sweep_time(at);
 	overdue_opened := 0;
@@ -295,12 +297,13 @@ BEGIN
 	WHEN lock_not_available THEN
 		PERFORM sanse.sweep_gave_up('tally fold');
 	END;
-	-- A call that leaves catch-up work to the next records no history and
-	-- publishes no screen: it holds the rows it opened and stepped until it
-	-- commits, and those phases can take seconds at a province's scale.  The
-	-- call that ends the catch-up does them (every day that ended since the
-	-- last one recorded; the screen when due).
-	IF NOT (overdue_left OR escalations_left) THEN
+	-- A call of a catch-up (one that leaves work to the next, or follows one
+	-- that did, up to the call that ends it) records no history and publishes
+	-- no screen: it holds the rows it opened and stepped until it commits, and
+	-- those phases can take seconds at a province's scale.  The first call
+	-- after the catch-up does them (every day that ended since the last one
+	-- recorded, with every event the catch-up opened; the screen when due).
+	IF NOT (overdue_left OR escalations_left OR catching_up) THEN
 		PERFORM sanse.sweep_daily_phases(at);
 	END IF;
 	PERFORM sanse.sweep_progress_record(at, began, overdue_opened, escalations, overdue_left, escalations_left);
