@@ -21,6 +21,9 @@ SELECT has_column('sanse', 'sweep_status', 'work_left', 'sweep_status says when 
 SELECT is(sanse.sweep_batch(), 200, 'a sweep statement opens at most 200 events');
 SELECT ok(NOT has_function_privilege('public', 'sanse.open_due_events(timestamptz, integer, boolean, timestamptz, bigint)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'sanse.sweep_catch_up(timestamptz, timestamptz)', 'EXECUTE')
+          AND NOT has_function_privilege('public', 'sanse.sweep_daily_phases(timestamptz)', 'EXECUTE')
+          AND NOT has_function_privilege('public', 'sanse.sweep_progress_record(timestamptz, timestamptz, integer, integer, boolean, boolean)', 'EXECUTE')
+          AND NOT has_function_privilege('public', 'sanse.catch_up(integer)', 'EXECUTE')
           AND NOT has_table_privilege('public', 'sanse.sweep_progress', 'SELECT'),
           'the catch-up''s functions and its table are not PUBLIC''s');
 
