@@ -245,10 +245,7 @@ CREATE TRIGGER resident_05_guard BEFORE INSERT OR UPDATE ON resident
 	FOR EACH ROW EXECUTE FUNCTION resident_guard();
 -- Index for the overdue sweep: residents by due time.  Not partial, so
 -- ANALYZE keeps statistics on due times and the planner sees how few are due.
--- Then by id: a sweep opens them in batches in (due time, id) order, each
--- batch starting where the last ended (75_catch_up.sql), also among the
--- thousands sharing a due time (the end of a calendar month).
-CREATE INDEX resident_due ON resident (due_at(next_visit), id);
+CREATE INDEX resident_due ON resident (due_at(next_visit));
 -- The tier a resident had at a time, from its history (the registration
 -- tier before the first change, the current tier without history).
 -- (PL/pgSQL: planned once a session; a back-dated check-in calls it.)

@@ -40,9 +40,9 @@ LANGUAGE sql STABLE PARALLEL SAFE
 RETURN 200;
 COMMENT ON FUNCTION sweep_batch() IS 'residents whose overdue events one statement of a sweep opens, and open events one statement of a bounded sweep escalates';
 
--- One batch: lock up to p_limit due residents whose missed window has no
--- event yet (oldest due time first; a row another transaction holds is
--- skipped, as sweep_overdue always did) and open their events in one
+-- One batch: lock those of p_residents still due whose missed window has no
+-- event yet (a row another transaction holds is skipped, as sweep_overdue
+-- always did) and open their events in one
 -- statement.  With p_climb the event is opened at the level its schedule
 -- has reached by p_at, with every step up to it (the escalation the same
 -- sweep would take right after: the same levels, times and leaders, read in
@@ -50,16 +50,10 @@ COMMENT ON FUNCTION sweep_batch() IS 'residents whose overdue events one stateme
 -- without it at level 1, as sweep_overdue opens them.  The leaders of each
 -- (micro grid, level) are found once per batch through the area hierarchy,
 -- the carers charged with a join: no function call per row.
--- Returns the residents locked (a full batch: there may be more), the events
--- opened, the steps above level 1 taken and the last resident's (due time,
--- id): the next batch of the same call starts after it, so that it does not
--- read again the due residents this call has passed (whose events exist now;
--- they stay due until a visit).  A row skipped because another transaction
--- held it is met again by the next call.
-CREATE OR REPLACE FUNCTION open_due_events(p_at timestamptz, p_limit integer, p_climb boolean,
-                                           p_after_due timestamptz, p_after_id bigint,
-                                           OUT locked integer, OUT opened integer, OUT climbed integer,
-                                           OUT last_due timestamptz, OUT last_id bigint)
+-- Returns the residents locked, the events opened and the steps above level
+-- 1 taken.
+CREATE OR REPLACE FUNCTION open_due_events(p_at timestamptz, p_residents bigint[], p_climb boolean,
+                                           OUT locked integer, OUT opened integer, OUT climbed integer)
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 BEGIN
 	-- dynamic: planned for these values each batch (the same statement run
@@ -68,13 +62,11 @@ BEGIN
 	WITH due AS MATERIALIZED (
 		SELECT r.id, r.area_id, r.tier, sanse.due_at(r.next_visit) AS due, coalesce(r.last_visit_at, r.registered_at) AS anchor
 		  FROM sanse.resident r
-		 WHERE r.active AND r.next_visit IS NOT NULL AND sanse.due_at(r.next_visit) <= $1
-		   AND (sanse.due_at(r.next_visit), r.id) > ($4, $5)	-- after the last batch of this call (index resident_due)
+		 WHERE r.id = ANY ($2) AND r.active AND r.next_visit IS NOT NULL AND sanse.due_at(r.next_visit) <= $1
 		   AND NOT EXISTS (SELECT 1 FROM sanse.event e
 		                    WHERE e.resident_id = r.id AND e.kind = 'overdue'
 		                      AND (e.due_at = sanse.due_at(r.next_visit) OR e.anchor_at = coalesce(r.last_visit_at, r.registered_at)))
 		 ORDER BY sanse.due_at(r.next_visit), r.id
-		 LIMIT $2
 		   FOR NO KEY UPDATE OF r SKIP LOCKED),
 	timed AS MATERIALIZED (	-- t[j]: the time of step j, each escalate_after after the last
 		SELECT d.id, d.area_id, d.tier, d.due, d.anchor, x.t,
@@ -127,14 +119,32 @@ BEGIN
 		  JOIN sanse.tier_policy y ON y.tier = c.tier
 		  JOIN placed p ON p.area_id = c.area_id AND p.level <= c.level	-- placed holds levels 1 to the top reached
 		RETURNING level)
-	SELECT (SELECT count(*) FROM due), (SELECT count(*) FROM created), (SELECT count(*) FROM stepped s WHERE s.level > 1),
-	       l.due, l.id
-	  FROM (SELECT NULL) n LEFT JOIN (SELECT d.due, d.id FROM due d ORDER BY d.due DESC, d.id DESC LIMIT 1) l ON true
-	$q$ INTO locked, opened, climbed, last_due, last_id USING p_at, p_limit, p_climb, p_after_due, p_after_id;
+	SELECT (SELECT count(*) FROM due), (SELECT count(*) FROM created), (SELECT count(*) FROM stepped s WHERE s.level > 1)
+	$q$ INTO locked, opened, climbed USING p_at, p_residents, p_climb;
 END
 $$;
-REVOKE ALL ON FUNCTION open_due_events(timestamptz, integer, boolean, timestamptz, bigint) FROM PUBLIC;
-COMMENT ON FUNCTION open_due_events(timestamptz, integer, boolean, timestamptz, bigint) IS 'one batch of a sweep: open the overdue events of up to p_limit due residents after (p_after_due, p_after_id) in (due time, id) order (locked rows skipped), at level 1 or, with p_climb, at the level reached by p_at with its steps; returns residents locked, events opened, steps above level 1, and the last (due time, id) locked';
+REVOKE ALL ON FUNCTION open_due_events(timestamptz, bigint[], boolean) FROM PUBLIC;
+COMMENT ON FUNCTION open_due_events(timestamptz, bigint[], boolean) IS 'one batch of a sweep: open the overdue events of those of p_residents still due by p_at without one (locked rows skipped), at level 1 or, with p_climb, at the level reached by p_at with its steps; returns residents locked, events opened, steps above level 1';
+-- The residents due by p_at whose window has no event yet, oldest due time
+-- first, at most p_max (NULL: all): read once a call, without locks, and
+-- opened in slices by open_due_events, so that no batch reads again the due
+-- residents the call has passed (whose events exist now: they stay due until
+-- a visit).  A row skipped because another transaction held it is met again
+-- by the next call.
+CREATE OR REPLACE FUNCTION due_without_event(p_at timestamptz, p_max integer) RETURNS bigint[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	RETURN ARRAY(SELECT r.id FROM sanse.resident r
+	              WHERE r.active AND r.next_visit IS NOT NULL AND sanse.due_at(r.next_visit) <= p_at
+	                AND NOT EXISTS (SELECT 1 FROM sanse.event e
+	                                 WHERE e.resident_id = r.id AND e.kind = 'overdue'
+	                                   AND (e.due_at = sanse.due_at(r.next_visit)
+	                                        OR e.anchor_at = coalesce(r.last_visit_at, r.registered_at)))
+	              ORDER BY sanse.due_at(r.next_visit)
+	              LIMIT p_max);
+END
+$$;
+REVOKE ALL ON FUNCTION due_without_event(timestamptz, integer) FROM PUBLIC;
 
 -- sweep()'s opening phase: batches until none is left or the call's budget
 -- is spent (then more = true).
@@ -143,20 +153,21 @@ CREATE OR REPLACE FUNCTION sweep_catch_up(p_at timestamptz, p_until timestamptz,
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	b record;
-	after_due timestamptz := '-infinity';
-	after_id bigint := 0;
+	n integer := sanse.sweep_batch();
+	cap integer := 50 * sanse.sweep_batch();	-- listed once a call (at most)
+	ids bigint[] := sanse.due_without_event(p_at, cap);
+	i integer := 1;
 BEGIN
 	opened := 0;
 	climbed := 0;
-	LOOP
-		b := sanse.open_due_events(p_at, sanse.sweep_batch(), true, after_due, after_id);
-		after_due := b.last_due;
-		after_id := b.last_id;
+	WHILE i <= cardinality(ids) LOOP
+		b := sanse.open_due_events(p_at, ids[i:i + n - 1], true);
 		opened := opened + b.opened;
 		climbed := climbed + b.climbed;
-		more := b.locked >= sanse.sweep_batch();
-		EXIT WHEN NOT more OR pg_catalog.clock_timestamp() >= p_until;
+		i := i + n;
+		EXIT WHEN pg_catalog.clock_timestamp() >= p_until;
 	END LOOP;
+	more := i <= cardinality(ids) OR cardinality(ids) >= cap;
 END
 $$;
 REVOKE ALL ON FUNCTION sweep_catch_up(timestamptz, timestamptz) FROM PUBLIC;

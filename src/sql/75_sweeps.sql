@@ -133,8 +133,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
 	b record;
 	n integer := 0;
-	after_due timestamptz := '-infinity';
-	after_id bigint := 0;
+	ids bigint[];
+	i integer := 1;
 BEGIN
 	PERFORM sanse.check_sweep_time(at);
 	-- Lock the due residents and open the event of each missed window once,
@@ -146,12 +146,11 @@ BEGIN
 	-- opens and closes it, so no town's row locks hold up another's events.
 	-- In batches of 5,000 (open_due_events, 75_catch_up.sql), at level 1;
 	-- sweep_escalations takes the steps.
-	LOOP
-		b := sanse.open_due_events(at, 5000, false, after_due, after_id);
+	ids := sanse.due_without_event(at, NULL);
+	WHILE i <= cardinality(ids) LOOP
+		b := sanse.open_due_events(at, ids[i:i + 4999], false);
 		n := n + b.opened;
-		after_due := b.last_due;
-		after_id := b.last_id;
-		EXIT WHEN b.locked < 5000;
+		i := i + 5000;
 	END LOOP;
 	RETURN n;
 END

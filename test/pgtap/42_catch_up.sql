@@ -12,14 +12,14 @@ SET LOCAL TimeZone = 'America/Los_Angeles';	-- the client's zone must not matter
 \ir include/helpers.psql
 SELECT plan(20);
 
-SELECT has_function('sanse', 'open_due_events', ARRAY['timestamp with time zone', 'integer', 'boolean', 'timestamp with time zone', 'bigint'], 'open_due_events(at, limit, climb, after due, after id)');
+SELECT has_function('sanse', 'open_due_events', ARRAY['timestamp with time zone', 'bigint[]', 'boolean'], 'open_due_events(at, residents, climb)');
 SELECT has_table('sanse', 'sweep_progress', 'sweep_progress: how the last sweep ended');
 SELECT columns_are('sanse', 'sweep_progress',
 	ARRAY['one', 'at', 'started_at', 'ended_at', 'overdue_opened', 'escalations', 'overdue_left', 'escalations_left'],
 	'sweep_progress columns');
 SELECT has_column('sanse', 'sweep_status', 'work_left', 'sweep_status says when a sweep left work to the next call');
 SELECT is(sanse.sweep_batch(), 200, 'a sweep statement opens at most 200 events');
-SELECT ok(NOT has_function_privilege('public', 'sanse.open_due_events(timestamptz, integer, boolean, timestamptz, bigint)', 'EXECUTE')
+SELECT ok(NOT has_function_privilege('public', 'sanse.open_due_events(timestamptz, bigint[], boolean)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'sanse.sweep_catch_up(timestamptz, timestamptz)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'sanse.sweep_daily_phases(timestamptz)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'sanse.sweep_progress_record(timestamptz, timestamptz, integer, integer, boolean, boolean)', 'EXECUTE')

@@ -12,6 +12,3 @@ CREATE TABLE sweep_progress (
 );
 REVOKE ALL ON sweep_progress FROM PUBLIC;
 DROP FUNCTION escalate_events(timestamptz, bigint, bigint);
--- the sweep's batches walk residents in (due time, id) order
-DROP INDEX resident_due;
-CREATE INDEX resident_due ON resident (due_at(next_visit), id);
