@@ -81,6 +81,7 @@ test/repeatable_read.sh -
 test/upgrade_load.sh  -
 test/demo_smoke.sh    -
 test/locks.sh         -
+test/catch_up.sh      -
 test/catalog.sh       -
 test/small_cells.sh   -
 test/generated_delta.sh -

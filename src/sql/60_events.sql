@@ -214,11 +214,17 @@ COMMENT ON FUNCTION step_interval(text, risk_tier, text) IS 'interval between es
 -- (area, level).  Planned for each call's values (force_custom_plan), so the
 -- one statement serves the sweep (every open event) and a check-in (one
 -- resident's) alike: a generic plan cannot drop the "p_resident IS NULL OR" branch.
-CREATE OR REPLACE FUNCTION escalate_events(p_at timestamptz, p_resident bigint DEFAULT NULL, p_event bigint DEFAULT NULL) RETURNS integer
+-- The leaders are found through the area hierarchy in the statement (what
+-- leader_for answers, without a function call per area and level).  With
+-- p_until (sanse.sweep) no batch starts after that time: the rest is left to
+-- the next sweep.
+CREATE OR REPLACE FUNCTION escalate_events(p_at timestamptz, p_resident bigint DEFAULT NULL, p_event bigint DEFAULT NULL,
+                                           p_until timestamptz DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
 	n int;
 	total int := 0;
+	batch int := CASE WHEN p_until IS NULL THEN 5000 ELSE sanse.sweep_batch() END;
 BEGIN
 	LOOP
 		WITH due AS MATERIALIZED (
@@ -228,7 +234,7 @@ BEGIN
 			   AND (p_resident IS NULL OR e.resident_id = p_resident)
 			   AND (p_event IS NULL OR e.id = p_event)
 			 ORDER BY e.next_step_at, e.id
-			 LIMIT 5000
+			 LIMIT batch
 			   FOR UPDATE OF e),
 		clock AS MATERIALIZED (
 			SELECT k.kind, k.tier, k.status, sanse.step_interval(k.kind, k.tier, k.status) AS every
@@ -244,9 +250,19 @@ BEGIN
 			  FROM times m
 			 CROSS JOIN LATERAL generate_series(1, 4 - m.level) j
 			 WHERE m.t[j] <= p_at),
-		leaders AS MATERIALIZED (
-			SELECT p.area_id, p.level, sanse.leader_for(p.area_id, p.level) AS leader
-			  FROM (SELECT DISTINCT s.area_id, s.level FROM steps s) p),
+		ladder AS MATERIALIZED (	-- each (area, level) stepped to: the area whose leader it is
+			SELECT p.area_id, p.level, a.id AS lead_area
+			  FROM (SELECT DISTINCT s.area_id, s.level FROM steps s) p
+			  JOIN sanse.area m ON m.id = p.area_id
+			  LEFT JOIN sanse.area a
+			    ON sanse.path_equals(a.path, sanse.path_ancestor(m.path, CASE p.level WHEN 4 THEN 1
+			                                                         ELSE sanse.path_depth(m.path) - p.level + 1 END))),
+		leaders AS MATERIALIZED (	-- leader_for's answer, once per area and level
+			SELECT l.area_id, l.level,
+			       (SELECT w.id FROM sanse.worker w
+			         WHERE w.area_id = l.lead_area AND w.active AND w.role = (sanse.worker_roles())[l.level + 1]
+			         ORDER BY w.id LIMIT 1) AS leader
+			  FROM ladder l),
 		placed AS (
 			SELECT s.*, l.leader FROM steps s JOIN leaders l USING (area_id, level)),
 		stepped AS (
@@ -259,6 +275,8 @@ BEGIN
 		GET DIAGNOSTICS n = ROW_COUNT;
 		EXIT WHEN n = 0;
 		total := total + n;
+		-- a bounded sweep (sanse.sweep) starts no batch after p_until
+		EXIT WHEN pg_catalog.clock_timestamp() >= p_until;
 	END LOOP;
 	RETURN total;
 END

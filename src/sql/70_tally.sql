@@ -101,9 +101,14 @@ BEGIN
 	PERFORM sanse.trigger_fired_on(TG_RELID, 'event_tally', '{sanse.event}');
 	-- only missed windows count (the closed loop's events are not tallied)
 	IF TG_OP = 'INSERT' THEN
-		IF EXISTS (SELECT 1 FROM new_events n WHERE n.kind = 'overdue') THEN
-			PERFORM sanse.tally_missed(ARRAY(SELECT ROW(n.*)::sanse.event FROM new_events n WHERE n.kind = 'overdue'), 1);
-		END IF;
+		-- one pending row per (carer, month) of the statement's new events: a
+		-- catch-up sweep opens thousands in one statement (75_catch_up.sql)
+		INSERT INTO sanse.worker_month_pending (worker_id, month, windows_missed)
+		SELECT w.worker_id, sanse.month_of(n.due_at), count(*)
+		  FROM new_events n
+		 CROSS JOIN LATERAL unnest(coalesce(n.charged_to, sanse.carers_of(n.resident_id))) w(worker_id)
+		 WHERE n.kind = 'overdue'
+		 GROUP BY 1, 2;
 	ELSIF EXISTS (SELECT 1 FROM old_events o WHERE o.kind = 'overdue') THEN
 		PERFORM sanse.tally_missed(ARRAY(SELECT ROW(o.*)::sanse.event FROM old_events o WHERE o.kind = 'overdue'), -1);
 	END IF;

@@ -105,11 +105,16 @@ SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END AS sweeps_skipped,
        t.holder_pid AS last_lock_holder_pid, t.relation AS last_lock_relation, t.mode AS last_lock_mode,
        sb.standby,
        CASE WHEN sb.standby THEN 'this server is a hot standby (recovery in progress): sanse.sweep() writes '
-                                 'nothing here; sweeps run on the primary, and here once it is promoted' END AS paused_because
+                                 'nothing here; sweeps run on the primary, and here once it is promoted' END AS paused_because,
+       g.at AS last_sweep_at, g.ended_at - g.started_at AS last_sweep_took,
+       g.overdue_opened AS last_overdue_opened, g.escalations AS last_escalations,
+       coalesce(g.overdue_left OR g.escalations_left, false) AS work_left,
+       g.overdue_left, g.escalations_left
   FROM sanse.sweep_skipped s
  CROSS JOIN (SELECT sanse.on_standby() AS standby) sb
-  LEFT JOIN LATERAL (SELECT * FROM sanse.sweep_lock_timeout x ORDER BY x.at DESC LIMIT 1) t ON true;
-COMMENT ON VIEW sweep_status IS 'sweeps skipped since install because another was running, the pid of the sweep running now, and how many sweep phases gave up waiting for a lock: the last one''s time, phase and holder (login, pid, table, mode); standby: true on a hot standby, where sweeps write nothing (paused_because says so)';
+  LEFT JOIN LATERAL (SELECT * FROM sanse.sweep_lock_timeout x ORDER BY x.at DESC LIMIT 1) t ON true
+  LEFT JOIN sanse.sweep_progress g ON true;
+COMMENT ON VIEW sweep_status IS 'sweeps skipped since install because another was running, the pid of the sweep running now, and how many sweep phases gave up waiting for a lock: the last one''s time, phase and holder (login, pid, table, mode); standby: true on a hot standby, where sweeps write nothing (paused_because says so); the last sweep that ran: its time, how long it took, events opened, steps taken, and work_left (overdue_left, escalations_left) when a catch-up left work to the next call';
 
 -- Sweep times: at most 5 minutes ahead, as check_in (a sweep dated ahead
 -- would open events for windows still open and charge their carers).
@@ -126,10 +131,10 @@ $$;
 CREATE OR REPLACE FUNCTION sweep_overdue(at timestamptz DEFAULT now()) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
 DECLARE
+	b record;
+	n integer := 0;
 	ids bigint[];
-	dues timestamptz[];
-	tiers sanse.risk_tier[];
-	anchors timestamptz[];
+	i integer := 1;
 BEGIN
 	PERFORM sanse.check_sweep_time(at);
 	-- Lock the due residents and open the event of each missed window once,
@@ -139,19 +144,15 @@ BEGIN
 	-- its own town's rows locked) is skipped, not waited for: the next sweep
 	-- opens its event with the same due time and steps, or a late check-in
 	-- opens and closes it, so no town's row locks hold up another's events.
-	SELECT array_agg(d.id), array_agg(d.due), array_agg(d.tier), array_agg(d.anchor) INTO ids, dues, tiers, anchors
-	  FROM (SELECT r.id, r.tier, sanse.due_at(r.next_visit) AS due, coalesce(r.last_visit_at, r.registered_at) AS anchor
-	          FROM sanse.resident r
-	         WHERE r.active AND r.next_visit IS NOT NULL
-	           AND sanse.due_at(r.next_visit) <= sweep_overdue.at
-	           FOR NO KEY UPDATE OF r SKIP LOCKED) d
-	 WHERE NOT EXISTS (SELECT 1 FROM sanse.event e
-	                    WHERE e.resident_id = d.id AND e.kind = 'overdue'
-	                      AND (e.due_at = d.due OR e.anchor_at = d.anchor));
-	IF ids IS NULL THEN
-		RETURN 0;
-	END IF;
-	RETURN sanse.open_overdue_events(ids, dues, tiers, anchors);
+	-- In batches of 5,000 (open_due_events, 75_catch_up.sql), at level 1;
+	-- sweep_escalations takes the steps.
+	ids := sanse.due_without_event(at, NULL);
+	WHILE i <= cardinality(ids) LOOP
+		b := sanse.open_due_events(at, ids[i:i + 4999], false);
+		n := n + b.opened;
+		i := i + 5000;
+	END LOOP;
+	RETURN n;
 END
 $$;
 COMMENT ON FUNCTION sweep_overdue(timestamptz) IS 'open the overdue event of every window due by at that has none; returns how many';
@@ -165,6 +166,59 @@ END
 $$;
 COMMENT ON FUNCTION sweep_escalations(timestamptz) IS 'apply every escalation step due by at, each at its logical time; returns how many';
 
+-- sweep()'s phases a catch-up defers: the coverage counts folded, the
+-- history of every day that ended since the last one recorded, and the
+-- screen aggregate-only roles read (77_published.sql) when due; each given
+-- up alone, as sweep's phases.
+CREATE OR REPLACE FUNCTION sweep_daily_phases(at timestamptz) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sanse AS $$
+BEGIN
+	-- the micro grids written since the last fold, counted again
+	-- (80_area_count.sql; until then coverage counts them from their residents)
+	BEGIN
+		PERFORM sanse.area_count_fold();
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: the coverage counts changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('coverage counts');
+	END;
+	BEGIN
+		PERFORM sanse.record_history(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: the daily history changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('daily history');
+	END;
+	-- the screen aggregate-only roles read (77_published.sql)
+	BEGIN
+		PERFORM sanse.publish_screen_if_due(at);
+	EXCEPTION WHEN serialization_failure THEN
+		RAISE WARNING 'sanse.sweep: the screen''s numbers changed under this % transaction; left to the next sweep',
+			current_setting('transaction_isolation');
+	WHEN lock_not_available THEN
+		PERFORM sanse.sweep_gave_up('screen publication');
+	END;
+END
+$$;
+REVOKE ALL ON FUNCTION sweep_daily_phases(timestamptz) FROM PUBLIC;
+
+-- How a sweep call ended, for sweep_status (75_catch_up.sql).
+CREATE OR REPLACE FUNCTION sweep_progress_record(at timestamptz, began timestamptz, opened integer, steps integer,
+                                                 overdue_left boolean, escalations_left boolean) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, sanse
+BEGIN ATOMIC
+	INSERT INTO sanse.sweep_progress AS p (at, started_at, ended_at, overdue_opened, escalations, overdue_left, escalations_left)
+	VALUES (sweep_progress_record.at, sweep_progress_record.began, pg_catalog.clock_timestamp(), sweep_progress_record.opened,
+	        sweep_progress_record.steps, sweep_progress_record.overdue_left, sweep_progress_record.escalations_left)
+	ON CONFLICT (one) DO UPDATE
+	   SET at = excluded.at, started_at = excluded.started_at, ended_at = excluded.ended_at,
+	       overdue_opened = excluded.overdue_opened, escalations = excluded.escalations,
+	       overdue_left = excluded.overdue_left, escalations_left = excluded.escalations_left;
+END;
+REVOKE ALL ON FUNCTION sweep_progress_record(timestamptz, timestamptz, integer, integer, boolean, boolean) FROM PUBLIC;
+
 -- Runs as the owner (only the owner can lock sweep_lock); revoked from
 -- PUBLIC: grant EXECUTE to the role that schedules sweeps.
 -- Under REPEATABLE READ or SERIALIZABLE (a DBA's session default) a phase
@@ -176,6 +230,13 @@ CREATE OR REPLACE FUNCTION sweep(at timestamptz DEFAULT now(),
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sanse SET lock_timeout = '5s' AS $$
 DECLARE
 	holder int;
+	began timestamptz := pg_catalog.clock_timestamp();
+	until timestamptz := pg_catalog.clock_timestamp() + sanse.sweep_budget();
+	c record;
+	overdue_left boolean := false;
+	escalations_left boolean := false;
+	-- the last call left catch-up work: this one is still part of it
+	catching_up boolean := coalesce((SELECT p.overdue_left OR p.escalations_left FROM sanse.sweep_progress p), false);
 BEGIN
 	PERFORM sanse.check_sweep_time(at);
 	overdue_opened := 0;
@@ -203,8 +264,14 @@ BEGIN
 		skipped := true;
 		RETURN;
 	END;
+	-- A catch-up is bounded (75_catch_up.sql): each event opened at the level
+	-- its schedule reached, with its steps, in batches; no batch started
+	-- after sweep_budget(); what is left is the next call's.
 	BEGIN
-		overdue_opened := sanse.sweep_overdue(at);
+		c := sanse.sweep_catch_up(at, until);
+		overdue_opened := c.opened;
+		escalations := c.climbed;
+		overdue_left := c.more;
 	EXCEPTION WHEN serialization_failure THEN
 		RAISE WARNING 'sanse.sweep: overdue residents changed under this % transaction; left to the next sweep',
 			current_setting('transaction_isolation');
@@ -216,7 +283,8 @@ BEGIN
 	-- late climbs in this sweep
 	PERFORM sanse.sweep_device_phases(at);
 	BEGIN
-		escalations := sanse.sweep_escalations(at);
+		escalations := escalations + sanse.escalate_events(at, p_until => until);
+		escalations_left := EXISTS (SELECT 1 FROM sanse.event e WHERE e.status <> 'closed' AND e.next_step_at <= at);
 	EXCEPTION WHEN serialization_failure THEN
 		RAISE WARNING 'sanse.sweep: open events changed under this % transaction; left to the next sweep',
 			current_setting('transaction_isolation');
@@ -239,32 +307,16 @@ BEGIN
 	WHEN lock_not_available THEN
 		PERFORM sanse.sweep_gave_up('tally fold');
 	END;
-	-- the micro grids written since the last sweep, counted again (80_area_count.sql)
-	BEGIN
-		PERFORM sanse.area_count_fold();
-	EXCEPTION WHEN serialization_failure THEN
-		RAISE WARNING 'sanse.sweep: the coverage counts changed under this % transaction; left to the next sweep',
-			current_setting('transaction_isolation');
-	WHEN lock_not_available THEN
-		PERFORM sanse.sweep_gave_up('coverage counts');
-	END;
-	BEGIN
-		PERFORM sanse.record_history(at);
-	EXCEPTION WHEN serialization_failure THEN
-		RAISE WARNING 'sanse.sweep: the daily history changed under this % transaction; left to the next sweep',
-			current_setting('transaction_isolation');
-	WHEN lock_not_available THEN
-		PERFORM sanse.sweep_gave_up('daily history');
-	END;
-	-- the screen aggregate-only roles read (77_published.sql)
-	BEGIN
-		PERFORM sanse.publish_screen_if_due(at);
-	EXCEPTION WHEN serialization_failure THEN
-		RAISE WARNING 'sanse.sweep: the screen''s numbers changed under this % transaction; left to the next sweep',
-			current_setting('transaction_isolation');
-	WHEN lock_not_available THEN
-		PERFORM sanse.sweep_gave_up('screen publication');
-	END;
+	-- A call of a catch-up (one that leaves work to the next, or follows one
+	-- that did, up to the call that ends it) records no history and publishes
+	-- no screen: it holds the rows it opened and stepped until it commits, and
+	-- those phases can take seconds at a province's scale.  The first call
+	-- after the catch-up does them (every day that ended since the last one
+	-- recorded, with every event the catch-up opened; the screen when due).
+	IF NOT (overdue_left OR escalations_left OR catching_up) THEN
+		PERFORM sanse.sweep_daily_phases(at);
+	END IF;
+	PERFORM sanse.sweep_progress_record(at, began, overdue_opened, escalations, overdue_left, escalations_left);
 	skipped := false;
 END
 $$;

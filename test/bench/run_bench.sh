@@ -4,8 +4,8 @@
 # otherwise a throw-away pg_virtualenv cluster.  Ratios, not timings, are
 # the results: this machine is shared and noisy.
 #
-# BENCH_PARTS="checkin loop" (either or both) runs the district's setup and
-# only those sections, prints their lines and writes no RESULTS.md: for
+# BENCH_PARTS="checkin loop catchup" (any of them) runs the district's setup and
+# only those sections (catchup: test/bench/catchup.sh, its own database), prints their lines and writes no RESULTS.md: for
 # iterating on one path against your own server (PGHOST/PGPORT), e.g.
 #   BENCH_PARTS=checkin BENCH_ROUNDS=3 sh test/bench/run_bench.sh
 # Against your own server the bench database is set to the virtualenv's
@@ -193,6 +193,9 @@ rounds 1 bare_writes raise_writes arrive_writes handle_writes
 refill arrive; refill handle
 [ ! -e "$out/failed" ] || { echo "a pgbench run failed: no results written" >&2; exit 1; }
 echo "  writes alone / bare, 1 client: raise_event's $(ratio "$raise_writes_1" "$bare_writes_1"), arrive's $(ratio "$arrive_writes_1" "$bare_writes_1"), handle_event's $(ratio "$handle_writes_1" "$bare_writes_1")"
+fi
+if [ -n "$BENCH_PARTS" ] && want catchup; then
+	sh test/bench/catchup.sh	# its own database; the section on stdout
 fi
 if [ -n "$BENCH_PARTS" ]; then
 	echo "BENCH_PARTS=$BENCH_PARTS: the other sections skipped, $OUT not written"
@@ -694,6 +697,8 @@ sh test/bench/province_report.sh >>"$OUT"
 sh test/bench/standby.sh >>"$OUT"
 # readings (issue 21): a gateway's COPY against a bare COPY, in a database of its own
 sh test/bench/readings.sh sanse_bench_readings >>"$OUT"
+# catch-up sweeps (issue 22): 1.4 against 1.5 per opened event, and bounded calls, in a database of its own
+sh test/bench/catchup.sh >>"$OUT"
 # an hour of devices with a sweep every minute (issue 21), in a database of its own
 sh test/bench/devices_hour.sh >>"$OUT"
 echo "== the city screen over three districts (test/bench/city.sh)"

@@ -17,8 +17,10 @@ SELECT is(sanse.on_standby(), pg_is_in_recovery(), 'on_standby() is pg_is_in_rec
 SELECT is(sanse.on_standby(), false, 'this server is a primary');
 SELECT columns_are('sanse', 'sweep_status',
 	ARRAY['sweeps_skipped', 'running_pid', 'lock_timeouts', 'last_lock_timeout_at', 'last_lock_phase', 'last_lock_holder',
-	      'last_lock_holder_pid', 'last_lock_relation', 'last_lock_mode', 'standby', 'paused_because'],
-	'sweep_status: the columns it had, then standby and paused_because');
+	      'last_lock_holder_pid', 'last_lock_relation', 'last_lock_mode', 'standby', 'paused_because',
+	      'last_sweep_at', 'last_sweep_took', 'last_overdue_opened', 'last_escalations', 'work_left', 'overdue_left',
+	      'escalations_left'],
+	'sweep_status: the columns it had, then standby and paused_because, then how the last sweep ended (42_catch_up)');
 SELECT results_eq($$SELECT standby, paused_because FROM sanse.sweep_status$$,
 	$$VALUES (false, NULL::text)$$, 'on a primary: standby false, no reason');
 
