@@ -25,6 +25,8 @@ CREATE TABLE sweep_progress (
 );
 REVOKE ALL ON sweep_progress FROM PUBLIC;
 COMMENT ON TABLE sweep_progress IS 'the last sweep that ran: its time, wall-clock start and end, events opened, steps taken, and whether it left overdue events to open or steps to take to the next call (a bounded catch-up)';
+-- dumped, so a restored database knows whether its last sweep left work
+SELECT pg_catalog.pg_extension_config_dump('sweep_progress', '');
 
 -- After this long a sweep call starts no new batch of opening or escalation.
 CREATE OR REPLACE FUNCTION sweep_budget() RETURNS interval

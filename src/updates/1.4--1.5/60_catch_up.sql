@@ -11,4 +11,5 @@ CREATE TABLE sweep_progress (
 	escalations_left boolean NOT NULL
 );
 REVOKE ALL ON sweep_progress FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('sweep_progress', '');
 DROP FUNCTION escalate_events(timestamptz, bigint, bigint);
