@@ -105,13 +105,19 @@ for v in 1.0 1.1 1.2 1.3 1.4; do
 	case $v in
 	1.4)
 		# a department's feed is loaded and applied as at 1.4 (the row
-		# trigger is this library's; 1.4's feed_inbox has no column withheld)
+		# trigger is this library's; 1.4's feed_inbox has no column withheld),
+		# by a loader role of its own: a feed grant sets the role's
+		# session_preload_libraries cluster-wide, which the tests that look
+		# for their probe in the server log must not inherit
+		psql -X -q -d template1 -c "DROP ROLE IF EXISTS sanse_entry_loader" -c "CREATE ROLE sanse_entry_loader"
 		check "$v: a feed row is stored hashed and applied" "$(q $db <<'SQL' | tail -1
 INSERT INTO sanse.department (code, name) VALUES ('ep_health', 'Health');
-INSERT INTO sanse.feed_grant (role, department, path) VALUES (current_user, 'ep_health', 'ul');
+INSERT INTO sanse.feed_grant (role, department, path) VALUES ('sanse_entry_loader', 'ep_health', 'ul');
+SET ROLE sanse_entry_loader;
 INSERT INTO sanse.feed_inbox (department, batch, line, id_number, name, area_path, factors)
 VALUES ('ep_health', 'b1', 1, '11010519491231002X', 'fed', 'ul.t.v.tg.g.m', '{unstable_chronic}');
 SELECT count(*) FROM sanse.apply_feed('ep_health', 'b1');
+RESET ROLE;
 SELECT string_agg(coalesce(id_number, '-') || ',' || (id_number_hash IS NOT NULL) || ',' || outcome, ' ')
   FROM sanse.feed_inbox WHERE department = 'ep_health';
 SQL
@@ -120,4 +126,5 @@ SQL
 	esac
 	dropdb $db
 done
+psql -X -q -d template1 -c "DROP ROLE IF EXISTS sanse_entry_loader"
 exit $fail
