@@ -12,7 +12,7 @@ SET LOCAL TimeZone = 'UTC';
 SET LOCAL sanse.max_backdate = '10 years';
 \ir include/helpers.psql
 \ir include/district.psql
-SELECT plan(41);
+SELECT plan(42);
 
 INSERT INTO resident (area_id, name, factors, registered_at)
 VALUES (pg_temp.area_id('d.t.v.tg.g.m1'), 'red one', '{accident_risk}', '2024-01-01 00:00+08'),
@@ -124,6 +124,10 @@ SELECT results_eq($$SELECT raised, answered_in_time, closed, still_open, cancell
                      WHERE path = 'd' AND kind = 'warning'$$,
                   $$VALUES (1::bigint, 0::bigint, 1::bigint, 0::bigint, 1::bigint)$$,
                   'loop_metrics counts it in cancelled, never as answered');
+SELECT results_eq($$SELECT raised, answered_in_time, closed, still_open, cancelled FROM loop_metrics_subtree
+                     WHERE path = 'd' AND kind = 'warning'$$,
+                  $$VALUES (1::bigint, 0::bigint, 1::bigint, 0::bigint, 1::bigint)$$,
+                  'so does loop_metrics_subtree, which the screen view reads');
 SELECT is((SELECT disproved_at FROM device_span WHERE rule = 'quiet' AND ends_at = '2024-05-06 13:00Z'),
           '2024-05-06 16:10Z'::timestamptz, 'its span is disproved');
 
