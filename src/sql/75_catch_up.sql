@@ -28,6 +28,21 @@ COMMENT ON TABLE sweep_progress IS 'the last sweep that ran: its time, wall-cloc
 -- dumped, so a restored database knows whether its last sweep left work
 SELECT pg_catalog.pg_extension_config_dump('sweep_progress', '');
 
+-- How a sweep call ended, for sweep_status.
+CREATE OR REPLACE FUNCTION sweep_progress_record(at timestamptz, began timestamptz, opened integer, steps integer,
+                                                 overdue_left boolean, escalations_left boolean) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, sanse
+BEGIN ATOMIC
+	INSERT INTO sanse.sweep_progress AS p (at, started_at, ended_at, overdue_opened, escalations, overdue_left, escalations_left)
+	VALUES (sweep_progress_record.at, sweep_progress_record.began, pg_catalog.clock_timestamp(), sweep_progress_record.opened,
+	        sweep_progress_record.steps, sweep_progress_record.overdue_left, sweep_progress_record.escalations_left)
+	ON CONFLICT (one) DO UPDATE
+	   SET at = excluded.at, started_at = excluded.started_at, ended_at = excluded.ended_at,
+	       overdue_opened = excluded.overdue_opened, escalations = excluded.escalations,
+	       overdue_left = excluded.overdue_left, escalations_left = excluded.escalations_left;
+END;
+REVOKE ALL ON FUNCTION sweep_progress_record(timestamptz, timestamptz, integer, integer, boolean, boolean) FROM PUBLIC;
+
 -- After this long a sweep call starts no new batch of opening or escalation.
 CREATE OR REPLACE FUNCTION sweep_budget() RETURNS interval
 LANGUAGE sql STABLE PARALLEL SAFE

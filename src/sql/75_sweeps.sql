@@ -204,21 +204,6 @@ END
 $$;
 REVOKE ALL ON FUNCTION sweep_daily_phases(timestamptz) FROM PUBLIC;
 
--- How a sweep call ended, for sweep_status (75_catch_up.sql).
-CREATE OR REPLACE FUNCTION sweep_progress_record(at timestamptz, began timestamptz, opened integer, steps integer,
-                                                 overdue_left boolean, escalations_left boolean) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, sanse
-BEGIN ATOMIC
-	INSERT INTO sanse.sweep_progress AS p (at, started_at, ended_at, overdue_opened, escalations, overdue_left, escalations_left)
-	VALUES (sweep_progress_record.at, sweep_progress_record.began, pg_catalog.clock_timestamp(), sweep_progress_record.opened,
-	        sweep_progress_record.steps, sweep_progress_record.overdue_left, sweep_progress_record.escalations_left)
-	ON CONFLICT (one) DO UPDATE
-	   SET at = excluded.at, started_at = excluded.started_at, ended_at = excluded.ended_at,
-	       overdue_opened = excluded.overdue_opened, escalations = excluded.escalations,
-	       overdue_left = excluded.overdue_left, escalations_left = excluded.escalations_left;
-END;
-REVOKE ALL ON FUNCTION sweep_progress_record(timestamptz, timestamptz, integer, integer, boolean, boolean) FROM PUBLIC;
-
 -- Runs as the owner (only the owner can lock sweep_lock); revoked from
 -- PUBLIC: grant EXECUTE to the role that schedules sweeps.
 -- Under REPEATABLE READ or SERIALIZABLE (a DBA's session default) a phase
