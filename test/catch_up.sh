@@ -68,11 +68,13 @@ loop_pid=$!
 k=0
 ok_ins=0
 while [ $k -lt 12 ] && [ ! -s "$tmp/calls" ]; do
-	k=$((k + 1))
 	# the oldest windows still without an event: what the call running now
-	# is opening (it takes the oldest first), their rows locked by it
+	# is opening (it takes the oldest first), their rows locked by it; none
+	# left (the last call opened them all before it said so): done
 	r=$(q -c "SELECT d.id FROM public.due d WHERE NOT EXISTS (SELECT 1 FROM sanse.event e WHERE e.resident_id = d.id)
 	           ORDER BY d.due, d.id LIMIT 1 OFFSET (random() * 100)::int")
+	[ -n "$r" ] || break
+	k=$((k + 1))
 	left=$(q -c "SELECT running_pid IS NOT NULL FROM sanse.sweep_status")
 	if PGOPTIONS="-c lock_timeout=1s -c statement_timeout=1s" psql -X -q -t -A -d "$db" \
 		-c "SELECT sanse.check_in(d.token, d.carer, now()) > 0, '$left' FROM public.due d WHERE d.id = $r" \
